@@ -1,0 +1,18 @@
+"""lpir: low-precision neural-network models in OpenVINO IR, in Python.
+
+>>> import lpir
+>>> model = lpir.read_model("model.xml")            # doctest: +SKIP
+>>> lpir.save_model(model, "copy.xml")               # doctest: +SKIP
+"""
+
+from lpir import ops  # noqa: F401  (registers the op definitions)
+from lpir.api import read_model, save_model
+from lpir.errors import (EvaluationError, LpirError, ModelParseError, QuantizationError,
+                         UnsupportedOpError, ValidationError)
+from lpir.ir import Model, Node, Output, Tensor
+
+__version__ = "0.1.0"
+
+__all__ = ["EvaluationError", "LpirError", "Model", "ModelParseError", "Node", "Output",
+           "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError", "read_model",
+           "save_model", "__version__"]

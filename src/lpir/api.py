@@ -1,0 +1,41 @@
+"""The public entry points: read, save, compile. Thin: each forwards to the layer that owns it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lpir.errors import ValidationError
+from lpir.ir.graph import Model
+
+
+def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None) -> Model:
+    """Read an OpenVINO IR (``.xml`` with its ``.bin``) or an ONNX model (``.onnx``).
+
+    IR weights are memory-mapped and decoded only when used.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        from lpir.io.openvino.reader import read_ir
+        return read_ir(path, weights)
+    if suffix == ".onnx":
+        from lpir.io.onnx import import_onnx
+        return import_onnx(path)
+    raise ValidationError(f"{path}: unknown model format {suffix!r} (expected .xml or .onnx)")
+
+
+def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool = False) -> None:
+    """Write ``model`` as OpenVINO IR v11: ``path`` (.xml) and the .bin beside it, atomically.
+
+    With ``compress_to_fp16`` float weights are stored as f16 and decompressed by a Convert, as
+    ``openvino.save_model`` does by default.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".xml":
+        raise ValidationError(f"{path}: an IR is saved to a .xml path")
+    if compress_to_fp16:
+        from lpir.ir.passes import compress_weights_to_f16
+        model = compress_weights_to_f16(model)
+    from lpir.io.openvino.writer import write_ir
+    write_ir(model, path)

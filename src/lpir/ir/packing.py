@@ -1,0 +1,46 @@
+"""Byte layout of tensors in .bin files, sub-byte types included.
+
+OpenVINO stores 4-bit types (i4, u4, nf4, f4e2m1) two per byte, element ``2k`` in the low
+nibble of byte ``k``; u1 eight per byte, element 0 in the most significant bit. An odd tail is
+padded with zero bits. Wider types are stored little-endian, one after another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpir.ir.types import ElementType
+
+
+def unpack(buffer, etype: ElementType, count: int) -> np.ndarray:
+    """Decode ``count`` elements of ``etype`` from the start of ``buffer`` (1-D result).
+
+    Byte-wide and wider types come back as a zero-copy view of ``buffer`` where possible.
+    """
+    raw = np.frombuffer(buffer, dtype=np.uint8, count=etype.nbytes(count))
+    if etype.bits == 4:
+        nibbles = np.empty(raw.size * 2, dtype=np.uint8)
+        nibbles[0::2] = raw & 0x0F
+        nibbles[1::2] = raw >> 4
+        nibbles = nibbles[:count]
+        if etype.is_signed:
+            return ((nibbles.astype(np.int8) << 4) >> 4).astype(np.int8)
+        return nibbles
+    if etype.bits == 1:
+        return np.unpackbits(raw, bitorder="big", count=count)
+    if etype.bits % 8:
+        raise NotImplementedError(f"element type {etype.name} ({etype.bits} bits) is not supported")
+    return raw.view(etype.dtype)[:count] if count else np.empty(0, etype.dtype)
+
+
+def pack(values: np.ndarray, etype: ElementType) -> bytes:
+    """Encode ``values`` (any shape, one element per item) in the .bin layout of ``etype``."""
+    flat = np.ascontiguousarray(values).reshape(-1)
+    if etype.bits == 4:
+        codes = flat.astype(np.int16) & 0x0F
+        if codes.size % 2:
+            codes = np.append(codes, 0)
+        return (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8).tobytes()
+    if etype.bits == 1:
+        return np.packbits(flat.astype(bool), bitorder="big").tobytes()
+    return flat.astype(etype.dtype, copy=False).tobytes()

@@ -1,0 +1,74 @@
+"""Constant tensors: eager (a numpy array) or lazy (bytes of a memory-mapped .bin).
+
+A lazy tensor keeps only a view on its bytes; nothing is decoded until :meth:`Tensor.numpy` is
+called, so reading a multi-GB IR touches no weight. Writers copy :meth:`Tensor.raw_bytes`
+straight to the new .bin, so a read → save round trip preserves every byte, padding included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpir.ir import types
+from lpir.ir.packing import pack, unpack
+from lpir.ir.types import ElementType
+
+
+class Tensor:
+    """An immutable tensor of a fixed element type and static shape."""
+
+    __slots__ = ("etype", "shape", "_array", "_raw")
+
+    def __init__(self, etype: ElementType, shape: tuple[int, ...], *, array=None, raw=None):
+        if (array is None) == (raw is None):
+            raise ValueError("a Tensor is built from exactly one of array= or raw=")
+        self.etype = etype
+        self.shape = tuple(int(d) for d in shape)
+        self._array = array
+        self._raw = raw
+
+    @classmethod
+    def from_array(cls, array, etype: ElementType | str | None = None) -> Tensor:
+        """An eager tensor; ``etype`` defaults to the array's dtype (needed for sub-byte types)."""
+        array = np.asarray(array)
+        etype = types.from_dtype(array.dtype) if etype is None else types.parse_type(etype)
+        if not etype.is_packed and array.dtype != etype.dtype:
+            array = array.astype(etype.dtype)
+        return cls(etype, array.shape, array=array)
+
+    @classmethod
+    def from_buffer(cls, buffer, etype: ElementType, shape: tuple[int, ...]) -> Tensor:
+        """A lazy tensor over ``buffer`` (a memoryview/bytes holding at least the packed data)."""
+        return cls(etype, shape, raw=buffer)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensor in storage (packed for sub-byte types)."""
+        return self.etype.nbytes(self.size)
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._array is not None
+
+    def numpy(self) -> np.ndarray:
+        """The values, one element per item (sub-byte types unpacked; nf4 as codes).
+
+        For a lazy tensor of a byte-wide type this is a read-only view on the mapped file.
+        """
+        if self._array is not None:
+            return self._array
+        return unpack(self._raw, self.etype, self.size).reshape(self.shape)
+
+    def raw_bytes(self):
+        """The bytes as stored in a .bin (a memoryview for lazy tensors, no copy)."""
+        if self._raw is not None:
+            return memoryview(self._raw)[: self.nbytes]
+        return pack(self._array, self.etype)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.is_loaded else "lazy"
+        return f"Tensor({self.etype.name}, {list(self.shape)}, {state})"

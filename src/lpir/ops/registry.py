@@ -1,0 +1,201 @@
+"""The op registry: one definition per (op type, opset), used by IO, runtime and algorithms.
+
+An op definition is a subclass of :class:`Op` decorated with :func:`register`. It declares its
+attributes with their spec defaults, its quantization traits, shape/type inference
+(:meth:`Op.infer`) and a numpy reference (:meth:`Op.evaluate`). Lookup picks the highest
+registered opset not above the one asked for, as OpenVINO resolves ``version="opsetN"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from lpir.errors import ValidationError
+from lpir.ir import shape as shapes
+from lpir.ir import types
+from lpir.ir.shape import Shape
+from lpir.ir.types import ElementType
+
+REQUIRED = object()
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _parse_list(convert: Callable[[str], Any]) -> Callable[[str], list]:
+    def parse(text: str) -> list:
+        text = text.strip().strip("[]")
+        return [convert(part) for part in text.split(",")] if text else []
+    return parse
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "int": lambda s: int(s.strip()),
+    "float": lambda s: float(s.strip()),
+    "bool": _parse_bool,
+    "str": str,
+    "ints": _parse_list(lambda s: int(s.strip())),
+    "floats": _parse_list(lambda s: float(s.strip())),
+    "strs": _parse_list(lambda s: s.strip()),
+    "shape": shapes.parse_shape,
+    "etype": types.parse_type,
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    """An attribute: its kind (a key of the parser table) and its spec default."""
+
+    kind: str
+    default: Any = REQUIRED
+
+    @property
+    def is_required(self) -> bool:
+        return self.default is REQUIRED
+
+    def parse(self, text: str) -> Any:
+        return _PARSERS[self.kind](text)
+
+
+def format_attr(value: Any) -> str:
+    """An attribute value as written in IR XML (lists comma-joined, booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, ElementType):
+        return value.name
+    if isinstance(value, float):
+        return repr(value) if not value.is_integer() else str(value)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_attr(v) if not isinstance(v, shapes.Dim) else str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What algorithms need to know about an op without keeping lists of op names.
+
+    ``weight_inputs``: inputs that hold weights (quantized per output channel);
+    ``weight_channel_axis``: the output-channel axis of those weights;
+    ``quantizable``: runs in low precision when all its inputs are quantized;
+    ``elementwise``: output element i depends only on input element i (after broadcasting);
+    ``quantization_agnostic``: passes quantized values through unchanged (MaxPool, Reshape ...).
+    """
+
+    elementwise: bool = False
+    quantizable: bool = False
+    quantization_agnostic: bool = False
+    weight_inputs: tuple[int, ...] = ()
+    weight_channel_axis: int = 0
+
+
+class InferContext:
+    """What :meth:`Op.infer` may look at: input types, shapes and statically known values."""
+
+    def __init__(self, node, attrs: dict[str, Any], value_of: Callable[[Any], np.ndarray | None]):
+        self.node = node
+        self.attrs = attrs
+        self._value_of = value_of
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self.node.inputs)
+
+    def etype(self, i: int) -> ElementType:
+        return self.node.inputs[i].source.etype
+
+    def shape(self, i: int) -> Shape | None:
+        return self.node.inputs[i].source.shape
+
+    def value(self, i: int) -> np.ndarray | None:
+        """The value of input ``i`` if it is known before running the model (else None)."""
+        return self._value_of(self.node.inputs[i].source)
+
+    def fail(self, message: str) -> ValidationError:
+        from lpir.errors import describe_node
+        return ValidationError(f"{describe_node(self.node)}: {message}")
+
+
+class Op:
+    """Base of op definitions. Subclasses set ``attrs``/``traits`` and override the methods."""
+
+    type: ClassVar[str]
+    opset: ClassVar[int]
+    attrs: ClassVar[dict[str, Attr]] = {}
+    traits: ClassVar[Traits] = Traits()
+
+    def infer(self, ctx: InferContext) -> list[tuple[ElementType, Shape | None]]:
+        """Output element types and shapes from the inputs' (possibly dynamic) ones."""
+        raise NotImplementedError(f"{self.type}-opset{self.opset} has no shape inference")
+
+    def evaluate(self, *inputs: np.ndarray, **attrs) -> tuple[np.ndarray, ...]:
+        """The numpy reference: inputs positional, attributes keyword-only, outputs a tuple."""
+        raise NotImplementedError(f"{self.type}-opset{self.opset} has no reference evaluation")
+
+    def parse_attrs(self, raw: dict[str, str], where: str) -> dict[str, Any]:
+        """Typed attributes from the strings of an IR ``<data>`` element, defaults filled in."""
+        parsed: dict[str, Any] = {}
+        for key, text in raw.items():
+            spec = self.attrs.get(key)
+            if spec is None:
+                parsed[key] = text  # unknown to the spec: kept verbatim for the writer
+                continue
+            try:
+                parsed[key] = spec.parse(text)
+            except (ValueError, ValidationError) as exc:
+                raise ValidationError(f"{where}: attribute {key}={text!r} is not a valid {spec.kind} ({exc})") from None
+        return parsed
+
+    def resolved_attrs(self, attrs: dict[str, Any], where: str) -> dict[str, Any]:
+        """The attributes with spec defaults filled in; raises on a missing required one."""
+        resolved = {}
+        for key, spec in self.attrs.items():
+            if key in attrs:
+                resolved[key] = attrs[key]
+            elif spec.is_required:
+                raise ValidationError(f"{where}: required attribute {key!r} is missing")
+            else:
+                resolved[key] = spec.default
+        return resolved
+
+
+_REGISTRY: dict[str, dict[int, Op]] = {}
+
+
+def register(op_type: str, opset: int = 1):
+    """Class decorator: register an :class:`Op` subclass for ``op_type`` from ``opset`` on."""
+    def decorate(cls: type[Op]) -> type[Op]:
+        cls.type = op_type
+        cls.opset = opset
+        versions = _REGISTRY.setdefault(op_type, {})
+        if opset in versions:
+            raise RuntimeError(f"{op_type}-opset{opset} is registered twice")
+        versions[opset] = cls()
+        return cls
+    return decorate
+
+
+def lookup(op_type: str, opset: int) -> Op | None:
+    """The definition for ``op_type`` with the highest opset ≤ ``opset`` (None if unknown)."""
+    versions = _REGISTRY.get(op_type)
+    if not versions:
+        return None
+    usable = [v for v in versions if v <= opset]
+    if not usable:
+        return None
+    return versions[max(usable)]
+
+
+def registered_types() -> dict[str, list[int]]:
+    """Every registered op type with its opset versions (for docs and ``lpir inspect``)."""
+    return {name: sorted(versions) for name, versions in sorted(_REGISTRY.items())}
