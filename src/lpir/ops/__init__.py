@@ -1,6 +1,18 @@
-"""Op definitions. Importing this package registers every op module below."""
+"""Op definitions. Importing this package registers every op family below."""
 
-from lpir.ops import infrastructure  # noqa: F401  (registers Parameter, Const, Result)
+from lpir.ops import (  # noqa: F401  (imported for their registrations)
+    activations,
+    convolution,
+    elementwise,
+    infrastructure,
+    matmul,
+    movement,
+    normalization,
+    pooling,
+    quantization,
+    reduce,
+    resize,
+)
 from lpir.ops.infer import build, infer_model, infer_node, static_value
 from lpir.ops.registry import Attr, InferContext, Op, Traits, lookup, register, registered_types
 

@@ -1,0 +1,79 @@
+"""Helpers shared by op definitions: broadcasting of partial shapes, axes, dimension arithmetic."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from lpir.errors import ValidationError
+from lpir.ir.shape import DYNAMIC, Dim, Dimension, Shape, is_static
+
+
+def broadcast_dims(a: Dimension, b: Dimension) -> Dimension:
+    """Numpy broadcasting of two (possibly dynamic) dimensions."""
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    if isinstance(a, int) and isinstance(b, int):
+        if a != b:
+            raise ValidationError(f"dimensions {a} and {b} do not broadcast")
+        return a
+    if isinstance(a, int):
+        return a
+    if isinstance(b, int):
+        return b
+    return DYNAMIC
+
+
+def broadcast_shapes(shapes: Iterable[Shape | None], auto_broadcast: str = "numpy") -> Shape | None:
+    """The result shape of an elementwise op with ``auto_broadcast`` = numpy | none | pdpd."""
+    shapes = list(shapes)
+    if any(s is None for s in shapes):
+        return None
+    mode = str(auto_broadcast).lower()
+    if mode == "none":
+        first = shapes[0]
+        for other in shapes[1:]:
+            if len(other) != len(first) or any(
+                    isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(first, other)):
+                raise ValidationError(f"auto_broadcast=none needs equal shapes, got {list(first)} and {list(other)}")
+        return first
+    if mode == "pdpd":
+        return shapes[0]
+    rank = max(len(s) for s in shapes)
+    result: list[Dimension] = [1] * rank
+    for shape in shapes:
+        padded = (1,) * (rank - len(shape)) + tuple(shape)
+        try:
+            result = [broadcast_dims(x, y) for x, y in zip(result, padded)]
+        except ValidationError:
+            raise ValidationError(f"shapes {[list(s) for s in shapes]} do not broadcast") from None
+    return tuple(result)
+
+
+def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
+    """``axis`` in ``[-rank, rank)`` mapped to ``[0, rank)``."""
+    if not -rank <= axis < rank:
+        raise ValidationError(f"{what} {axis} is out of range for rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def dims_product(dims: Iterable[Dimension]) -> Dimension:
+    """Product of dimensions; dynamic if any is dynamic."""
+    total = 1
+    for d in dims:
+        if not isinstance(d, int):
+            return DYNAMIC
+        total *= d
+    return total
+
+
+def as_shape(values: np.ndarray) -> Shape:
+    """A static shape from a 1-D integer array."""
+    return tuple(int(v) for v in np.asarray(values).reshape(-1))
+
+
+__all__ = ["DYNAMIC", "Dim", "Dimension", "Shape", "as_shape", "broadcast_dims", "broadcast_shapes",
+           "dims_product", "is_static", "normalize_axis"]

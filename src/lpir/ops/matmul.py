@@ -1,0 +1,3 @@
+"""MatMul."""
+
+from __future__ import annotations

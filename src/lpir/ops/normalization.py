@@ -1,0 +1,3 @@
+"""Normalizations and attention (MVN, Softmax, NormalizeL2, BatchNormInference, ScaledDotProductAttention)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""MaxPool and AvgPool."""
+
+from __future__ import annotations

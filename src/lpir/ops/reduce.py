@@ -1,0 +1,3 @@
+"""Reductions (ReduceMean, ReduceSum, ReduceMax, ...)."""
+
+from __future__ import annotations

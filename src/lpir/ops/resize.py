@@ -1,0 +1,3 @@
+"""Interpolate."""
+
+from __future__ import annotations
