@@ -6,7 +6,7 @@
 """
 
 from lpir import ops  # noqa: F401  (registers the op definitions)
-from lpir.api import read_model, save_model
+from lpir.api import compile_model, read_model, save_model
 from lpir.errors import (EvaluationError, LpirError, ModelParseError, QuantizationError,
                          UnsupportedOpError, ValidationError)
 from lpir.ir import Model, Node, Output, Tensor
@@ -15,4 +15,4 @@ __version__ = "0.1.0"
 
 __all__ = ["EvaluationError", "LpirError", "Model", "ModelParseError", "Node", "Output",
            "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError", "read_model",
-           "save_model", "__version__"]
+           "save_model", "compile_model", "__version__"]

@@ -39,3 +39,15 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
         model = compress_weights_to_f16(model)
     from lpir.io.openvino.writer import write_ir
     write_ir(model, path)
+
+
+def compile_model(model: Model | str | os.PathLike):
+    """Prepare a model (or the model at a path) for lpir's reference interpreter.
+
+    The result is callable with inputs by name (dict) or position (list) and returns the
+    outputs in model order, also indexable by tensor name.
+    """
+    from lpir.runtime import compile_model as compile_
+    if not isinstance(model, Model):
+        model = read_model(model)
+    return compile_(model)
