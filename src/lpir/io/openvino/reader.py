@@ -23,6 +23,7 @@ from lpir.ir import types
 from lpir.ir.graph import Input, Model, Node, RtEntry
 from lpir.ir.shape import Shape, parse_dim
 from lpir.ir.tensor import Tensor
+from lpir.io.openvino import names
 from lpir.ops import registry
 
 SUPPORTED_VERSIONS = ("10", "11")
@@ -161,7 +162,7 @@ class _IrReader:
             layer_id = int(raw_id)
         except (TypeError, ValueError):
             raise ModelParseError(f"{self.xml_path}: layer '{layer.get('name')}' has id {raw_id!r}, not an integer") from None
-        op_type = layer.get("type")
+        op_type = names.from_ir(layer.get("type", ""))
         if not op_type:
             raise ModelParseError(f"{self.xml_path}: layer {layer_id} has no type")
         node = Node(op_type, layer.get("version", "opset1"), layer.get("name", f"layer_{layer_id}"))

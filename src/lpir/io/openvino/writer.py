@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from lpir.io.openvino import names
 from lpir.ir.graph import Model, Node, RtEntry
 from lpir.ir.shape import dim_for_port, format_shape
 from lpir.ops.registry import format_attr
@@ -106,7 +107,7 @@ def _attr(name: str, value) -> str:
 
 
 def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
-    lines = [f"\t\t<layer id=\"{layer_id}\" name={quoteattr(node.name)} type={quoteattr(node.type)} "
+    lines = [f"\t\t<layer id=\"{layer_id}\" name={quoteattr(node.name)} type={quoteattr(names.to_ir(node.type))} "
              f"version={quoteattr(node.version)}>"]
     data = dict(node.attrs)
     if node.type == "Const" and node.tensor is not None:
