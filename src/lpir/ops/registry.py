@@ -138,6 +138,14 @@ class Op:
         """Output element types and shapes from the inputs' (possibly dynamic) ones."""
         raise NotImplementedError(f"{self.type}-opset{self.opset} has no shape inference")
 
+    def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:
+        """Axes of the weight input that together index an output channel, for these attributes.
+
+        ``(traits.weight_channel_axis,)`` unless an op overrides it: MatMul's axis depends on
+        ``transpose_b``, grouped convolutions index an output channel with two axes.
+        """
+        return (self.traits.weight_channel_axis,)
+
     def evaluate(self, *inputs: np.ndarray, **attrs) -> tuple[np.ndarray, ...]:
         """The numpy reference: inputs positional, attributes keyword-only, outputs a tuple."""
         raise NotImplementedError(f"{self.type}-opset{self.opset} has no reference evaluation")
