@@ -110,3 +110,118 @@ def quantized_models() -> dict:
         "u4_group": int4_groupwise_matmul("u4"),
         "i4_group": int4_groupwise_matmul("i4"),
     }
+
+
+# -- transformations of real models, written with OpenVINO's own Python API --------------------
+
+FQ_EMULATED = {"INFERENCE_PRECISION_HINT": "f32", "LP_TRANSFORMS_MODE": "NO"}
+_WEIGHTED = ("Convolution", "GroupConvolution", "MatMul")
+
+
+def _constant_weight(node) -> np.ndarray | None:
+    """The float weight of a Convolution/MatMul if it is a Constant (possibly behind a Convert)."""
+    source = node.input_value(1).get_node()
+    if source.get_type_name() == "Convert":
+        source = source.input_value(0).get_node()
+    if source.get_type_name() != "Constant":
+        return None
+    data = source.get_data()
+    return data.astype(np.float32) if data.dtype.kind == "f" else None
+
+
+def compress_weights(model: ov.Model, mode: str = "int8_asym", group_size: int = 32) -> ov.Model:
+    """Replace constant weights of Conv/MatMul by low-precision storage + dequantization.
+
+    ``int8_asym``: u8 per output channel with zero point (``Convert → Subtract → Multiply``);
+    ``int4_sym`` / ``int4_asym``: 2-D MatMul weights group-wise (i4 without / u4 with zero
+    point, f16 scales, ``Reshape`` back, ``Convert`` to f32), as NNCF writes them; other weights
+    fall back to int8_asym. The arithmetic follows NNCF's weight_lowering (half-to-even).
+    """
+    for node in model.get_ordered_ops():
+        if node.get_type_name() not in _WEIGHTED:
+            continue
+        w = _constant_weight(node)
+        if w is None or w.ndim < 2:
+            continue
+        if mode.startswith("int4") and node.get_type_name() == "MatMul" and w.ndim == 2:
+            transpose_b = node.get_attributes()["transpose_b"]
+            k_axis = 1 if transpose_b else 0
+            if w.shape[k_axis] % group_size == 0:
+                node.input(1).replace_source_output(_int4_group_subgraph(w, k_axis, group_size, mode == "int4_sym"))
+                continue
+        out_axis = 0 if node.get_type_name() != "MatMul" else (0 if node.get_attributes()["transpose_b"] else w.ndim - 1)
+        axes = tuple(a for a in range(w.ndim) if a != out_axis)
+        node.input(1).replace_source_output(_int8_asym_subgraph(w, axes))
+    model.validate_nodes_and_infer_types()
+    return model
+
+
+def _asym_params(w: np.ndarray, axes, levels: int):
+    lo, hi = w.min(axis=axes, keepdims=True), w.max(axis=axes, keepdims=True)
+    scale = (hi - lo) / (levels - 1)
+    scale = np.where(np.abs(scale) < np.finfo(np.float32).eps, np.finfo(np.float32).eps, scale).astype(np.float32)
+    zp = np.clip(-np.round(lo / scale), 0, levels - 1)
+    q = np.clip(np.round(w / scale + zp), 0, levels - 1)
+    return q, zp, scale
+
+
+def _int8_asym_subgraph(w: np.ndarray, axes) -> ov.Output:
+    q, zp, scale = _asym_params(w, axes, 256)
+    weight = ops.convert(ops.constant(q.astype(np.uint8)), "f32")
+    weight = ops.subtract(weight, ops.convert(ops.constant(zp.astype(np.uint8)), "f32"))
+    return ops.multiply(weight, ops.constant(scale)).output(0)
+
+
+def _int4_group_subgraph(w: np.ndarray, k_axis: int, group_size: int, symmetric: bool) -> ov.Output:
+    shape = list(w.shape)
+    grouped_shape = shape[:k_axis] + [shape[k_axis] // group_size, group_size] + shape[k_axis + 1:]
+    g = w.reshape(grouped_shape)
+    reduce_axis = k_axis + 1
+    if symmetric:
+        lo, hi = g.min(axis=reduce_axis, keepdims=True), g.max(axis=reduce_axis, keepdims=True)
+        scale = np.where(np.abs(lo) >= hi, np.abs(lo), -hi) / 8.0
+        scale = np.where(np.abs(scale) < np.finfo(np.float32).eps, np.finfo(np.float32).eps, scale)
+        scale = scale.astype(np.float16)
+        q = np.clip(np.round(g / scale.astype(np.float32)), -8, 7)
+        weight = ops.convert(_packed(q.astype(np.int8), "i4"), "f16")
+    else:
+        q, zp, scale = _asym_params(g, reduce_axis, 16)
+        scale = scale.astype(np.float16)
+        q = np.clip(np.round(g / scale.astype(np.float32) + zp), 0, 15)
+        weight = ops.convert(_packed(q.astype(np.uint8), "u4"), "f16")
+        weight = ops.subtract(weight, ops.convert(_packed(zp.astype(np.uint8), "u4"), "f16"))
+    weight = ops.multiply(weight, ops.constant(scale))
+    weight = ops.reshape(weight, ops.constant(np.array(shape, np.int64)), False)
+    return ops.convert(weight, "f32").output(0)
+
+
+def insert_fake_quantize(model: ov.Model, calibration: list) -> ov.Model:
+    """Put FakeQuantize on the activation and weight inputs of every Conv/MatMul, NNCF style.
+
+    Activations: per-tensor, 256 levels, range = min/max over ``calibration`` (unsigned when
+    the minimum is ≥ 0). Constant weights: symmetric per output channel, 255 levels.
+    """
+    targets = [n for n in model.get_ordered_ops() if n.get_type_name() in _WEIGHTED]
+    sources = [n.input_value(0) for n in targets]
+    probe = ov.Model([ops.result(s) for s in sources], model.get_parameters(), "probe")
+    compiled = _core.compile_model(probe, "CPU", F32_HINT)
+    lows = np.full(len(sources), np.inf)
+    highs = np.full(len(sources), -np.inf)
+    for sample in calibration:
+        values = compiled(sample)
+        for i, out in enumerate(compiled.outputs):
+            lows[i] = min(lows[i], float(values[out].min()))
+            highs[i] = max(highs[i], float(values[out].max()))
+    c = lambda v: ops.constant(np.asarray(v, np.float32))
+    for node, source, lo, hi in zip(targets, sources, lows, highs):
+        lo, hi = (0.0, hi) if lo >= 0 else (min(lo, -hi), max(hi, -lo))
+        node.input(0).replace_source_output(ops.fake_quantize(source, c(lo), c(hi), c(lo), c(hi), 256).output(0))
+        w = _constant_weight(node)
+        if w is not None and w.ndim >= 2:
+            out_axis = 0 if node.get_type_name() != "MatMul" else (0 if node.get_attributes()["transpose_b"] else w.ndim - 1)
+            axes = tuple(a for a in range(w.ndim) if a != out_axis)
+            lim = np.maximum(np.abs(w).max(axis=axes, keepdims=True), 1e-6).astype(np.float32)
+            node.input(1).replace_source_output(
+                ops.fake_quantize(node.input_value(1), c(-lim), c(lim), c(-lim), c(lim), 255).output(0))
+    model.validate_nodes_and_infer_types()
+    return model
