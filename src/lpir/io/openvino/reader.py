@@ -1,8 +1,10 @@
 """Read OpenVINO IR v10/v11 (.xml + .bin) into a :class:`~lpir.ir.graph.Model`.
 
-The XML is parsed with defusedxml (no entities, no external references). The .bin is
-memory-mapped and every Const becomes a lazy :class:`~lpir.ir.tensor.Tensor` over its bytes,
-so reading costs time and memory in proportion to the XML only.
+The XML is parsed by expat into a C-built element tree with defusedxml's policy: entity
+declarations and external references are refused, so "billion laughs" and external entity
+attacks fail before any expansion. The .bin is memory-mapped and every Const becomes a lazy
+:class:`~lpir.ir.tensor.Tensor` over its bytes, so reading costs time and memory in proportion
+to the XML only.
 
 Port ids are labels: inputs and outputs are matched to op ports by their position in the
 ``<input>`` / ``<output>`` lists, as OpenVINO's own reader does.
@@ -10,20 +12,21 @@ Port ids are labels: inputs and outputs are matched to op ports by their positio
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
+import pyexpat
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, TreeBuilder
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
 
 from lpir.errors import ModelParseError, ValidationError
+from lpir.io.openvino import names
 from lpir.ir import types
 from lpir.ir.graph import Input, Model, Node, RtEntry
 from lpir.ir.shape import Shape, parse_dim
 from lpir.ir.tensor import Tensor
-from lpir.io.openvino import names
 from lpir.ops import registry
 
 SUPPORTED_VERSIONS = ("10", "11")
@@ -46,19 +49,57 @@ def read_ir(xml_path: str | os.PathLike, bin_path: str | os.PathLike | None = No
 
 def _parse_xml(xml_path: Path) -> Element:
     try:
-        root = SafeET.parse(str(xml_path)).getroot()
+        data = xml_path.read_bytes()
     except FileNotFoundError:
         raise ModelParseError(f"{xml_path}: no such file") from None
+    except OSError as exc:
+        raise ModelParseError(f"{xml_path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        root = parse_xml_bytes(data)
     except DefusedXmlException as exc:
         raise ModelParseError(f"{xml_path}: unsafe XML refused ({type(exc).__name__}: {exc})") from None
-    except ParseError as exc:
-        raise ModelParseError(f"{xml_path}: malformed XML ({exc})") from None
+    except pyexpat.ExpatError as exc:
+        raise ModelParseError(f"{xml_path}: malformed XML ({pyexpat.ErrorString(exc.code)}: "
+                              f"line {exc.lineno}, column {exc.offset})") from None
     if root.tag != "net":
         raise ModelParseError(f"{xml_path}: not an OpenVINO IR (root element <{root.tag}>, expected <net>)")
     version = root.get("version")
     if version not in SUPPORTED_VERSIONS:
         raise ModelParseError(f"{xml_path}: IR version {version!r} is not supported (10 or 11 expected)")
     return root
+
+
+def parse_xml_bytes(data: bytes) -> Element:
+    """Parse XML with expat straight into C tree nodes, refusing entities and external references.
+
+    defusedxml's ElementTree parser enforces the same policy but builds the tree through Python
+    callbacks, which made it most of the reading time of a model; here the policy handlers are
+    the only Python code and they run only on hostile input.
+    """
+    builder = TreeBuilder()
+    parser = pyexpat.ParserCreate()
+    parser.buffer_text = True
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    parser.EntityDeclHandler = _refuse_entity
+    parser.UnparsedEntityDeclHandler = _refuse_unparsed_entity
+    parser.ExternalEntityRefHandler = _refuse_external
+    parser.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.Parse(data, True)
+    return builder.close()
+
+
+def _refuse_entity(name, is_parameter_entity, value, base, sysid, pubid, notation_name):
+    raise EntitiesForbidden(name, value, base, sysid, pubid, notation_name)
+
+
+def _refuse_unparsed_entity(name, base, sysid, pubid, notation_name):
+    raise EntitiesForbidden(name, None, base, sysid, pubid, notation_name)
+
+
+def _refuse_external(context, base, sysid, pubid):
+    raise ExternalReferenceForbidden(context, base, sysid, pubid)
 
 
 def parse_rt_entries(element: Element | None) -> list[RtEntry]:
@@ -68,22 +109,20 @@ def parse_rt_entries(element: Element | None) -> list[RtEntry]:
     return [RtEntry(child.tag, dict(child.attrib), parse_rt_entries(child)) for child in element]
 
 
-def _split_names(text: str) -> list[str]:
-    """Tensor names are comma-separated with ``\\,`` escaping a comma inside a name."""
-    names, current, escaped = [], [], False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            names.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    names.append("".join(current).strip())
-    return [n for n in names if n]
+def split_names(text: str) -> list[str]:
+    """Tensor names are comma-separated; ``\\,`` is a comma inside a name (other backslashes are literal)."""
+    if "\\," not in text:
+        return [n.strip() for n in text.split(",") if n.strip()]
+    parts = text.replace("\\,", "\0").split(",")
+    return [p.replace("\0", ",").strip() for p in parts if p.strip()]
+
+
+def _int_attr(element: Element, key: str, where: str) -> int:
+    raw = element.get(key)
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ModelParseError(f"{where}: {key}={raw!r} is not an integer") from None
 
 
 class _IrReader:
@@ -91,40 +130,51 @@ class _IrReader:
         self.xml_path = xml_path
         self.bin_path = bin_path
         self._weights: memoryview | None = None
+        self._ops: dict[tuple[str, int], registry.Op | None] = {}
 
     # -- weights ----------------------------------------------------------------------------
     def weights(self, where: str) -> memoryview:
         if self._weights is None:
-            if not self.bin_path.exists():
-                raise ModelParseError(f"{self.xml_path}: {where} needs weights but {self.bin_path} does not exist")
-            with open(self.bin_path, "rb") as f:
-                if os.fstat(f.fileno()).st_size == 0:
-                    self._weights = memoryview(b"")
-                else:
-                    self._weights = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+            try:
+                with open(self.bin_path, "rb") as f:
+                    if os.fstat(f.fileno()).st_size == 0:
+                        self._weights = memoryview(b"")
+                    else:
+                        self._weights = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+            except FileNotFoundError:
+                raise ModelParseError(f"{where}: needs weights but {self.bin_path} does not exist") from None
+            except OSError as exc:
+                raise ModelParseError(f"{where}: cannot read weights {self.bin_path} ({exc.strerror or exc})") from None
         return self._weights
 
-    def constant_tensor(self, node: Node, where: str) -> Tensor:
+    def constant_tensor(self, node: Node, data: Element | None, where: str) -> Tensor:
         attrs = node.attrs
-        try:
-            offset, size = int(attrs.pop("offset")), int(attrs.pop("size"))
-        except KeyError as exc:
-            raise ModelParseError(f"{where}: Const has no {exc.args[0]!r} attribute") from None
+        if data is None or data.get("offset") is None or data.get("size") is None:
+            raise ModelParseError(f"{where}: Const needs offset and size attributes")
+        offset, size = _int_attr(data, "offset", where), _int_attr(data, "size", where)
+        attrs.pop("offset", None)
+        attrs.pop("size", None)
         etype, shape = attrs.get("element_type"), attrs.get("shape")
         if not isinstance(etype, types.ElementType) or shape is None:
             raise ModelParseError(f"{where}: Const needs element_type and shape attributes")
         if any(not isinstance(d, int) for d in shape):
-            raise ModelParseError(f"{where}: Const shape {shape} is not static")
+            raise ModelParseError(f"{where}: Const shape {data.get('shape')!r} is not static")
         weights = self.weights(where)
         if offset < 0 or size < 0 or offset + size > len(weights):
             raise ModelParseError(
                 f"{where}: offset {offset} + size {size} = {offset + size} is beyond the end of "
                 f"{self.bin_path} ({len(weights)} bytes); the .bin is truncated or belongs to another model")
-        tensor = Tensor.from_buffer(weights[offset:offset + size], etype, shape)
-        if size < tensor.nbytes:
+        needed = etype.nbytes(math.prod(shape))
+        if size < needed:
             raise ModelParseError(
-                f"{where}: size {size} is too small for {etype.name}{list(shape)} ({tensor.nbytes} bytes needed)")
-        return tensor
+                f"{where}: size {size} is too small for {etype.name}{list(shape)} ({needed} bytes needed)")
+        return Tensor.from_buffer(weights[offset:offset + size], etype, shape)
+
+    def op(self, op_type: str, opset: int) -> registry.Op | None:
+        key = (op_type, opset)
+        if key not in self._ops:
+            self._ops[key] = registry.lookup(op_type, opset)
+        return self._ops[key]
 
     # -- layers -----------------------------------------------------------------------------
     def build(self, root: Element) -> Model:
@@ -132,7 +182,7 @@ class _IrReader:
         if layers_el is None:
             raise ModelParseError(f"{self.xml_path}: no <layers> element")
         by_id: dict[int, tuple[Node, list[str], list[str]]] = {}
-        for layer in layers_el.findall("layer"):
+        for layer in _children(layers_el, "layer"):
             node, in_ports, out_ports = self.read_layer(layer)
             if node.layer_id in by_id:
                 raise ModelParseError(f"{self.xml_path}: duplicate layer id {node.layer_id} "
@@ -141,17 +191,33 @@ class _IrReader:
         self.connect_edges(root.find("edges"), by_id)
         nodes = [entry[0] for entry in by_id.values()]
         for node in nodes:
-            for port in node.inputs:
+            for port, port_id in zip(node.inputs, by_id[node.layer_id][1]):
                 if port.source is None:
-                    raise ModelParseError(f"{self.where(node)}: input port {port.index} has no incoming edge")
+                    raise ModelParseError(f"{self.where(node)}: input port {port_id} has no incoming edge")
+        self.check_acyclic(nodes)
         parameters = [n for n in nodes if n.type == "Parameter"]
         results = [n for n in nodes if n.type == "Result"]
         sinks = [n for n in nodes if n.type in SINK_TYPES]
         model = Model(parameters, results, name=root.get("name", "model"), sinks=sinks,
                       rt_info=parse_rt_entries(root.find("rt_info")))
         model.source_path = str(self.xml_path)
-        model.nodes()  # validates: raises on cycles
         return model
+
+    def check_acyclic(self, nodes: list[Node]) -> None:
+        """Kahn's algorithm over every layer, so a cycle is found even where no Result reaches it."""
+        pending = {node.uid: len(node.inputs) for node in nodes}
+        ready = [node for node in nodes if not node.inputs]
+        while ready:
+            node = ready.pop()
+            for out in node.outputs:
+                for consumer in out.consumers:
+                    pending[consumer.node.uid] -= 1
+                    if pending[consumer.node.uid] == 0:
+                        ready.append(consumer.node)
+        stuck = [node for node in nodes if pending[node.uid] > 0]
+        if stuck:
+            raise ModelParseError(f"{self.where(stuck[0])}: the graph has a cycle through this layer "
+                                  f"({len(stuck)} layers are on or after a cycle)")
 
     def where(self, node: Node) -> str:
         return f"{self.xml_path}: layer {node.layer_id} '{node.name}' ({node.type}-{node.version})"
@@ -161,42 +227,47 @@ class _IrReader:
         try:
             layer_id = int(raw_id)
         except (TypeError, ValueError):
-            raise ModelParseError(f"{self.xml_path}: layer '{layer.get('name')}' has id {raw_id!r}, not an integer") from None
+            raise ModelParseError(f"{self.xml_path}: layer '{layer.get('name')}' has id {raw_id!r}, "
+                                  "not an integer") from None
         op_type = names.from_ir(layer.get("type", ""))
         if not op_type:
-            raise ModelParseError(f"{self.xml_path}: layer {layer_id} has no type")
+            raise ModelParseError(f"{self.xml_path}: layer {layer_id} '{layer.get('name')}' has no type")
         node = Node(op_type, layer.get("version", "opset1"), layer.get("name", f"layer_{layer_id}"))
         node.layer_id = layer_id
         where = self.where(node)
         data = layer.find("data")
         raw_attrs = dict(data.attrib) if data is not None else {}
-        op = registry.lookup(op_type, node.opset)
+        op = self.op(op_type, node.opset)
         try:
             node.attrs = op.parse_attrs(raw_attrs, where) if op is not None else raw_attrs
         except ValidationError as exc:
             raise ModelParseError(str(exc)) from None
         node.rt_info = parse_rt_entries(layer.find("rt_info"))
         if op_type == "Const":
-            node.tensor = self.constant_tensor(node, where)
+            node.tensor = self.constant_tensor(node, data, where)
         in_ports = self.read_ports(layer.find("input"), node, where, is_output=False)
         out_ports = self.read_ports(layer.find("output"), node, where, is_output=True)
         return node, in_ports, out_ports
 
     def read_ports(self, element: Element | None, node: Node, where: str, *, is_output: bool) -> list[str]:
-        port_ids = []
-        for port in element.findall("port") if element is not None else []:
+        port_ids: list[str] = []
+        if element is None:
+            return port_ids
+        for port in _children(element, "port"):
             port_id = port.get("id", "")
             if port_id in port_ids:
                 raise ModelParseError(f"{where}: duplicate port id {port_id}")
             port_ids.append(port_id)
+            rt_info = parse_rt_entries(port.find("rt_info"))
             if is_output:
-                etype = self.port_type(port, node, where)
-                out = node.add_output(etype, self.port_shape(port, where))
-                out.names = _split_names(port.get("names", ""))
-                out.rt_info = parse_rt_entries(port.find("rt_info"))
+                out = node.add_output(self.port_type(port, node, where), self.port_shape(port, where))
+                names_text = port.get("names")
+                if names_text:
+                    out.names = split_names(names_text)
+                out.rt_info = rt_info
             else:
                 node.inputs.append(Input(node, len(node.inputs)))
-                node.inputs[-1].rt_info = parse_rt_entries(port.find("rt_info"))
+                node.inputs[-1].rt_info = rt_info
         return port_ids
 
     @staticmethod
@@ -213,29 +284,54 @@ class _IrReader:
 
     @staticmethod
     def port_shape(port: Element, where: str) -> Shape:
-        try:
-            return tuple(parse_dim(dim.text or "") for dim in port.findall("dim"))
-        except (ValueError, ValidationError):
-            dims = [dim.text for dim in port.findall("dim")]
-            raise ModelParseError(f"{where}: port {port.get('id')} has invalid dims {dims}") from None
+        dims = []
+        for dim in _children(port, "dim"):
+            text = dim.text or ""
+            try:
+                value = int(text)
+                dims.append(value if value >= 0 else parse_dim(text))
+            except ValueError:
+                try:
+                    dims.append(parse_dim(text))
+                except (ValueError, ValidationError):
+                    raise ModelParseError(f"{where}: port {port.get('id')} has invalid dim {text!r} "
+                                          "(expected an integer, -1, ? or a range like 1..10)") from None
+            except ValidationError:
+                raise ModelParseError(f"{where}: port {port.get('id')} has invalid dim {text!r}") from None
+        return tuple(dims)
 
     def connect_edges(self, edges: Element | None, by_id) -> None:
-        for edge in edges.findall("edge") if edges is not None else []:
+        positions = {layer_id: ({p: i for i, p in enumerate(ins)}, {p: i for i, p in enumerate(outs)})
+                     for layer_id, (_, ins, outs) in by_id.items()}
+        for edge in _children(edges, "edge") if edges is not None else []:
             try:
                 from_layer, to_layer = int(edge.get("from-layer")), int(edge.get("to-layer"))
             except (TypeError, ValueError):
-                raise ModelParseError(f"{self.xml_path}: edge {dict(edge.attrib)} has a non-integer layer id") from None
+                raise ModelParseError(f"{self.xml_path}: edge {_format_edge(edge)} has a non-integer layer id") from None
             for layer_id in (from_layer, to_layer):
                 if layer_id not in by_id:
-                    raise ModelParseError(f"{self.xml_path}: edge {dict(edge.attrib)} refers to missing layer {layer_id}")
-            producer, _, producer_outs = by_id[from_layer]
-            consumer, consumer_ins, _ = by_id[to_layer]
+                    raise ModelParseError(f"{self.xml_path}: edge {_format_edge(edge)} refers to missing layer {layer_id}")
+            producer, consumer = by_id[from_layer][0], by_id[to_layer][0]
             from_port, to_port = edge.get("from-port"), edge.get("to-port")
-            if from_port not in producer_outs:
-                raise ModelParseError(f"{self.where(producer)}: edge to layer {to_layer} leaves from missing output port {from_port}")
-            if to_port not in consumer_ins:
-                raise ModelParseError(f"{self.where(consumer)}: edge from layer {from_layer} enters missing input port {to_port}")
-            port = consumer.inputs[consumer_ins.index(to_port)]
+            out_index = positions[from_layer][1].get(from_port)
+            if out_index is None:
+                raise ModelParseError(f"{self.where(producer)}: edge to layer {to_layer} leaves from "
+                                      f"missing output port {from_port}")
+            in_index = positions[to_layer][0].get(to_port)
+            if in_index is None:
+                raise ModelParseError(f"{self.where(consumer)}: edge from layer {from_layer} enters "
+                                      f"missing input port {to_port}")
+            port = consumer.inputs[in_index]
             if port.source is not None:
-                raise ModelParseError(f"{self.where(consumer)}: input port {to_port} has more than one incoming edge")
-            port.connect(producer.outputs[producer_outs.index(from_port)])
+                raise ModelParseError(f"{self.where(consumer)}: input port {to_port} has more than one "
+                                      f"incoming edge (from layer {port.source.node.layer_id} and {from_layer})")
+            port.connect(producer.outputs[out_index])
+
+
+def _children(element: Element, tag: str) -> list[Element]:
+    """Direct children with ``tag`` (a plain scan: ElementPath's iterfind costs more than the parse)."""
+    return [child for child in element if child.tag == tag]
+
+
+def _format_edge(edge: Element) -> str:
+    return " ".join(f"{key}={edge.get(key)!r}" for key in ("from-layer", "from-port", "to-layer", "to-port"))
