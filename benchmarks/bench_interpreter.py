@@ -1,0 +1,71 @@
+"""Latency of lpir's reference interpreter against OpenVINO's CPU plugin (f32), same run.
+
+    python benchmarks/bench_interpreter.py [--runs 20]
+
+Both run the IR that OpenVINO's converter writes for each model. EfficientNet-Lite0 comes from
+../shared/models when present (the path can be given with --efficientnet); MiniLM from its
+PyPI package. Prints the median latency of each and the ratio lpir / OpenVINO.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+import lpir
+from lpir import zoo
+
+DEFAULT_EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
+
+
+def median_ms(fn, runs: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def cases(efficientnet: Path):
+    rng = np.random.default_rng(0)
+    if efficientnet.exists():
+        for batch in (1, 8):
+            yield f"EfficientNet-Lite0 b{batch}", efficientnet, [rng.random((batch, 3, 224, 224), dtype=np.float32)]
+    else:
+        print(f"(EfficientNet-Lite0 not found at {efficientnet}; skipped)")
+    ids = rng.integers(1000, 30522, size=(1, 128)).astype(np.int64)
+    yield "MiniLM-L3 b1 s128", zoo.minilm(), [ids, np.ones_like(ids)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--efficientnet", type=Path, default=DEFAULT_EFFICIENTNET)
+    args = parser.parse_args()
+    core = ov.Core()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for label, onnx_path, inputs in cases(args.efficientnet):
+            xml = str(Path(folder) / (onnx_path.stem + ".xml"))
+            ov.save_model(ov.convert_model(str(onnx_path)), xml, compress_to_fp16=False)
+            compiled_ov = core.compile_model(core.read_model(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            compiled_lpir = lpir.compile_model(lpir.read_model(xml))
+            ov_ms = median_ms(lambda: compiled_ov(inputs), args.runs)
+            lpir_ms = median_ms(lambda: compiled_lpir(inputs), args.runs)
+            rows.append((label, lpir_ms, ov_ms))
+    print(f"{'model':<22} {'lpir ms':>9} {'OpenVINO ms':>12} {'lpir/OV':>8}")
+    for label, lpir_ms, ov_ms in rows:
+        print(f"{label:<22} {lpir_ms:9.2f} {ov_ms:12.2f} {lpir_ms / ov_ms:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
