@@ -41,13 +41,14 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
     write_ir(model, path)
 
 
-def compile_model(model: Model | str | os.PathLike):
+def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True):
     """Prepare a model (or the model at a path) for lpir's reference interpreter.
 
     The result is callable with inputs by name (dict) or position (list) and returns the
-    outputs in model order, also indexable by tensor name.
+    outputs in model order, also indexable by tensor name. With ``fold_constants`` weight
+    decompression subgraphs are computed once, at compile time.
     """
     from lpir.runtime import compile_model as compile_
     if not isinstance(model, Model):
         model = read_model(model)
-    return compile_(model)
+    return compile_(model, fold_constants=fold_constants)

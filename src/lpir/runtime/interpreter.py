@@ -57,7 +57,7 @@ class _Step:
 class CompiledModel:
     """A model prepared for execution. Call it with inputs; get an :class:`InferResult`."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, *, fold_constants: bool = True):
         self.model = model
         nodes = model.nodes()
         _check_supported(nodes)
@@ -75,9 +75,18 @@ class CompiledModel:
                 continue
             if node.type == "Parameter":
                 continue
-            op = lookup(node.type, node.opset)
-            attrs = op.resolved_attrs(node.attrs, describe_node(node)) if node.type != "Result" else {}
-            self._steps.append(_Step(node, op if node.type != "Result" else None, attrs, in_slots, out_slots))
+            is_result = node.type == "Result"
+            op = None if is_result else lookup(node.type, node.opset)
+            attrs = {} if is_result else op.resolved_attrs(node.attrs, describe_node(node))
+            step = _Step(node, op, attrs, in_slots, out_slots)
+            if fold_constants and not is_result and all(s in self._constants for s in in_slots):
+                # Weight decompression (Convert, Subtract, Multiply, Reshape of constants) runs once here.
+                values = _evaluate(step, [self._constants[s] for s in in_slots])
+                self._constants.update(zip(out_slots, values))
+                continue
+            self._steps.append(step)
+        used = {s for step in self._steps for s in step.inputs}
+        self._constants = {s: v for s, v in self._constants.items() if s in used}
         self._num_slots = len(slot_of)
         self._param_slots = [slot_of[(p.uid, 0)] for p in model.parameters]
         self._result_slots = [step.inputs[0] for step in self._steps if step.node.type == "Result"]
@@ -142,9 +151,13 @@ class CompiledModel:
     infer = __call__
 
 
-def compile_model(model: Model) -> CompiledModel:
-    """Prepare ``model`` for the reference interpreter (raises if any op is unsupported)."""
-    return CompiledModel(model)
+def compile_model(model: Model, *, fold_constants: bool = True) -> CompiledModel:
+    """Prepare ``model`` for the reference interpreter (raises if any op is unsupported).
+
+    With ``fold_constants`` every node whose inputs are all constant (weight decompression
+    subgraphs, FakeQuantize on weights) is evaluated once here instead of on every call.
+    """
+    return CompiledModel(model, fold_constants=fold_constants)
 
 
 def _check_supported(nodes: list[Node]) -> None:
