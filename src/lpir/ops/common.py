@@ -27,8 +27,13 @@ def broadcast_dims(a: Dimension, b: Dimension) -> Dimension:
     return DYNAMIC
 
 
-def broadcast_shapes(shapes: Iterable[Shape | None], auto_broadcast: str = "numpy") -> Shape | None:
-    """The result shape of an elementwise op with ``auto_broadcast`` = numpy | none | pdpd."""
+def broadcast_shapes(shapes: Iterable[Shape | None], auto_broadcast: str = "numpy",
+                     axis: int = -1) -> Shape | None:
+    """The result shape of an elementwise op with ``auto_broadcast`` = numpy | none | pdpd.
+
+    For pdpd every later shape is checked against the first (see :func:`pdpd_aligned_shape`),
+    ``axis`` being the op's ``auto_broadcast.auto_broadcast_axis``.
+    """
     shapes = list(shapes)
     if any(s is None for s in shapes):
         return None
@@ -41,7 +46,11 @@ def broadcast_shapes(shapes: Iterable[Shape | None], auto_broadcast: str = "nump
                 raise ValidationError(f"auto_broadcast=none needs equal shapes, got {list(first)} and {list(other)}")
         return first
     if mode == "pdpd":
+        for other in shapes[1:]:
+            pdpd_aligned_shape(shapes[0], other, axis)
         return shapes[0]
+    if mode != "numpy":
+        raise ValidationError(f"auto_broadcast={auto_broadcast!r} is not one of numpy, none, pdpd")
     rank = max(len(s) for s in shapes)
     result: list[Dimension] = [1] * rank
     for shape in shapes:
@@ -51,6 +60,37 @@ def broadcast_shapes(shapes: Iterable[Shape | None], auto_broadcast: str = "nump
         except ValidationError:
             raise ValidationError(f"shapes {[list(s) for s in shapes]} do not broadcast") from None
     return tuple(result)
+
+
+def pdpd_aligned_shape(target: Shape, shape: Shape, axis: int = -1) -> Shape:
+    """``shape`` padded with 1s to the rank of ``target`` as PDPD broadcasting places it.
+
+    PDPD rules: ``shape`` (trailing 1s ignored) must equal the dims of ``target`` starting at
+    ``axis``; ``axis=-1`` means ``rank(target) - rank(shape)``. Dynamic dims match anything.
+    """
+    if len(shape) > len(target) or axis < -1:
+        raise ValidationError(f"shape {list(shape)} does not pdpd-broadcast to {list(target)} (axis {axis})")
+    start = len(target) - len(shape) if axis == -1 else axis
+    kept = len(shape)
+    while kept and shape[kept - 1] == 1:
+        kept -= 1
+    if start + kept > len(target) or any(
+            isinstance(s, int) and isinstance(t, int) and s != t
+            for s, t in zip(shape[:kept], target[start:start + kept])):
+        raise ValidationError(f"shape {list(shape)} does not pdpd-broadcast to {list(target)} (axis {axis})")
+    return (1,) * start + tuple(shape[:kept]) + (1,) * (len(target) - start - kept)
+
+
+def broadcast_arrays(arrays: list[np.ndarray], auto_broadcast: str = "numpy", axis: int = -1) -> list[np.ndarray]:
+    """Arrays ready for numpy broadcasting under ``auto_broadcast`` (pdpd ones reshaped).
+
+    Raises ValidationError when the shapes do not broadcast in that mode.
+    """
+    broadcast_shapes([a.shape for a in arrays], auto_broadcast, axis)
+    if str(auto_broadcast).lower() != "pdpd":
+        return arrays
+    first = arrays[0]
+    return [first] + [a.reshape(pdpd_aligned_shape(first.shape, a.shape, axis)) for a in arrays[1:]]
 
 
 def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
@@ -75,5 +115,5 @@ def as_shape(values: np.ndarray) -> Shape:
     return tuple(int(v) for v in np.asarray(values).reshape(-1))
 
 
-__all__ = ["DYNAMIC", "Dim", "Dimension", "Shape", "as_shape", "broadcast_dims", "broadcast_shapes",
-           "dims_product", "is_static", "normalize_axis"]
+__all__ = ["DYNAMIC", "Dim", "Dimension", "Shape", "as_shape", "broadcast_arrays", "broadcast_dims",
+           "broadcast_shapes", "dims_product", "is_static", "normalize_axis", "pdpd_aligned_shape"]
