@@ -23,20 +23,38 @@ IR_VERSION = "11"
 
 
 def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
-    """Write ``model`` to ``xml_path`` and the .bin beside it, atomically."""
+    """Write ``model`` to ``xml_path`` and the .bin beside it, atomically.
+
+    Both files are complete under temporary names before either is renamed into place; if
+    anything fails (a constant whose data cannot be read, a full disk) the temporary files are
+    removed and whatever model was at ``xml_path`` before is left untouched.
+    """
     xml_path = Path(xml_path)
     bin_path = xml_path.with_suffix(".bin")
     nodes = model.nodes()
     ids = {node.uid: index for index, node in enumerate(nodes)}
-    with _AtomicFile(bin_path) as bin_file:
-        blobs = _BlobWriter(bin_file)
-        layers = [_layer_xml(node, ids[node.uid], blobs) for node in nodes]
+    bin_tmp, xml_tmp = _TempFile(bin_path), _TempFile(xml_path)
+    try:
+        with bin_tmp.open() as bin_file:
+            blobs = _BlobWriter(bin_file)
+            layers = [_layer_xml(node, ids[node.uid], blobs) for node in nodes]
+        with xml_tmp.open() as xml_file:
+            xml_file.write(_net_xml(model, nodes, ids, layers).encode("utf-8"))
+        os.replace(bin_tmp.name, bin_path)
+        os.replace(xml_tmp.name, xml_path)
+    except BaseException:
+        bin_tmp.discard()
+        xml_tmp.discard()
+        raise
+
+
+def _net_xml(model: Model, nodes: list[Node], ids: dict[int, int], layers: list[str]) -> str:
     links = sorted(
         (ids[port.source.node.uid], len(port.source.node.inputs) + port.source.index, ids[node.uid], port.index)
         for node in nodes for port in node.inputs
     )
     edges = [f'\t\t<edge from-layer="{a}" from-port="{b}" to-layer="{c}" to-port="{d}" />' for a, b, c, d in links]
-    text = "\n".join([
+    return "\n".join([
         '<?xml version="1.0"?>',
         f"<net name={quoteattr(model.name)} version=\"{IR_VERSION}\">",
         "\t<layers>", *layers, "\t</layers>",
@@ -44,33 +62,23 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
         *_rt_info_xml(model.rt_info, 1),
         "</net>", "",
     ])
-    try:
-        with _AtomicFile(xml_path) as xml_file:
-            xml_file.write(text.encode("utf-8"))
-    except BaseException:
-        bin_path.unlink(missing_ok=True)
-        raise
 
 
-class _AtomicFile:
-    """A file written under a temporary name in the target folder, renamed on success."""
+class _TempFile:
+    """A file created under a hidden temporary name in the folder of its final ``path``."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.name: str | None = None
 
-    def __enter__(self):
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent or ".")
+    def open(self):
+        fd, self.name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.fchmod(fd, 0o666 & ~_umask())
-        self.file = os.fdopen(fd, "wb")
-        return self.file
+        return os.fdopen(fd, "wb", buffering=1 << 20)
 
-    def __exit__(self, exc_type, exc, tb):
-        self.file.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            os.unlink(self.tmp)
-        return False
+    def discard(self) -> None:
+        if self.name is not None and os.path.exists(self.name):
+            os.unlink(self.name)
 
 
 def _umask() -> int:
@@ -80,26 +88,42 @@ def _umask() -> int:
 
 
 class _BlobWriter:
-    """Appends constant data to the .bin, storing identical byte strings once."""
+    """Appends constant data to the .bin, storing identical byte strings once.
+
+    A blob is compared in full only with earlier blobs of the same size and the same sampled
+    bytes (head, tail and 64 strided bytes), and then against what is already in the file, so
+    dedup holds no copies of the data and costs nothing for blobs that differ.
+    """
+
+    _CHUNK = 1 << 24
 
     def __init__(self, file):
         self.file = file
         self.offset = 0
-        self.by_key: dict[tuple, list[tuple[int, memoryview]]] = {}
+        self.by_key: dict[tuple, list[int]] = {}
 
     def add(self, data) -> tuple[int, int]:
         view = memoryview(data).cast("B")
         size = len(view)
         step = max(1, size // 64)
         key = (size, bytes(view[:32]), bytes(view[-32:]), bytes(view[::step]))
-        for offset, other in self.by_key.get(key, []):
-            if other == view:
+        for offset in self.by_key.get(key, ()):
+            if self._written_equals(offset, view):
                 return offset, size
         offset = self.offset
         self.file.write(view)
         self.offset += size
-        self.by_key.setdefault(key, []).append((offset, view))
+        self.by_key.setdefault(key, []).append(offset)
         return offset, size
+
+    def _written_equals(self, offset: int, view: memoryview) -> bool:
+        self.file.flush()
+        fd = self.file.fileno()
+        for start in range(0, len(view), self._CHUNK):
+            chunk = view[start:start + self._CHUNK]
+            if os.pread(fd, len(chunk), offset + start) != chunk:
+                return False
+        return True
 
 
 def _attr(name: str, value) -> str:
