@@ -1,0 +1,9 @@
+"""One module per family of ONNX ops; importing them fills the converter table."""
+
+from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registrations)
+    elementwise,
+    nn,
+    quantization,
+    reduce,
+    shape,
+)

@@ -1,0 +1,240 @@
+"""Neural-network layers: convolutions, pooling, normalisations, Gemm/MatMul, Softmax, Resize."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpir.io.onnx.context import NodeContext, converter
+from lpir.ir import types
+from lpir.ir.graph import Output
+
+_AUTO_PAD = {"NOTSET": "explicit", "VALID": "valid", "SAME_UPPER": "same_upper", "SAME_LOWER": "same_lower"}
+
+
+def _window_attrs(ctx: NodeContext, spatial: int) -> dict:
+    """strides / dilations / pads_begin / pads_end / auto_pad shared by convolutions and pools."""
+    pads = ctx.attr("pads") or [0] * (2 * spatial)
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    if auto_pad not in _AUTO_PAD:
+        raise ctx.fail(f"auto_pad {auto_pad!r} is not one of {sorted(_AUTO_PAD)}")
+    return {
+        "strides": list(ctx.attr("strides") or [1] * spatial),
+        "dilations": list(ctx.attr("dilations") or [1] * spatial),
+        "pads_begin": list(pads[:spatial]), "pads_end": list(pads[spatial:]),
+        "auto_pad": _AUTO_PAD[auto_pad],
+    }
+
+
+def _spatial_rank(ctx: NodeContext, weights: Output) -> int:
+    kernel = ctx.attr("kernel_shape")
+    if kernel is not None:
+        return len(kernel)
+    return ctx.rank(weights) - 2
+
+
+def _reshape_static(ctx: NodeContext, weights: Output, groups: int) -> Output:
+    shape = list(weights.shape)
+    if not all(isinstance(d, int) for d in shape):
+        raise ctx.fail(f"grouped convolution needs static weight shape, got {shape}")
+    target = [groups, shape[0] // groups] + shape[1:]
+    return ctx.op("Reshape", weights, ctx.const(np.asarray(target, dtype=np.int64), "weights_shape"),
+                  special_zero=False, suffix="weights")
+
+
+def _add_bias(ctx: NodeContext, result: Output, bias: Output | None, spatial: int) -> Output:
+    """Adds a per-channel bias reshaped to [1, C, 1, ...]; the Add then carries the ONNX name."""
+    if bias is None:
+        return result
+    target = np.asarray([1, -1] + [1] * spatial, dtype=np.int64)
+    shaped = ctx.op("Reshape", bias, ctx.const(target, "bias_shape"), special_zero=False, suffix="bias")
+    return ctx.op("Add", result, shaped)
+
+
+@converter("Conv", emits=("Convolution", "GroupConvolution", "Reshape", "Add"))
+def _conv(ctx: NodeContext) -> Output:
+    x, weights, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    spatial = _spatial_rank(ctx, weights)
+    attrs = _window_attrs(ctx, spatial)
+    groups = ctx.attr("group", 1)
+    suffix = None if bias is None else "conv"
+    if groups == 1:
+        out = ctx.op("Convolution", x, weights, suffix=suffix, **attrs)
+    else:
+        grouped = _reshape_static(ctx, weights, groups)
+        out = ctx.op("GroupConvolution", x, grouped, suffix=suffix, **attrs)
+    return _add_bias(ctx, out, bias, spatial)
+
+
+@converter("ConvTranspose", emits=("ConvolutionBackpropData", "GroupConvolutionBackpropData", "Reshape", "Add"))
+def _conv_transpose(ctx: NodeContext) -> Output:
+    x, weights, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    spatial = _spatial_rank(ctx, weights)
+    attrs = _window_attrs(ctx, spatial)
+    attrs["output_padding"] = list(ctx.attr("output_padding") or [0] * spatial)
+    inputs = [x, weights]
+    output_shape = ctx.attr("output_shape")
+    if output_shape is not None:
+        inputs.append(ctx.const(np.asarray(output_shape[-spatial:], dtype=np.int64), "output_shape"))
+        attrs["auto_pad"] = "same_lower" if attrs["auto_pad"] == "same_lower" else "same_upper"
+    groups = ctx.attr("group", 1)
+    op_type = "ConvolutionBackpropData"
+    if groups != 1:
+        inputs[1] = _reshape_static(ctx, weights, groups)
+        op_type = "GroupConvolutionBackpropData"
+    out = ctx.build(op_type, inputs, attrs, suffix=None if bias is None else "deconv").outputs[0]
+    return _add_bias(ctx, out, bias, spatial)
+
+
+def _pool_attrs(ctx: NodeContext) -> dict:
+    kernel = list(ctx.attr("kernel_shape"))
+    attrs = _window_attrs(ctx, len(kernel))
+    attrs["kernel"] = kernel
+    attrs["rounding_type"] = "ceil" if ctx.attr("ceil_mode", 0) else "floor"
+    return attrs
+
+
+@converter("MaxPool", emits="MaxPool")
+def _max_pool(ctx: NodeContext) -> list[Output]:
+    if ctx.attr("storage_order", 0):
+        raise ctx.fail("MaxPool storage_order=1 (column-major indices) is not supported")
+    attrs = _pool_attrs(ctx)
+    attrs.update(index_element_type=types.i64, axis=0)
+    return ctx.build("MaxPool", [ctx.input(0)], attrs, opset=8).outputs
+
+
+@converter("AveragePool", emits="AvgPool")
+def _average_pool(ctx: NodeContext) -> Output:
+    attrs = _pool_attrs(ctx)
+    if any(d != 1 for d in attrs.pop("dilations")):
+        raise ctx.fail("AveragePool with dilations is not supported")
+    attrs["exclude-pad"] = not ctx.attr("count_include_pad", 0)
+    return ctx.build("AvgPool", [ctx.input(0)], attrs).outputs[0]
+
+
+@converter("GlobalAveragePool", "GlobalMaxPool", emits=("ReduceMean", "ReduceMax"))
+def _global_pool(ctx: NodeContext) -> Output:
+    x = ctx.input(0)
+    axes = np.arange(2, ctx.rank(x), dtype=np.int64)
+    op_type = "ReduceMean" if ctx.op_type == "GlobalAveragePool" else "ReduceMax"
+    return ctx.op(op_type, x, ctx.const(axes, "axes"), keep_dims=True)
+
+
+@converter("BatchNormalization", emits="BatchNormInference")
+def _batch_norm(ctx: NodeContext) -> Output:
+    if ctx.attr("training_mode", 0) or len([o for o in ctx.node.output if o]) > 1:
+        raise ctx.fail("BatchNormalization in training mode is not supported")
+    inputs = [ctx.input(i) for i in range(5)]
+    return ctx.op("BatchNormInference", *inputs, opset=5, epsilon=float(ctx.attr("epsilon", 1e-5)))
+
+
+@converter("InstanceNormalization", emits=("MVN", "Multiply", "Add", "Reshape"))
+def _instance_norm(ctx: NodeContext) -> Output:
+    x = ctx.input(0)
+    rank = ctx.rank(x)
+    axes = ctx.const(np.arange(2, rank, dtype=np.int64), "axes")
+    norm = ctx.op("MVN", x, axes, opset=6, normalize_variance=True, eps=float(ctx.attr("epsilon", 1e-5)),
+                  eps_mode="inside_sqrt", suffix="mvn")
+    target = ctx.const(np.asarray([1, -1] + [1] * (rank - 2), dtype=np.int64), "channel_shape")
+    scale = ctx.op("Reshape", ctx.input(1), target, special_zero=False, suffix="scale")
+    bias = ctx.op("Reshape", ctx.input(2), target, special_zero=False, suffix="bias")
+    return ctx.op("Add", ctx.op("Multiply", norm, scale, suffix="mul"), bias)
+
+
+@converter("LayerNormalization", emits=("MVN", "Multiply", "Add"))
+def _layer_norm(ctx: NodeContext) -> Output:
+    """MVN over the axes from ``axis`` to the last, then scale and bias (OpenVINO's decomposition)."""
+    x = ctx.input(0)
+    if len([o for o in ctx.node.output if o]) > 1:
+        raise ctx.fail("only the first output (Y) of LayerNormalization is supported")
+    axis = ctx.attr("axis", -1)
+    if axis >= 0:
+        axis -= ctx.rank(x)
+    axes = ctx.const(np.arange(axis, 0, dtype=np.int64), "axes")
+    bias = ctx.optional_input(2)
+    out = ctx.op("MVN", x, axes, opset=6, normalize_variance=True, eps=float(ctx.attr("epsilon", 1e-5)),
+                 eps_mode="inside_sqrt", suffix="mvn")
+    out = ctx.op("Multiply", out, ctx.input(1), suffix=None if bias is None else "scale")
+    return out if bias is None else ctx.op("Add", out, bias)
+
+
+@converter("MatMul", emits="MatMul")
+def _matmul(ctx: NodeContext) -> Output:
+    return ctx.op("MatMul", ctx.input(0), ctx.input(1), transpose_a=False, transpose_b=False)
+
+
+@converter("Gemm", emits=("MatMul", "Multiply", "Add"))
+def _gemm(ctx: NodeContext) -> Output:
+    """alpha * A' B' + beta * C, with the transposes folded into MatMul's attributes."""
+    a, b, c = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    last = c is None and alpha == 1.0
+    out = ctx.op("MatMul", a, b, transpose_a=bool(ctx.attr("transA", 0)), transpose_b=bool(ctx.attr("transB", 0)),
+                 suffix=None if last else "matmul")
+    if alpha != 1.0:
+        out = ctx.op("Multiply", out, ctx.const_like(alpha, out, "alpha"), suffix=None if c is None else "scaled")
+    if c is None:
+        return out
+    if beta != 1.0:
+        c = ctx.op("Multiply", c, ctx.const_like(beta, c, "beta"), suffix="beta_c")
+    return ctx.op("Add", out, c)
+
+
+@converter("Softmax", "LogSoftmax", emits=("Softmax", "LogSoftmax", "Reshape", "ShapeOf"))
+def _softmax(ctx: NodeContext) -> Output:
+    """From opset 13 over one axis; before, over the input coerced to 2-D at ``axis``."""
+    x = ctx.input(0)
+    op_type, opset = ("Softmax", 8) if ctx.op_type == "Softmax" else ("LogSoftmax", 5)
+    if ctx.opset >= 13:
+        return ctx.op(op_type, x, opset=opset, axis=ctx.attr("axis", -1))
+    rank = ctx.rank(x)
+    axis = ctx.attr("axis", 1)
+    axis = axis + rank if axis < 0 else axis
+    if axis == rank - 1:
+        return ctx.op(op_type, x, opset=opset, axis=axis)
+    # Softmax over the flattened trailing dims: flatten them, normalise, restore the shape.
+    target = ctx.const(np.asarray([0] * axis + [-1], dtype=np.int64), "flat_shape")
+    flat = ctx.op("Reshape", x, target, special_zero=True, suffix="flatten")
+    out = ctx.op(op_type, flat, opset=opset, axis=axis, suffix="normalized")
+    shape = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="shape")
+    return ctx.op("Reshape", out, shape, special_zero=False)
+
+
+_RESIZE_MODES = {"nearest": "nearest", "linear": "linear_onnx", "cubic": "cubic"}
+
+
+@converter("Resize", "Upsample", emits="Interpolate")
+def _resize(ctx: NodeContext) -> Output:
+    """Resize/Upsample → Interpolate-11 (scales or sizes; optional axes from opset 18)."""
+    mode = ctx.attr("mode", "nearest")
+    if mode not in _RESIZE_MODES:
+        raise ctx.fail(f"Resize mode {mode!r} is not supported")
+    legacy = ctx.op_type == "Upsample" or ctx.opset < 11
+    transform = "asymmetric" if legacy else ctx.attr("coordinate_transformation_mode", "half_pixel")
+    if transform == "tf_crop_and_resize":
+        raise ctx.fail("coordinate_transformation_mode 'tf_crop_and_resize' is not supported")
+    if ctx.attr("exclude_outside", 0) or ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise ctx.fail("exclude_outside and keep_aspect_ratio_policy are not supported")
+    attrs = {
+        "mode": _RESIZE_MODES[mode], "coordinate_transformation_mode": transform,
+        "nearest_mode": "floor" if legacy else ctx.attr("nearest_mode", "round_prefer_floor"),
+        "antialias": bool(ctx.attr("antialias", 0)), "cube_coeff": float(ctx.attr("cubic_coeff_a", -0.75)),
+    }
+    attrs["pads_begin"] = attrs["pads_end"] = [0] * ctx.rank(ctx.input(0))
+    target, attrs["shape_calculation_mode"] = _resize_target(ctx, legacy)
+    inputs = [ctx.input(0), target]
+    if ctx.has_attr("axes"):
+        inputs.append(ctx.const(np.asarray(ctx.attr("axes"), dtype=np.int64), "axes"))
+    return ctx.build("Interpolate", inputs, attrs, opset=11).outputs[0]
+
+
+def _resize_target(ctx: NodeContext, legacy: bool) -> tuple[Output, str]:
+    if ctx.op_type == "Upsample" and ctx.opset < 9:
+        return ctx.const(np.asarray(ctx.attr("scales"), dtype=np.float32), "scales"), "scales"
+    if legacy:
+        return ctx.input(1), "scales"
+    scales, sizes = ctx.optional_input(2), ctx.optional_input(3)
+    if sizes is not None and (scales is None or (scales.shape is not None and 0 in scales.shape)):
+        return sizes, "sizes"
+    if scales is None:
+        raise ctx.fail("Resize needs scales or sizes")
+    return scales, "scales"

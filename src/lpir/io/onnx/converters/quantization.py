@@ -1,0 +1,117 @@
+"""QuantizeLinear / DequantizeLinear, imported as OpenVINO's ONNX frontend does.
+
+QuantizeLinear becomes ``Convert(FakeQuantize(x, in_low, in_high, out_low, out_high, levels))``
+with the output bands the integer range of the zero point's type, ``in_low = scale * (out_low -
+zp)``, ``in_high = scale * (out_high - zp)`` and ``levels = 2^bits``; DequantizeLinear becomes
+``Multiply(Subtract(Convert(x), Convert(zp)), scale)``. Per-axis scales and zero points are
+reshaped to broadcast along ``axis``.
+
+FakeQuantize rounds ``(x - in_low) / step`` while ONNX rounds ``x / scale`` and then adds the
+zero point; both round half to even, so the two may differ by one quantum at exact ties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpir.io.onnx.context import NodeContext, converter
+from lpir.ir import types
+from lpir.ir.graph import Output
+from lpir.ir.types import ElementType
+
+_BANDS = {types.i8: (-128, 127), types.u8: (0, 255), types.i16: (-32768, 32767), types.u16: (0, 65535),
+          types.i4: (-8, 7), types.u4: (0, 15)}
+
+
+def _check_granularity(ctx: NodeContext) -> None:
+    if ctx.attr("block_size", 0):
+        raise ctx.fail("blocked quantization (block_size) is not supported")
+
+
+def _per_axis_shape(ctx: NodeContext, x: Output, param: Output) -> list[int] | None:
+    """The broadcast shape for a 1-D per-axis parameter, or None when it is per-tensor."""
+    shape = param.shape
+    if shape is None or len(shape) == 0 or (len(shape) == 1 and shape[0] == 1):
+        return None
+    if len(shape) != 1:
+        raise ctx.fail(f"scale/zero point of shape {list(shape)} is neither per-tensor nor per-axis")
+    rank = ctx.rank(x)
+    axis = ctx.attr("axis", 1)
+    axis = axis + rank if axis < 0 else axis
+    if not 0 <= axis < rank:
+        raise ctx.fail(f"axis {ctx.attr('axis', 1)} is out of range for an input of rank {rank}")
+    length = x.shape[axis]
+    if isinstance(length, int) and isinstance(shape[0], int) and length != shape[0]:
+        raise ctx.fail(f"{shape[0]} scale/zero-point values for axis {axis} of size {length}")
+    target = [1] * rank
+    target[axis] = -1
+    return target
+
+
+def _broadcastable(ctx: NodeContext, x: Output, param: Output, suffix: str) -> Output:
+    target = _per_axis_shape(ctx, x, param)
+    if target is None:
+        return param
+    return ctx.op("Reshape", param, ctx.const(np.asarray(target, dtype=np.int64), f"{suffix}_shape"),
+                  special_zero=False, suffix=suffix)
+
+
+def _zero_point_type(ctx: NodeContext, zero_point: Output | None) -> ElementType:
+    etype = types.u8 if zero_point is None else zero_point.etype
+    if etype not in _BANDS:
+        raise ctx.fail(f"zero point of type {etype.name} is not supported (one of "
+                       f"{', '.join(t.name for t in _BANDS)})")
+    return etype
+
+
+def _as_f32(ctx: NodeContext, value: Output, suffix: str) -> Output:
+    if value.etype is types.f32:
+        return value
+    return ctx.op("Convert", value, destination_type=types.f32, suffix=suffix)
+
+
+@converter("QuantizeLinear", emits=("FakeQuantize", "Convert", "Multiply", "Subtract", "Reshape"))
+def _quantize(ctx: NodeContext) -> Output:
+    _check_granularity(ctx)
+    x = _as_f32(ctx, ctx.input(0), "x_f32")
+    zero_point = ctx.optional_input(2)
+    target = _zero_point_type(ctx, zero_point)
+    low, high = _BANDS[target]
+    out_low = ctx.const(np.array([low], dtype=np.float32), "output_low")
+    out_high = ctx.const(np.array([high], dtype=np.float32), "output_high")
+    in_low, in_high = _input_bands(ctx, x, zero_point, low, high)
+    fq = ctx.op("FakeQuantize", x, in_low, in_high, out_low, out_high, levels=1 << target.bits,
+                auto_broadcast="numpy", suffix="fq")
+    return ctx.op("Convert", fq, destination_type=target)
+
+
+def _input_bands(ctx: NodeContext, x: Output, zero_point: Output | None, low: int, high: int) -> tuple[Output, Output]:
+    """scale * (band - zp), folded to constants when scale and zero point are known."""
+    scale, zp = ctx.value(1), ctx.value(2) if zero_point is not None else np.zeros((), np.float32)
+    if scale is not None and zp is not None:
+        target = _per_axis_shape(ctx, x, ctx.input(1)) or ([1] if scale.ndim else [])
+        zp_target = _per_axis_shape(ctx, x, zero_point) if zero_point is not None else None
+        scale = scale.astype(np.float32).reshape(target)
+        zp = zp.astype(np.float32).reshape(zp_target or ([1] if zp.ndim else []))
+        return (ctx.const(scale * (np.float32(low) - zp), "input_low"),
+                ctx.const(scale * (np.float32(high) - zp), "input_high"))
+    scale_out = _broadcastable(ctx, x, _as_f32(ctx, ctx.input(1), "scale_f32"), "scale")
+    zp_out = ctx.const(np.zeros(1, np.float32), "zero_point") if zero_point is None else \
+        _broadcastable(ctx, x, _as_f32(ctx, zero_point, "zero_point_f32"), "zero_point")
+    bands = []
+    for name, band in (("input_low", low), ("input_high", high)):
+        shifted = ctx.op("Subtract", ctx.const(np.array([band], np.float32), f"{name}_band"), zp_out, suffix=f"{name}_sub")
+        bands.append(ctx.op("Multiply", scale_out, shifted, suffix=name))
+    return bands[0], bands[1]
+
+
+@converter("DequantizeLinear", emits=("Convert", "Subtract", "Multiply", "Reshape"))
+def _dequantize(ctx: NodeContext) -> Output:
+    _check_granularity(ctx)
+    x, scale, zero_point = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    scale_type = scale.etype
+    values = ctx.op("Convert", x, destination_type=scale_type, suffix="convert")
+    if zero_point is not None:
+        zp = ctx.op("Convert", zero_point, destination_type=scale_type, suffix="zero_point_convert")
+        values = ctx.op("Subtract", values, _broadcastable(ctx, x, zp, "zero_point"), suffix="subtract")
+    return ctx.op("Multiply", values, _broadcastable(ctx, x, scale, "scale"))

@@ -1,0 +1,234 @@
+"""ONNX ops that move or reshape data, or compute shapes: Constant, Shape, Reshape, Slice ..."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpir.io.onnx.context import NodeContext, converter, tensor_to_array
+from lpir.ir import make_constant, types
+from lpir.ir.graph import Output
+
+_I64 = np.int64
+
+
+@converter("Constant")
+def _constant(ctx: NodeContext) -> Output:
+    """A Const named like the ONNX output it defines (PP-OCR keeps its weights this way)."""
+    for key, dtype in (("value", None), ("value_float", np.float32), ("value_floats", np.float32),
+                       ("value_int", _I64), ("value_ints", _I64)):
+        if ctx.has_attr(key):
+            value = ctx.attr(key)
+            array = value if dtype is None else np.asarray(value, dtype=dtype)
+            return make_constant(array, name=ctx.node.output[0]).outputs[0]
+    raise ctx.fail(f"only numeric constants are supported, got attributes {sorted(a.name for a in ctx.node.attribute)}")
+
+
+@converter("Shape", emits=("ShapeOf", "Slice"))
+def _shape(ctx: NodeContext) -> Output:
+    start, end = ctx.attr("start", 0), ctx.attr("end")
+    if start == 0 and end is None:
+        return ctx.op("ShapeOf", ctx.input(0), opset=3, output_type=types.i64)
+    shape = ctx.op("ShapeOf", ctx.input(0), opset=3, output_type=types.i64, suffix="shape")
+    stop = np.iinfo(_I64).max if end is None else end
+    return ctx.op("Slice", shape, ctx.const([start], "start", types.i64), ctx.const([stop], "stop", types.i64),
+                  ctx.const([1], "step", types.i64), ctx.const([0], "axes", types.i64), opset=8)
+
+
+@converter("Size", emits=("ShapeOf", "ReduceProd"))
+def _size(ctx: NodeContext) -> Output:
+    shape = ctx.op("ShapeOf", ctx.input(0), opset=3, output_type=types.i64, suffix="shape")
+    return ctx.op("ReduceProd", shape, ctx.const(0, "axis", types.i64), keep_dims=False)
+
+
+@converter("Gather", emits="Gather")
+def _gather(ctx: NodeContext) -> Output:
+    axis = ctx.const(ctx.attr("axis", 0), "axis", types.i64)
+    return ctx.op("Gather", ctx.input(0), ctx.input(1), axis, opset=8, batch_dims=0)
+
+
+@converter("GatherElements", emits="GatherElements")
+def _gather_elements(ctx: NodeContext) -> Output:
+    return ctx.op("GatherElements", ctx.input(0), ctx.input(1), opset=6, axis=ctx.attr("axis", 0))
+
+
+def _axes_input(ctx: NodeContext, since: int) -> Output:
+    """The axes of Squeeze/Unsqueeze: attribute before ``since``, input from it on."""
+    if ctx.opset < since:
+        return ctx.const(np.asarray(ctx.attr("axes"), dtype=_I64), "axes")
+    return ctx.input(1)
+
+
+@converter("Unsqueeze", emits="Unsqueeze")
+def _unsqueeze(ctx: NodeContext) -> Output:
+    return ctx.op("Unsqueeze", ctx.input(0), _axes_input(ctx, 13))
+
+
+@converter("Squeeze", emits="Squeeze")
+def _squeeze(ctx: NodeContext) -> Output:
+    has_axes = ctx.has_attr("axes") if ctx.opset < 13 else ctx.optional_input(1) is not None
+    if not has_axes:
+        return ctx.op("Squeeze", ctx.input(0))
+    return ctx.op("Squeeze", ctx.input(0), _axes_input(ctx, 13))
+
+
+@converter("Transpose", emits="Transpose")
+def _transpose(ctx: NodeContext) -> Output:
+    x = ctx.input(0)
+    perm = ctx.attr("perm")
+    if perm is None:
+        perm = list(range(ctx.rank(x)))[::-1]
+    return ctx.op("Transpose", x, ctx.const(np.asarray(perm, dtype=_I64), "perm"))
+
+
+@converter("Reshape", emits="Reshape")
+def _reshape(ctx: NodeContext) -> Output:
+    return ctx.op("Reshape", ctx.input(0), ctx.input(1), special_zero=not ctx.attr("allowzero", 0))
+
+
+@converter("Flatten", emits="Reshape")
+def _flatten(ctx: NodeContext) -> Output:
+    """Reshape to 2-D; the target needs the product of the leading or of the trailing dims."""
+    x = ctx.input(0)
+    rank = ctx.rank(x)
+    axis = ctx.attr("axis", 1)
+    axis = axis + rank if axis < 0 else axis
+    lead, trail = x.shape[:axis], x.shape[axis:]
+    if all(isinstance(d, int) for d in lead):
+        target = [int(np.prod(lead, dtype=_I64)), -1]
+    elif all(isinstance(d, int) for d in trail):
+        target = [-1, int(np.prod(trail, dtype=_I64))]
+    elif axis == 1:
+        target = [0, -1]
+    else:
+        raise ctx.fail(f"Flatten at axis {axis} of shape {list(x.shape)} needs static leading or trailing dims")
+    return ctx.op("Reshape", x, ctx.const(np.asarray(target, dtype=_I64), "shape"), special_zero=True)
+
+
+@converter("Concat", emits="Concat")
+def _concat(ctx: NodeContext) -> Output:
+    return ctx.build("Concat", ctx.inputs(), {"axis": ctx.attr("axis")}).outputs[0]
+
+
+@converter("Slice", emits=("Slice", "ShapeOf", "Broadcast"))
+def _slice(ctx: NodeContext) -> Output:
+    """Slice-8 has ONNX's semantics; opset < 10 passed starts/ends/axes as attributes."""
+    x = ctx.input(0)
+    if ctx.opset < 10:
+        starts = ctx.const(np.asarray(ctx.attr("starts"), dtype=_I64), "starts")
+        ends = ctx.const(np.asarray(ctx.attr("ends"), dtype=_I64), "ends")
+        axes = ctx.attr("axes")
+        axes = None if axes is None else ctx.const(np.asarray(axes, dtype=_I64), "axes")
+        steps = None
+    else:
+        starts, ends = ctx.input(1), ctx.input(2)
+        axes, steps = ctx.optional_input(3), ctx.optional_input(4)
+    if steps is None:
+        steps = _ones_like_vector(ctx, starts)
+    inputs = [x, starts, ends, steps] + ([axes] if axes is not None else [])
+    return ctx.build("Slice", inputs, opset=8).outputs[0]
+
+
+def _ones_like_vector(ctx: NodeContext, vector: Output) -> Output:
+    """A vector of ones as long as ``vector`` (a Const when its length is static)."""
+    length = vector.shape[0] if vector.shape else None
+    if isinstance(length, int):
+        return ctx.const(np.ones(length, dtype=vector.etype.dtype), "steps")
+    shape = ctx.op("ShapeOf", vector, opset=3, output_type=types.i64, suffix="steps_shape")
+    return ctx.op("Broadcast", ctx.const(np.array(1, dtype=vector.etype.dtype), "one"), shape,
+                  opset=3, mode="numpy", suffix="steps")
+
+
+@converter("Expand", emits="Broadcast")
+def _expand(ctx: NodeContext) -> Output:
+    return ctx.op("Broadcast", ctx.input(0), ctx.input(1), opset=3, mode="bidirectional")
+
+
+@converter("ConstantOfShape", emits="Broadcast")
+def _constant_of_shape(ctx: NodeContext) -> Output:
+    value = ctx.attr("value")
+    value = np.zeros((), dtype=np.float32) if value is None else np.asarray(value).reshape(())
+    return ctx.op("Broadcast", ctx.const(value, "value"), ctx.input(0), opset=3, mode="numpy")
+
+
+@converter("Range", emits="Range")
+def _range(ctx: NodeContext) -> Output:
+    start = ctx.input(0)
+    return ctx.op("Range", start, ctx.input(1), ctx.input(2), opset=4, output_type=start.etype)
+
+
+@converter("Tile", emits="Tile")
+def _tile(ctx: NodeContext) -> Output:
+    return ctx.op("Tile", ctx.input(0), ctx.input(1))
+
+
+@converter("Split", emits=("Split", "VariadicSplit"))
+def _split(ctx: NodeContext) -> list[Output]:
+    """Equal parts → Split; given sizes (attribute before opset 13, input from it on) → VariadicSplit."""
+    x = ctx.input(0)
+    axis = ctx.const(ctx.attr("axis", 0), "axis", types.i64)
+    count = len(ctx.node.output)
+    if ctx.opset < 13:
+        sizes = ctx.attr("split")
+        sizes = None if sizes is None else ctx.const(np.asarray(sizes, dtype=_I64), "split")
+    else:
+        sizes = ctx.optional_input(1)
+    if sizes is None:
+        if ctx.opset >= 18 and ctx.has_attr("num_outputs"):
+            count = ctx.attr("num_outputs")
+        length = x.shape[ctx.attr("axis", 0)] if x.shape is not None else None
+        if isinstance(length, int) and length % count:
+            return _uneven_split(ctx, x, axis, length, count)
+        return ctx.build("Split", [x, axis], {"num_splits": count}).outputs
+    return ctx.build("VariadicSplit", [x, axis, sizes]).outputs
+
+
+def _uneven_split(ctx: NodeContext, x: Output, axis: Output, length: int, count: int) -> list[Output]:
+    """ONNX-18 num_outputs with a remainder: all parts ceil(length/count) but the last."""
+    part = -(-length // count)
+    sizes = [part] * (length // part) + ([length % part] if length % part else [])
+    return ctx.build("VariadicSplit", [x, axis, ctx.const(np.asarray(sizes, dtype=_I64), "split")]).outputs
+
+
+@converter("Pad", emits=("Pad", "Split"))
+def _pad(ctx: NodeContext) -> Output:
+    """ONNX pads [begins..., ends...] become Pad's two inputs."""
+    x = ctx.input(0)
+    mode = ctx.attr("mode", "constant")
+    if mode not in ("constant", "reflect", "edge"):
+        raise ctx.fail(f"Pad mode {mode!r} is not supported (constant, reflect, edge)")
+    if ctx.opset < 11:
+        pads = np.asarray(ctx.attr("pads"), dtype=_I64)
+        begins, ends = ctx.const(pads[: len(pads) // 2], "pads_begin"), ctx.const(pads[len(pads) // 2:], "pads_end")
+        value = ctx.const_like(ctx.attr("value", 0.0), x, "value")
+    else:
+        begins, ends = _split_pads(ctx, x)
+        value = ctx.optional_input(2) or ctx.const_like(0, x, "value")
+    return ctx.op("Pad", x, begins, ends, value, opset=12, pad_mode=mode)
+
+
+def _split_pads(ctx: NodeContext, x: Output) -> tuple[Output, Output]:
+    pads = ctx.value(1)
+    if ctx.optional_input(3) is not None:
+        if pads is None:
+            raise ctx.fail("Pad with axes needs constant pads")
+        rank = ctx.rank(x)
+        axes = [a + rank if a < 0 else a for a in ctx.static_input(3, "axes").tolist()]
+        full = np.zeros(2 * rank, dtype=_I64)
+        full[axes], full[[a + rank for a in axes]] = pads[: len(axes)], pads[len(axes):]
+        pads = full
+    if pads is not None:
+        pads = pads.astype(_I64)
+        return ctx.const(pads[: len(pads) // 2], "pads_begin"), ctx.const(pads[len(pads) // 2:], "pads_end")
+    parts = ctx.build("Split", [ctx.input(1), ctx.const(0, "axis", types.i64)], {"num_splits": 2}, suffix="pads")
+    return parts.outputs[0], parts.outputs[1]
+
+
+@converter("DepthToSpace", emits="DepthToSpace")
+def _depth_to_space(ctx: NodeContext) -> Output:
+    mode = "blocks_first" if ctx.attr("mode", "DCR") == "DCR" else "depth_first"
+    return ctx.op("DepthToSpace", ctx.input(0), mode=mode, block_size=ctx.attr("blocksize"))
+
+
+@converter("SpaceToDepth", emits="SpaceToDepth")
+def _space_to_depth(ctx: NodeContext) -> Output:
+    return ctx.op("SpaceToDepth", ctx.input(0), mode="blocks_first", block_size=ctx.attr("blocksize"))

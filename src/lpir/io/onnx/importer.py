@@ -1,0 +1,152 @@
+"""ONNX graph → lpir Model made of OpenVINO opset operations.
+
+The walk is in the ONNX node order (ONNX requires it to be topological). Before any node is
+converted, every op type is checked against the converter table and the lpir op registry, so
+a model with unsupported ops fails once, with the complete list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import onnx
+
+from lpir.errors import LpirError, ModelParseError, UnsupportedOpError
+from lpir.io.onnx.context import CONVERTERS, NodeContext, element_type, tensor_to_array
+from lpir.io.onnx.loader import load_onnx
+from lpir.ir import DYNAMIC, make_constant, make_parameter
+from lpir.ir.graph import Model, Output, make_result
+from lpir.ir.shape import Shape
+from lpir.ops import registered_types
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+MIN_OPSET, MAX_OPSET = 7, 22
+
+
+def import_onnx(path: str | os.PathLike) -> Model:
+    """Read the ONNX model at ``path`` as an lpir Model (OpenVINO opset operations)."""
+    path = Path(path)
+    proto = load_onnx(path)
+    try:
+        model = convert_model(proto)
+    except LpirError as exc:
+        raise type(exc)(f"{path}: {exc}") from exc
+    model.source_path = str(path)
+    return model
+
+
+def model_opset(proto: onnx.ModelProto) -> int:
+    """The opset version of the default ONNX domain."""
+    for entry in proto.opset_import:
+        if entry.domain in DEFAULT_DOMAINS:
+            return entry.version
+    raise ModelParseError("the model imports no version of the default ONNX opset")
+
+
+def convert_model(proto: onnx.ModelProto) -> Model:
+    """Convert a loaded ONNX model (external data already in place)."""
+    opset = model_opset(proto)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UnsupportedOpError(f"ONNX opset {opset} is not supported (lpir reads opsets {MIN_OPSET}..{MAX_OPSET})")
+    graph = proto.graph
+    check_supported(graph)
+    tensors: dict[str, Output] = {}
+    for init in graph.initializer:
+        tensors[init.name] = make_constant(tensor_to_array(init), name=init.name).outputs[0]
+    parameters = [_parameter(value) for value in graph.input if value.name not in tensors]
+    for param in parameters:
+        tensors[param.name] = param.outputs[0]
+    for index, node in enumerate(graph.node):
+        _convert_node(node, index, opset, tensors)
+    results = []
+    for value in graph.output:
+        if value.name not in tensors:
+            raise ModelParseError(f"graph output {value.name!r} is produced by no node")
+        source = tensors[value.name]
+        if value.name not in source.names:
+            source.names.append(value.name)
+        results.append(make_result(source, name=value.name))
+    return Model(parameters, results, name=graph.name or "onnx_model")
+
+
+def check_supported(graph: onnx.GraphProto) -> None:
+    """Raise one UnsupportedOpError listing every op lpir cannot convert, with counts and names."""
+    known = registered_types()
+    missing: dict[str, list[str]] = defaultdict(list)
+    for index, node in enumerate(graph.node):
+        label = node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
+        conv = CONVERTERS.get(node.op_type) if node.domain in DEFAULT_DOMAINS else None
+        if conv is None:
+            missing[label].append(_node_name(node, index))
+            continue
+        absent = [op for op in conv.emits if op not in known]
+        if absent:
+            missing[f"{label} (needs lpir ops {', '.join(absent)})"].append(_node_name(node, index))
+    if missing:
+        lines = [f"  {op}: {len(names)} node(s): {_short_list(names)}" for op, names in sorted(missing.items())]
+        total = sum(len(names) for names in missing.values())
+        raise UnsupportedOpError(f"{len(missing)} ONNX op type(s) in {total} node(s) are not supported:\n"
+                                 + "\n".join(lines))
+
+
+def _short_list(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _node_name(node: onnx.NodeProto, index: int) -> str:
+    """The node's name, else its first output's name (as OpenVINO names unnamed nodes)."""
+    if node.name:
+        return node.name
+    outputs = [o for o in node.output if o]
+    return outputs[0] if outputs else f"{node.op_type}_{index}"
+
+
+def _dims(value: onnx.ValueInfoProto) -> Shape | None:
+    tensor_type = value.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else DYNAMIC
+                 for d in tensor_type.shape.dim)
+
+
+def _parameter(value: onnx.ValueInfoProto):
+    if not value.type.HasField("tensor_type"):
+        raise UnsupportedOpError(f"graph input {value.name!r} is not a tensor (sequences and maps are not supported)")
+    etype = element_type(value.type.tensor_type.elem_type, f"graph input {value.name!r}")
+    return make_parameter(etype, _dims(value), name=value.name)
+
+
+def _convert_node(node: onnx.NodeProto, index: int, opset: int, tensors: dict[str, Output]) -> None:
+    name = _node_name(node, index)
+    inputs = []
+    for tensor_name in node.input:
+        if not tensor_name:
+            inputs.append(None)
+        elif tensor_name in tensors:
+            inputs.append(tensors[tensor_name])
+        else:
+            raise ModelParseError(f"ONNX node '{name}' ({node.op_type}) reads tensor {tensor_name!r} "
+                                  "that no earlier node or initializer produces")
+    while inputs and inputs[-1] is None:
+        inputs.pop()
+    ctx = NodeContext(node, inputs, opset, name)
+    produced = CONVERTERS[node.op_type].function(ctx)
+    produced = [produced] if isinstance(produced, Output) else list(produced)
+    wanted = [o for o in node.output]
+    for position, tensor_name in enumerate(wanted):
+        if not tensor_name:
+            continue
+        if position >= len(produced) or produced[position] is None:
+            raise ctx.fail(f"output {position} ({tensor_name!r}) is not supported")
+        output = produced[position]
+        if tensor_name not in output.names:
+            output.names.append(tensor_name)
+        tensors[tensor_name] = output
+
+
+def op_counts(proto: onnx.ModelProto) -> Counter:
+    """How many nodes of each ONNX op type the graph has (for reports)."""
+    return Counter(node.op_type for node in proto.graph.node)
