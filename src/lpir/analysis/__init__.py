@@ -1,0 +1,6 @@
+"""Looking inside models: what is quantized, at which precision, how big and how sparse."""
+
+from lpir.analysis.inspect import ModelReport, inspect_model
+from lpir.analysis.precision import PrecisionDetails, precision_details
+
+__all__ = ["ModelReport", "PrecisionDetails", "inspect_model", "precision_details"]
