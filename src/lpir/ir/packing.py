@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lpir.errors import ValidationError
 from lpir.ir.types import ElementType
 
 
@@ -34,9 +35,14 @@ def unpack(buffer, etype: ElementType, count: int) -> np.ndarray:
 
 
 def pack(values: np.ndarray, etype: ElementType) -> bytes:
-    """Encode ``values`` (any shape, one element per item) in the .bin layout of ``etype``."""
+    """Encode ``values`` (any shape, one element per item) in the .bin layout of ``etype``.
+
+    4-bit values must be in range (i4: -8..7; u4 and the nf4/f4e2m1 codes: 0..15), as
+    OpenVINO's Constant requires; u1 stores any non-zero value as 1, as OpenVINO does.
+    """
     flat = np.ascontiguousarray(values).reshape(-1)
     if etype.bits == 4:
+        _check_nibble_range(flat, etype)
         codes = flat.astype(np.int16) & 0x0F
         if codes.size % 2:
             codes = np.append(codes, 0)
@@ -44,3 +50,13 @@ def pack(values: np.ndarray, etype: ElementType) -> bytes:
     if etype.bits == 1:
         return np.packbits(flat.astype(bool), bitorder="big").tobytes()
     return flat.astype(etype.dtype, copy=False).tobytes()
+
+
+def _check_nibble_range(flat: np.ndarray, etype: ElementType) -> None:
+    if flat.size == 0:
+        return
+    lo, hi = (-8, 7) if etype.is_signed else (0, 15)
+    low, high = flat.min(), flat.max()
+    if low < lo or high > hi:
+        bad = low if low < lo else high
+        raise ValidationError(f"value {bad} is out of range for {etype.name} ({lo}..{hi})")
