@@ -1,3 +1,195 @@
-"""Arithmetic, comparison and logical ops with broadcasting (Add, Multiply, Select, ...)."""
+"""Arithmetic, comparison and logical ops with broadcasting (Add, Multiply, Select, ...).
+
+Every binary op takes ``auto_broadcast`` = numpy (default) | none | pdpd; with pdpd the start
+axis is the IR attribute ``auto_broadcast.auto_broadcast_axis`` (-1: right-aligned), which is
+how OpenVINO serializes it. Integer arithmetic wraps as C++ does; integer Divide floors when
+``m_pythondiv`` is true and truncates otherwise.
+"""
 
 from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+
+from lpir.errors import EvaluationError, ValidationError
+from lpir.ir import types
+from lpir.ops.common import broadcast_arrays, broadcast_shapes, pdpd_aligned_shape
+from lpir.ops.registry import Attr, InferContext, Op, Traits, register
+
+PDPD_AXIS = "auto_broadcast.auto_broadcast_axis"
+BROADCAST_ATTRS = {"auto_broadcast": Attr("str", default="numpy"), PDPD_AXIS: Attr("int", default=-1)}
+
+_QUANTIZABLE = Traits(elementwise=True, quantizable=True)
+_ELEMENTWISE = Traits(elementwise=True)
+
+
+def broadcast_infer(ctx: InferContext, inputs: Iterable[int]):
+    """The broadcast shape of ``inputs`` under the node's auto_broadcast attributes."""
+    shapes = [ctx.shape(i) for i in inputs]
+    try:
+        return broadcast_shapes(shapes, ctx.attrs["auto_broadcast"], ctx.attrs.get(PDPD_AXIS, -1))
+    except ValidationError as exc:
+        raise ctx.fail(f"auto_broadcast={ctx.attrs['auto_broadcast']}: {exc}") from None
+
+
+def _same_type(ctx: InferContext, inputs: Iterable[int]):
+    """The one element type of ``inputs`` (OpenVINO requires them equal)."""
+    inputs = list(inputs)
+    etype = ctx.etype(inputs[0])
+    for i in inputs[1:]:
+        other = ctx.etype(i)
+        if etype is types.dynamic:
+            etype = other
+        elif other is not types.dynamic and other is not etype:
+            raise ctx.fail(f"input {i} is {other}, input {inputs[0]} is {etype}: element types must be equal")
+    return etype
+
+
+class _Binary(Op):
+    """A binary op: same-typed inputs broadcast together, output of the same type."""
+
+    attrs = BROADCAST_ATTRS
+    traits = _QUANTIZABLE
+    boolean_result = False
+    boolean_inputs = False
+
+    def infer(self, ctx: InferContext):
+        etype = _same_type(ctx, (0, 1))
+        if self.boolean_inputs and etype not in (types.boolean, types.dynamic):
+            raise ctx.fail(f"inputs are {etype}: {self.type} takes boolean inputs")
+        return [(types.boolean if self.boolean_result else etype, broadcast_infer(ctx, (0, 1)))]
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def evaluate(self, a, b, *, auto_broadcast, **pdpd):
+        a, b = broadcast_arrays([np.asarray(a), np.asarray(b)], auto_broadcast, pdpd.get(PDPD_AXIS, -1))
+        result = np.asarray(self.compute(a, b))
+        return (result if self.boolean_result else result.astype(np.result_type(a, b), copy=False),)
+
+
+def _simple(op_type: str, function: Callable, traits: Traits = _QUANTIZABLE, *, boolean_result: bool = False,
+            boolean_inputs: bool = False, opset: int = 1) -> type[_Binary]:
+    """Register a binary op whose evaluation is one numpy function."""
+    cls = type(op_type, (_Binary,), {
+        "traits": traits, "boolean_result": boolean_result, "boolean_inputs": boolean_inputs,
+        "compute": lambda self, a, b: function(a, b), "__doc__": f"{op_type}: elementwise {function.__name__}.",
+    })
+    return register(op_type, opset=opset)(cls)
+
+
+Add = _simple("Add", np.add)
+Subtract = _simple("Subtract", np.subtract)
+Multiply = _simple("Multiply", np.multiply)
+Maximum = _simple("Maximum", np.maximum)
+Minimum = _simple("Minimum", np.minimum)
+SquaredDifference = _simple("SquaredDifference", lambda a, b: np.square(a - b), _ELEMENTWISE)
+Equal = _simple("Equal", np.equal, boolean_result=True)
+NotEqual = _simple("NotEqual", np.not_equal, boolean_result=True)
+Less = _simple("Less", np.less, boolean_result=True)
+LessEqual = _simple("LessEqual", np.less_equal, boolean_result=True)
+Greater = _simple("Greater", np.greater, boolean_result=True)
+GreaterEqual = _simple("GreaterEqual", np.greater_equal, boolean_result=True)
+LogicalAnd = _simple("LogicalAnd", np.logical_and, boolean_result=True, boolean_inputs=True)
+LogicalOr = _simple("LogicalOr", np.logical_or, boolean_result=True, boolean_inputs=True)
+LogicalXor = _simple("LogicalXor", np.logical_xor, boolean_result=True, boolean_inputs=True)
+
+
+def _check_integer_divisor(b: np.ndarray, what: str) -> None:
+    if b.dtype.kind in "iu" and not np.all(b):
+        raise EvaluationError(f"{what}: integer division by zero")
+
+
+@register("Divide", opset=1)
+class Divide(_Binary):
+    """Division; integers floor when ``m_pythondiv`` (the default), else truncate toward zero."""
+
+    attrs = {**BROADCAST_ATTRS, "m_pythondiv": Attr("bool", default=True)}
+
+    def evaluate(self, a, b, *, auto_broadcast, m_pythondiv=True, **pdpd):
+        a, b = broadcast_arrays([np.asarray(a), np.asarray(b)], auto_broadcast, pdpd.get(PDPD_AXIS, -1))
+        if a.dtype.kind not in "iu":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (np.divide(a, b).astype(a.dtype, copy=False),)
+        _check_integer_divisor(b, "Divide")
+        if m_pythondiv:
+            return (np.floor_divide(a, b),)
+        quotient = np.floor_divide(a, b)
+        # floor differs from truncation where the division is inexact and the signs differ
+        quotient += ((a % b) != 0) & ((a < 0) != (b < 0))
+        return (quotient,)
+
+
+@register("Power", opset=1)
+class Power(_Binary):
+    """Power; integer results as OpenVINO's ``std::pow`` then a cast (negative exponents truncate)."""
+
+    def compute(self, a, b):
+        if a.dtype.kind in "iu":
+            with np.errstate(all="ignore"):
+                return np.power(a.astype(np.float64), b).astype(a.dtype)
+        return np.power(a, b)
+
+
+@register("FloorMod", opset=1)
+class FloorMod(_Binary):
+    """Remainder with the sign of the divisor (Python's %)."""
+
+    traits = _ELEMENTWISE
+
+    def compute(self, a, b):
+        _check_integer_divisor(b, "FloorMod")
+        return np.mod(a, b)
+
+
+@register("Mod", opset=1)
+class Mod(_Binary):
+    """Remainder with the sign of the dividend (C's fmod)."""
+
+    traits = _ELEMENTWISE
+
+    def compute(self, a, b):
+        _check_integer_divisor(b, "Mod")
+        return np.fmod(a, b)
+
+
+@register("LogicalNot", opset=1)
+class LogicalNot(Op):
+    traits = _ELEMENTWISE
+
+    def infer(self, ctx: InferContext):
+        if ctx.etype(0) not in (types.boolean, types.dynamic):
+            raise ctx.fail(f"input is {ctx.etype(0)}: LogicalNot takes a boolean input")
+        return [(types.boolean, ctx.shape(0))]
+
+    def evaluate(self, x):
+        return (np.logical_not(x),)
+
+
+@register("Select", opset=1)
+class Select(Op):
+    """``cond ? then : else``; with pdpd, cond and else are aligned to then's shape."""
+
+    attrs = BROADCAST_ATTRS
+    traits = _ELEMENTWISE
+
+    def infer(self, ctx: InferContext):
+        if ctx.etype(0) not in (types.boolean, types.dynamic):
+            raise ctx.fail(f"condition is {ctx.etype(0)}: Select needs a boolean condition")
+        etype = _same_type(ctx, (1, 2))
+        if str(ctx.attrs["auto_broadcast"]).lower() == "pdpd":
+            shape = broadcast_infer(ctx, (1, 2, 0))
+        else:
+            shape = broadcast_infer(ctx, (0, 1, 2))
+        return [(etype, shape)]
+
+    def evaluate(self, cond, then, other, *, auto_broadcast, **pdpd):
+        cond, then, other = np.asarray(cond), np.asarray(then), np.asarray(other)
+        if str(auto_broadcast).lower() == "pdpd":
+            axis = pdpd.get(PDPD_AXIS, -1)
+            cond = cond.reshape(pdpd_aligned_shape(then.shape, cond.shape, axis))
+            other = other.reshape(pdpd_aligned_shape(then.shape, other.shape, axis))
+        else:
+            broadcast_arrays([cond, then, other], auto_broadcast)
+        return (np.where(cond, then, other).astype(np.result_type(then, other), copy=False),)
