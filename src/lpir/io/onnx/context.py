@@ -10,34 +10,42 @@ name plus a suffix, so users recognise their layers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
+import onnx
 from lpir.errors import UnsupportedOpError, ValidationError
 from lpir.ir import make_constant, types
 from lpir.ir.graph import Node, Output
 from lpir.ir.types import ElementType
 from lpir.ops import build, registered_types, static_value
+from onnx import numpy_helper
 
 
 @dataclass(frozen=True)
 class Converter:
-    """A converter with the OpenVINO op types it may build (checked before converting)."""
+    """A converter with the OpenVINO op types it builds (checked before converting)."""
 
     function: Callable[[NodeContext], Output | list[Output]]
-    emits: tuple[str, ...]
+    emits: tuple[str, ...] | Callable[[int], tuple[str, ...]]
+
+    def needs(self, opset: int) -> tuple[str, ...]:
+        """The lpir op types this converter builds for an ONNX model of ``opset``."""
+        return self.emits(opset) if callable(self.emits) else self.emits
 
 
 CONVERTERS: dict[str, Converter] = {}
 
 
-def converter(*onnx_types: str, emits: tuple[str, ...] | str = ()):
-    """Register the decorated function as the converter of ``onnx_types``."""
-    emitted = (emits,) if isinstance(emits, str) else tuple(emits)
+def converter(*onnx_types: str, emits: tuple[str, ...] | str | Callable[[int], tuple[str, ...]] = ()):
+    """Register the decorated function as the converter of ``onnx_types``.
+
+    ``emits`` names the OpenVINO ops it builds, or maps the ONNX opset to them.
+    """
+    emitted = (emits,) if isinstance(emits, str) else emits if callable(emits) else tuple(emits)
 
     def decorate(function):
         for name in onnx_types:

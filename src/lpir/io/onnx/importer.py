@@ -12,7 +12,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import onnx
-
 from lpir.errors import LpirError, ModelParseError, UnsupportedOpError
 from lpir.io.onnx.context import CONVERTERS, NodeContext, element_type, tensor_to_array
 from lpir.io.onnx.loader import load_onnx
@@ -22,7 +21,7 @@ from lpir.ir.shape import Shape
 from lpir.ops import registered_types
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
-MIN_OPSET, MAX_OPSET = 7, 22
+MIN_OPSET, MAX_OPSET = 1, 22
 
 
 def import_onnx(path: str | os.PathLike) -> Model:
@@ -51,7 +50,7 @@ def convert_model(proto: onnx.ModelProto) -> Model:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UnsupportedOpError(f"ONNX opset {opset} is not supported (lpir reads opsets {MIN_OPSET}..{MAX_OPSET})")
     graph = proto.graph
-    check_supported(graph)
+    check_supported(graph, opset)
     tensors: dict[str, Output] = {}
     for init in graph.initializer:
         tensors[init.name] = make_constant(tensor_to_array(init), name=init.name).outputs[0]
@@ -71,7 +70,7 @@ def convert_model(proto: onnx.ModelProto) -> Model:
     return Model(parameters, results, name=graph.name or "onnx_model")
 
 
-def check_supported(graph: onnx.GraphProto) -> None:
+def check_supported(graph: onnx.GraphProto, opset: int) -> None:
     """Raise one UnsupportedOpError listing every op lpir cannot convert, with counts and names."""
     known = registered_types()
     missing: dict[str, list[str]] = defaultdict(list)
@@ -81,7 +80,7 @@ def check_supported(graph: onnx.GraphProto) -> None:
         if conv is None:
             missing[label].append(_node_name(node, index))
             continue
-        absent = [op for op in conv.emits if op not in known]
+        absent = [op for op in conv.needs(opset) if op not in known]
         if absent:
             missing[f"{label} (needs lpir ops {', '.join(absent)})"].append(_node_name(node, index))
     if missing:

@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 
 import onnx
-from onnx import external_data_helper
-
 from lpir.errors import ModelParseError
+from onnx import external_data_helper
 
 
 def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:

@@ -110,7 +110,7 @@ def _gelu(ctx: NodeContext) -> Output:
     return ctx.op("Gelu", ctx.input(0), opset=7, approximation_mode="tanh" if mode == "tanh" else "erf")
 
 
-@converter("Clip", emits=("Clamp", "Maximum", "Minimum"))
+@converter("Clip", emits=lambda opset: ("Clamp",) if opset < 11 else ("Maximum", "Minimum"))
 def _clip(ctx: NodeContext) -> Output:
     """Attributes (opset < 11) give a Clamp; inputs (opset ≥ 11) give Maximum then Minimum."""
     x = ctx.input(0)

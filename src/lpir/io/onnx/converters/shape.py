@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lpir.io.onnx.context import NodeContext, converter, tensor_to_array
+from lpir.io.onnx.context import NodeContext, converter
 from lpir.ir import make_constant, types
 from lpir.ir.graph import Output
 

@@ -1,0 +1,223 @@
+"""Each ONNX op converter on small one-node graphs, lpir's interpreter against ONNX Runtime.
+
+The table covers the forms that change with the opset (Softmax's coerced-2-D axis before 13,
+Squeeze/Unsqueeze/ReduceSum/Split taking attributes or inputs, Clip's attributes or inputs) and
+the attribute variants of every converter (auto_pad, group, ceil_mode, allowzero ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx_check import check_against_ort, single_node_model
+
+RNG = np.random.default_rng(0)
+
+
+def f32(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def pos(*shape: int) -> np.ndarray:
+    return RNG.uniform(0.5, 2.0, shape).astype(np.float32)
+
+
+def x(value, name: str = "x"):
+    return name, np.asarray(value), False
+
+
+def c(name: str, value, dtype=None):
+    return name, np.asarray(value, dtype=dtype), True
+
+
+def i64(value) -> np.ndarray:
+    return np.asarray(value, dtype=np.int64)
+
+
+NONE = ("", np.zeros(0), True)
+IMG = f32(2, 4, 7, 9)
+
+# id: (op type, inputs, opset, attributes[, number of outputs])
+CASES = {
+    # opset-dependent forms
+    "Softmax-11-axis1-coerced": ("Softmax", [x(f32(2, 3, 4))], 11, {"axis": 1}),
+    "Softmax-11-default-axis": ("Softmax", [x(f32(2, 3, 4))], 11, {}),
+    "Softmax-11-last-axis": ("Softmax", [x(f32(2, 3, 4))], 11, {"axis": -1}),
+    "Softmax-13-axis1": ("Softmax", [x(f32(2, 3, 4))], 13, {"axis": 1}),
+    "LogSoftmax-12-axis0": ("LogSoftmax", [x(f32(2, 3, 4))], 12, {"axis": 0}),
+    "LogSoftmax-13": ("LogSoftmax", [x(f32(2, 3, 4))], 13, {}),
+    "Squeeze-11-attr": ("Squeeze", [x(f32(1, 3, 1, 2))], 11, {"axes": [0, -2]}),
+    "Squeeze-13-input": ("Squeeze", [x(f32(1, 3, 1, 2)), c("axes", i64([2]))], 13, {}),
+    "Squeeze-13-all": ("Squeeze", [x(f32(1, 3, 1, 2))], 13, {}),
+    "Unsqueeze-11-attr": ("Unsqueeze", [x(f32(3, 2))], 11, {"axes": [0, 3]}),
+    "Unsqueeze-13-input": ("Unsqueeze", [x(f32(3, 2)), c("axes", i64([-1, 1]))], 13, {}),
+    "ReduceSum-11-attr": ("ReduceSum", [x(f32(2, 3, 4))], 11, {"axes": [1], "keepdims": 0}),
+    "ReduceSum-13-input": ("ReduceSum", [x(f32(2, 3, 4)), c("axes", i64([0, 2]))], 13, {}),
+    "ReduceSum-13-all": ("ReduceSum", [x(f32(2, 3, 4))], 13, {"keepdims": 0}),
+    "ReduceSum-13-noop": ("ReduceSum", [x(f32(2, 3, 4))], 13, {"noop_with_empty_axes": 1}),
+    "ReduceMean-13-attr": ("ReduceMean", [x(f32(2, 3, 4))], 13, {"axes": [-1]}),
+    "ReduceMean-18-input": ("ReduceMean", [x(f32(2, 3, 4)), c("axes", i64([1]))], 18, {"keepdims": 0}),
+    "ReduceMax-18-input": ("ReduceMax", [x(f32(2, 3, 4)), c("axes", i64([0]))], 18, {}),
+    "ReduceMin-11": ("ReduceMin", [x(f32(2, 3, 4))], 11, {"axes": [2]}),
+    "ReduceProd-11": ("ReduceProd", [x(pos(2, 3))], 11, {"axes": [1]}),
+    "ReduceL2-11": ("ReduceL2", [x(f32(2, 3))], 11, {"axes": [1]}),
+    "Clip-6-attrs": ("Clip", [x(f32(3, 4))], 6, {"min": -0.5, "max": 0.7}),
+    "Clip-11-inputs": ("Clip", [x(f32(3, 4)), c("lo", np.float32(-0.5)), c("hi", np.float32(0.7))], 11, {}),
+    "Clip-13-max-only": ("Clip", [x(f32(3, 4)), NONE, c("hi", np.float32(0.2))], 13, {}),
+    "Clip-13-int": ("Clip", [x(i64([[-5, 0, 9]])), c("lo", np.int64(-2)), c("hi", np.int64(4))], 13, {}),
+    "Split-11-attr": ("Split", [x(f32(6, 2))], 11, {"axis": 0, "split": [1, 5]}, 2),
+    "Split-13-input": ("Split", [x(f32(2, 6)), c("split", i64([2, 4]))], 13, {"axis": 1}, 2),
+    "Split-13-equal": ("Split", [x(f32(2, 6))], 13, {"axis": 1}, 3),
+    "Split-18-num_outputs-uneven": ("Split", [x(f32(7, 2))], 18, {"num_outputs": 3}, 3),
+    "Slice-9-attrs": ("Slice", [x(f32(5, 6))], 9, {"starts": [1, 0], "ends": [4, 10], "axes": [0, 1]}),
+    "Slice-13-steps": ("Slice", [x(f32(5, 6)), c("s", i64([4, 1])), c("e", i64([0, 6])), c("a", i64([0, 1])),
+                                  c("t", i64([-2, 2]))], 13, {}),
+    "Slice-13-no-axes": ("Slice", [x(f32(5, 6)), c("s", i64([1])), c("e", i64([-1]))], 13, {}),
+    "Pad-11-constant": ("Pad", [x(f32(2, 3)), c("pads", i64([0, 1, 1, 2])), c("v", np.float32(1.5))], 11, {}),
+    "Pad-13-reflect": ("Pad", [x(f32(1, 2, 4, 4)), c("pads", i64([0, 0, 1, 2, 0, 0, 2, 1]))], 13, {"mode": "reflect"}),
+    "Pad-18-edge-axes": ("Pad", [x(f32(2, 3, 4)), c("pads", i64([1, 2, 0, 1])), NONE, c("axes", i64([1, -1]))],
+                         18, {"mode": "edge"}),
+    "Pad-2-attrs": ("Pad", [x(f32(2, 3))], 2, {"pads": [1, 0, 0, 2], "value": -1.0}),
+    # convolution and pooling
+    "Conv-pads-bias": ("Conv", [x(IMG), c("w", f32(6, 4, 3, 3)), c("b", f32(6))], 13,
+                       {"pads": [1, 0, 1, 2], "strides": [2, 1]}),
+    "Conv-group-same_upper": ("Conv", [x(IMG), c("w", f32(8, 2, 3, 2))], 13,
+                              {"group": 2, "auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    "Conv-depthwise-dilated": ("Conv", [x(IMG), c("w", f32(4, 1, 3, 3)), c("b", f32(4))], 11,
+                               {"group": 4, "dilations": [2, 1], "auto_pad": "VALID"}),
+    "Conv-1d": ("Conv", [x(f32(1, 3, 10)), c("w", f32(2, 3, 4))], 13, {"strides": [3]}),
+    "ConvTranspose-stride": ("ConvTranspose", [x(IMG), c("w", f32(4, 3, 3, 3)), c("b", f32(3))], 13,
+                             {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 0]}),
+    "ConvTranspose-group": ("ConvTranspose", [x(IMG), c("w", f32(4, 2, 2, 2))], 11, {"group": 2, "strides": [2, 2]}),
+    "MaxPool-ceil": ("MaxPool", [x(IMG)], 13, {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    "MaxPool-pads-dilations": ("MaxPool", [x(IMG)], 12, {"kernel_shape": [2, 2], "pads": [1, 1, 0, 1],
+                                                         "dilations": [2, 1]}),
+    "MaxPool-same_upper": ("MaxPool", [x(IMG)], 11, {"kernel_shape": [3, 2], "auto_pad": "SAME_UPPER"}),
+    "AveragePool-exclude-pad": ("AveragePool", [x(IMG)], 13, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
+    "AveragePool-include-pad": ("AveragePool", [x(IMG)], 11, {"kernel_shape": [2, 3], "pads": [1, 1, 1, 1],
+                                                              "count_include_pad": 1, "strides": [2, 2]}),
+    "GlobalAveragePool": ("GlobalAveragePool", [x(IMG)], 13, {}),
+    "GlobalMaxPool": ("GlobalMaxPool", [x(IMG)], 13, {}),
+    # normalisation, matrix products
+    "BatchNormalization": ("BatchNormalization", [x(IMG), c("s", f32(4)), c("b", f32(4)), c("m", f32(4)),
+                                                  c("v", pos(4))], 15, {"epsilon": 1e-3}),
+    "LayerNormalization": ("LayerNormalization", [x(f32(2, 3, 8)), c("s", f32(8)), c("b", f32(8))], 17, {}),
+    "LayerNormalization-axis1": ("LayerNormalization", [x(f32(2, 3, 4)), c("s", f32(3, 4))], 17,
+                                 {"axis": 1, "epsilon": 1e-3}),
+    "InstanceNormalization": ("InstanceNormalization", [x(IMG), c("s", f32(4)), c("b", f32(4))], 13, {}),
+    "Gemm-transB-alpha-beta": ("Gemm", [x(f32(3, 5)), c("w", f32(4, 5)), c("b", f32(4))], 13,
+                               {"transB": 1, "alpha": 0.5, "beta": 2.0}),
+    "Gemm-transA-no-C": ("Gemm", [x(f32(5, 3)), c("w", f32(5, 4))], 11, {"transA": 1}),
+    "MatMul-batched": ("MatMul", [x(f32(2, 3, 4)), c("w", f32(4, 5))], 13, {}),
+    "MatMul-vector": ("MatMul", [x(f32(4)), x(f32(2, 4, 3), "y")], 13, {}),
+    # resize
+    "Resize-11-nearest-scales": ("Resize", [x(IMG), c("roi", np.zeros(0, np.float32)),
+                                            c("sc", np.float32([1, 1, 2, 1.5]))], 11,
+                                 {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                                  "nearest_mode": "floor"}),
+    "Resize-13-linear-sizes": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([2, 4, 5, 12]))], 13,
+                               {"mode": "linear"}),
+    "Resize-13-linear-align": ("Resize", [x(IMG), NONE, c("sc", np.float32([1, 1, 2, 2]))], 13,
+                               {"mode": "linear", "coordinate_transformation_mode": "align_corners"}),
+    "Resize-13-cubic": ("Resize", [x(IMG), NONE, c("sc", np.float32([1, 1, 1.5, 0.5]))], 13,
+                        {"mode": "cubic", "cubic_coeff_a": -0.5}),
+    "Resize-18-axes": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([14, 4]))], 18,
+                       {"mode": "nearest", "axes": [2, 3]}),
+    # shape and data movement
+    "Reshape-allowzero0": ("Reshape", [x(f32(2, 3, 4)), c("s", i64([0, -1]))], 13, {}),
+    "Reshape-allowzero1": ("Reshape", [x(f32(0, 3, 4)), c("s", i64([4, 0, 3]))], 14, {"allowzero": 1}),
+    "Reshape-allowzero1-no-zeros": ("Reshape", [x(f32(2, 3, 4)), c("s", i64([4, -1]))], 14, {"allowzero": 1}),
+    "Transpose-perm": ("Transpose", [x(f32(2, 3, 4))], 13, {"perm": [1, 2, 0]}),
+    "Transpose-default": ("Transpose", [x(f32(2, 3, 4))], 13, {}),
+    "Gather-axis1": ("Gather", [x(f32(3, 5)), c("i", i64([[0, 4], [-1, 2]]))], 13, {"axis": 1}),
+    "Gather-scalar": ("Gather", [x(f32(3, 5)), c("i", np.int64(1))], 13, {}),
+    "Shape": ("Shape", [x(f32(2, 3, 4))], 13, {}),
+    "Shape-15-start-end": ("Shape", [x(f32(2, 3, 4))], 15, {"start": 1, "end": -1}),
+    "Concat": ("Concat", [x(f32(2, 3)), c("b", f32(2, 1))], 13, {"axis": -1}),
+    "Expand": ("Expand", [x(f32(3, 1)), c("s", i64([2, 1, 4]))], 13, {}),
+    "ConstantOfShape": ("ConstantOfShape", [x(i64([2, 3]))], 13, {}),
+    "Flatten-axis2": ("Flatten", [x(f32(2, 3, 4, 5))], 13, {"axis": 2}),
+    "Flatten-axis0": ("Flatten", [x(f32(2, 3, 4))], 11, {"axis": 0}),
+    "Range-int": ("Range", [c("a", np.int64(2)), x(np.int64(11), "b"), c("d", np.int64(3))], 13, {}),
+    "Range-float": ("Range", [x(np.float32(1.0)), c("b", np.float32(-2)), c("d", np.float32(-0.5))], 13, {}),
+    "Tile": ("Tile", [x(f32(2, 3)), c("r", i64([2, 1]))], 13, {}),
+    "Cast-f32-i32": ("Cast", [x(f32(3, 4) * 10)], 13, {"to": 6}),
+    "Cast-i64-f16": ("Cast", [x(i64([1, -3, 60001]))], 13, {"to": 10}),
+    "Where": ("Where", [x(f32(2, 3) > 0, "cond"), x(f32(2, 3)), c("b", f32(3))], 13, {}),
+    "Identity": ("Identity", [x(f32(2, 3))], 13, {}),
+    "TopK": ("TopK", [x(f32(3, 6)), c("k", i64([2]))], 11, {"axis": 1}, 2),
+    "TopK-smallest": ("TopK", [x(f32(3, 6)), c("k", i64([3]))], 13, {"axis": 0, "largest": 0}, 2),
+    "ArgMax-keepdims": ("ArgMax", [x(f32(3, 6))], 13, {"axis": 1}),
+    "ArgMin-no-keepdims": ("ArgMin", [x(f32(3, 6))], 13, {"axis": 0, "keepdims": 0}),
+    # elementwise
+    "Add-broadcast": ("Add", [x(f32(2, 3)), c("b", f32(3))], 13, {}),
+    "Sub": ("Sub", [x(f32(2, 3)), x(f32(2, 1), "y")], 13, {}),
+    "Mul": ("Mul", [x(f32(2, 3)), c("b", np.float32(3))], 13, {}),
+    "Div": ("Div", [x(f32(2, 3)), c("b", pos(2, 3))], 13, {}),
+    "Div-int-truncates": ("Div", [x(i64([-7, 7, -8, 9])), c("b", i64([2, -2, 3, 4]))], 13, {}),
+    "Pow": ("Pow", [x(pos(2, 3)), c("b", np.float32(1.5))], 13, {}),
+    "Sum-3": ("Sum", [x(f32(2, 3)), x(f32(3), "y"), c("z", f32(2, 1))], 13, {}),
+    "Max-3": ("Max", [x(f32(2, 3)), x(f32(3), "y"), c("z", f32(2, 1))], 13, {}),
+    "Min-2": ("Min", [x(f32(2, 3)), x(f32(2, 3), "y")], 13, {}),
+    "Mean-2": ("Mean", [x(f32(2, 3)), x(f32(2, 3), "y")], 13, {}),
+    "Equal-int": ("Equal", [x(i64([1, 2, 3])), c("b", i64([1, 0, 3]))], 13, {}),
+    "Less": ("Less", [x(f32(2, 3)), c("b", np.float32(0.1))], 13, {}),
+    "Greater": ("Greater", [x(f32(2, 3)), x(f32(2, 3), "y")], 13, {}),
+    "And": ("And", [x(f32(5) > 0), x(f32(5) > 0, "y")], 13, {}),
+    "Or": ("Or", [x(f32(5) > 0), x(f32(5) > 0, "y")], 13, {}),
+    "Not": ("Not", [x(f32(5) > 0)], 13, {}),
+    "Relu": ("Relu", [x(f32(3, 4))], 14, {}),
+    "Sigmoid": ("Sigmoid", [x(f32(3, 4))], 13, {}),
+    "Tanh": ("Tanh", [x(f32(3, 4))], 13, {}),
+    "Erf": ("Erf", [x(f32(3, 4))], 13, {}),
+    "Exp": ("Exp", [x(f32(3, 4))], 13, {}),
+    "Log": ("Log", [x(pos(3, 4))], 13, {}),
+    "Sqrt": ("Sqrt", [x(pos(3, 4))], 13, {}),
+    "Neg": ("Neg", [x(f32(3, 4))], 13, {}),
+    "Abs": ("Abs", [x(f32(3, 4))], 13, {}),
+    "Floor": ("Floor", [x(f32(3, 4) * 3)], 13, {}),
+    "Ceil": ("Ceil", [x(f32(3, 4) * 3)], 13, {}),
+    "Softplus": ("Softplus", [x(f32(3, 4) * 4)], 13, {}),
+    "HardSigmoid": ("HardSigmoid", [x(f32(3, 4) * 4)], 13, {"alpha": 0.3, "beta": 0.4}),
+    "HardSwish": ("HardSwish", [x(f32(3, 4) * 4)], 14, {}),
+    "LeakyRelu": ("LeakyRelu", [x(f32(3, 4))], 13, {"alpha": 0.2}),
+    "PRelu-channel": ("PRelu", [x(IMG), c("slope", f32(4, 1, 1))], 13, {}),
+    "Gelu-20-erf": ("Gelu", [x(f32(3, 4) * 3)], 20, {}),
+    "Gelu-20-tanh": ("Gelu", [x(f32(3, 4) * 3)], 20, {"approximate": "tanh"}),
+    "Reciprocal": ("Reciprocal", [x(pos(3, 4))], 13, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_op_matches_onnxruntime(case, tmp_path):
+    op_type, inputs, opset, attrs, *outputs = CASES[case]
+    model, feeds = single_node_model(op_type, inputs, opset=opset, outputs=outputs[0] if outputs else 1, **attrs)
+    check_against_ort(model, feeds, tmp_path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4), data=st.data(),
+       opset=st.sampled_from([11, 12, 13]), log=st.booleans())
+def test_softmax_axis_semantics_by_opset(tmp_path, shape, data, opset, log):
+    """Before opset 13 Softmax normalises over all dims from ``axis`` on; from 13 over ``axis`` only."""
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    model, feeds = single_node_model("LogSoftmax" if log else "Softmax", [x(f32(*shape) * 3)], opset=opset, axis=axis)
+    check_against_ort(model, feeds, tmp_path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4), data=st.data(),
+       opset=st.sampled_from([11, 13, 18]), keepdims=st.integers(0, 1))
+def test_reduce_axes_attribute_or_input(tmp_path, shape, data, opset, keepdims):
+    """ReduceSum takes axes as an input from opset 13, ReduceMean from 18; both as attributes before."""
+    axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=len(shape),
+                              unique_by=lambda a: a % len(shape)))
+    for op_type, since in (("ReduceSum", 13), ("ReduceMean", 18)):
+        if opset >= since:
+            model, feeds = single_node_model(op_type, [x(f32(*shape)), c("axes", i64(axes))], opset=opset,
+                                             keepdims=keepdims)
+        else:
+            model, feeds = single_node_model(op_type, [x(f32(*shape))], opset=opset, axes=axes, keepdims=keepdims)
+        check_against_ort(model, feeds, tmp_path)
