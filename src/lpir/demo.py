@@ -1,0 +1,193 @@
+"""``lpir demo``: lpir's main job end to end on a real model and real data, with no arguments.
+
+The model is PaddleOCR's text-direction classifier (bundled, see ``lpir/data/NOTICE.md``); the
+data are text-line crops of a real scanned page (scikit-image's ``data.page()``), upright and
+turned 180°. The demo imports the ONNX model, converts it to OpenVINO IR, runs the IR in lpir's
+interpreter on the crops, shows the predictions and inspects the model. Each step is a function
+of the shared :class:`DemoState`, so new steps (quantize, compare) slot in.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from lpir.errors import LpirError
+
+MODEL_PATH = Path(__file__).parent / "data" / "ppocr_cls.onnx"
+LABELS = ("0", "180")
+HEIGHT, WIDTH = 48, 192
+
+
+Say = Callable[[str], None]
+Progress = Callable[..., Iterable]
+
+
+def _no_progress(items: Iterable, **_) -> Iterable:
+    return items
+
+
+@dataclass
+class Console:
+    """Where steps report: a line printer and a progress-bar wrapper."""
+
+    say: Say = print
+    progress: Progress = _no_progress
+
+
+@dataclass
+class DemoState:
+    """What the steps pass on to each other."""
+
+    workdir: Path
+    onnx_path: Path = MODEL_PATH
+    model: object = None
+    ir_path: Path | None = None
+    crops: list[np.ndarray] = field(default_factory=list)
+    batch: np.ndarray | None = None
+    expected: list[str] = field(default_factory=list)
+    predicted: list[str] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        hits = sum(e == p for e, p in zip(self.expected, self.predicted))
+        return hits / len(self.expected) if self.expected else 0.0
+
+
+# -- data ----------------------------------------------------------------------------------
+def text_line_crops() -> list[np.ndarray]:
+    """Grey crops of the text lines of scikit-image's scanned page, one per line, as a detector gives them."""
+    try:
+        from skimage import data, morphology
+    except ImportError:
+        raise LpirError("the demo needs scikit-image: pip install -e '.[demo]'") from None
+    page = data.page().astype(np.float32)
+    background = morphology.closing(page, np.ones((15, 15), dtype=bool))
+    ink = page < 0.75 * background  # robust to the page's uneven lighting
+    crops = []
+    for top, bottom in _runs(ink.mean(axis=1) >= 0.1, min_length=8):
+        top, bottom = max(0, top - 3), min(page.shape[0], bottom + 3)
+        columns = np.flatnonzero(ink[top:bottom].any(axis=0))
+        crops.append(page[top:bottom, columns[0]:columns[-1] + 1])
+    return crops
+
+
+def _runs(mask: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    """(start, stop) of the runs of True in a 1-D mask that are at least ``min_length`` long."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2]) if b - a >= min_length]
+
+
+def preprocess(crop: np.ndarray) -> np.ndarray:
+    """PaddleOCR's classifier input: height 48, width ≤ 192 keeping the aspect, [-1, 1], zero padded."""
+    from skimage.transform import resize
+    height, width = crop.shape
+    new_width = min(WIDTH, math.ceil(HEIGHT * width / height))
+    resized = resize(crop, (HEIGHT, new_width), preserve_range=True, anti_aliasing=True).astype(np.float32)
+    image = np.zeros((3, HEIGHT, WIDTH), np.float32)
+    image[:, :, :new_width] = (resized / 255.0 - 0.5) / 0.5
+    return image
+
+
+# -- steps ---------------------------------------------------------------------------------
+def step_import(state: DemoState, console: Console) -> None:
+    say = console.say
+    import lpir
+    started = time.perf_counter()
+    state.model = lpir.read_model(state.onnx_path)
+    nodes = len(state.model.nodes())
+    say(f"read {state.onnx_path.name} ({state.onnx_path.stat().st_size:,} bytes): {nodes} nodes "
+        f"in {time.perf_counter() - started:.2f} s")
+
+
+def step_convert(state: DemoState, console: Console) -> None:
+    say = console.say
+    import lpir
+    state.ir_path = state.workdir / "ppocr_cls.xml"
+    lpir.save_model(state.model, state.ir_path, compress_to_fp16=True)
+    size = state.ir_path.with_suffix(".bin").stat().st_size
+    say(f"wrote {state.ir_path} (+ .bin, {size:,} bytes: weights stored as f16)")
+    state.model = lpir.read_model(state.ir_path)
+
+
+def step_data(state: DemoState, console: Console) -> None:
+    say = console.say
+    upright = text_line_crops()
+    state.crops = upright + [np.rot90(c, 2) for c in upright]
+    state.expected = ["0"] * len(upright) + ["180"] * len(upright)
+    state.batch = np.stack([preprocess(c) for c in state.crops])
+    say(f"{len(upright)} text lines cropped from the scan skimage.data.page(), each also turned 180°: "
+        f"batch {list(state.batch.shape)}")
+
+
+def step_run(state: DemoState, console: Console) -> None:
+    say = console.say
+    import lpir
+    compiled = lpir.compile_model(state.model)
+    steps = len(state.model.nodes())
+    ticks = iter(console.progress(range(steps), total=steps, desc="running"))
+    started = time.perf_counter()
+    probabilities = compiled({"x": state.batch}, observer=lambda node, values: next(ticks, None))[0]
+    for _ in ticks:
+        pass
+    elapsed = time.perf_counter() - started
+    best = np.argmax(probabilities, axis=1)
+    state.predicted = [LABELS[i] for i in best]
+    state.confidence = [float(probabilities[row, i]) for row, i in enumerate(best)]
+    say(f"ran the IR in lpir's interpreter: {len(best)} crops in {elapsed:.2f} s")
+    say(_prediction_table(state))
+    say(f"accuracy: {sum(e == p for e, p in zip(state.expected, state.predicted))}/{len(best)} "
+        f"({100 * state.accuracy:.0f}%)")
+
+
+def _prediction_table(state: DemoState) -> str:
+    from lpir.analysis.report import table
+    rows = [(i, f"{c.shape[1]}x{c.shape[0]}", e, p, f"{conf:.3f}", "ok" if e == p else "WRONG")
+            for i, (c, e, p, conf) in enumerate(zip(state.crops, state.expected, state.predicted, state.confidence))]
+    return table(["crop", "size", "truth", "predicted", "confidence", ""], rows, limit=None)
+
+
+def step_inspect(state: DemoState, console: Console) -> None:
+    say = console.say
+    from lpir.analysis import inspect_model
+    from lpir.analysis.inspect import overall_sparsity
+    report = inspect_model(state.model)
+    top_ops = sorted(report.op_counts.items(), key=lambda kv: -kv[1])[:6]
+    say(f"{report.parameters:,} parameters; constants: "
+        + ", ".join(f"{t} {c['bytes']:,} B" for t, c in report.constants.items()))
+    say("most frequent ops: " + ", ".join(f"{name} {count}" for name, count in top_ops))
+    low = sum(layer.mode == "low-precision" for layer in report.layers)
+    say(f"{low} of {len(report.layers)} convolution/matmul layers run in low precision "
+        f"(a float model: nothing is quantized yet)")
+    say(f"weight sparsity: {100 * overall_sparsity(report.sparsity):.2f}% "
+        f"exact zeros over {len(report.sparsity)} layers; full report: lpir inspect {state.ir_path}")
+
+
+STEPS: list[tuple[str, Callable]] = [
+    ("import the ONNX model", step_import),
+    ("convert to OpenVINO IR", step_convert),
+    ("prepare real data", step_data),
+    ("run in lpir", step_run),
+    ("inspect the IR", step_inspect),
+]
+
+
+def run_demo(workdir: str | Path | None = None, *, progress: Progress = _no_progress, say: Say = print) -> DemoState:
+    """Run every step; the converted IR is kept in ``workdir`` (a temporary folder if None)."""
+    console = Console(say, progress)
+    with tempfile.TemporaryDirectory(prefix="lpir-demo-") as scratch:
+        folder = Path(workdir) if workdir is not None else Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = DemoState(workdir=folder)
+        for number, (title, step) in enumerate(STEPS, 1):
+            say(f"\n[{number}/{len(STEPS)}] {title}")
+            step(state, console)
+        return state
+
