@@ -10,7 +10,7 @@ with round-half-to-even and exactly that order of operations, so results match b
 
 Convert follows the reference evaluation too: float -> integer truncates toward zero and wraps
 (through a 32-bit integer, as C++ casts do on x86), i4/u4/u1 keep the low bits, f32 -> bf16
-rounds as OpenVINO's bfloat16 does. lpir's interpreter hands nf4/f4e2m1 tensors to ops as
+rounds as OpenVINO's bfloat16 does, f8 types are rounded through f16, i32 -> f16 saturates. lpir's interpreter hands nf4/f4e2m1 tensors to ops as
 their decoded float32 values, so Convert *to* nf4/f4e2m1 returns the nearest representable
 value as float32 as well.
 """
@@ -115,7 +115,9 @@ def _to_float(values: np.ndarray, dst: ElementType) -> np.ndarray:
         return _f32_to_bf16(values.astype(np.float32, copy=False))
     if dst is types.f16 and values.dtype == np.int32:
         values = np.clip(values, -65504, 65504)  # OpenVINO saturates i32 -> f16
-    if dst.dtype not in _NATIVE_FLOATS and values.dtype.kind not in "f":
+    if dst in (types.f8e4m3, types.f8e5m2):
+        values = values.astype(np.float16)  # OpenVINO rounds to f16 first, then to 8 bits
+    elif dst.dtype not in _NATIVE_FLOATS and values.dtype.kind not in "f":
         values = values.astype(np.float32)
     return values.astype(dst.dtype)
 
@@ -125,8 +127,7 @@ def _float_to_integer(values: np.ndarray, dst: ElementType) -> np.ndarray:
     if values.dtype not in _NATIVE_FLOATS and values.dtype != np.float16:
         values = values.astype(np.float32)
     wide = np.int32 if dst.bits <= 16 or dst is types.i32 else np.int64
-    with np.errstate(invalid="ignore"):
-        return values.astype(wide)
+    return values.astype(wide)
 
 
 def _to_integer(values: np.ndarray, dst: ElementType) -> np.ndarray:
@@ -148,10 +149,11 @@ def convert(values: np.ndarray, dst: ElementType) -> np.ndarray:
         return values != 0
     if values.dtype == np.bool_:
         values = values.astype(np.uint8)
-    if dst.is_float or dst in (types.nf4, types.f4e2m1):
-        return _to_float(values, dst)
-    if dst.is_integral:
-        return _to_integer(values, dst)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf/NaN is what OpenVINO gives too
+        if dst.is_float or dst in (types.nf4, types.f4e2m1):
+            return _to_float(values, dst)
+        if dst.is_integral:
+            return _to_integer(values, dst)
     raise ValidationError(f"Convert to {dst} is not supported")
 
 
