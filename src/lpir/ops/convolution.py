@@ -1,3 +1,439 @@
-"""Convolution, GroupConvolution and their backprop-data (transposed) forms."""
+"""Convolution, GroupConvolution and their backprop-data (transposed) forms.
+
+All four share one geometry (strides, dilations, pads or ``auto_pad``) and one evaluation
+strategy chosen for speed with plain numpy:
+
+* 1x1 kernels without padding are a matrix product over the channels (no copy of the data);
+* depthwise kernels (one input channel per group) accumulate one shifted view per kernel tap,
+  multiplied by the per-channel weights, so no im2col matrix is built;
+* everything else builds an im2col matrix from a strided window view and runs one GEMM.
+
+The transposed forms run the GEMM first (weights x data, one column per input pixel) and then
+scatter-add each kernel tap into the output with strided slices.
+
+Quantization traits: ``weight_channel_axis`` is the output-channel axis of the weights. For
+GroupConvolution weights ``[G, C_OUT/G, C_IN/G, k...]`` an output channel is the pair of axes
+(0, 1) and for GroupConvolutionBackpropData ``[G, C_IN/G, C_OUT/G, k...]`` the pair (0, 2); the
+traits give the group axis 0 and :meth:`weight_channel_axes` gives both axes, so per-channel
+statistics are taken over each (group, channel) pair, i.e. per output channel.
+"""
 
 from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from lpir.ir.shape import DYNAMIC, Dimension, Shape
+from lpir.ops.registry import Attr, InferContext, Op, Traits, register
+
+AUTO_PADS = ("explicit", "notset", "valid", "same_upper", "same_lower")
+_SPATIAL_ATTRS = ("strides", "dilations", "pads_begin", "pads_end")
+
+
+# ---------------------------------------------------------------- geometry (shared with pooling)
+
+def auto_pad_mode(value: str) -> str:
+    """``auto_pad`` in lower case, ``notset`` read as ``explicit``."""
+    mode = str(value).lower()
+    return "explicit" if mode == "notset" else mode
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int, mode: str) -> tuple[int, int]:
+    """(begin, end) pads that give ``ceil(size / stride)`` outputs; odd totals go to the end
+    for ``same_upper`` and to the beginning for ``same_lower``."""
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + dilation * (kernel - 1) + 1 - size)
+    small = total // 2
+    return (small, total - small) if mode == "same_upper" else (total - small, small)
+
+
+def resolve_pads(sizes: Sequence[Dimension], kernel: Sequence[Dimension], strides: Sequence[int],
+                 dilations: Sequence[int], mode: str, pads_begin: Sequence[int],
+                 pads_end: Sequence[int]) -> list[tuple[int, int] | None]:
+    """Per spatial axis the (begin, end) pads ``auto_pad`` implies (None where a dynamic
+    dimension leaves ``same_*`` pads unknown)."""
+    if mode == "valid":
+        return [(0, 0)] * len(strides)
+    if mode == "explicit":
+        return list(zip(pads_begin, pads_end))
+    pads: list[tuple[int, int] | None] = []
+    for size, k, s, d in zip(sizes, kernel, strides, dilations):
+        static = isinstance(size, int) and isinstance(k, int)
+        pads.append(same_pads(size, k, s, d, mode) if static else None)
+    return pads
+
+
+def window_count(size: Dimension, kernel: Dimension, stride: int, dilation: int,
+                 pads: tuple[int, int] | None, *, ceil: bool = False) -> Dimension:
+    """How many windows fit along one axis (dynamic if any input is)."""
+    if not (isinstance(size, int) and isinstance(kernel, int)) or pads is None:
+        return DYNAMIC
+    span = size + pads[0] + pads[1] - dilation * (kernel - 1) - 1
+    return (-(-span // stride) if ceil else span // stride) + 1
+
+
+def check_spatial_attrs(ctx: InferContext, num_spatial: int, names: Sequence[str] = _SPATIAL_ATTRS) -> str:
+    """Validate lengths and signs of the per-axis attributes; returns the auto_pad mode."""
+    attrs = ctx.attrs
+    mode = auto_pad_mode(attrs.get("auto_pad", "explicit"))
+    if mode not in AUTO_PADS:
+        raise ctx.fail(f"auto_pad={attrs['auto_pad']!r} is not one of {', '.join(AUTO_PADS[1:])}")
+    for name in names:
+        value = list(attrs.get(name) or [])
+        if name.startswith("pads") and mode != "explicit" and not value:
+            continue
+        if len(value) != num_spatial:
+            raise ctx.fail(f"{name}={value} must have {num_spatial} values, one per spatial axis")
+        if name in ("strides", "dilations") and any(v <= 0 for v in value):
+            raise ctx.fail(f"{name}={value} must be positive")
+    return mode
+
+
+def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], value: Any = 0) -> np.ndarray:
+    """``x`` with its trailing ``len(pads)`` axes padded by ``value`` (negative pads crop)."""
+    if not any(b or e for b, e in pads):
+        return x
+    lead = x.ndim - len(pads)
+    crop = tuple(slice(max(0, -b), x.shape[lead + i] - max(0, -e)) for i, (b, e) in enumerate(pads))
+    x = x[(Ellipsis,) + crop]
+    grow = [(0, 0)] * lead + [(max(0, b), max(0, e)) for b, e in pads]
+    return np.pad(x, grow, constant_values=value)
+
+
+def tap_views(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+              out: Sequence[int]) -> Iterator[tuple[tuple[int, ...], tuple[slice, ...]]]:
+    """For each kernel tap, the strided slice of the trailing axes of ``x`` it reads.
+
+    A loop over kernel taps, never over pixels: each slice covers every output position.
+    """
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        yield tap, (Ellipsis,) + tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                                       for t, d, s, o in zip(tap, dilations, strides, out))
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """Type to accumulate in: f32 for narrow floats, i64 for integers, else the type itself."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub":
+        return np.dtype(np.int64)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    return np.dtype(np.float32)
+
+
+# ---------------------------------------------------------------- forward convolution kernels
+
+def _im2col(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+            out: Sequence[int]) -> np.ndarray:
+    """``[N, C, *spatial]`` → ``[N, C * prod(kernel), prod(out)]`` from a strided window view."""
+    n, c = x.shape[:2]
+    rank = len(kernel)
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    view = sliding_window_view(x, spans, axis=tuple(range(2, 2 + rank)))
+    view = view[(Ellipsis,) + tuple(slice(None, None, s) for s in strides)
+                + tuple(slice(None, None, d) for d in dilations)]
+    view = view[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
+    order = (0, 1) + tuple(range(2 + rank, 2 + 2 * rank)) + tuple(range(2, 2 + rank))
+    return view.transpose(order).reshape(n, c * math.prod(kernel), math.prod(out))
+
+
+def _phase_planes(x: np.ndarray, pads: Sequence[tuple[int, int]], strides: Sequence[int],
+                  min_rows: int) -> np.ndarray:
+    """Zero-padded ``x`` ``[N, C, *spatial]`` split into stride phases and flattened.
+
+    Returns ``[N, C, prod(strides), rows * prod(q[1:])]`` where phase ``(a, b, ...)`` holds the
+    padded input at ``(a + s*i, b + s*j, ...)`` laid out with row length ``q`` per axis: a strided
+    window becomes a contiguous run, so each kernel tap is one long 1-D slice.
+    """
+    n, c = x.shape[:2]
+    x = pad_spatial(x, [(min(b, 0), min(e, 0)) for b, e in pads])
+    padded = [size + max(b, 0) + max(e, 0) for size, (b, e) in zip(x.shape[2:], pads)]
+    q = [-(-p // s) for p, s in zip(padded, strides)]
+    q[0] = max(q[0], min_rows)
+    canvas = np.zeros((n, c) + tuple(qi * s for qi, s in zip(q, strides)), dtype=x.dtype)
+    canvas[(Ellipsis,) + tuple(slice(max(b, 0), max(b, 0) + size) for size, (b, _) in zip(x.shape[2:], pads))] = x
+    rank = len(strides)
+    if any(s > 1 for s in strides):
+        split = canvas.reshape((n, c) + tuple(v for qi, s in zip(q, strides) for v in (qi, s)))
+        order = (0, 1) + tuple(3 + 2 * i for i in range(rank)) + tuple(2 + 2 * i for i in range(rank))
+        canvas = split.transpose(order)
+    return canvas.reshape(n, c, math.prod(strides), math.prod(q))
+
+
+def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
+               pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
+    """Grouped convolution with one input channel per group; ``w`` is ``[G, M, 1, *k]``.
+
+    One multiply-add per kernel tap over a contiguous slice of the phase planes (see
+    :func:`_phase_planes`); no im2col matrix is built.
+    """
+    n, g = x.shape[:2]
+    m = w.shape[1]
+    kernel = w.shape[3:]
+    shifts = [[(t * d) // s for t in range(k)] for k, d, s in zip(kernel, dilations, strides)]
+    padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
+    q = [-(-p // s) for p, s in zip(padded, strides)]
+    row = math.prod(q[1:])
+    max_offset = sum(sh[-1] * math.prod(q[i + 1:]) for i, sh in enumerate(shifts))
+    planes = _phase_planes(x, pads, strides, out[0] + -(-max_offset // row))
+    length = out[0] * row
+    acc = np.empty((n, g, m, length), dtype=x.dtype)
+    tmp = np.empty_like(acc)
+    weights = w[:, :, 0].reshape(g, m, -1)
+    for t, tap in enumerate(itertools.product(*(range(k) for k in kernel))):
+        phase = np.ravel_multi_index(tuple((ti * d) % s for ti, d, s in zip(tap, dilations, strides)), strides)
+        offset = sum(sh[ti] * math.prod(q[i + 1:]) for i, (sh, ti) in enumerate(zip(shifts, tap)))
+        np.multiply(planes[:, :, None, phase, offset:offset + length], weights[:, :, t, None],
+                    out=tmp if t else acc)
+        if t:
+            acc += tmp
+    acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
+    return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
+
+
+def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
+                        pads: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Convolution of ``x`` ``[N, G*Cg, *spatial]`` with ``w`` ``[G, M, Cg, *k]`` → ``[N, G*M, *out]``."""
+    out_dtype = x.dtype
+    work = compute_dtype(out_dtype)
+    x = x.astype(work, copy=False)
+    w = w.astype(work, copy=False)
+    g, m, cg = w.shape[:3]
+    kernel = w.shape[3:]
+    n = x.shape[0]
+    out = [window_count(*args) for args in zip(x.shape[2:], kernel, strides, dilations, pads)]
+    if any(o <= 0 for o in out):
+        return np.zeros((n, g * m) + tuple(max(o, 0) for o in out), dtype=out_dtype)
+    if cg == 1 and g > 1:
+        return _depthwise(x, w, strides, dilations, pads, out).astype(out_dtype, copy=False)
+    x = pad_spatial(x, pads)
+    if all(k == 1 for k in kernel):
+        x = x[(Ellipsis,) + tuple(slice(None, s * (o - 1) + 1, s) for s, o in zip(strides, out))]
+        cols = x.reshape(n, g, cg, -1)
+    else:
+        cols = _im2col(x, kernel, strides, dilations, out).reshape(n, g, cg * math.prod(kernel), -1)
+    result = np.matmul(w.reshape(g, m, -1), cols)
+    return result.reshape((n, g * m) + tuple(out)).astype(out_dtype, copy=False)
+
+
+# ---------------------------------------------------------------- transposed convolution kernel
+
+def _place(full: np.ndarray, starts: Sequence[int], sizes: Sequence[int]) -> np.ndarray:
+    """The window ``[start, start+size)`` of the trailing axes of ``full``, zeros outside it."""
+    pads = [(-s, s + z - f) for s, z, f in zip(starts, sizes, full.shape[-len(sizes):])]
+    return pad_spatial(full, pads)
+
+
+def grouped_transposed_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int],
+                                   dilations: Sequence[int], pads_begin: Sequence[int],
+                                   out: Sequence[int]) -> np.ndarray:
+    """Backprop-data of ``x`` ``[N, G*Cg, *in]`` with ``w`` ``[G, Cg, M, *k]`` → ``[N, G*M, *out]``.
+
+    The result is the full transposed convolution cropped from ``pads_begin`` to ``out`` values
+    per axis (zeros where the crop reaches past it, as ``output_padding`` may).
+    """
+    out_dtype = x.dtype
+    work = compute_dtype(out_dtype)
+    g, cg, m = w.shape[:3]
+    kernel = w.shape[3:]
+    n = x.shape[0]
+    size = x.shape[2:]
+    wmat = np.moveaxis(w.astype(work, copy=False), 1, -1).reshape(g, -1, cg)
+    cols = np.matmul(wmat, x.astype(work, copy=False).reshape(n, g, cg, -1))
+    cols = cols.reshape((n, g, m, math.prod(kernel)) + tuple(size))
+    full_size = [s * (i - 1) + d * (k - 1) + 1 for s, i, d, k in zip(strides, size, dilations, kernel)]
+    full = np.zeros((n, g, m) + tuple(full_size), dtype=work)
+    for t, (_, index) in enumerate(tap_views(full, kernel, strides, dilations, size)):
+        full[index] += cols[:, :, :, t]
+    result = _place(full, pads_begin, out)
+    return result.reshape((n, g * m) + tuple(out)).astype(out_dtype, copy=False)
+
+
+# ---------------------------------------------------------------- op definitions
+
+_CONV_ATTRS = {
+    "strides": Attr("ints"),
+    "pads_begin": Attr("ints"),
+    "pads_end": Attr("ints"),
+    "dilations": Attr("ints"),
+    "auto_pad": Attr("str", default="explicit"),
+}
+
+
+class _ConvolutionBase(Op):
+    """Shared inference of the forward convolutions; subclasses say how weights are laid out."""
+
+    attrs = _CONV_ATTRS
+    traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=0)
+    grouped = False
+
+    def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:
+        return (0, 1) if self.grouped else (0,)
+
+    def infer(self, ctx: InferContext):
+        data, weights = ctx.shape(0), ctx.shape(1)
+        check_types(ctx)
+        extra = 1 if self.grouped else 0
+        if data is None:
+            return [(ctx.etype(0), None)]
+        rank = check_rank(ctx, data, weights, extra)
+        num_spatial = rank - 2
+        mode = check_spatial_attrs(ctx, num_spatial)
+        groups, out_per_group, in_per_group = (weights[:3] if self.grouped else (1,) + tuple(weights[:2])) \
+            if weights is not None else (DYNAMIC, DYNAMIC, DYNAMIC)
+        check_channels(ctx, data[1], groups, in_per_group)
+        kernel = weights[2 + extra:] if weights is not None else (DYNAMIC,) * num_spatial
+        attrs = ctx.attrs
+        pads = resolve_pads(data[2:], kernel, attrs["strides"], attrs["dilations"], mode,
+                            attrs["pads_begin"], attrs["pads_end"])
+        spatial = [window_count(*args) for args in zip(data[2:], kernel, attrs["strides"], attrs["dilations"], pads)]
+        for size, value in zip(data[2:], spatial):
+            if isinstance(value, int) and value <= 0:
+                raise ctx.fail(f"kernel {list(kernel)} with dilations {attrs['dilations']} does not fit "
+                               f"the padded input {list(data)} (output spatial size {value})")
+        channels = dim_mul(groups, out_per_group)
+        return [(ctx.etype(0), (data[0], channels, *spatial))]
+
+    def evaluate(self, x, w, *, strides, pads_begin, pads_end, dilations, auto_pad):
+        if not self.grouped:
+            w = w[None]
+        pads = resolve_pads(x.shape[2:], w.shape[3:], strides, dilations, auto_pad_mode(auto_pad),
+                            pads_begin, pads_end)
+        return (grouped_convolution(x, w, strides, dilations, pads),)
+
+
+@register("Convolution", opset=1)
+class Convolution(_ConvolutionBase):
+    """Data ``[N, C_IN, *spatial]``, filters ``[C_OUT, C_IN, *kernel]``."""
+
+
+@register("GroupConvolution", opset=1)
+class GroupConvolution(_ConvolutionBase):
+    """Data ``[N, G*C_IN/G, *spatial]``, filters ``[G, C_OUT/G, C_IN/G, *kernel]``."""
+
+    grouped = True
+
+
+class _BackpropBase(Op):
+    """Shared inference of the transposed convolutions (optional ``output_shape`` input)."""
+
+    attrs = {**_CONV_ATTRS, "output_padding": Attr("ints", default=[])}
+    traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=1)
+    grouped = False
+
+    def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:
+        return (0, 2) if self.grouped else (1,)
+
+    def infer(self, ctx: InferContext):
+        data, weights = ctx.shape(0), ctx.shape(1)
+        check_types(ctx)
+        extra = 1 if self.grouped else 0
+        if data is None:
+            return [(ctx.etype(0), None)]
+        rank = check_rank(ctx, data, weights, extra)
+        num_spatial = rank - 2
+        mode = check_spatial_attrs(ctx, num_spatial)
+        if ctx.attrs["output_padding"]:
+            check_spatial_attrs(ctx, num_spatial, ("output_padding",))
+        groups, in_per_group, out_per_group = (weights[:3] if self.grouped else (1,) + tuple(weights[:2])) \
+            if weights is not None else (DYNAMIC, DYNAMIC, DYNAMIC)
+        check_channels(ctx, data[1], groups, in_per_group)
+        channels = dim_mul(groups, out_per_group)
+        spatial = self._spatial(ctx, data, weights, num_spatial, extra, mode)
+        return [(ctx.etype(0), (data[0], channels, *spatial))]
+
+    def _spatial(self, ctx, data, weights, num_spatial, extra, mode) -> list[Dimension]:
+        if ctx.num_inputs > 2:
+            target = ctx.value(2)
+            shape = ctx.shape(2)
+            if shape is not None and len(shape) == 1 and isinstance(shape[0], int) and shape[0] != num_spatial:
+                raise ctx.fail(f"output_shape has {shape[0]} values, expected {num_spatial} (one per spatial axis)")
+            if target is None:
+                return [DYNAMIC] * num_spatial
+            return [int(v) for v in np.asarray(target).reshape(-1)]
+        kernel = weights[2 + extra:] if weights is not None else (DYNAMIC,) * num_spatial
+        attrs = ctx.attrs
+        out_pad = attrs["output_padding"] or [0] * num_spatial
+        explicit = mode == "explicit"
+        result: list[Dimension] = []
+        for i, (size, k) in enumerate(zip(data[2:], kernel)):
+            if not (isinstance(size, int) and isinstance(k, int)):
+                result.append(DYNAMIC)
+                continue
+            pads = attrs["pads_begin"][i] + attrs["pads_end"][i] if explicit else 0
+            value = attrs["strides"][i] * (size - 1) + attrs["dilations"][i] * (k - 1) + 1 - pads + out_pad[i]
+            if value <= 0:
+                raise ctx.fail(f"output spatial size {value} on axis {i} is not positive (input {list(data)}, "
+                               f"kernel {list(kernel)}, pads {attrs['pads_begin']}/{attrs['pads_end']})")
+            result.append(value)
+        return result
+
+    def evaluate(self, x, w, output_shape=None, *, strides, pads_begin, pads_end, dilations, auto_pad,
+                 output_padding):
+        if not self.grouped:
+            w = w[None]
+        num_spatial = x.ndim - 2
+        mode = auto_pad_mode(auto_pad)
+        out_pad = list(output_padding) or [0] * num_spatial
+        kernel, size = w.shape[3:], x.shape[2:]
+        full = [s * (i - 1) + d * (k - 1) + 1 for s, i, d, k in zip(strides, size, dilations, kernel)]
+        if output_shape is not None:
+            out = [int(v) for v in np.asarray(output_shape).reshape(-1)]
+            if mode in ("same_upper", "same_lower"):
+                totals = [max(f + p - o, 0) for f, p, o in zip(full, out_pad, out)]
+                begin = [t - t // 2 if mode == "same_upper" else t // 2 for t in totals]
+            else:
+                begin = list(pads_begin) if mode == "explicit" else [0] * num_spatial
+        else:
+            begin = list(pads_begin) if mode == "explicit" else [0] * num_spatial
+            end = list(pads_end) if mode == "explicit" else [0] * num_spatial
+            out = [f - b - e + p for f, b, e, p in zip(full, begin, end, out_pad)]
+        return (grouped_transposed_convolution(x, w, strides, dilations, begin, out),)
+
+
+@register("ConvolutionBackpropData", opset=1)
+class ConvolutionBackpropData(_BackpropBase):
+    """Data ``[N, C_IN, *spatial]``, filters ``[C_IN, C_OUT, *kernel]``, optional output_shape."""
+
+
+@register("GroupConvolutionBackpropData", opset=1)
+class GroupConvolutionBackpropData(_BackpropBase):
+    """Data ``[N, G*C_IN/G, *spatial]``, filters ``[G, C_IN/G, C_OUT/G, *kernel]``."""
+
+    grouped = True
+
+
+# ---------------------------------------------------------------- validation helpers
+
+def check_types(ctx: InferContext) -> None:
+    """Data and filters must share an element type (a dynamic one matches anything)."""
+    a, b = ctx.etype(0), ctx.etype(1)
+    if a != b and "dynamic" not in (a.name, b.name):
+        raise ctx.fail(f"data is {a} but filters are {b}; both inputs must have the same element type")
+
+
+def check_rank(ctx: InferContext, data: Shape, weights: Shape | None, extra: int) -> int:
+    """Data rank in 3..5 and filters rank = data rank (+1 for grouped filters)."""
+    rank = len(data)
+    if not 3 <= rank <= 5:
+        raise ctx.fail(f"data shape {list(data)} must have rank 3, 4 or 5 (N, C and 1 to 3 spatial axes)")
+    if weights is not None and len(weights) != rank + extra:
+        raise ctx.fail(f"filters shape {list(weights)} must have rank {rank + extra} for data shape {list(data)}")
+    return rank
+
+
+def check_channels(ctx: InferContext, channels: Dimension, groups: Dimension, per_group: Dimension) -> None:
+    """The data channel count must equal groups x input channels per group of the filters."""
+    expected = dim_mul(groups, per_group)
+    if isinstance(channels, int) and isinstance(expected, int) and channels != expected:
+        raise ctx.fail(f"data has {channels} channels but the filters expect {expected} "
+                       f"({groups} group(s) of {per_group} input channels)")
+
+
+def dim_mul(a: Dimension, b: Dimension) -> Dimension:
+    return a * b if isinstance(a, int) and isinstance(b, int) else DYNAMIC
