@@ -167,7 +167,8 @@ def step_inspect(state: DemoState, console: Console) -> None:
     say(f"{low} of {len(report.layers)} convolution/matmul layers run in low precision "
         f"(a float model: nothing is quantized yet)")
     say(f"weight sparsity: {100 * overall_sparsity(report.sparsity):.2f}% "
-        f"exact zeros over {len(report.sparsity)} layers; full report: lpir inspect {state.ir_path}")
+        f"exact zeros over {len(report.sparsity)} layers")
+    say(f"full report: lpir inspect {state.ir_path.name} (lpir demo --workdir DIR keeps the IR)")
 
 
 STEPS: list[tuple[str, Callable]] = [
