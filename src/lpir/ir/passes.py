@@ -23,6 +23,9 @@ from lpir.ir.tensor import Tensor
 KEEP_FP32_THRESHOLD = 0.75
 F16_MAX = float(np.finfo(np.float16).max)
 F16_SMALLEST = float(np.finfo(np.float16).smallest_subnormal)
+# Inputs OpenVINO marks precision-sensitive (MarkPrecisionSensitiveConstants): their constants
+# stay in full precision. Keyed by op type and the first opset of that input layout.
+PRECISION_SENSITIVE_INPUTS = {("Interpolate", 4): 2, ("Interpolate", 11): 1}
 DECOMPRESSION = RtEntry("attribute", {"name": "decompression", "version": "0"})
 _COMPRESSIBLE = (types.f32, types.f64)
 # Storage types of compressed weights; a model holding them (or FakeQuantize) is left alone.
@@ -117,11 +120,21 @@ def _leads_to_multiply(node: Node) -> bool:
     return node.type == "Multiply"
 
 
+def feeds_precision_sensitive_input(node: Node) -> bool:
+    """True when an output of ``node`` is read by an input OpenVINO keeps in full precision (scales)."""
+    for port in node.outputs[0].consumers:
+        consumer = port.node
+        versions = [v for (op_type, v) in PRECISION_SENSITIVE_INPUTS if op_type == consumer.type and v <= consumer.opset]
+        if versions and PRECISION_SENSITIVE_INPUTS[(consumer.type, max(versions))] == port.index:
+            return True
+    return False
+
+
 def _should_compress(node: Node) -> bool:
     tensor = node.tensor
     if node.type != "Const" or tensor is None or tensor.etype not in _COMPRESSIBLE or tensor.size == 0:
         return False
-    if is_fp16_compression_disabled(node):
+    if is_fp16_compression_disabled(node) or feeds_precision_sensitive_input(node):
         return False
     return share_out_of_f16_range(tensor.numpy()) < KEEP_FP32_THRESHOLD
 
@@ -146,8 +159,8 @@ def compress_weights_to_f16(model: Model) -> Model:
     """A copy of ``model`` with f32/f64 constants stored as f16 and decompressed by a Convert.
 
     Follows OpenVINO's CompressFloatConstants: values beyond the f16 range are clamped;
-    constants with 75 % or more of their values out of f16 range, and constants marked
-    ``precise``, stay as they are; quantized and weight-compressed models
+    constants with 75 % or more of their values out of f16 range, constants marked ``precise``
+    and Interpolate scales stay as they are; quantized and weight-compressed models
     (:func:`is_model_optimized`) are returned unchanged. The input model is not modified.
     """
     result = clone_model(model)

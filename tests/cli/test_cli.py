@@ -1,0 +1,182 @@
+"""The ``lpir`` command driven as a user drives it: ``python -m lpir ...`` in a subprocess.
+
+Effects are checked through the API and against OpenVINO / ONNX Runtime, plus exit codes and
+one-line errors on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import lpir
+import ovmodels
+from lpir.analysis import inspect_model
+from lpir.ir.passes import DECOMPRESSION
+
+
+def lpir_cli(*args, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "lpir", *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 or lines[0].startswith("usage:"), proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["inspect", "convert", "run", "demo"])
+def test_every_subcommand_has_help_with_an_example(command):
+    out = lpir_cli(command, "--help").stdout
+    assert "example:" in out and f"lpir {command}" in out
+
+
+# -- inspect -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["fq_conv", "int8_weights", "u4_group", "i4_group"])
+def test_inspect_json_is_the_api_report(quantized_ir, name):
+    path = quantized_ir(name)
+    printed = json.loads(lpir_cli("inspect", path, "--json").stdout)
+    expected = json.loads(json.dumps(inspect_model(lpir.read_model(path)).to_dict()))
+    assert printed == expected
+    assert printed["schema_version"] == 1
+
+
+def test_inspect_table_names_the_low_precision_picture(quantized_ir):
+    out = lpir_cli("inspect", quantized_ir("fq_conv")).stdout
+    assert "FakeQuantize (4)" in out
+    assert "layers: 2 of 2 run in low precision" in out
+    assert "weight sparsity" in out
+    out = lpir_cli("inspect", quantized_ir("u4_group"), "--no-sparsity").stdout
+    assert "group 16" in out and "weight sparsity" not in out
+
+
+# -- convert -------------------------------------------------------------------------------
+def const_types(xml: str) -> Counter:
+    return Counter((n.tensor.etype.name, n.tensor.shape) for n in lpir.read_model(xml).nodes() if n.type == "Const")
+
+
+def test_convert_compress_to_fp16_runs_in_openvino(real_ir, tmp_path):
+    source = real_ir("ppocr_det")
+    out = tmp_path / "det16.xml"
+    lpir_cli("convert", source, "-o", out, "--compress-to-fp16")
+    model = lpir.read_model(out)
+    converts = [n for n in model.nodes() if n.type == "Convert" and n.inputs[0].source.node.type == "Const"
+                and n.inputs[0].source.etype.name == "f16"]
+    assert converts and all(DECOMPRESSION in n.rt_info for n in converts)
+    kept = [n for n in model.nodes() if n.type == "Const" and n.tensor.etype.name == "f32"]
+    assert kept and all(port.node.type == "Interpolate" for n in kept for port in n.outputs[0].consumers)
+    # every weight tensor (more than one element) is stored as OpenVINO's own f16 conversion stores it
+    ours = {k: v for k, v in const_types(str(out)).items() if np.prod(k[1]) > 1}
+    theirs = {k: v for k, v in const_types(real_ir("ppocr_det", True)).items() if np.prod(k[1]) > 1}
+    assert ours == theirs
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    expected, = ovmodels.run(source, [x])
+    actual, = ovmodels.run(out, [x])
+    np.testing.assert_allclose(actual, expected, atol=2e-2)
+    assert out.with_suffix(".bin").stat().st_size < 0.55 * (len(open(source[:-4] + ".bin", "rb").read()))
+
+
+def test_compress_to_fp16_keeps_quantized_models_and_the_input_model(quantized_ir, tmp_path):
+    model = lpir.read_model(quantized_ir("int8_weights"))
+    before = Counter(n.type for n in model.nodes())
+    out = tmp_path / "q16.xml"
+    lpir.save_model(model, out, compress_to_fp16=True)
+    assert Counter(n.type for n in model.nodes()) == before
+    assert const_types(str(out)) == const_types(quantized_ir("int8_weights"))
+
+
+def test_convert_onnx_to_ir_matches_onnxruntime(real_onnx, tmp_path):
+    import onnxruntime as ort
+    out = tmp_path / "cls.xml"
+    lpir_cli("convert", real_onnx["ppocr_cls"], "-o", out)
+    x = np.random.default_rng(1).random((2, 3, 48, 192), dtype=np.float32)
+    expected = ort.InferenceSession(str(real_onnx["ppocr_cls"])).run(None, {"x": x})[0]
+    actual, = ovmodels.run(out, [x])
+    np.testing.assert_allclose(actual, expected, atol=1e-4)
+
+
+# -- run -----------------------------------------------------------------------------------
+def test_run_with_input_file_matches_openvino(quantized_ir, tmp_path):
+    path = quantized_ir("u4_group")
+    x = np.random.default_rng(2).normal(size=(3, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    proc = lpir_cli("run", path, "--input", f"input={tmp_path / 'x.npy'}", "--output", tmp_path / "out.npz")
+    saved = np.load(tmp_path / "out.npz")
+    [name] = saved.files
+    np.testing.assert_array_equal(saved[name], lpir.compile_model(path)({"input": x})[0])
+    expected, = ovmodels.run(path, [x])  # OpenVINO dequantizes the f16 scales in f16: 1e-3 apart
+    np.testing.assert_allclose(saved[name], expected, rtol=1e-2, atol=3e-3)
+    assert f"{name}: float32 [3,12]" in proc.stdout and "top-5" in proc.stdout
+    value = saved[name]
+    assert f"max {value.max():.6g}" in proc.stdout
+
+
+def test_run_random_dynamic_shape(real_ir, tmp_path):
+    path = real_ir("ppocr_cls")
+    proc = lpir_cli("run", path, "--random", "--seed", "3", "--shape", "x=2,3,48,192", "--output", tmp_path / "o.npz")
+    [value] = np.load(tmp_path / "o.npz").values()
+    assert value.shape == (2, 2)
+    np.testing.assert_allclose(value.sum(axis=1), 1.0, rtol=1e-5)  # softmax probabilities
+    assert "top-2" in proc.stdout
+
+
+def test_run_random_dynamic_shape_without_shape_is_a_user_error(real_ir):
+    assert_user_error(lpir_cli("run", real_ir("ppocr_cls"), "--random", check=False), "--shape x=")
+
+
+# -- errors --------------------------------------------------------------------------------
+def test_missing_file(tmp_path):
+    assert_user_error(lpir_cli("inspect", tmp_path / "absent.xml", check=False), "absent.xml")
+
+
+def test_malformed_xml(tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<net version='11'><layers><layer")
+    assert_user_error(lpir_cli("inspect", bad, check=False), "malformed XML")
+
+
+def test_unknown_op_fails_to_run_but_inspects(quantized_ir, tmp_path):
+    text = open(quantized_ir("u4_group")).read().replace('type="MatMul"', 'type="NoSuchOp"')
+    xml = tmp_path / "unknown.xml"
+    xml.write_text(text)
+    (tmp_path / "unknown.bin").write_bytes(open(quantized_ir("u4_group")[:-4] + ".bin", "rb").read())
+    assert_user_error(lpir_cli("run", xml, "--random", check=False), "NoSuchOp")
+    assert "NoSuchOp" in lpir_cli("inspect", xml).stdout
+
+
+def test_bad_flag_and_missing_inputs(quantized_ir):
+    assert_user_error(lpir_cli("inspect", quantized_ir("fq_conv"), "--no-such-flag", check=False), "--no-such-flag")
+    assert_user_error(lpir_cli("run", quantized_ir("fq_conv"), check=False), "--random")
+    assert_user_error(lpir_cli("run", quantized_ir("fq_conv"), "--input", "oops", check=False), "NAME=VALUE")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = lpir_cli("inspect", tmp_path / "absent.xml", "--debug", check=False)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+# -- demo ----------------------------------------------------------------------------------
+def test_demo_classifies_upright_and_turned_text(tmp_path):
+    proc = lpir_cli("demo", "--workdir", tmp_path)
+    assert "accuracy: 14/14 (100%)" in proc.stdout
+    assert (tmp_path / "ppocr_cls.xml").exists()
+
+
+def test_demo_predictions_agree_with_onnxruntime(tmp_path):
+    import onnxruntime as ort
+    from lpir.demo import LABELS, MODEL_PATH, run_demo
+    state = run_demo(tmp_path, say=lambda line: None)
+    probabilities = ort.InferenceSession(str(MODEL_PATH)).run(None, {"x": state.batch})[0]
+    assert [LABELS[i] for i in probabilities.argmax(axis=1)] == state.expected == state.predicted
+    assert state.expected.count("0") == state.expected.count("180") >= 5
