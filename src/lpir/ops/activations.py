@@ -17,15 +17,11 @@ import numpy as np
 from lpir.errors import ValidationError
 from lpir.ir import types
 from lpir.ir.shape import is_static
+from lpir.ops.elementwise import as_compute
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
 _ELEMENTWISE = Traits(elementwise=True)
 _FLOAT_KINDS = "fV"  # numpy floats and ml_dtypes' bf16 (kind V)
-
-
-def _as_compute(x: np.ndarray) -> np.ndarray:
-    """``x`` in the type math runs in: f32 for f16/bf16, f64 stays f64."""
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -95,7 +91,7 @@ class _Unary(Op):
         x = np.asarray(x)
         if x.dtype.kind not in _FLOAT_KINDS:
             return (np.asarray(self.function(x, **attrs)).astype(x.dtype, copy=False),)
-        return (np.asarray(self.function(_as_compute(x), **attrs)).astype(x.dtype, copy=False),)
+        return (np.asarray(self.function(as_compute(x), **attrs)).astype(x.dtype, copy=False),)
 
 
 def _unary(op_type: str, function: Callable[[np.ndarray], np.ndarray], *, integers: bool = False,
@@ -215,9 +211,9 @@ class _WithScalarInputs(Op):
 
     def evaluate(self, x, *params):
         x = np.asarray(x)
-        computed = [_as_compute(np.asarray(p)) for p in params]
+        computed = [as_compute(np.asarray(p)) for p in params]
         with np.errstate(over="ignore"):
-            return (np.asarray(self.compute(_as_compute(x), *computed)).astype(x.dtype, copy=False),)
+            return (np.asarray(self.compute(as_compute(x), *computed)).astype(x.dtype, copy=False),)
 
 
 @register("HardSigmoid", opset=1)
@@ -276,7 +272,7 @@ class PRelu(Op):
         x, slope = np.asarray(x), np.asarray(slope)
         slope = prelu_slope(x.shape, slope)
         if x.dtype.kind in _FLOAT_KINDS:
-            result = np.where(x < 0, _as_compute(slope) * _as_compute(x), _as_compute(x))
+            result = np.where(x < 0, as_compute(slope) * as_compute(x), as_compute(x))
         else:
             result = np.where(x < 0, slope * x, x)
         if result.shape != x.shape:

@@ -20,8 +20,19 @@ from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 PDPD_AXIS = "auto_broadcast.auto_broadcast_axis"
 BROADCAST_ATTRS = {"auto_broadcast": Attr("str", default="numpy"), PDPD_AXIS: Attr("int", default=-1)}
 
+_WIDE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _QUANTIZABLE = Traits(elementwise=True, quantizable=True)
 _ELEMENTWISE = Traits(elementwise=True)
+
+
+def as_compute(x: np.ndarray) -> np.ndarray:
+    """``x`` in the type OpenVINO computes it in: f16/bf16/f8 widened to f32, others unchanged.
+
+    Results are cast back to the input type once, so composite formulas round only once.
+    """
+    if x.dtype.kind in "fV" and x.dtype not in _WIDE_FLOATS:
+        return x.astype(np.float32)
+    return x
 
 
 def broadcast_infer(ctx: InferContext, inputs: Iterable[int]):
@@ -65,7 +76,7 @@ class _Binary(Op):
 
     def evaluate(self, a, b, *, auto_broadcast, **pdpd):
         a, b = broadcast_arrays([np.asarray(a), np.asarray(b)], auto_broadcast, pdpd.get(PDPD_AXIS, -1))
-        result = np.asarray(self.compute(a, b))
+        result = np.asarray(self.compute(as_compute(a), as_compute(b)))
         return (result if self.boolean_result else result.astype(np.result_type(a, b), copy=False),)
 
 
@@ -111,7 +122,7 @@ class Divide(_Binary):
         a, b = broadcast_arrays([np.asarray(a), np.asarray(b)], auto_broadcast, pdpd.get(PDPD_AXIS, -1))
         if a.dtype.kind not in "iu":
             with np.errstate(divide="ignore", invalid="ignore"):
-                return (np.divide(a, b).astype(a.dtype, copy=False),)
+                return (np.divide(as_compute(a), as_compute(b)).astype(a.dtype, copy=False),)
         _check_integer_divisor(b, "Divide")
         if m_pythondiv:
             return (np.floor_divide(a, b),)

@@ -24,15 +24,10 @@ from lpir.errors import ValidationError
 from lpir.ir import types
 from lpir.ir.types import ElementType
 from lpir.ops.common import broadcast_arrays
-from lpir.ops.elementwise import BROADCAST_ATTRS, PDPD_AXIS, broadcast_infer
+from lpir.ops.elementwise import BROADCAST_ATTRS, PDPD_AXIS, as_compute, broadcast_infer
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The type OpenVINO's reference computes FakeQuantize in: f32 for f16/bf16."""
-    return dtype if dtype in _NATIVE_FLOATS else np.dtype(np.float32)
 
 
 def fake_quantize(x: np.ndarray, il: np.ndarray, ih: np.ndarray, ol: np.ndarray, oh: np.ndarray,
@@ -40,8 +35,9 @@ def fake_quantize(x: np.ndarray, il: np.ndarray, ih: np.ndarray, ol: np.ndarray,
     """The FakeQuantize formula on numpy-broadcastable arrays, in x's element type."""
     if levels < 2:
         raise ValidationError(f"FakeQuantize levels={levels}: must be at least 2")
-    dtype = _compute_dtype(x.dtype)
-    x, il, ih, ol, oh = (np.asarray(a).astype(dtype, copy=False) for a in (x, il, ih, ol, oh))
+    x = as_compute(np.asarray(x))
+    dtype = x.dtype
+    il, ih, ol, oh = (np.asarray(a).astype(dtype, copy=False) for a in (il, ih, ol, oh))
     steps = dtype.type(levels - 1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.subtract(x, il)
