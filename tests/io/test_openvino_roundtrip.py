@@ -103,3 +103,252 @@ def test_rt_info_is_preserved(tmp_path, real_ir):
     assert converts and all(any(e.attrs.get("name") == "decompression" for e in n.rt_info) for n in converts)
     assert model.rt_get("conversion_parameters", "framework") == lpir.read_model(original).rt_get(
         "conversion_parameters", "framework")
+
+
+# -- hand-written IRs: features the converter's output does not exercise -----------------------
+
+HAND_WRITTEN_V11 = r"""<?xml version="1.0"?>
+<net name="hand" version="11">
+	<layers>
+		<layer id="7" name="data" type="Parameter" version="opset1">
+			<data shape="?,1..10,3" element_type="f32" />
+			<rt_info>
+				<custom name="node_info_A" value="v_A" />
+			</rt_info>
+			<output>
+				<port id="5" precision="FP32" names="in\,put,a\b">
+					<dim>-1</dim>
+					<dim>1..10</dim>
+					<dim>3</dim>
+					<rt_info>
+						<custom name="output_info_A" value="o_A" />
+					</rt_info>
+				</port>
+			</output>
+		</layer>
+		<layer id="3" name="w" type="Const" version="opset1">
+			<data element_type="f32" shape="3" offset="0" size="12" />
+			<output><port id="1" precision="FP32"><dim>3</dim></port></output>
+		</layer>
+		<layer id="4" name="w_again" type="Const" version="opset1">
+			<data element_type="f32" shape="3" offset="0" size="16" />
+			<output><port id="1" precision="FP32"><dim>3</dim></port></output>
+		</layer>
+		<layer id="1" name="mul" type="Multiply" version="opset1">
+			<data auto_broadcast="numpy" />
+			<rt_info>
+				<attribute name="fused_names" version="0" value="a,b" />
+				<custom name="node_info_B" value="v_B" />
+			</rt_info>
+			<input>
+				<port id="10" precision="FP32"><dim>-1</dim><dim>1..10</dim><dim>3</dim></port>
+				<port id="11" precision="FP32"><dim>3</dim></port>
+			</input>
+			<output>
+				<port id="12" precision="FP32" names="y">
+					<dim>-1</dim><dim>1..10</dim><dim>3</dim>
+					<rt_info>
+						<custom name="output_info_B" value="o_B" />
+					</rt_info>
+				</port>
+			</output>
+		</layer>
+		<layer id="2" name="add" type="Add" version="opset1">
+			<input>
+				<port id="0" precision="FP32"><dim>-1</dim><dim>1..10</dim><dim>3</dim></port>
+				<port id="1" precision="FP32"><dim>3</dim></port>
+			</input>
+			<output>
+				<port id="2" precision="FP32" names="z,z\,1"><dim>-1</dim><dim>1..10</dim><dim>3</dim></port>
+			</output>
+		</layer>
+		<layer id="0" name="out" type="Result" version="opset1">
+			<input>
+				<port id="0" precision="FP32"><dim>-1</dim><dim>1..10</dim><dim>3</dim></port>
+			</input>
+		</layer>
+	</layers>
+	<edges>
+		<edge from-layer="7" from-port="5" to-layer="1" to-port="10" />
+		<edge from-layer="3" from-port="1" to-layer="1" to-port="11" />
+		<edge from-layer="1" from-port="12" to-layer="2" to-port="0" />
+		<edge from-layer="4" from-port="1" to-layer="2" to-port="1" />
+		<edge from-layer="2" from-port="2" to-layer="0" to-port="0" />
+	</edges>
+	<rt_info>
+		<custom_rt_info1><item0 value="testvalue1" /></custom_rt_info1>
+		<nncf><weight_compression><mode value="int4_sym" /></weight_compression></nncf>
+	</rt_info>
+</net>
+"""
+
+HAND_WRITTEN_V10 = """<?xml version="1.0" ?>
+<net name="v10" version="10">
+	<layers>
+		<layer id="0" name="input" type="Parameter" version="opset1">
+			<data element_type="f32" shape="2,4"/>
+			<output><port id="0" precision="FP32"><dim>2</dim><dim>4</dim></port></output>
+		</layer>
+		<layer id="1" name="scale" type="Const" version="opset1">
+			<data element_type="f32" offset="8" shape="4" size="16"/>
+			<output><port id="1" precision="FP32"><dim>4</dim></port></output>
+		</layer>
+		<layer id="2" name="mul" type="Multiply" version="opset1">
+			<data auto_broadcast="numpy"/>
+			<input><port id="0"><dim>2</dim><dim>4</dim></port><port id="1"><dim>4</dim></port></input>
+			<output><port id="2" precision="FP32"><dim>2</dim><dim>4</dim></port></output>
+		</layer>
+		<layer id="3" name="axis" type="Const" version="opset1">
+			<data element_type="i64" offset="0" shape="" size="8"/>
+			<output><port id="1" precision="I64"/></output>
+		</layer>
+		<layer id="4" name="split" type="Split" version="opset1">
+			<data num_splits="2"/>
+			<input><port id="0"><dim>2</dim><dim>4</dim></port><port id="1"/></input>
+			<output>
+				<port id="2" precision="FP32"><dim>2</dim><dim>2</dim></port>
+				<port id="3" precision="FP32"><dim>2</dim><dim>2</dim></port>
+			</output>
+		</layer>
+		<layer id="5" name="relu" type="ReLU" version="opset1">
+			<input><port id="0"><dim>2</dim><dim>2</dim></port></input>
+			<output><port id="1" precision="FP32"><dim>2</dim><dim>2</dim></port></output>
+		</layer>
+		<layer id="6" name="out0" type="Result" version="opset1">
+			<input><port id="0"><dim>2</dim><dim>2</dim></port></input>
+		</layer>
+		<layer id="7" name="out1" type="Result" version="opset1">
+			<input><port id="0"><dim>2</dim><dim>2</dim></port></input>
+		</layer>
+	</layers>
+	<edges>
+		<edge from-layer="0" from-port="0" to-layer="2" to-port="0"/>
+		<edge from-layer="1" from-port="1" to-layer="2" to-port="1"/>
+		<edge from-layer="2" from-port="2" to-layer="4" to-port="0"/>
+		<edge from-layer="3" from-port="1" to-layer="4" to-port="1"/>
+		<edge from-layer="4" from-port="2" to-layer="5" to-port="0"/>
+		<edge from-layer="5" from-port="1" to-layer="6" to-port="0"/>
+		<edge from-layer="4" from-port="3" to-layer="7" to-port="0"/>
+	</edges>
+	<meta_data><MO_version value="2022.1"/></meta_data>
+</net>
+"""
+
+
+def write_hand_written(folder, text: str, weights: bytes, name: str = "hand") -> str:
+    xml = folder / f"{name}.xml"
+    xml.write_text(text)
+    xml.with_suffix(".bin").write_bytes(weights)
+    return str(xml)
+
+
+def rt_info_by_place(xml_path: str) -> dict:
+    """Every <rt_info> subtree as text, keyed by (layer name, 'layer' or port position) and 'model'."""
+    def flatten(element) -> list:
+        return [(child.tag, sorted(child.attrib.items()), flatten(child)) for child in element]
+    root = SafeET.parse(xml_path).getroot()
+    places = {"model": flatten(root.find("rt_info"))}
+    for layer in root.iter("layer"):
+        places[(layer.get("name"), "layer")] = flatten(layer.find("rt_info") if layer.find("rt_info") is not None else [])
+        for side in ("input", "output"):
+            for position, port in enumerate(layer.findall(f"{side}/port")):
+                info = port.find("rt_info")
+                places[(layer.get("name"), side, position)] = flatten(info if info is not None else [])
+    return places
+
+
+@pytest.fixture
+def hand_written(tmp_path) -> str:
+    weights = np.array([0.5, -2.0, 3.0, 99.0], np.float32).tobytes()  # w_again's size has 4 spare bytes
+    return write_hand_written(tmp_path, HAND_WRITTEN_V11, weights)
+
+
+def test_hand_written_ir_round_trip(hand_written, tmp_path):
+    """Dynamic and interval dims, escaped names, ids that are labels, two Consts on one blob, oversized size."""
+    model = lpir.read_model(hand_written)
+    data = model.parameters[0]
+    assert data.attrs["shape"] == (lpir.ir.DYNAMIC, lpir.ir.Dim(1, 10), 3)
+    assert data.outputs[0].shape == (lpir.ir.DYNAMIC, lpir.ir.Dim(1, 10), 3)
+    assert sorted(data.outputs[0].names) == ["a\\b", "in,put"]
+    copy = str(tmp_path / "copy.xml")
+    lpir.save_model(model, copy)
+    assert (tmp_path / "copy.bin").stat().st_size == 12  # one blob, trimmed to what the shape needs
+    original, copied = ovmodels.core().read_model(hand_written), ovmodels.core().read_model(copy)
+    for a, b in [(original.inputs, copied.inputs), (original.outputs, copied.outputs)]:
+        assert [p.get_names() for p in a] == [p.get_names() for p in b]
+        assert [p.get_partial_shape() for p in a] == [p.get_partial_shape() for p in b]
+    x = np.random.default_rng(0).random((2, 4, 3), dtype=np.float32)
+    np.testing.assert_array_equal(ovmodels.run(copy, [x])[0], ovmodels.run(hand_written, [x])[0])
+
+
+def test_rt_info_preserved_at_model_layer_and_port_level(hand_written, tmp_path):
+    copy = str(tmp_path / "copy.xml")
+    lpir.save_model(lpir.read_model(hand_written), copy)
+    before, after = rt_info_by_place(hand_written), rt_info_by_place(copy)
+    assert {k: v for k, v in before.items() if v} == {k: v for k, v in after.items() if v}
+    assert before["model"] and before[("data", "output", 0)] and before[("mul", "layer")]
+
+
+def test_v10_ir_reads_and_its_v11_copy_runs_the_same(tmp_path):
+    weights = np.array([1], np.int64).tobytes() + np.array([1.0, -2.0, 0.5, 4.0], np.float32).tobytes()
+    v10 = write_hand_written(tmp_path, HAND_WRITTEN_V10, weights, "v10")
+    model = lpir.read_model(v10)
+    assert [n.type for n in model.nodes()].count("Const") == 2
+    copy = str(tmp_path / "copy.xml")
+    lpir.save_model(model, copy)
+    assert SafeET.parse(copy).getroot().get("version") == "11"
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    expected, actual = ovmodels.run(v10, [x]), ovmodels.run(copy, [x])
+    for e, a in zip(expected, actual, strict=True):
+        np.testing.assert_array_equal(a, e)
+    original, copied = ovmodels.core().read_model(v10), ovmodels.core().read_model(copy)
+    assert [p.get_names() for p in copied.inputs] == [p.get_names() for p in original.inputs] == [{"input"}]
+    assert [p.get_names() for p in copied.outputs] == [p.get_names() for p in original.outputs]
+
+
+def test_openvino_shared_blobs_stay_shared(tmp_path):
+    """OpenVINO's serializer stores identical constants once; lpir's copy is no larger."""
+    from openvino import opset13 as ops
+    weight = np.random.default_rng(2).random((16, 16), dtype=np.float32)
+    x = ops.parameter([1, 16], np.float32, name="x")
+    y = ops.matmul(ops.matmul(x, ops.constant(weight), False, True), ops.constant(weight.copy()), False, True)
+    original = ovmodels.save(ov_model(y, x), tmp_path / "shared.xml")
+    copy = tmp_path / "copy.xml"
+    lpir.save_model(lpir.read_model(original), copy)
+    assert copy.with_suffix(".bin").stat().st_size == weight.nbytes == (tmp_path / "shared.bin").stat().st_size
+    assert const_blobs(str(copy)) == const_blobs(original)
+
+
+def ov_model(output, parameter):
+    import openvino as ov
+    from openvino import opset13 as ops
+    return ov.Model([ops.result(output)], [parameter])
+
+
+def directory_state(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_failed_save_leaves_the_previous_model_and_no_temporary_files(hand_written, tmp_path):
+    target = tmp_path / "out" / "model.xml"
+    target.parent.mkdir()
+    lpir.save_model(lpir.read_model(hand_written), target)
+    before = directory_state(target.parent)
+    broken = lpir.read_model(hand_written)
+    unreadable = memoryview(bytearray(12))
+    unreadable.release()  # data that can no longer be read, as a closed mapping
+    broken.node("w_again").tensor = lpir.Tensor.from_buffer(unreadable, lpir.ir.types.f32, (3,))
+    with pytest.raises(ValueError):
+        lpir.save_model(broken, target)
+    assert directory_state(target.parent) == before
+    ovmodels.core().read_model(str(target))
+
+
+def test_save_over_the_model_being_read(hand_written, tmp_path):
+    x = np.random.default_rng(3).random((1, 5, 3), dtype=np.float32)
+    expected = ovmodels.run(hand_written, [x])[0]
+    model = lpir.read_model(hand_written)
+    lpir.save_model(model, hand_written)
+    lpir.save_model(model, hand_written)  # its constants still map the replaced .bin
+    np.testing.assert_array_equal(ovmodels.run(hand_written, [x])[0], expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hand.bin", "hand.xml"]

@@ -198,6 +198,8 @@ class _IrReader:
         parameters = [n for n in nodes if n.type == "Parameter"]
         results = [n for n in nodes if n.type == "Result"]
         sinks = [n for n in nodes if n.type in SINK_TYPES]
+        if root.get("version") == "10":
+            _name_v10_interface(parameters, results)
         model = Model(parameters, results, name=root.get("name", "model"), sinks=sinks,
                       rt_info=parse_rt_entries(root.find("rt_info")))
         model.source_path = str(self.xml_path)
@@ -326,6 +328,23 @@ class _IrReader:
                 raise ModelParseError(f"{self.where(consumer)}: input port {to_port} has more than one "
                                       f"incoming edge (from layer {port.source.node.layer_id} and {from_layer})")
             port.connect(producer.outputs[out_index])
+
+
+def _name_v10_interface(parameters: list[Node], results: list[Node]) -> None:
+    """IR v10 has no tensor names; OpenVINO names the model's inputs and outputs after layers.
+
+    A Parameter's tensor takes the layer name; a Result's source takes its producer's name, with
+    ``.<output index>`` when the producer has several outputs (``split.1``). Written out as v11,
+    the names keep the model's interface the same.
+    """
+    for parameter in parameters:
+        if not parameter.outputs[0].names:
+            parameter.outputs[0].names = [parameter.name]
+    for result in results:
+        source = result.inputs[0].source
+        if source is not None and not source.names:
+            producer = source.node
+            source.names = [producer.name if len(producer.outputs) == 1 else f"{producer.name}.{source.index}"]
 
 
 def _children(element: Element, tag: str) -> list[Element]:
