@@ -62,12 +62,36 @@ def static_value(output: Output) -> np.ndarray | None:
         return None
 
 
+def partial_value(output: Output) -> tuple | None:
+    """``output``'s value as a flat tuple of dimensions, some possibly dynamic (shape subgraphs).
+
+    A static integer value of at most one dimension gives its ints; otherwise the producing op's
+    :meth:`Op.partial_value` decides (ShapeOf of ``(?, 3)`` gives ``(Dim(), 3)``).
+    """
+    value = static_value(output)
+    if value is not None:
+        if value.ndim > 1 or not np.issubdtype(value.dtype, np.integer):
+            return None
+        return tuple(int(v) for v in value.reshape(-1))
+    node = output.node
+    if output.index != 0 or node.type in ("Parameter", "Const", "Result"):
+        return None
+    op = lookup(node.type, node.opset)
+    if op is None:
+        return None
+    try:
+        attrs = op.resolved_attrs(node.attrs, describe_node(node))
+        return op.partial_value(InferContext(node, attrs, static_value, partial_value))
+    except ValidationError:
+        return None
+
+
 def infer_node(node: Node) -> None:
     """Set the element type and shape of every output of ``node`` from its inputs."""
     op = op_of(node)
     where = describe_node(node)
     attrs = op.resolved_attrs(node.attrs, where)
-    results = op.infer(InferContext(node, attrs, static_value))
+    results = op.infer(InferContext(node, attrs, static_value, partial_value))
     while len(node.outputs) < len(results):
         node.add_output()
     for out, (etype, shape) in zip(node.outputs, results):

@@ -102,10 +102,12 @@ class Traits:
 class InferContext:
     """What :meth:`Op.infer` may look at: input types, shapes and statically known values."""
 
-    def __init__(self, node, attrs: dict[str, Any], value_of: Callable[[Any], np.ndarray | None]):
+    def __init__(self, node, attrs: dict[str, Any], value_of: Callable[[Any], np.ndarray | None],
+                 partial_of: Callable[[Any], Shape | None] | None = None):
         self.node = node
         self.attrs = attrs
         self._value_of = value_of
+        self._partial_of = partial_of
 
     @property
     def num_inputs(self) -> int:
@@ -120,6 +122,16 @@ class InferContext:
     def value(self, i: int) -> np.ndarray | None:
         """The value of input ``i`` if it is known before running the model (else None)."""
         return self._value_of(self.node.inputs[i].source)
+
+    def partial_value(self, i: int) -> Shape | None:
+        """Input ``i`` as a flat tuple of dimensions when only some elements are known.
+
+        Shape subgraphs (ShapeOf → Gather → Concat → Reshape) carry values such as
+        ``(?, 128, 12, 32)``: dynamic elements are :class:`~lpir.ir.shape.Dim`. None if unknown.
+        """
+        if self._partial_of is None:
+            return None
+        return self._partial_of(self.node.inputs[i].source)
 
     def fail(self, message: str) -> ValidationError:
         from lpir.errors import describe_node
@@ -145,6 +157,13 @@ class Op:
         ``transpose_b``, grouped convolutions index an output channel with two axes.
         """
         return (self.traits.weight_channel_axis,)
+
+    def partial_value(self, ctx: InferContext) -> Shape | None:
+        """Output 0 as a flat tuple of possibly dynamic dimensions (see InferContext.partial_value).
+
+        Ops that compute shapes (ShapeOf, Gather, Concat, ...) override it; None means unknown.
+        """
+        return None
 
     def evaluate(self, *inputs: np.ndarray, **attrs) -> tuple[np.ndarray, ...]:
         """The numpy reference: inputs positional, attributes keyword-only, outputs a tuple."""
