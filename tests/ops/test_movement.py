@@ -280,3 +280,231 @@ TOPK_CASES = [
 @pytest.mark.parametrize("case", INDEX_CASES + REARRANGE_CASES + TOPK_CASES, ids=str)
 def test_more_ops_match_openvino(case: Case) -> None:
     run_case(case)
+
+
+# --------------------------------------------------------------------------- dynamic shapes
+#
+# Each graph is built twice, in lpir and in OpenVINO, from a Parameter with dynamic dims; the
+# inferred shapes must agree (a dynamic dim as None; OpenVINO may know more through symbols).
+
+def lpir_dims(shape) -> tuple:
+    return tuple(d if isinstance(d, int) else None for d in shape)
+
+
+def openvino_dims(partial_shape) -> tuple:
+    return tuple(d.get_length() if d.is_static else None for d in partial_shape)
+
+
+class Both:
+    """Builds the same graph in lpir and OpenVINO side by side."""
+
+    def __init__(self, shape: tuple, dtype=np.float32) -> None:
+        self.lp = make_parameter(types.from_dtype(dtype), tuple(DYNAMIC if d is None else d for d in shape)).outputs[0]
+        self.ov = opset13.parameter([-1 if d is None else d for d in shape], dtype).output(0)
+
+    @staticmethod
+    def const(value: np.ndarray) -> "Both":
+        both = Both.__new__(Both)
+        both.lp, both.ov = make_constant(np.asarray(value)).outputs[0], opset13.constant(np.asarray(value)).output(0)
+        return both
+
+    def apply(self, op: str, others: list, attrs: dict, factory: Callable, *, opset: int | None = None) -> "Both":
+        both = Both.__new__(Both)
+        both.lp = build(op, [self.lp] + [o.lp for o in others], attrs, opset=opset).outputs[0]
+        both.ov = factory(self.ov, *[o.ov for o in others]).output(0)
+        return both
+
+    def check(self, expected: tuple) -> None:
+        assert lpir_dims(self.lp.shape) == expected
+        assert openvino_dims(self.ov.get_partial_shape()) == expected
+
+
+def c(*values) -> Both:
+    return Both.const(i64(*values))
+
+
+def test_reshape_special_zero_keeps_dynamic_dim() -> None:
+    x = Both((None, 3, 4))
+    x.apply("Reshape", [c(0, -1)], {"special_zero": True}, lambda a, b: opset1.reshape(a, b, True)).check((None, 12))
+    x.apply("Reshape", [c(0, 2, -1, 1)], {"special_zero": True}, lambda a, b: opset1.reshape(a, b, True)).check((None, 2, 6, 1))
+    x.apply("Reshape", [c(-1, 4)], {"special_zero": False}, lambda a, b: opset1.reshape(a, b, False)).check((None, 4))
+
+
+def test_concat_merges_dynamic_dims() -> None:
+    a, b = Both((None, 3)), Both((2, None))
+    a.apply("Concat", [b], {"axis": 0}, lambda x, y: opset1.concat([x, y], 0)).check((None, 3))
+    a.apply("Concat", [Both((None, 5))], {"axis": -1}, lambda x, y: opset1.concat([x, y], -1)).check((None, 8))
+
+
+def test_shapeof_gather_concat_reshape_chain() -> None:
+    """The attention-head split of transformer models: [B, S, 384] → [B, S, 12, 32]."""
+    x = Both((None, None, 384))
+    shape = x.apply("ShapeOf", [], {}, lambda n: opset3.shape_of(n))
+    dims = shape.apply("Gather", [c(0, 1), Both.const(np.int64(0))], {}, lambda n, i, a: opset8.gather(n, i, a))
+    target = dims.apply("Concat", [c(12, 32)], {"axis": 0}, lambda n, m: opset1.concat([n, m], 0))
+    heads = x.apply("Reshape", [target], {"special_zero": False}, lambda n, t: opset1.reshape(n, t, False))
+    heads.check((None, None, 12, 32))
+    moved = heads.apply("Transpose", [c(0, 2, 1, 3)], {}, lambda n, o: opset1.transpose(n, o))
+    moved.check((None, 12, None, 32))
+    batch = shape.apply("StridedSlice", [c(0), c(1), c(1)], {"begin_mask": [0], "end_mask": [0]},
+                        lambda n, b, e, s: opset1.strided_slice(n, b, e, s, [0], [0]))
+    flat = batch.apply("Concat", [c(-1)], {"axis": 0}, lambda n, m: opset1.concat([n, m], 0))
+    x.apply("Reshape", [flat], {"special_zero": False}, lambda n, t: opset1.reshape(n, t, False)).check((None, None))
+    full = shape.apply("Slice", [c(1), c(3), c(1), c(0)], {}, lambda n, *b: opset8.slice(n, *b))
+    grown = Both((1, None)).apply("Unsqueeze", [c(2)], {}, lambda n, a: opset1.unsqueeze(n, a))
+    grown.apply("Broadcast", [Both.const(np.int64(1)).apply("Unsqueeze", [c(0)], {}, lambda n, a: opset1.unsqueeze(n, a))
+                              .apply("Concat", [full], {"axis": 0}, lambda n, m: opset1.concat([n, m], 0))],
+                {"mode": "bidirectional"}, lambda n, t: opset3.broadcast(n, t, broadcast_spec="BIDIRECTIONAL")
+                ).check((1, None, 384))
+
+
+def test_movement_ops_on_dynamic_dims() -> None:
+    x = Both((None, 6, 4))
+    x.apply("Transpose", [c(2, 0, 1)], {}, lambda n, o: opset1.transpose(n, o)).check((4, None, 6))
+    x.apply("Unsqueeze", [c(-1, 0)], {}, lambda n, a: opset1.unsqueeze(n, a)).check((1, None, 6, 4, 1))
+    Both((None, 1, 4)).apply("Squeeze", [c(1)], {}, lambda n, a: opset1.squeeze(n, a)).check((None, 4))
+    x.apply("Gather", [c(0, 2, 1, 1), Both.const(np.int64(1))], {}, lambda n, i, a: opset8.gather(n, i, a)).check((None, 4, 4))
+    x.apply("Slice", [c(1, 0), c(5, 8), c(2, 3), c(1, -1)], {}, lambda n, *b: opset8.slice(n, *b)).check((None, 2, 2))
+    x.apply("Split", [Both.const(np.int64(1))], {"num_splits": 3}, lambda n, a: opset1.split(n, a, 3)).check((None, 2, 4))
+    x.apply("Tile", [c(2, 1)], {}, lambda n, r: opset1.tile(n, r)).check((None, 12, 4))
+    x.apply("Pad", [c(0, 1, 0), c(1, 1, 2)], {"pad_mode": "constant"},
+            lambda n, b, e: opset12.pad(n, b, e, "constant"), opset=12).check((None, 8, 6))
+    x.apply("StridedSlice", [c(0, 1), c(0, 3), c(1, 1)], {"begin_mask": [1, 0], "end_mask": [1, 0],
+                                                        "new_axis_mask": [], "shrink_axis_mask": [0, 0]},
+            lambda n, b, e, s: opset1.strided_slice(n, b, e, s, [1, 0], [1, 0])).check((None, 2, 4))
+
+
+def test_unknown_values_keep_rank() -> None:
+    """Inputs known only by shape (Parameters) still give the output rank."""
+    data = make_parameter(types.f32, (2, 3, 4)).outputs[0]
+    target = make_parameter(types.i64, (3,)).outputs[0]
+    assert build("Reshape", [data, target], {"special_zero": False}).outputs[0].shape == (DYNAMIC,) * 3
+    assert build("Transpose", [data, target]).outputs[0].shape == (DYNAMIC,) * 3
+    assert build("Broadcast", [data, make_parameter(types.i64, (4,)).outputs[0]]).outputs[0].shape == (DYNAMIC,) * 4
+    nz = build("NonZero", [data]).outputs[0]
+    assert nz.shape == (3, Dim(0, 24)) and nz.etype is types.i64
+
+
+# --------------------------------------------------------------------------- invalid input
+
+INVALID = [
+    ("Reshape", 1, [X, i64(5, -1)], {"special_zero": False}, "cannot infer -1"),
+    ("Reshape", 1, [X, i64(-1, -1)], {"special_zero": False}, "more than one -1"),
+    ("Reshape", 1, [X, i64(7, 2)], {"special_zero": False}, "has 14 elements"),
+    ("Reshape", 1, [X, i64(0, 0, 0, 0)], {"special_zero": True}, "copies dimension 3"),
+    ("Squeeze", 1, [X, i64(1)], {}, "dimension is 3, not 1"),
+    ("Unsqueeze", 1, [X, i64(1, 1)], {}, "repeat an axis"),
+    ("Transpose", 1, [X, i64(0, 0, 1)], {}, "not a permutation"),
+    ("Transpose", 1, [X, i64(-1, 0, 1)], {}, "not a permutation"),
+    ("Concat", 1, [X, data(2, 4, 4)], {"axis": 2}, "dimensions 3 and 4 differ"),
+    ("Concat", 1, [X, X], {"axis": 3}, "axis 3 is out of range"),
+    ("Split", 1, [X, np.int64(1)], {"num_splits": 2}, "equal parts"),
+    ("VariadicSplit", 1, [X, np.int64(2), i64(1, 2)], {}, "do not add up"),
+    ("Gather", 8, [X, i64(0), np.int64(3)], {}, "axis 3 is out of range"),
+    ("Gather", 8, [X, i64(0), np.int64(0)], {"batch_dims": 1}, "batch_dims 1"),
+    ("Broadcast", 3, [data(3, 2), i64(2, 3, 4)], {}, "does not broadcast"),
+    ("Broadcast", 3, [data(3, 2), i64(2, 3, 4)], {"mode": "pdpd2"}, "not supported"),
+    ("Slice", 8, [X, i64(0), i64(1), i64(0), i64(0)], {}, "step must not be 0"),
+    ("Slice", 8, [X, i64(0, 0), i64(1, 1), i64(1, 1), i64(1, -2)], {}, "repeat an axis"),
+    ("StridedSlice", 1, [X, i64(0, 5), i64(1, 6), i64(1, 1)], {"begin_mask": [0, 0], "end_mask": [0, 0],
+                                                            "shrink_axis_mask": [0, 1]}, "out of range"),
+    ("StridedSlice", 1, [X, i64(0), i64(1), i64(1)], {"begin_mask": [0, 0], "end_mask": [0]}, "one length"),
+    ("Pad", 1, [X, i64(-1, 0, 0), i64(0, 0, 0)], {"pad_mode": "constant"}, "need Pad-12"),
+    ("Pad", 1, [X, i64(0, 3, 0), i64(0, 0, 0)], {"pad_mode": "reflect"}, "exceed"),
+    ("Pad", 1, [X, i64(0, 0, 0), i64(0, 0, 0)], {"pad_mode": "wrap"}, "not one of"),
+    ("Tile", 1, [X, i64(-1)], {}, "must not be negative"),
+    ("DepthToSpace", 1, [data(1, 6, 2, 2)], {"block_size": 2, "mode": "blocks_first"}, "not divisible"),
+    ("SpaceToDepth", 1, [data(1, 6, 2, 2)], {"block_size": 2, "mode": "spread"}, "blocks_first"),
+    ("ShuffleChannels", 1, [X], {"group": 2}, "not divisible by group"),
+    ("ScatterUpdate", 3, [X, i64(-1), data(2, 1, 4), np.int64(1)], {}, "out of range"),
+    ("ScatterNDUpdate", 3, [X, i64(0, 1).reshape(1, 2), data(2, 4)], {}, "updates shape"),
+    ("TopK", 1, [X, np.int64(2)], {"axis": 1, "mode": "largest", "sort": "value"}, "not max or min"),
+    ("TopK", 3, [X, np.int64(2)], {"axis": 1, "mode": "max", "sort": "value", "index_element_type": types.f32}, "i32 or i64"),
+    ("ReverseSequence", 1, [X, i64(1, 2)], {"batch_axis": 1, "seq_axis": 1}, "same axis"),
+    ("OneHot", 1, [i64(1, 2), np.int64(3), np.float32(1), np.float32(0)], {"axis": 2}, "out of range"),
+    ("Range", 4, [np.float32(0), i64(1, 2), np.float32(1)], {"output_type": types.f32}, "must be a scalar"),
+]
+
+
+@pytest.mark.parametrize("op,opset,inputs,attrs,message", INVALID, ids=lambda v: v if isinstance(v, str) else "")
+def test_invalid_input_is_a_validation_error(op, opset, inputs, attrs, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        lpir_op(op, inputs, attrs, opset=opset, constant_inputs=range(1, len(inputs)))
+
+
+def test_inference_errors_name_the_node() -> None:
+    data_in = make_parameter(types.f32, (2, 3)).outputs[0]
+    node = make_node("Reshape", [data_in, make_constant(i64(4, 4)).outputs[0]], {"special_zero": False},
+                     name="attn/reshape", version="opset1")
+    with pytest.raises(ValidationError, match=r"'attn/reshape' \(Reshape-opset1\).*\[4, 4\]"):
+        infer_node(node)
+
+
+def test_agnostic_traits() -> None:
+    agnostic = ["Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "VariadicSplit", "Gather",
+                "GatherElements", "GatherND", "Slice", "StridedSlice", "Tile", "Pad", "DepthToSpace", "ShuffleChannels"]
+    for op in agnostic:
+        assert lookup(op, 20).traits.quantization_agnostic, op
+    for op in ("ShapeOf", "Range", "TopK", "NonZero", "OneHot"):
+        assert not lookup(op, 20).traits.quantization_agnostic, op
+
+
+# --------------------------------------------------------------------------- properties
+
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def tensors(draw, min_rank: int = 1, max_rank: int = 4) -> np.ndarray:
+    shape = draw(st.lists(st.integers(1, 4), min_size=min_rank, max_size=max_rank))
+    return data(*shape) if draw(st.booleans()) else data(*shape, dtype=np.int32)
+
+
+@SETTINGS
+@given(x=tensors(), seed=st.integers(0, 2**16))
+def test_slice_random(x: np.ndarray, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    axes = rng.permutation(x.ndim)[: rng.integers(1, x.ndim + 1)] - rng.integers(0, 2) * x.ndim
+    start, stop = rng.integers(-6, 7, size=(2, len(axes)))
+    step = rng.choice([-3, -2, -1, 1, 2, 3], size=len(axes))
+    run_case(Case("Slice", 8, [x, start, stop, step, axes.astype(np.int64)], {},
+                  lambda *n: opset8.slice(*n)))
+
+
+@SETTINGS
+@given(x=tensors(2, 4), seed=st.integers(0, 2**16))
+def test_strided_slice_random(x: np.ndarray, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(1, x.ndim + 1))
+    kinds = rng.choice(["slice", "slice", "new_axis", "shrink_axis"], size=count).tolist()
+    if rng.integers(0, 3) == 0:
+        kinds[int(rng.integers(0, count))] = "ellipsis"
+    masks = {f"{kind}_mask": [int(k == kind) for k in kinds] for kind in ("new_axis", "shrink_axis", "ellipsis")}
+    masks.update({name: rng.integers(0, 2, size=count).tolist() for name in ("begin_mask", "end_mask")})
+    begin, end = rng.integers(-5, 6, size=(2, count))
+    for i, kind in enumerate(kinds):
+        if kind == "shrink_axis":  # a shrunk axis needs an index inside its dimension
+            begin[i], masks["begin_mask"][i] = int(rng.integers(-1, 1)), 0
+    stride = rng.choice([-2, -1, 1, 2], size=count)
+    run_case(Case("StridedSlice", 1, [x, begin, end, stride], masks,
+                  lambda d, b, e, s: opset1.strided_slice(d, b, e, s, **masks)))
+
+
+@SETTINGS
+@given(x=tensors(0, 5), seed=st.integers(0, 2**16))
+def test_transpose_random(x: np.ndarray, seed: int) -> None:
+    order = np.random.default_rng(seed).permutation(x.ndim).astype(np.int64)
+    run_case(Case("Transpose", 1, [x, order], {}, lambda d, o: opset1.transpose(d, o)))
+
+
+@SETTINGS
+@given(x=tensors(1, 4), seed=st.integers(0, 2**16))
+def test_gather_random(x: np.ndarray, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    axis = int(rng.integers(0, x.ndim))
+    batch = int(rng.integers(0, axis + 1))
+    shape = x.shape[:batch] + tuple(rng.integers(1, 4, size=rng.integers(0, 3)))
+    indices = rng.integers(-x.shape[axis], x.shape[axis], size=shape).astype(np.int64)
+    signed_axis = axis - x.ndim * int(rng.integers(0, 2))
+    run_case(Case("Gather", 8, [x, indices, np.int64(signed_axis)], {"batch_dims": batch},
+                  lambda d, i, a: opset8.gather(d, i, a, batch), (2,)))

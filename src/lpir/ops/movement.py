@@ -111,7 +111,34 @@ def _wrap_indices(indices: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
     return np.where(valid, wrapped, 0), valid
 
 
+def _same_value(ctx: InferContext) -> Shape | None:
+    """The partial value of input 0, for ops that keep a flat value's elements in order."""
+    return ctx.partial_value(0)
+
+
+def _target(ctx: InferContext, i: int) -> Sequence[Dimension] | None:
+    """A shape-like input: its known value, else its partially known value (None if neither)."""
+    value = _ints(ctx.value(i))
+    return value if value is not None else ctx.partial_value(i)
+
+
 # --------------------------------------------------------------------------- Reshape family
+
+
+def _minus_one(shape: Shape | None, target: Sequence[Dimension], out: list[Dimension], special_zero: bool) -> Dimension:
+    """The dimension a -1 in Reshape's target stands for."""
+    if shape is None:
+        return DYNAMIC
+    at = out.index(-1)
+    # dims copied by special_zero are the same on both sides: they cancel even when dynamic
+    copied = {i for i, t in enumerate(target) if t == 0 and special_zero}
+    known = dims_product(d for j, d in enumerate(out) if j != at and j not in copied)
+    total = dims_product(d for j, d in enumerate(shape) if j not in copied)
+    if not isinstance(known, int) or not isinstance(total, int):
+        return DYNAMIC
+    _check(known != 0 and total % known == 0 or known == 0 and total == 0,
+           f"cannot infer -1 in target shape {list(target)} for input {list(shape)}")
+    return total // known if known else 0
 
 
 def reshape_dims(shape: Shape | None, target: Sequence[Dimension], special_zero: bool) -> Shape:
@@ -127,16 +154,9 @@ def reshape_dims(shape: Shape | None, target: Sequence[Dimension], special_zero:
             out.append(DYNAMIC if shape is None else shape[i])
         else:
             out.append(t)
-    total = DYNAMIC if shape is None else dims_product(shape)
     if -1 in out:
-        at = out.index(-1)
-        known = dims_product(d for j, d in enumerate(out) if j != at)
-        if isinstance(known, int) and isinstance(total, int):
-            _check(known != 0 and total % known == 0 or known == 0 and total == 0,
-                   f"cannot infer -1 in target shape {list(target)} for {total} elements")
-            out[at] = total // known if known else 0
-        else:
-            out[at] = DYNAMIC
+        out[out.index(-1)] = _minus_one(shape, target, out, special_zero)
+    total = DYNAMIC if shape is None else dims_product(shape)
     product = dims_product(out)
     if isinstance(product, int) and isinstance(total, int):
         _check(product == total, f"target shape {list(target)} has {product} elements, input {list(shape)} has {total}")
@@ -148,8 +168,10 @@ class Reshape(MovementOp):
     attrs = {"special_zero": Attr("bool")}
     traits = AGNOSTIC
 
+    partial_value = staticmethod(_same_value)
+
     def infer_outputs(self, ctx):
-        target = _ints(ctx.value(1))
+        target = _target(ctx, 1)
         if target is None:
             return [(ctx.etype(0), _dynamic(_length(ctx.shape(1))))]
         return [(ctx.etype(0), reshape_dims(ctx.shape(0), target, ctx.attrs["special_zero"]))]
@@ -173,6 +195,7 @@ def squeeze_dims(shape: Shape, axes: Sequence[int] | None) -> Shape:
 @register("Squeeze", opset=1)
 class Squeeze(MovementOp):
     traits = AGNOSTIC
+    partial_value = staticmethod(_same_value)
 
     def infer_outputs(self, ctx):
         shape = ctx.shape(0)
@@ -203,6 +226,7 @@ def unsqueeze_dims(shape: Shape, axes: Sequence[int]) -> Shape:
 @register("Unsqueeze", opset=1)
 class Unsqueeze(MovementOp):
     traits = AGNOSTIC
+    partial_value = staticmethod(_same_value)
 
     def infer_outputs(self, ctx):
         shape, axes = ctx.shape(0), _ints(ctx.value(1))
@@ -270,6 +294,10 @@ class Concat(MovementOp):
         _check(ctx.num_inputs > 0, "Concat needs at least one input")
         shapes = [ctx.shape(i) for i in range(ctx.num_inputs)]
         return [(ctx.etype(0), concat_dims(shapes, ctx.attrs["axis"]))]
+
+    def partial_value(self, ctx):
+        parts = [ctx.partial_value(i) for i in range(ctx.num_inputs)]
+        return None if any(p is None for p in parts) else sum(parts, ())
 
     def evaluate(self, *inputs, axis):
         concat_dims([x.shape for x in inputs], axis)
@@ -398,6 +426,13 @@ class _Gather(MovementOp):
             return [(ctx.etype(0), _dynamic(len(data) - 1 + len(indices) - batch))]
         return [(ctx.etype(0), gather_dims(data, indices, axis, batch))]
 
+    def partial_value(self, ctx):
+        values, indices, axis = ctx.partial_value(0), _ints(ctx.value(1)), _scalar(ctx.value(2))
+        if values is None or indices is None or axis not in (0, -1) or ctx.attrs.get("batch_dims", 0) != 0:
+            return None
+        wrapped = [i + len(values) if i < 0 else i for i in indices]
+        return tuple(values[i] for i in wrapped) if all(0 <= i < len(values) for i in wrapped) else None
+
     def evaluate(self, data, indices, axis, *, batch_dims=0):
         return (_gather(data, indices, _scalar(axis), batch_dims),)
 
@@ -479,6 +514,10 @@ class ShapeOf(MovementOp):
         shape = ctx.shape(0)
         return [(ctx.attrs.get("output_type", types.i64), None if shape is None else (len(shape),))]
 
+    def partial_value(self, ctx):
+        shape = ctx.shape(0)
+        return None if shape is None else tuple(shape)
+
     def evaluate(self, data, *, output_type=types.i64):
         return (np.array(data.shape, dtype=types.parse_type(output_type).dtype),)
 
@@ -518,7 +557,7 @@ def broadcast_dims(data: Shape, target: Sequence[Dimension], mode: str, axes_map
 class _Broadcast(MovementOp):
     def infer_outputs(self, ctx):
         data, mode = ctx.shape(0), ctx.attrs["mode"].lower()
-        target = _ints(ctx.value(1))
+        target = _target(ctx, 1)
         mapping = _ints(ctx.value(2)) if ctx.num_inputs > 2 else None
         if data is None:
             return [(ctx.etype(0), None if target is None or mode == "bidirectional" else tuple(target))]
@@ -560,6 +599,40 @@ class Broadcast3(_Broadcast):
 UNKNOWN = "unknown"
 
 
+def _bounded(item: slice, dim: int) -> slice:
+    """``item`` with bounds clamped as OpenVINO does for ``dim`` elements.
+
+    Unlike Python, a start before the first element with a negative step is clamped to the
+    first element (so ``[-10:-20:-1]`` of one element keeps it).
+    """
+    start, stop, step = item.start, item.stop, item.step or 1
+    _check(step != 0, "slice step must not be 0")
+    if dim == 0:
+        return slice(0, 0, step)
+
+    def place(value: int | None, default: int, low: int, high: int) -> int:
+        if value is None:
+            return default
+        return min(max(value + dim if value < 0 else value, low), high)
+
+    if step > 0:
+        return slice(place(start, 0, 0, dim), place(stop, dim, 0, dim), step)
+    begin, end = place(start, dim - 1, 0, dim - 1), place(stop, -1, -1, dim - 1)
+    return slice(begin, None if end < 0 else end, step)
+
+
+def _apply_items(data: np.ndarray, items: Sequence) -> np.ndarray:
+    """Basic indexing of ``data`` by index items, with OpenVINO's clamping of slice bounds."""
+    index_dims(data.shape, items)
+    concrete, axis = [], 0
+    for item in items:
+        if item is not None:
+            item = _bounded(item, data.shape[axis]) if isinstance(item, slice) else item
+            axis += 1
+        concrete.append(item)
+    return data[tuple(concrete)]
+
+
 def index_dims(shape: Shape, items: Sequence) -> Shape:
     """The shape that numpy basic indexing with ``items`` (one per data axis plus Nones) gives."""
     _check(sum(1 for it in items if it is not None) == len(shape),
@@ -576,8 +649,7 @@ def index_dims(shape: Shape, items: Sequence) -> Shape:
         elif item is UNKNOWN or not isinstance(dim, int):
             out.append(DYNAMIC)
         else:
-            _check(item.step != 0, "slice step must not be 0")
-            out.append(len(range(*item.indices(dim))))
+            out.append(len(range(*_bounded(item, dim).indices(dim))))
     return tuple(out)
 
 
@@ -614,9 +686,32 @@ class Slice(MovementOp):
             return [(ctx.etype(0), _dynamic(len(shape)))]
         return [(ctx.etype(0), index_dims(shape, slice_items(len(shape), *bounds, axes)))]
 
+    def partial_value(self, ctx):
+        if ctx.shape(0) is None or len(ctx.shape(0)) != 1:
+            return None
+        bounds = [_ints(ctx.value(i)) for i in range(1, ctx.num_inputs)]
+        if any(b is None for b in bounds):
+            return None
+        return _index_values(ctx.partial_value(0), slice_items(1, *bounds[:3], bounds[3] if len(bounds) > 3 else None))
+
     def evaluate(self, data, start, stop, step, axes=None):
         items = slice_items(data.ndim, _ints(start), _ints(stop), _ints(step), _ints(axes))
-        return (data[tuple(items)],)
+        return (_apply_items(data, items),)
+
+
+def _index_values(values: Shape | None, items: Sequence) -> Shape | None:
+    """A flat partial value indexed by the items of its single axis (None if not computable)."""
+    if values is None:
+        return None
+    out: list[Dimension] = []
+    for item in items:
+        if item is UNKNOWN:
+            return None
+        if isinstance(item, int):
+            out.append(values[item])
+        elif isinstance(item, slice):
+            out.extend(values[item])
+    return tuple(out)
 
 
 def _mask(bits: Sequence[int], i: int) -> bool:
@@ -665,13 +760,20 @@ class StridedSlice(MovementOp):
         items = strided_items(len(shape), count, begin, end, stride, ctx.attrs)
         return [(ctx.etype(0), index_dims(shape, items))]
 
+    def partial_value(self, ctx):
+        values = [_ints(ctx.value(i)) for i in range(1, ctx.num_inputs)]
+        if ctx.shape(0) is None or len(ctx.shape(0)) != 1 or any(v is None for v in values):
+            return None
+        stride = values[2] if len(values) > 2 else [1] * len(values[0])
+        items = strided_items(1, len(values[0]), values[0], values[1], stride, ctx.attrs)
+        return _index_values(ctx.partial_value(0), items)
+
     def evaluate(self, data, begin, end, stride=None, **masks):
         begin, end = _ints(begin), _ints(end)
         stride = _ints(stride) if stride is not None else [1] * len(begin)
         _check(len(begin) == len(end) == len(stride), f"begin {begin}, end {end} and stride {stride} lengths differ")
         items = strided_items(data.ndim, len(begin), begin, end, stride, masks)
-        index_dims(data.shape, items)
-        return (data[tuple(items)],)
+        return (_apply_items(data, items),)
 
 
 # --------------------------------------------------------------------------- Tile, Pad, Range
