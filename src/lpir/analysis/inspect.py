@@ -248,5 +248,5 @@ def _weight_const(output: Output) -> tuple[Node | None, np.ndarray | None]:
         return dq.data.node, zero_point
     if quantized is not None and quantized.fake_quantize is not None:
         output = quantized.fake_quantize.inputs[0].source
-    const = source_const(output)
+    const = source_const(output, through_agnostic=True)
     return (const, None) if const is not None and const.tensor is not None else (None, None)

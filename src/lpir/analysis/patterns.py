@@ -37,10 +37,11 @@ def constant_value(output: Output, limit: int | None = SMALL_CONSTANT) -> np.nda
     return to_float(node.tensor.numpy(), node.tensor.etype)
 
 
-def source_const(output: Output) -> Node | None:
-    """The Const behind ``output``, looking through Convert nodes (decompression, casts)."""
+def source_const(output: Output, *, through_agnostic: bool = False) -> Node | None:
+    """The Const behind ``output``, looking through Convert nodes (decompression, casts) and,
+    with ``through_agnostic``, through ops that only move values (Reshape, Transpose ...)."""
     node = output.node
-    while node.type == "Convert":
+    while node.inputs and (node.type == "Convert" or (through_agnostic and is_quantization_agnostic(node))):
         node = node.inputs[0].source.node
     return node if node.type == "Const" else None
 
