@@ -35,11 +35,11 @@ def _attrs(strides, dilations, pads_begin, pads_end, auto_pad="explicit", **extr
 def _openvino_factory(op_type: str, a: dict):
     """The OpenVINO node builder for ``op_type`` with lpir's attribute dict ``a``."""
     common = (a["strides"],)
+    geometry = (a["pads_begin"], a["pads_end"], a["dilations"], a["auto_pad"])
     if op_type == "Convolution":
-        return lambda x, w: ov_ops.convolution(x, w, *common, a["pads_begin"], a["pads_end"], a["dilations"], a["auto_pad"])
+        return lambda x, w: ov_ops.convolution(x, w, *common, *geometry)
     if op_type == "GroupConvolution":
-        return lambda x, w: ov_ops.group_convolution(x, w, *common, a["pads_begin"], a["pads_end"], a["dilations"],
-                                                     a["auto_pad"])
+        return lambda x, w: ov_ops.group_convolution(x, w, *common, *geometry)
     make = (ov_ops.convolution_backprop_data if op_type == "ConvolutionBackpropData"
             else ov_ops.group_convolution_backprop_data)
     pad = a.get("output_padding") or None
