@@ -66,6 +66,13 @@ def run_case(case: Case) -> None:
         np.testing.assert_array_equal(g, w, err_msg=str(case))
 
 
+def factory_node(op: str, opset: int, **attrs) -> Callable:
+    """An OpenVINO node by type name, for ops the Python opset modules do not wrap."""
+    from openvino.utils.node_factory import NodeFactory
+
+    return lambda *nodes: NodeFactory(f"opset{opset}").create(op, [n.output(0) for n in nodes], attrs)
+
+
 X = data(2, 3, 4)
 X16 = data(2, 3, 4, dtype=np.float16)
 XI8 = data(2, 3, 4, dtype=np.int8)
@@ -78,6 +85,8 @@ SHAPE_CASES = [
     Case("Reshape", 1, [data(2, 0, 3), i64(0, -1)], {"special_zero": True}, lambda d, s: opset1.reshape(d, s, True)),
     Case("Squeeze", 1, [data(1, 3, 1, 2), i64(0, -2)], {}, lambda d, a: opset1.squeeze(d, a)),
     Case("Squeeze", 1, [data(1, 3, 1), i64(2)], {}, lambda d, a: opset1.squeeze(d, a)),
+    Case("Squeeze", 1, [data(2, 1, 3), i64(0, 1)], {}, lambda d, a: opset1.squeeze(d, a)),
+    Case("Squeeze", 1, [data(1, 3, 1, 1)], {}, factory_node("Squeeze", 1)),
     Case("Unsqueeze", 1, [X, i64(0, -1)], {}, lambda d, a: opset1.unsqueeze(d, a)),
     Case("Unsqueeze", 1, [XI8, i64(1, 3)], {}, lambda d, a: opset1.unsqueeze(d, a)),
     Case("Unsqueeze", 1, [np.float32(5), i64(0)], {}, lambda d, a: opset1.unsqueeze(d, a)),
@@ -189,13 +198,6 @@ def test_matches_openvino(case: Case) -> None:
     run_case(case)
 
 
-def factory_node(op: str, opset: int, **attrs) -> Callable:
-    """An OpenVINO node by type name, for ops the Python opset modules do not wrap."""
-    from openvino.utils.node_factory import NodeFactory
-
-    return lambda *nodes: NodeFactory(f"opset{opset}").create(op, [n.output(0) for n in nodes], attrs)
-
-
 IMG = data(1, 8, 2, 3)
 UPDATES = data(2, 2, 4) + 1000
 INDEX_CASES = [
@@ -255,6 +257,8 @@ REARRANGE_CASES = [
     Case("NonZero", 3, [np.array([[[0], [3]], [[1], [0]]], np.int8)], {"output_type": types.i32},
          lambda d: opset3.non_zero(d, "i32"), ()),
     Case("NonZero", 3, [np.zeros((2, 3), np.float32)], {}, lambda d: opset3.non_zero(d), ()),
+    Case("NonZero", 3, [np.float32(0)], {}, lambda d: opset3.non_zero(d), ()),
+    Case("NonZero", 3, [np.int32(-2)], {}, lambda d: opset3.non_zero(d), ()),
 ]
 
 TOPK_DATA = RNG.permutation(60).astype(np.float32).reshape(3, 4, 5)
@@ -363,6 +367,7 @@ def test_movement_ops_on_dynamic_dims() -> None:
     x.apply("Transpose", [c(2, 0, 1)], {}, lambda n, o: opset1.transpose(n, o)).check((4, None, 6))
     x.apply("Unsqueeze", [c(-1, 0)], {}, lambda n, a: opset1.unsqueeze(n, a)).check((1, None, 6, 4, 1))
     Both((None, 1, 4)).apply("Squeeze", [c(1)], {}, lambda n, a: opset1.squeeze(n, a)).check((None, 4))
+    Both((None, 1, 4)).apply("Squeeze", [c(0, 2)], {}, lambda n, a: opset1.squeeze(n, a)).check((1, 4))
     x.apply("Gather", [c(0, 2, 1, 1), Both.const(np.int64(1))], {}, lambda n, i, a: opset8.gather(n, i, a)).check((None, 4, 4))
     x.apply("Slice", [c(1, 0), c(5, 8), c(2, 3), c(1, -1)], {}, lambda n, *b: opset8.slice(n, *b)).check((None, 2, 2))
     x.apply("Split", [Both.const(np.int64(1))], {"num_splits": 3}, lambda n, a: opset1.split(n, a, 3)).check((None, 2, 4))
@@ -392,7 +397,7 @@ INVALID = [
     ("Reshape", 1, [X, i64(-1, -1)], {"special_zero": False}, "more than one -1"),
     ("Reshape", 1, [X, i64(7, 2)], {"special_zero": False}, "has 14 elements"),
     ("Reshape", 1, [X, i64(0, 0, 0, 0)], {"special_zero": True}, "copies dimension 3"),
-    ("Squeeze", 1, [X, i64(1)], {}, "dimension is 3, not 1"),
+    ("Squeeze", 1, [X, i64(1, -2)], {}, "repeat an axis"),
     ("Unsqueeze", 1, [X, i64(1, 1)], {}, "repeat an axis"),
     ("Transpose", 1, [X, i64(0, 0, 1)], {}, "not a permutation"),
     ("Transpose", 1, [X, i64(-1, 0, 1)], {}, "not a permutation"),

@@ -181,15 +181,15 @@ class Reshape(MovementOp):
 
 
 def squeeze_dims(shape: Shape, axes: Sequence[int] | None) -> Shape:
-    """Squeeze's output: the listed axes (or every dim equal to 1) removed; dims not 1 stay."""
+    """Squeeze's output: the listed axes (or every dim equal to 1) removed.
+
+    As in OpenVINO, a listed axis whose dimension is static and not 1 is kept, and a listed
+    dynamic dimension is taken to be 1.
+    """
     if axes is None:
-        _check(all(isinstance(d, int) for d in shape), f"cannot squeeze dynamic shape {list(shape)} without axes")
         return tuple(d for d in shape if d != 1)
     drop = set(_axes(axes, len(shape), "Squeeze axis")) if shape else set()
-    for a in drop:
-        _check(not isinstance(shape[a], int) or shape[a] == 1,
-               f"cannot squeeze axis {a} of shape {list(shape)}: dimension is {shape[a]}, not 1")
-    return tuple(d for i, d in enumerate(shape) if i not in drop)
+    return tuple(d for i, d in enumerate(shape) if i not in drop or (isinstance(d, int) and d != 1))
 
 
 @register("Squeeze", opset=1)
@@ -868,12 +868,18 @@ class Pad12(_Pad):
     allow_negative = True
 
 
-def range_values(start, stop, step, dtype: np.dtype) -> np.ndarray:
-    """``start + i * step`` while before ``stop``, computed in ``dtype`` (a 0 step gives nothing)."""
+def _range_bounds(start, stop, step, dtype: np.dtype) -> tuple[np.float64, np.float64, np.float64, int]:
+    """Range's start, stop, step (truncated for an integer output, as OpenVINO casts them) and length."""
     start, stop, step = (np.asarray(v).reshape(()).astype(np.float64) for v in (start, stop, step))
     if np.issubdtype(dtype, np.integer):
         start, stop, step = np.trunc(start), np.trunc(stop), np.trunc(step)
     count = 0 if step == 0 else max(int(np.ceil((stop - start) / step)), 0)
+    return start, stop, step, count
+
+
+def range_values(start, stop, step, dtype: np.dtype) -> np.ndarray:
+    """``start + i * step`` while before ``stop``, computed in ``dtype`` (a 0 step gives nothing)."""
+    start, stop, step, count = _range_bounds(start, stop, step, dtype)
     index = np.arange(count, dtype=np.float64 if np.issubdtype(dtype, np.integer) else np.float32)
     if np.issubdtype(dtype, np.integer):
         return (start + index * step).astype(dtype)
@@ -892,7 +898,7 @@ class _Range(MovementOp):
             _check(ctx.shape(i) is None or _length(ctx.shape(i)) == 1, f"Range input {i} must be a scalar, got {ctx.shape(i)}")
         if any(v is None for v in values):
             return [(etype, (DYNAMIC,))]
-        return [(etype, (len(range_values(*values, etype.dtype)),))]
+        return [(etype, (_range_bounds(*values, etype.dtype)[3],))]
 
 
 @register("Range", opset=1)
@@ -1200,13 +1206,15 @@ class NonZero(MovementOp):
         shape = ctx.shape(0)
         if shape is None:
             return [(etype, (DYNAMIC, DYNAMIC))]
+        if not shape:  # OpenVINO gives [[0]] for a non-zero scalar and an empty [0, 0] for zero
+            return [(etype, (Dim(0, 1), Dim(0, 1)))]
         size = dims_product(shape)
-        return [(etype, (max(len(shape), 1), Dim(0, size) if isinstance(size, int) else DYNAMIC))]
+        return [(etype, (len(shape), Dim(0, size) if isinstance(size, int) else DYNAMIC))]
 
     def evaluate(self, data, *, output_type):
         dtype = types.parse_type(output_type).dtype
         if data.ndim == 0:
-            return (np.zeros((1, int(bool(data))), dtype),)
+            return (np.zeros((1, 1) if data else (0, 0), dtype),)
         return (np.stack(np.nonzero(data)).astype(dtype).reshape(data.ndim, -1),)
 
 
