@@ -93,6 +93,9 @@ EDGE_CASES = {
     "inverted_output_range": ([0, 0.25, 1], 0, 1, 1, 0, 5, [1, 0.75, 0]),
     "nan_passes_through": ([np.nan, 0.5], 0, 1, 0, 1, 3, [np.nan, 0.5]),
     "infinities_clamp": ([-np.inf, np.inf], -1, 1, -2, 2, 256, [-2, 2]),
+    # (3.3 - 1.1) + 1.1 != 3.3 in f32: above ih the reference returns oh itself, not the formula
+    "above_high_is_exactly_oh": ([5, 2], 0, 1, 1.1, 3.3, 256, [3.3, 3.3]),
+    "infinite_limits_give_nan": ([-5, 0.5, 5], -np.inf, np.inf, 0, 1, 256, [np.nan, np.nan, np.nan]),
 }
 
 

@@ -38,19 +38,47 @@ def fake_quantize(x: np.ndarray, il: np.ndarray, ih: np.ndarray, ol: np.ndarray,
     x = as_compute(np.asarray(x))
     dtype = x.dtype
     il, ih, ol, oh = (np.asarray(a).astype(dtype, copy=False) for a in (il, ih, ol, oh))
-    steps = dtype.type(levels - 1)
+    if _clamping_is_exact(il, ih, ol, oh):
+        return _formula(np.clip(x, il, ih), il, ih, ol, oh, levels)
+    out = _formula(np.subtract(x, il), None, ih - il, ol, oh, levels)
+    # NaN fails both comparisons and keeps the formula's NaN, as in the reference.
+    np.copyto(out, ol, where=x <= np.minimum(il, ih))
+    np.copyto(out, oh, where=x > np.maximum(il, ih))
+    return out
+
+
+def _formula(out: np.ndarray, il, ih, ol, oh, levels: int) -> np.ndarray:
+    """In place: rint((out - il) / (ih - il) * (L-1)) / (L-1) * (oh - ol) + ol, step by step.
+
+    ``il=None`` means ``out`` already holds ``x - il`` and ``ih`` holds ``ih - il``.
+    """
+    steps = out.dtype.type(levels - 1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.subtract(x, il)
-        out /= ih - il
+        if il is not None:
+            out -= il
+            ih = ih - il
+        out /= ih
         out *= steps
         np.rint(out, out=out)
         out /= steps
         out *= oh - ol
         out += ol
-    # NaN fails both comparisons and keeps the formula's NaN, as in the reference.
-    np.copyto(out, ol, where=x <= np.minimum(il, ih))
-    np.copyto(out, oh, where=x > np.maximum(il, ih))
     return out
+
+
+def _clamping_is_exact(il: np.ndarray, ih: np.ndarray, ol: np.ndarray, oh: np.ndarray) -> bool:
+    """True when clamping x to [il, ih] and applying the formula gives the reference's branches.
+
+    x <= il clamps to il, and the formula maps il to exactly ol. x > ih clamps to ih, which maps
+    to (oh - ol) + ol: equal to oh for most limits, but not all, so it is checked. Clamping
+    avoids two masked passes, which are slow with per-channel limits.
+    """
+    if il.size > 4096 or ih.size > 4096:
+        return False  # limits as large as the data: checking would cost as much as masking
+    with np.errstate(over="ignore", invalid="ignore"):
+        limits = np.broadcast_arrays(il, ih, ol, oh)
+        return bool(np.all(np.isfinite(limits)) and np.all(limits[0] < limits[1])
+                    and np.all((limits[3] - limits[2]) + limits[2] == limits[3]))
 
 
 @register("FakeQuantize", opset=1)
