@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openvino import opset1, opset3, opset4, opset7, opset8, opset11, opset12, opset13
+from ops.oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
 from lpir.ir import make_constant, make_node, make_parameter, types
 from lpir.ir.shape import DYNAMIC, Dim
 from lpir.ops import build, infer_node, lookup
-from ops.oracle import lpir_op, openvino_op
 
 RNG = np.random.default_rng(7)
 
@@ -307,12 +307,12 @@ class Both:
         self.ov = opset13.parameter([-1 if d is None else d for d in shape], dtype).output(0)
 
     @staticmethod
-    def const(value: np.ndarray) -> "Both":
+    def const(value: np.ndarray) -> Both:
         both = Both.__new__(Both)
         both.lp, both.ov = make_constant(np.asarray(value)).outputs[0], opset13.constant(np.asarray(value)).output(0)
         return both
 
-    def apply(self, op: str, others: list, attrs: dict, factory: Callable, *, opset: int | None = None) -> "Both":
+    def apply(self, op: str, others: list, attrs: dict, factory: Callable, *, opset: int | None = None) -> Both:
         both = Both.__new__(Both)
         both.lp = build(op, [self.lp] + [o.lp for o in others], attrs, opset=opset).outputs[0]
         both.ov = factory(self.ov, *[o.ov for o in others]).output(0)
