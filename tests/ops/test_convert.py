@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openvino import opset13
+from ops.oracle import lpir_op
 
 from lpir.errors import ValidationError
 from lpir.ir import make_node, make_parameter, types
 from lpir.ir.packing import unpack
 from lpir.ops import infer_node
-from ops.oracle import lpir_op
 
 DESTINATIONS = ["boolean", "f16", "bf16", "f32", "f64", "f8e4m3", "f8e5m2", "i4", "u4", "u1",
                 "i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64"]

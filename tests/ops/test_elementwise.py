@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openvino import opset13
+from ops.oracle import lpir_op, openvino_op
 
 from lpir.errors import EvaluationError, ValidationError
 from lpir.ir import DYNAMIC, make_node, make_parameter, types
 from lpir.ops import infer_node
 from lpir.ops.elementwise import PDPD_AXIS
-from ops.oracle import lpir_op, openvino_op
 
 ARITHMETIC = {
     "Add": opset13.add, "Subtract": opset13.subtract, "Multiply": opset13.multiply, "Divide": opset13.divide,

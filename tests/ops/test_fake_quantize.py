@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openvino import opset13
+from ops.oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
 from lpir.ir import make_node, make_parameter, types
 from lpir.ops import infer_node
 from lpir.ops.elementwise import PDPD_AXIS
-from ops.oracle import lpir_op, openvino_op
 
 
 def _lpir(x, il, ih, ol, oh, levels, **attrs):
@@ -169,7 +169,7 @@ def fq_problems(draw):
 @settings(max_examples=80, deadline=None)
 @given(fq_problems())
 def test_bit_exact_with_openvino_reference(problem):
-    dtype, (x, il, ih, ol, oh), levels = problem
+    _, (x, il, ih, ol, oh), levels = problem
     result = _lpir(x, il, ih, ol, oh, levels)
     _assert_bit_equal(result, _openvino(x, il, ih, ol, oh, levels))
 

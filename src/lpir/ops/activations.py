@@ -10,7 +10,7 @@ Gelu ...) take floating inputs only.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -184,7 +184,7 @@ class Clamp(_Unary):
             raise ctx.fail(f"min={ctx.attrs['min']} is greater than max={ctx.attrs['max']}")
         return super().infer(ctx)
 
-    def function(self, x, *, min, max):  # noqa: A002 (OpenVINO's attribute names)
+    def function(self, x, *, min, max):
         low, high = _clamp_bounds(x.dtype, min, max)
         return np.minimum(np.maximum(x, low), high)
 

@@ -8,7 +8,7 @@ how OpenVINO serializes it. Integer arithmetic wraps as C++ does; integer Divide
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
