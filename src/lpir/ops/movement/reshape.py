@@ -332,8 +332,11 @@ def broadcast_dims(data: Shape, target: Sequence[Dimension], mode: str, axes_map
 
 
 class _Broadcast(MovementOp):
+    modes: tuple[str, ...] = ("numpy", "explicit", "bidirectional")
+
     def infer_outputs(self, ctx):
         data, mode = ctx.shape(0), ctx.attrs["mode"].lower()
+        _check(mode in self.modes, f"Broadcast-{self.opset} mode {mode!r} is not one of {self.modes}")
         target = _target(ctx, 1)
         mapping = _ints(ctx.value(2)) if ctx.num_inputs > 2 else None
         if data is None:
@@ -362,6 +365,7 @@ class _Broadcast(MovementOp):
 @register("Broadcast", opset=1)
 class Broadcast1(_Broadcast):
     attrs = {"mode": Attr("str", default="numpy")}
+    modes = ("numpy", "explicit")
 
 
 @register("Broadcast", opset=3)
