@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import openvino as ov
+import ovmodels
 import pytest
 from openvino import opset13 as ops
 
 import lpir
-import ovmodels
 from lpir.analysis import inspect_model
 
 

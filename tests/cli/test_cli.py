@@ -10,18 +10,20 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
+import ovmodels
 import pytest
 
 import lpir
-import ovmodels
 from lpir.analysis import inspect_model
 from lpir.ir.passes import DECOMPRESSION
 
 
 def lpir_cli(*args, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "lpir", *map(str, args)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "lpir", *map(str, args)], capture_output=True, text=True, timeout=600,
+                          check=False)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -84,7 +86,7 @@ def test_convert_compress_to_fp16_runs_in_openvino(real_ir, tmp_path):
     expected, = ovmodels.run(source, [x])
     actual, = ovmodels.run(out, [x])
     np.testing.assert_allclose(actual, expected, atol=2e-2)
-    assert out.with_suffix(".bin").stat().st_size < 0.55 * (len(open(source[:-4] + ".bin", "rb").read()))
+    assert out.with_suffix(".bin").stat().st_size < 0.55 * Path(source).with_suffix(".bin").stat().st_size
 
 
 def test_compress_to_fp16_keeps_quantized_models_and_the_input_model(quantized_ir, tmp_path):
@@ -147,10 +149,11 @@ def test_malformed_xml(tmp_path):
 
 
 def test_unknown_op_fails_to_run_but_inspects(quantized_ir, tmp_path):
-    text = open(quantized_ir("u4_group")).read().replace('type="MatMul"', 'type="NoSuchOp"')
+    source = Path(quantized_ir("u4_group"))
+    text = source.read_text().replace('type="MatMul"', 'type="NoSuchOp"')
     xml = tmp_path / "unknown.xml"
     xml.write_text(text)
-    (tmp_path / "unknown.bin").write_bytes(open(quantized_ir("u4_group")[:-4] + ".bin", "rb").read())
+    (tmp_path / "unknown.bin").write_bytes(source.with_suffix(".bin").read_bytes())
     assert_user_error(lpir_cli("run", xml, "--random", check=False), "NoSuchOp")
     assert "NoSuchOp" in lpir_cli("inspect", xml).stdout
 
@@ -175,6 +178,7 @@ def test_demo_classifies_upright_and_turned_text(tmp_path):
 
 def test_demo_predictions_agree_with_onnxruntime(tmp_path):
     import onnxruntime as ort
+
     from lpir.demo import LABELS, MODEL_PATH, run_demo
     state = run_demo(tmp_path, say=lambda line: None)
     probabilities = ort.InferenceSession(str(MODEL_PATH)).run(None, {"x": state.batch})[0]

@@ -10,13 +10,21 @@ always, weights only for sparsity, one tensor at a time.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from lpir.analysis.patterns import (LOW_PRECISION_TYPES, Dequantization, QuantizedBy, constant_value,
-                                    match_dequantization, quantization_of, source_const)
+from lpir.analysis.patterns import (
+    LOW_PRECISION_TYPES,
+    Dequantization,
+    QuantizedBy,
+    constant_value,
+    match_dequantization,
+    quantization_of,
+    source_const,
+)
 from lpir.analysis.precision import precision_details
 from lpir.analysis.sparsity import LayerSparsity, count_zero_weights
 from lpir.ir.graph import Model, Node, Output

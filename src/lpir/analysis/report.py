@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from lpir.analysis.inspect import ModelReport, overall_sparsity
 
@@ -40,9 +40,10 @@ def human_bytes(count: int) -> str:
 
 def format_report(report: ModelReport) -> str:
     """The human view: one titled section per aspect, empty sections omitted."""
-    sections = [f"model '{report.model}': {sum(report.op_counts.values())} nodes, "
-                f"{report.parameters:,} parameters, "
-                f"{human_bytes(sum(c['bytes'] for c in report.constants.values()))} of constants"]
+    constant_bytes = human_bytes(sum(c["bytes"] for c in report.constants.values()))
+    headline = (f"model '{report.model}': {sum(report.op_counts.values())} nodes, "
+                f"{report.parameters:,} parameters, {constant_bytes} of constants")
+    sections = [headline]
     ports = [("input", p) for p in report.inputs] + [("output", p) for p in report.outputs]
     sections.append(table(["port", "name", "type", "shape"],
                           [(kind, p["name"], p["element_type"], f"[{p['shape']}]") for kind, p in ports], limit=None))

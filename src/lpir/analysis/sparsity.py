@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lpir.ir.graph import Node
-from lpir.ir.types import NF4_VALUES, F4E2M1_VALUES
+from lpir.ir.types import F4E2M1_VALUES, NF4_VALUES
 
 BLOCK_ELEMENTS = 1 << 24
 

@@ -104,9 +104,9 @@ def is_model_optimized(model: Model) -> bool:
     for node in model.nodes():
         if node.type in ("FakeQuantize", "FakeConvert"):
             return True
-        if node.type == "Convert" and _is_low_precision_const(node.inputs[0].source.node):
-            if any(_leads_to_multiply(port.node) for port in node.outputs[0].consumers):
-                return True
+        if (node.type == "Convert" and _is_low_precision_const(node.inputs[0].source.node)
+                and any(_leads_to_multiply(port.node) for port in node.outputs[0].consumers)):
+            return True
     return False
 
 
