@@ -10,9 +10,10 @@ with round-half-to-even and exactly that order of operations, so results match b
 
 Convert follows the reference evaluation too: float -> integer truncates toward zero and wraps
 (through a 32-bit integer, as C++ casts do on x86), i4/u4/u1 keep the low bits, f32 -> bf16
-rounds as OpenVINO's bfloat16 does, f8 types are rounded through f16, i32 -> f16 saturates. lpir's interpreter hands nf4/f4e2m1 tensors to ops as
-their decoded float32 values, so Convert *to* nf4/f4e2m1 returns the nearest representable
-value as float32 as well.
+rounds as OpenVINO's bfloat16 does, f8 types are rounded through f16, i32 -> f16 saturates.
+NaN/inf and values beyond 32 bits converted to u32/u64 follow x86 conversion results, which
+OpenVINO does not specify. lpir's interpreter hands nf4/f4e2m1 tensors to ops as their decoded
+float32 values, so Convert *to* nf4/f4e2m1 returns the nearest representable value as float32.
 """
 
 from __future__ import annotations
@@ -202,6 +203,9 @@ class Convert(Op):
 
 @register("ConvertLike", opset=1)
 class ConvertLike(Op):
+    """Convert to the element type of input 1. Evaluation sees only numpy dtypes, so a sub-byte
+    ``like`` (i4 held as int8) converts as its byte-wide holder; inference uses the true type."""
+
     traits = Traits(elementwise=True)
 
     def infer(self, ctx: InferContext):
