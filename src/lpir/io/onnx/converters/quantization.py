@@ -77,22 +77,28 @@ def _quantize(ctx: NodeContext) -> Output:
     zero_point = ctx.optional_input(2)
     target = _zero_point_type(ctx, zero_point)
     low, high = _BANDS[target]
-    out_low = ctx.const(np.array([low], dtype=np.float32), "output_low")
-    out_high = ctx.const(np.array([high], dtype=np.float32), "output_high")
+    band_shape = _band_shape(x)
+    out_low = ctx.const(np.full(band_shape, low, dtype=np.float32), "output_low")
+    out_high = ctx.const(np.full(band_shape, high, dtype=np.float32), "output_high")
     in_low, in_high = _input_bands(ctx, x, zero_point, low, high)
     fq = ctx.op("FakeQuantize", x, in_low, in_high, out_low, out_high, levels=1 << target.bits,
                 auto_broadcast="numpy", suffix="fq")
     return ctx.op("Convert", fq, destination_type=target)
 
 
+def _band_shape(x: Output) -> list[int]:
+    """Per-tensor limits as [1], or as a scalar for scalar data (limits may not raise the rank)."""
+    return [] if x.shape is not None and len(x.shape) == 0 else [1]
+
+
 def _input_bands(ctx: NodeContext, x: Output, zero_point: Output | None, low: int, high: int) -> tuple[Output, Output]:
     """scale * (band - zp), folded to constants when scale and zero point are known."""
     scale, zp = ctx.value(1), ctx.value(2) if zero_point is not None else np.zeros((), np.float32)
     if scale is not None and zp is not None:
-        target = _per_axis_shape(ctx, x, ctx.input(1)) or ([1] if scale.ndim else [])
+        target = _per_axis_shape(ctx, x, ctx.input(1)) or _band_shape(x)
         zp_target = _per_axis_shape(ctx, x, zero_point) if zero_point is not None else None
         scale = scale.astype(np.float32).reshape(target)
-        zp = zp.astype(np.float32).reshape(zp_target or ([1] if zp.ndim else []))
+        zp = zp.astype(np.float32).reshape(zp_target or _band_shape(x))
         return (ctx.const(scale * (np.float32(low) - zp), "input_low"),
                 ctx.const(scale * (np.float32(high) - zp), "input_high"))
     scale_out = _broadcastable(ctx, x, _as_f32(ctx, ctx.input(1), "scale_f32"), "scale")
@@ -102,6 +108,7 @@ def _input_bands(ctx: NodeContext, x: Output, zero_point: Output | None, low: in
     for name, band in (("input_low", low), ("input_high", high)):
         shifted = ctx.op("Subtract", ctx.const(np.array([band], np.float32), f"{name}_band"), zp_out, suffix=f"{name}_sub")
         bands.append(ctx.op("Multiply", scale_out, shifted, suffix=name))
+    # (limits computed at run time keep their own broadcast shapes)
     return bands[0], bands[1]
 
 
