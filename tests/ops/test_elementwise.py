@@ -103,6 +103,14 @@ def test_float_division_by_zero_gives_ieee_results_without_warnings():
     np.testing.assert_array_equal(result, [np.inf, -np.inf, np.nan])
 
 
+@pytest.mark.parametrize("op", ["Maximum", "Minimum", "Add", "Less", "Equal", "NotEqual"])
+def test_nan_operands_as_reference(op):
+    a = np.array([np.nan, -1, 1, np.inf, np.nan, -np.inf], np.float32)
+    b = np.array([1, np.nan, np.nan, 0, np.nan, np.inf], np.float32)
+    result = lpir_op(op, [a, b])[0]
+    np.testing.assert_array_equal(result, _openvino({**ARITHMETIC, **COMPARISON}[op], [a, b]))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.int32])
 @pytest.mark.parametrize("op", COMPARISON)
 def test_comparisons_match_openvino(op, dtype):

@@ -93,8 +93,10 @@ def _simple(op_type: str, function: Callable, traits: Traits = _QUANTIZABLE, *, 
 Add = _simple("Add", np.add)
 Subtract = _simple("Subtract", np.subtract)
 Multiply = _simple("Multiply", np.multiply)
-Maximum = _simple("Maximum", np.maximum)
-Minimum = _simple("Minimum", np.minimum)
+# As OpenVINO's reference: the first input wins unless the comparison holds (so NaN in a wins,
+# NaN in b loses), unlike np.maximum, which propagates any NaN.
+Maximum = _simple("Maximum", lambda a, b: np.where(a < b, b, a))
+Minimum = _simple("Minimum", lambda a, b: np.where(a > b, b, a))
 SquaredDifference = _simple("SquaredDifference", lambda a, b: np.square(a - b), _ELEMENTWISE)
 Equal = _simple("Equal", np.equal, boolean_result=True)
 NotEqual = _simple("NotEqual", np.not_equal, boolean_result=True)
