@@ -148,6 +148,18 @@ def test_clamp_on_unsigned_takes_ceil_of_min_and_floor_of_max():
     np.testing.assert_array_equal(lpir_op("Clamp", [x], {"min": -1.5, "max": 2.5})[0], [0, 1, 2, 2, 2])
 
 
+@pytest.mark.parametrize("op, opset, x, expected", [
+    ("Exp", 1, [100.0, -200.0], [np.inf, 0.0]),
+    ("Log", 1, [-1.0, 0.0], [np.nan, -np.inf]),
+    ("Sigmoid", 1, [-200.0, 200.0], [0.0, 1.0]),
+    ("Swish", 4, [-200.0, 200.0], [-0.0, 200.0]),
+])
+def test_ieee_limits_without_warnings(op, opset, x, expected):
+    with np.errstate(all="raise"):
+        result = lpir_op(op, [np.array(x, np.float32)], opset=opset)[0]
+    np.testing.assert_array_equal(result, np.array(expected, np.float32))
+
+
 def test_round_ties():
     x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999997], dtype=np.float32)
     np.testing.assert_array_equal(lpir_op("Round", [x], {"mode": "half_to_even"}, opset=5)[0],

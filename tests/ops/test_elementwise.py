@@ -96,6 +96,13 @@ def test_integer_division_by_zero_is_an_error(op):
         lpir_op(op, [np.array([1, 2], np.int32), np.array([1, 0], np.int32)])
 
 
+def test_overflow_gives_ieee_results_without_warnings():
+    big = np.array([3e38, -3e38], np.float32)
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(lpir_op("Multiply", [big, big])[0], [np.inf, np.inf])
+        np.testing.assert_array_equal(lpir_op("Power", [big, np.float32(2)])[0], [np.inf, np.inf])
+
+
 def test_float_division_by_zero_gives_ieee_results_without_warnings():
     a, b = np.array([1, -1, 0], np.float32), np.zeros(3, np.float32)
     with np.errstate(all="raise"):

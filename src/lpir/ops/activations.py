@@ -46,8 +46,7 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
+    return 1 / (1 + np.exp(-x))
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -91,7 +90,8 @@ class _Unary(Op):
         x = np.asarray(x)
         if x.dtype.kind not in _FLOAT_KINDS:
             return (np.asarray(self.function(x, **attrs)).astype(x.dtype, copy=False),)
-        return (np.asarray(self.function(as_compute(x), **attrs)).astype(x.dtype, copy=False),)
+        with np.errstate(all="ignore"):  # exp overflow, log(-1) ...: IEEE results, as in OpenVINO
+            return (np.asarray(self.function(as_compute(x), **attrs)).astype(x.dtype, copy=False),)
 
 
 def _unary(op_type: str, function: Callable[[np.ndarray], np.ndarray], *, integers: bool = False,
@@ -161,8 +161,7 @@ class Elu(_Unary):
     attrs = {"alpha": Attr("float")}
 
     def function(self, x, *, alpha):
-        with np.errstate(over="ignore"):
-            return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
+        return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
 
 
 def _clamp_bounds(dtype: np.dtype, low: float, high: float) -> tuple:
@@ -212,7 +211,7 @@ class _WithScalarInputs(Op):
     def evaluate(self, x, *params):
         x = np.asarray(x)
         computed = [as_compute(np.asarray(p)) for p in params]
-        with np.errstate(over="ignore"):
+        with np.errstate(all="ignore"):
             return (np.asarray(self.compute(as_compute(x), *computed)).astype(x.dtype, copy=False),)
 
 

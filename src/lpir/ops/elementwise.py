@@ -76,7 +76,8 @@ class _Binary(Op):
 
     def evaluate(self, a, b, *, auto_broadcast, **pdpd):
         a, b = broadcast_arrays([np.asarray(a), np.asarray(b)], auto_broadcast, pdpd.get(PDPD_AXIS, -1))
-        result = np.asarray(self.compute(as_compute(a), as_compute(b)))
+        with np.errstate(all="ignore"):  # inf/NaN results are IEEE's answer, as in OpenVINO: no warnings
+            result = np.asarray(self.compute(as_compute(a), as_compute(b)))
         return (result if self.boolean_result else result.astype(np.result_type(a, b), copy=False),)
 
 
