@@ -18,6 +18,7 @@ The temporary folder (several GB) is removed at the end, also on failure.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -158,6 +159,8 @@ def report(results: dict[str, float], bin_bytes: int, layers: int, size: int, re
     lines = [f"IR: {layers} MatMul, {size}x{size} f32 weights, .bin {gb:.2f} GB; median of {repeat}",
              f"{'':5} {'what':44} {'seconds':>9}  ratio"]
     lines += [f"{group:5} {name:44} {seconds:9.3f}  {ratio}" for group, name, seconds, ratio in rows]
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines.append(f"machine: {os.cpu_count()} CPUs, load average {load} at the end of the run")
     lines.append(f"lpir.read_model adds {r['lpir read RSS'] / 2**20:.1f} MiB resident memory (fresh process)")
     return "\n".join(lines)
 
