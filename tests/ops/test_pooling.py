@@ -139,6 +139,20 @@ def pool_geometries(draw):
     return kernel, strides, dilations, pb, pe, sizes, rounding, auto_pad
 
 
+def _has_window_past_the_input(sizes, kernel, strides, pb, pe, rounding, auto_pad) -> bool:
+    """True when ceil rounding adds a window that starts past the data and its padding (with
+    same_* padding the windows tile the padded input exactly, so never)."""
+    if rounding == "floor" or auto_pad.startswith("same"):
+        return False
+    if auto_pad == "valid":
+        pb = pe = [0] * len(sizes)
+    for size, k, s, b, e in zip(sizes, kernel, strides, pb, pe):
+        count = -(-(size + b + e - k) // s) + 1
+        if (count - 1) * s >= size + b + e:
+            return True
+    return False
+
+
 @settings(max_examples=40, deadline=None)
 @given(pool_geometries(), st.booleans(), st.integers(0, 2**31 - 1))
 def test_random_pools_match_openvino(geometry, exclude_pad, seed):
@@ -148,6 +162,8 @@ def test_random_pools_match_openvino(geometry, exclude_pad, seed):
     ours, theirs = _max_pool_both(x, a, opset=14, reference=False)
     assert_close(ours[0], theirs[0])
     np.testing.assert_array_equal(ours[1], theirs[1])
+    if _has_window_past_the_input(x.shape[2:], kernel, strides, pb, pe, rounding, auto_pad):
+        return  # OpenVINO's CPU plugin gives 0 or NaN for such windows depending on the geometry
     avg = {k: v for k, v in a.items() if k not in ("dilations", "axis", "index_element_type")}
     avg["exclude-pad"] = exclude_pad
     try:

@@ -87,41 +87,49 @@ def _lowest(dtype: np.dtype):
     return np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def max_pool(x: np.ndarray, kernel, strides, dilations, pads, out, axis: int, index_dtype
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Windowed max and the flat index (over the axes from ``axis`` on) of its first occurrence."""
+def max_pool(x: np.ndarray, kernel, strides, dilations, pads, out, axis: int, index_dtype=None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Windowed max and, when ``index_dtype`` is given, the flat index (over the axes from
+    ``axis`` on) of the first occurrence of each maximum."""
     padded = _padded_for_windows(x, pads, out, kernel, strides, dilations, _lowest(x.dtype))
-    best = None
-    best_tap = np.zeros(x.shape[:2] + tuple(out), dtype=np.int32)
-    for t, (_, index) in enumerate(tap_views(padded, kernel, strides, dilations, out)):
-        view = padded[index]
-        if best is None:
-            best = view.copy()
-            continue
+    views = (padded[index] for _, index in tap_views(padded, kernel, strides, dilations, out))
+    best = next(views).copy()
+    if index_dtype is None:
+        for view in views:
+            np.maximum(best, view, out=best)
+        return best, None
+    best_tap = np.zeros(best.shape, dtype=np.int32)
+    for t, view in enumerate(views, start=1):
         better = view > best
         np.copyto(best, view, where=better)
         best_tap[better] = t
+    return best, _flat_indices(best_tap, x.shape, kernel, strides, dilations, pads, axis).astype(index_dtype)
+
+
+def _flat_indices(best_tap: np.ndarray, shape, kernel, strides, dilations, pads, axis: int) -> np.ndarray:
+    """Flat input index, over the axes from ``axis`` on, of the tap chosen at each output."""
     taps = np.unravel_index(best_tap, tuple(kernel))
     grids = np.indices(best_tap.shape, sparse=True)
     coords = list(grids[:2]) + [grids[2 + i] * s - b + t * d for i, (t, s, d, (b, _)) in
                                 enumerate(zip(taps, strides, dilations, pads))]
     outside = np.zeros(best_tap.shape, dtype=bool)
-    for c, size in zip(coords[2:], x.shape[2:]):
+    for c, size in zip(coords[2:], shape[2:]):
         outside |= (c < 0) | (c >= size)
     # a window lying wholly in the padding points at spatial position 0 of its plane
     coords[2:] = [np.where(outside, 0, c) for c in coords[2:]]
     flat = np.zeros(best_tap.shape, dtype=np.int64)
-    for c, size in zip(coords[axis:], x.shape[axis:]):
+    for c, size in zip(coords[axis:], shape[axis:]):
         flat = flat * size + c
-    return best, flat.astype(index_dtype)
+    return flat
 
 
 def avg_pool(x: np.ndarray, kernel, strides, pads, out, exclude_pad: bool) -> np.ndarray:
     """Windowed mean.
 
-    The divisor, as OpenVINO computes it: with ``exclude_pad`` the number of data elements in the
-    window (a window with none gives NaN); without it the full kernel size when any padding is
-    present, else the number of data elements (ceil rounding can clip the last window).
+    The divisor, as OpenVINO's CPU plugin computes it: without ``exclude_pad`` and with some
+    padding, the full kernel size; otherwise the number of data elements in the window (ceil
+    rounding can clip the last one). A window with no data element gives NaN (0/0); OpenVINO's
+    CPU plugin gives NaN or 0 there depending on the geometry.
     """
     ones = (1,) * len(kernel)
     work = np.float64 if x.dtype == np.float64 else np.float32
@@ -129,7 +137,8 @@ def avg_pool(x: np.ndarray, kernel, strides, pads, out, exclude_pad: bool) -> np
     total = np.zeros(x.shape[:2] + tuple(out), dtype=work)
     for _, index in tap_views(padded, kernel, strides, ones, out):
         total += padded[index]
-    if not exclude_pad and any(b or e for b, e in pads):
+    has_padding = any(b or e for b, e in pads)
+    if not exclude_pad and has_padding:
         return (total / work(math.prod(kernel))).astype(x.dtype, copy=False)
     mask = _padded_for_windows(np.ones((1, 1) + x.shape[2:], dtype=work), pads, out, kernel, strides, ones, 0)
     count = np.zeros(tuple(out), dtype=work)
@@ -166,7 +175,7 @@ class MaxPool1(Op):
                  "rounding_type": rounding_type, "auto_pad": auto_pad}
         dilations = [1] * len(kernel)
         pads, out = pool_geometry(x.shape[2:], attrs, dilations)
-        return (max_pool(x, kernel, strides, dilations, pads, out, 0, np.int64)[0],)
+        return (max_pool(x, kernel, strides, dilations, pads, out, 0)[0],)
 
 
 @register("MaxPool", opset=8)
