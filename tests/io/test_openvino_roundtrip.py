@@ -352,3 +352,17 @@ def test_save_over_the_model_being_read(hand_written, tmp_path):
     lpir.save_model(model, hand_written)  # its constants still map the replaced .bin
     np.testing.assert_array_equal(ovmodels.run(hand_written, [x])[0], expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hand.bin", "hand.xml"]
+
+
+def test_save_creates_missing_folders_like_openvino(hand_written, tmp_path):
+    target = tmp_path / "a" / "b" / "model.xml"
+    lpir.save_model(lpir.read_model(hand_written), target)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.bin", "model.xml"]
+    ovmodels.core().read_model(str(target))
+
+
+def test_unwritable_target_is_a_clear_error(hand_written, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(lpir.ValidationError, match=f"{blocker / 'model.xml'}: cannot save the model"):
+        lpir.save_model(lpir.read_model(hand_written), blocker / "model.xml")

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from lpir.errors import ValidationError
 from lpir.io.openvino import names
 from lpir.ir.graph import Model, Node, RtEntry
 from lpir.ir.shape import dim_for_port, format_shape
@@ -27,7 +28,8 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
 
     Both files are complete under temporary names before either is renamed into place; if
     anything fails (a constant whose data cannot be read, a full disk) the temporary files are
-    removed and whatever model was at ``xml_path`` before is left untouched.
+    removed and whatever model was at ``xml_path`` before is left untouched. Missing parent
+    folders are created, as ``openvino.save_model`` does.
     """
     xml_path = Path(xml_path)
     bin_path = xml_path.with_suffix(".bin")
@@ -35,6 +37,7 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
     ids = {node.uid: index for index, node in enumerate(nodes)}
     bin_tmp, xml_tmp = _TempFile(bin_path), _TempFile(xml_path)
     try:
+        xml_path.parent.mkdir(parents=True, exist_ok=True)
         with bin_tmp.open() as bin_file:
             blobs = _BlobWriter(bin_file)
             layers = [_layer_xml(node, ids[node.uid], blobs) for node in nodes]
@@ -42,9 +45,11 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
             xml_file.write(_net_xml(model, nodes, ids, layers).encode("utf-8"))
         os.replace(bin_tmp.name, bin_path)
         os.replace(xml_tmp.name, xml_path)
-    except BaseException:
+    except BaseException as exc:
         bin_tmp.discard()
         xml_tmp.discard()
+        if isinstance(exc, OSError):
+            raise ValidationError(f"{xml_path}: cannot save the model ({exc.strerror or exc})") from exc
         raise
 
 
