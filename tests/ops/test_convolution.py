@@ -144,6 +144,18 @@ def test_group_convolution_backprop_data_matches_openvino(shape, wshape, strides
     assert_close(ours, theirs)
 
 
+@pytest.mark.parametrize("op_type,wshape", [("Convolution", (4, 4, 3, 3)), ("GroupConvolution", (4, 1, 1, 3, 3)),
+                                             ("GroupConvolution", (2, 3, 2, 1, 1))])
+def test_negative_pads_crop_the_input(op_type, wshape):
+    """OpenVINO's CPU plugin rejects negative pads, so the oracle convolves the cropped input."""
+    x, w = _data(1, 4, 9, 10), _data(*wshape, seed=7)
+    ours = lpir_op(op_type, [x, w], _attrs((1, 2), (1, 1), (-1, 1), (2, -2)))[0]
+    cropped = np.ascontiguousarray(x[:, :, 1:, :-2])
+    attrs = _attrs((1, 2), (1, 1), (0, 1), (2, 0))
+    theirs = openvino_op(_openvino_factory(op_type, attrs), [cropped, w], constant_inputs=[1])[0]
+    assert_close(ours, theirs)
+
+
 def test_integer_convolution_is_exact():
     """Small integers: OpenVINO's f32 result is exact, and lpir must match it in int32."""
     rng = np.random.default_rng(5)

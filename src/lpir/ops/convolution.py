@@ -151,18 +151,21 @@ def _phase_planes(x: np.ndarray, pads: Sequence[tuple[int, int]], strides: Seque
     window becomes a contiguous run, so each kernel tap is one long 1-D slice.
     """
     n, c = x.shape[:2]
-    x = pad_spatial(x, [(min(b, 0), min(e, 0)) for b, e in pads])
-    padded = [size + max(b, 0) + max(e, 0) for size, (b, e) in zip(x.shape[2:], pads)]
+    x = pad_spatial(x, [(min(b, 0), min(e, 0)) for b, e in pads])  # negative pads crop
+    begin = [max(b, 0) for b, _ in pads]
+    padded = [size + b + max(e, 0) for size, b, (_, e) in zip(x.shape[2:], begin, pads)]
     q = [-(-p // s) for p, s in zip(padded, strides)]
     q[0] = max(q[0], min_rows)
-    canvas = np.zeros((n, c) + tuple(qi * s for qi, s in zip(q, strides)), dtype=x.dtype)
-    canvas[(Ellipsis,) + tuple(slice(max(b, 0), max(b, 0) + size) for size, (b, _) in zip(x.shape[2:], pads))] = x
-    rank = len(strides)
-    if any(s > 1 for s in strides):
-        split = canvas.reshape((n, c) + tuple(v for qi, s in zip(q, strides) for v in (qi, s)))
-        order = (0, 1) + tuple(3 + 2 * i for i in range(rank)) + tuple(2 + 2 * i for i in range(rank))
-        canvas = split.transpose(order)
-    return canvas.reshape(n, c, math.prod(strides), math.prod(q))
+    planes = np.zeros((n, c) + tuple(strides) + tuple(q), dtype=x.dtype)
+    for phase in itertools.product(*(range(s) for s in strides)):
+        source, target = [], []
+        for a, s, b, size in zip(phase, strides, begin, x.shape[2:]):
+            first = max(0, -(-(b - a) // s))  # first row i of this phase with a + s*i inside the data
+            start = a + s * first - b
+            source.append(slice(start, size, s))
+            target.append(slice(first, first + len(range(start, size, s))))
+        planes[(slice(None), slice(None)) + phase + tuple(target)] = x[(Ellipsis,) + tuple(source)]
+    return planes.reshape(n, c, math.prod(strides), math.prod(q))
 
 
 def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
