@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openvino import opset1, opset10, opset11
 
-from lpir.errors import UnsupportedOpError, ValidationError
+from lpir.errors import ValidationError
 from oracle import lpir_op, openvino_op
 
 TRANSFORMS = ["half_pixel", "pytorch_half_pixel", "asymmetric", "tf_half_pixel_for_nn", "align_corners"]
@@ -96,7 +96,28 @@ def test_linear_matches_reference(transform, scales, antialias):
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["nearest", "linear_onnx", "cubic"])
+@pytest.mark.parametrize("mode", ["bilinear_pillow", "bicubic_pillow"])
+@pytest.mark.parametrize("sizes", [(10, 14), (3, 4), (8, 7), (2, 20), (5, 7)])
+@pytest.mark.parametrize("axes", [[2, 3], [1, 3]])  # OpenVINO's reference misreads descending axes
+def test_pillow_modes_match_reference(mode, sizes, axes):
+    attrs = {"mode": mode, "shape_calculation_mode": "sizes", "cube_coeff": -0.5}
+    ours, theirs = _run11(_image(), np.array(sizes, np.int64), np.array(axes, np.int64), attrs)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["bilinear_pillow", "bicubic_pillow", "linear", "linear_onnx", "cubic"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])  # the reference has no i32 Interpolate
+def test_weighted_modes_round_integers_as_reference(mode, dtype):
+    attrs = {"mode": mode, "shape_calculation_mode": "sizes", "coordinate_transformation_mode": "asymmetric"}
+    info = np.iinfo(dtype)
+    x = np.random.default_rng(5).integers(info.min, info.max + 1, size=(1, 1, 5, 6)).astype(dtype)
+    ours, theirs = _run11(x, np.array([9, 4], np.int64), np.array([2, 3], np.int64), attrs)
+    assert ours.dtype == dtype
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear_onnx", "cubic", "bilinear_pillow"])
 @pytest.mark.parametrize("pads", [([0, 0, 1, 2], [0, 0, 2, 0]), ([0, 1, 0, 0], [0, 1, 1, 1])])
 def test_pads_are_zeros_around_the_input(mode, pads):
     attrs = {"mode": mode, "shape_calculation_mode": "scales", "pads_begin": pads[0], "pads_end": pads[1],
@@ -204,7 +225,8 @@ def test_unknown_sizes_give_dynamic_dims():
      "shape_calculation_mode"),
     ({"mode": "nearest", "shape_calculation_mode": "sizes", "pads_begin": [0, -1]}, [4, 4], [2, 3],
      ValidationError, "pads_begin"),
-    ({"mode": "bicubic_pillow", "shape_calculation_mode": "sizes"}, [4, 4], [2, 3], UnsupportedOpError, "pillow"),
+    ({"mode": "bicubic_pillow", "shape_calculation_mode": "sizes"}, [4, 4, 4], [1, 2, 3], ValidationError,
+     "exactly two axes"),
 ])
 def test_invalid_interpolate_is_rejected(attrs, target, axes, error, message):
     target = np.array(target, np.float32 if isinstance(target[0], float) else np.int64)

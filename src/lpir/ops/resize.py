@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from lpir.errors import UnsupportedOpError, ValidationError
+from lpir.errors import ValidationError
 from lpir.ir.shape import DYNAMIC, Shape
 from lpir.ops.common import normalize_axis
 from lpir.ops.registry import Attr, InferContext, Op, register
@@ -49,8 +49,8 @@ _NEAREST: dict[str, Callable[[np.ndarray, bool], np.ndarray]] = {
     "ceil": lambda c, down: np.ceil(c),
     "simple": lambda c, down: np.ceil(c) if down else np.trunc(c),
 }
-MODES = ("nearest", "linear", "linear_onnx", "cubic")
-UNSUPPORTED_MODES = ("bilinear_pillow", "bicubic_pillow")
+PILLOW_MODES = ("bilinear_pillow", "bicubic_pillow")
+MODES = ("nearest", "linear", "linear_onnx", "cubic") + PILLOW_MODES
 SHAPE_MODES = ("sizes", "scales")
 
 
@@ -112,7 +112,34 @@ def _triangle_taps(plan: AxisPlan, coords: np.ndarray, attrs: dict):
     return np.clip(idx, 0, plan.in_len - 1), weights
 
 
-_WEIGHTED_TAPS = {"linear_onnx": _linear_onnx_taps, "cubic": _cubic_taps, "linear": _triangle_taps}
+def _pillow_filter(d: np.ndarray, mode: str, a: float) -> np.ndarray:
+    d = np.abs(d)
+    if mode == "bilinear_pillow":
+        return np.maximum(0.0, 1.0 - d)
+    near = ((a + 2.0) * d - (a + 3.0)) * d * d + 1
+    far = (((d - 5) * d + 8) * d - 4) * a
+    return np.where(d < 1, near, np.where(d < 2, far, 0.0))
+
+
+def _pillow_taps(plan: AxisPlan, coords: np.ndarray, attrs: dict):
+    """Pillow's resampling: a filter widened by in/out when shrinking, in float64, ignoring coords."""
+    scale = plan.in_len / plan.out_len
+    filter_scale = max(scale, 1.0)
+    support = (1.0 if attrs["mode"] == "bilinear_pillow" else 2.0) * filter_scale
+    taps = int(np.ceil(support)) * 2 + 1
+    center = (np.arange(plan.out_len) + 0.5) * scale
+    first = np.maximum(np.trunc(center - support + 0.5).astype(np.int64), 0)
+    last = np.minimum(np.trunc(center + support + 0.5).astype(np.int64), plan.in_len)
+    idx = first[:, None] + np.arange(taps)
+    weights = _pillow_filter((idx - center[:, None] + 0.5) / filter_scale, attrs["mode"], attrs["cube_coeff"])
+    weights[idx >= last[:, None]] = 0.0
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.divide(weights, total, out=weights, where=total != 0)
+    return np.clip(idx, 0, plan.in_len - 1), weights
+
+
+_WEIGHTED_TAPS = {"linear_onnx": _linear_onnx_taps, "cubic": _cubic_taps, "linear": _triangle_taps,
+                  "bilinear_pillow": _pillow_taps, "bicubic_pillow": _pillow_taps}
 
 
 def _resample_axis(x: np.ndarray, plan: AxisPlan, attrs: dict) -> np.ndarray:
@@ -121,8 +148,20 @@ def _resample_axis(x: np.ndarray, plan: AxisPlan, attrs: dict) -> np.ndarray:
         return np.take(x, _nearest_taps(plan, coords, attrs), axis=plan.axis)
     idx, weights = _WEIGHTED_TAPS[attrs["mode"]](plan, coords, attrs)
     gathered = np.take(x, idx, axis=plan.axis)  # [..., out, taps, ...]
-    weights = weights.reshape(weights.shape + (1,) * (x.ndim - plan.axis - 1))
-    return np.sum(gathered * weights, axis=plan.axis + 1, dtype=F32)
+    weights = weights.reshape(weights.shape + (1,) * (x.ndim - plan.axis - 1)).astype(x.dtype)
+    return np.sum(gathered * weights, axis=plan.axis + 1, dtype=x.dtype)
+
+
+def _to_type(data: np.ndarray, dtype: np.dtype, mode: str) -> np.ndarray:
+    """Results in the input type: integers rounded as OpenVINO's reference does for ``mode``."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        return data.astype(dtype)
+    if mode in PILLOW_MODES:  # rounded half away from zero, then clipped to the type's range
+        info = np.iinfo(dtype)
+        return np.clip(_round_half_away(data), info.min, info.max).astype(dtype)
+    rounded = _round_half_away(data) if mode == "linear" else np.trunc(data)  # a C++ cast truncates
+    return rounded.astype(np.int64).astype(dtype)
 
 
 def interpolate(x: np.ndarray, plans: list[AxisPlan], attrs: dict, pads_begin, pads_end) -> np.ndarray:
@@ -130,17 +169,29 @@ def interpolate(x: np.ndarray, plans: list[AxisPlan], attrs: dict, pads_begin, p
     x = np.asarray(x)
     pads = [(int(b), int(e)) for b, e in zip(_per_axis(pads_begin, x.ndim), _per_axis(pads_end, x.ndim))]
     data = np.pad(x, pads) if any(b or e for b, e in pads) else x
-    if attrs["mode"] != "nearest":
-        data = data.astype(F32)
-        is_down = any(p.scale < 1 for p in plans)
-        attrs = dict(attrs, _antialias_now=bool(attrs.get("antialias")) and is_down)
+    mode = attrs["mode"]
+    if mode == "nearest":
+        for plan in plans:
+            data = _resample_axis(data, plan, attrs)
+        return data
+    if mode in PILLOW_MODES:
+        return _pillow(x.dtype, data, plans, attrs)
+    is_down = any(p.scale < 1 for p in plans)
+    attrs = dict(attrs, _antialias_now=bool(attrs.get("antialias")) and is_down)
+    data = data.astype(F32)
     for plan in plans:
         data = _resample_axis(data, plan, attrs)
-    if data.dtype == x.dtype:
-        return data
-    if x.dtype.kind in "iu":
-        data = _round_half_away(data)
-    return data.astype(x.dtype)
+    return _to_type(data, x.dtype, mode)
+
+
+def _pillow(dtype: np.dtype, data: np.ndarray, plans: list[AxisPlan], attrs: dict) -> np.ndarray:
+    """Two passes in float64, second axis first, each pass stored in the input type (as Pillow)."""
+    if len(plans) != 2:
+        raise ValidationError(f"mode {attrs['mode']} resizes exactly two axes, got {len(plans)}")
+    for plan in reversed(plans):
+        if plan.in_len != plan.out_len:
+            data = _to_type(_resample_axis(data.astype(np.float64), plan, attrs), dtype, attrs["mode"])
+    return data.astype(dtype, copy=False)
 
 
 def _per_axis(pads, rank: int) -> list[int]:
@@ -155,12 +206,10 @@ def output_length(in_len: int, scale: float) -> int:
 
 
 def _check_common(attrs: dict, fail: Callable[[str], ValidationError]) -> None:
-    """Attribute values outside the specification raise; the Pillow modes are not implemented."""
+    """Attribute values outside the specification raise ValidationError."""
     mode = attrs["mode"]
-    if mode in UNSUPPORTED_MODES:
-        raise UnsupportedOpError(str(fail(f"Interpolate mode {mode!r} is not implemented in lpir")))
     if mode not in MODES:
-        raise fail(f"mode must be one of {', '.join(MODES + UNSUPPORTED_MODES)}, got {mode!r}")
+        raise fail(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     checks = (("shape_calculation_mode", SHAPE_MODES), ("coordinate_transformation_mode", tuple(_TRANSFORMS)),
               ("nearest_mode", tuple(_NEAREST)))
     for key, allowed in checks:
@@ -255,6 +304,8 @@ class _InterpolateV4Family(Op):
             if ctx.num_inputs > self.axes_input and axes_value is None:
                 return [(ctx.etype(0), tuple(DYNAMIC for _ in shape))]
             axes = _axes_from(axes_value, len(shape))
+            if ctx.attrs["mode"] in PILLOW_MODES and len(axes) != 2:
+                raise ValidationError(f"mode {ctx.attrs['mode']} resizes exactly two axes, got axes {axes}")
             out = _infer_shape(_padded_shape(shape, ctx.attrs), axes, ctx.value(target_index), by_sizes)
         except ValidationError as exc:
             raise ctx.fail(str(exc)) from None
