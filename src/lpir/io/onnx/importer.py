@@ -8,7 +8,7 @@ a model with unsupported ops fails once, with the complete list.
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import onnx
@@ -145,7 +145,3 @@ def _convert_node(node: onnx.NodeProto, index: int, opset: int, tensors: dict[st
             output.names.append(tensor_name)
         tensors[tensor_name] = output
 
-
-def op_counts(proto: onnx.ModelProto) -> Counter:
-    """How many nodes of each ONNX op type the graph has (for reports)."""
-    return Counter(node.op_type for node in proto.graph.node)

@@ -15,10 +15,8 @@ _BINARY = {
 _UNARY = {
     "Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Erf": "Erf", "Exp": "Exp", "Log": "Log",
     "Neg": "Negative", "Abs": "Abs", "Floor": "Floor", "Ceil": "Ceiling", "Sqrt": "Sqrt",
-    "Not": "LogicalNot", "Sign": "Sign", "Sin": "Sin", "Cos": "Cos", "Reciprocal": None,
+    "Not": "LogicalNot", "Sign": "Sign", "Sin": "Sin", "Cos": "Cos",
 }
-# The OpenVINO opset of ops that are not in opset1.
-_OPSETS = {"SoftPlus": 4, "HSwish": 4, "Gelu": 7, "Mish": 4}
 
 
 def _binary(ctx: NodeContext) -> Output:
@@ -41,8 +39,7 @@ def _unary(ctx: NodeContext) -> Output:
 
 
 for _onnx, _ov in _UNARY.items():
-    if _ov is not None:
-        converter(_onnx, emits=_ov)(_unary)
+    converter(_onnx, emits=_ov)(_unary)
 
 
 @converter("Reciprocal", emits="Divide")
