@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from openvino import opset1, opset2, opset5, opset6, opset8, opset12, opset13
+from oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
-from oracle import lpir_op, openvino_op
 
 RNG = np.random.default_rng(0)
 
@@ -265,3 +265,15 @@ def test_scaled_dot_product_attention_rejects_bad_shapes(q, k, v, message):
 def test_float_ops_reject_integer_data():
     with pytest.raises(ValidationError, match="floating-point"):
         lpir_op("Softmax", [np.ones((2, 3), np.int32)], {"axis": 1}, opset=8)
+
+
+def test_attention_with_dynamic_lengths_keeps_static_dims():
+    """MiniLM's attention: q, k, v ``[?, 12, ?, 32]`` and a mask ``[?, 1, 1, ?]``."""
+    from lpir.ir import Dim, make_parameter, types
+    from lpir.ops import build
+
+    qkv = [make_parameter(types.f32, (Dim(), 12, Dim(), 32)).outputs[0] for _ in range(3)]
+    mask = make_parameter(types.f32, (Dim(), 1, 1, Dim())).outputs[0]
+    node = build("ScaledDotProductAttention", qkv + [mask], {"causal": False}, opset=13)
+    shape = node.outputs[0].shape
+    assert len(shape) == 4 and shape[1] == 12 and shape[3] == 32

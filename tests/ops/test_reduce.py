@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from openvino import opset13 as ov_ops
+from oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
-from oracle import lpir_op, openvino_op
 
 REDUCTIONS = {
     "ReduceMean": ov_ops.reduce_mean, "ReduceSum": ov_ops.reduce_sum, "ReduceMax": ov_ops.reduce_max,
@@ -152,3 +152,13 @@ def test_cumsum_rejects_bad_axis():
         lpir_op("CumSum", [np.ones((2, 3), np.float32), np.array(2, np.int64)], opset=3, constant_inputs=[1])
     with pytest.raises(ValidationError, match="scalar"):
         lpir_op("CumSum", [np.ones((2, 3), np.float32), np.array([0], np.int64)], opset=3, constant_inputs=[1])
+
+
+def test_dynamic_dims_pass_through_reductions():
+    from lpir.ir import Dim, make_constant, make_parameter, types
+    from lpir.ops import build
+
+    x = make_parameter(types.f32, (Dim(), 96, Dim(1), Dim(1)))
+    axes = make_constant(np.array([2, 3], np.int64))
+    node = build("ReduceMean", [x.outputs[0], axes.outputs[0]], {"keep_dims": True}, opset=1)
+    assert node.outputs[0].shape == (Dim(), 96, 1, 1)

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openvino import opset1, opset10, opset11
+from oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
-from oracle import lpir_op, openvino_op
 
 TRANSFORMS = ["half_pixel", "pytorch_half_pixel", "asymmetric", "tf_half_pixel_for_nn", "align_corners"]
 NEAREST_MODES = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil", "simple"]
@@ -232,3 +232,17 @@ def test_invalid_interpolate_is_rejected(attrs, target, axes, error, message):
     target = np.array(target, np.float32 if isinstance(target[0], float) else np.int64)
     with pytest.raises(error, match=message):
         lpir_op("Interpolate", [_image(), target, np.array(axes, np.int64)], attrs, opset=11, constant_inputs=[1, 2])
+
+
+def test_dynamic_dims_survive_scale_one():
+    """PP-OCRv4 det's Interpolate sees ``[?, 24, 1.., 1..]`` with scales ``[1, 1, 2, 2]``."""
+    from lpir.ir import Dim, make_constant, make_parameter, types
+    from lpir.ops import build
+
+    x = make_parameter(types.f32, (Dim(), 24, Dim(1), Dim(1)))
+    scales = make_constant(np.array([1, 1, 2, 2], np.float32))
+    attrs = {"mode": "nearest", "shape_calculation_mode": "scales", "coordinate_transformation_mode": "asymmetric",
+             "nearest_mode": "floor"}
+    node = build("Interpolate", [x.outputs[0], scales.outputs[0]], attrs, opset=11)
+    shape = node.outputs[0].shape
+    assert shape[:2] == (Dim(), 24) and not isinstance(shape[2], int) and not isinstance(shape[3], int)

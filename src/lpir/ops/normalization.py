@@ -112,7 +112,7 @@ class MVN1(Op):
     """MVN-1: mean (and variance) normalization over the spatial axes, or channels too."""
 
     attrs = {"across_channels": Attr("bool", default=False), "normalize_variance": Attr("bool", default=False),
-             "eps": Attr("float"), "reduction_axes": Attr("ints", default=None)}
+             "eps": Attr("float"), "reduction_axes": Attr("ints", default=[])}
 
     @staticmethod
     def axes_for(rank: int, across_channels: bool, reduction_axes_attr) -> tuple[int, ...]:

@@ -9,7 +9,7 @@ reductions stay in the integer type, as OpenVINO's reference does.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -135,10 +135,14 @@ class _Reduce(Op):
         return (np.asarray(self.compute(x, axes, keep_dims), dtype=x.dtype),)
 
 
-def _reduction(name: str, func, *, logical: bool = False, traits: Traits = Traits()) -> type[Op]:
+_PLAIN = Traits()
+
+
+def _reduction(name: str, func, *, opset: int = 1, logical: bool = False, traits: Traits = _PLAIN) -> type[Op]:
+    """Define and register ``name`` (from ``opset`` on) computing ``func(x, axes, keep_dims)``."""
     cls = type(name, (_Reduce,), {"compute": staticmethod(func), "is_logical": logical, "traits": traits,
-                                  "__doc__": f"{name}-1: {func.__name__.strip('_')} over the given axes."})
-    return register(name, opset=1)(cls)
+                                  "__doc__": f"{name}-{opset}: a reduction over the given axes."})
+    return register(name, opset=opset)(cls)
 
 
 ReduceMean = _reduction("ReduceMean", _mean, traits=Traits(quantizable=True))
@@ -148,8 +152,8 @@ ReduceMin = _reduction("ReduceMin", lambda x, a, k: _extreme(np.min, x, a, k))
 ReduceProd = _reduction("ReduceProd", _prod)
 ReduceLogicalAnd = _reduction("ReduceLogicalAnd", _all, logical=True)
 ReduceLogicalOr = _reduction("ReduceLogicalOr", _any, logical=True)
-ReduceL1 = register("ReduceL1", opset=4)(type("ReduceL1", (_Reduce,), {"compute": staticmethod(_l1)}))
-ReduceL2 = register("ReduceL2", opset=4)(type("ReduceL2", (_Reduce,), {"compute": staticmethod(_l2)}))
+ReduceL1 = _reduction("ReduceL1", _l1, opset=4)
+ReduceL2 = _reduction("ReduceL2", _l2, opset=4)
 
 
 @register("CumSum", opset=3)

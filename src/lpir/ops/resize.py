@@ -8,8 +8,8 @@ OpenVINO's reference computes them, so nearest-neighbour picks the same pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -221,8 +221,10 @@ def _check_common(attrs: dict, fail: Callable[[str], ValidationError]) -> None:
 
 
 def _padded_shape(shape: Shape, attrs: dict) -> Shape:
+    """``shape`` grown by the pads (a dynamic dimension stays as it is when not padded)."""
     begin, end = _per_axis(attrs["pads_begin"], len(shape)), _per_axis(attrs["pads_end"], len(shape))
-    return tuple(d + b + e if isinstance(d, int) else DYNAMIC for d, b, e in zip(shape, begin, end))
+    return tuple(d + b + e if isinstance(d, int) else (d if b + e == 0 else DYNAMIC)
+                 for d, b, e in zip(shape, begin, end))
 
 
 def _axes_from(value: np.ndarray | None, rank: int) -> list[int]:
@@ -265,7 +267,7 @@ def _infer_shape(padded: Shape, axes: list[int], target: np.ndarray | None, by_s
             result[axis] = int(t)
         elif isinstance(padded[axis], int):
             result[axis] = output_length(padded[axis], float(t))
-        else:
+        elif F32(t) != F32(1):  # a scale of 1 keeps even a dynamic dimension
             result[axis] = DYNAMIC
     return tuple(result)
 
