@@ -262,6 +262,12 @@ def test_scaled_dot_product_attention_rejects_bad_shapes(q, k, v, message):
         lpir_op("ScaledDotProductAttention", [_rand(*q), _rand(*k), _rand(*v)], {"causal": False}, opset=13)
 
 
+def test_scaled_dot_product_attention_rejects_integer_mask():
+    q = _rand(1, 4, 8)
+    with pytest.raises(ValidationError, match="attention_mask must be boolean or f32, got i32"):
+        lpir_op("ScaledDotProductAttention", [q, q, q, np.zeros((1, 4, 4), np.int32)], {"causal": False}, opset=13)
+
+
 def test_float_ops_reject_integer_data():
     with pytest.raises(ValidationError, match="floating-point"):
         lpir_op("Softmax", [np.ones((2, 3), np.int32)], {"axis": 1}, opset=8)

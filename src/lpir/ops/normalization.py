@@ -333,6 +333,8 @@ class ScaledDotProductAttention(Op):
                 raise ctx.fail(f"input {i} must have rank ≥ 3 ([N, ..., L|S, E]), got shape {list(s)}")
             if ctx.etype(i) != etype:
                 raise ctx.fail(f"input {i} has type {ctx.etype(i)}, query has {etype}")
+        if ctx.num_inputs > 3 and ctx.etype(3) not in (etype, types.boolean):
+            raise ctx.fail(f"attention_mask must be boolean or {etype}, got {ctx.etype(3)}")
         q, k, v = shapes
         try:
             self._check_dims(q, k, v)
