@@ -185,18 +185,28 @@ def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: 
     max_offset = sum(sh[-1] * math.prod(q[i + 1:]) for i, sh in enumerate(shifts))
     planes = _phase_planes(x, pads, strides, out[0] + -(-max_offset // row))
     length = out[0] * row
-    acc = np.empty((n, g, m, length), dtype=x.dtype)
-    tmp = np.empty_like(acc)
-    weights = w[:, :, 0].reshape(g, m, -1)
-    for t, tap in enumerate(itertools.product(*(range(k) for k in kernel))):
+    taps = []
+    for tap in itertools.product(*(range(k) for k in kernel)):
         phase = np.ravel_multi_index(tuple((ti * d) % s for ti, d, s in zip(tap, dilations, strides)), strides)
         offset = sum(sh[ti] * math.prod(q[i + 1:]) for i, (sh, ti) in enumerate(zip(shifts, tap)))
-        np.multiply(planes[:, :, None, phase, offset:offset + length], weights[:, :, t, None],
-                    out=tmp if t else acc)
-        if t:
-            acc += tmp
+        taps.append((int(phase), offset))
+    planes = planes.reshape(n * g, planes.shape[2], -1)
+    weights = np.broadcast_to(w[:, :, 0].reshape(1, g, m, -1), (n, g, m, len(taps))).reshape(n * g, m, -1)
+    acc = np.empty((n * g, m, length), dtype=x.dtype)
+    _accumulate_taps(planes, weights, taps, acc)
     acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
     return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
+
+
+def _accumulate_taps(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, int]],
+                     acc: np.ndarray) -> None:
+    """``acc[c, o] = sum_t weights[c, o, t] * planes[c, phase_t, offset_t + (0..length)]``."""
+    length = acc.shape[-1]
+    tmp = np.empty_like(acc)
+    for t, (phase, offset) in enumerate(taps):
+        np.multiply(planes[:, None, phase, offset:offset + length], weights[:, :, t, None], out=tmp if t else acc)
+        if t:
+            acc += tmp
 
 
 def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
@@ -351,6 +361,7 @@ class _BackpropBase(Op):
         return [(ctx.etype(0), (data[0], channels, *spatial))]
 
     def _spatial(self, ctx, data, weights, num_spatial, extra, mode) -> list[Dimension]:
+        """Output spatial dims: the ``output_shape`` input's value when given, else from the geometry."""
         if ctx.num_inputs > 2:
             target = ctx.value(2)
             shape = ctx.shape(2)
@@ -439,4 +450,5 @@ def check_channels(ctx: InferContext, channels: Dimension, groups: Dimension, pe
 
 
 def dim_mul(a: Dimension, b: Dimension) -> Dimension:
+    """Product of two dimensions, dynamic if either is."""
     return a * b if isinstance(a, int) and isinstance(b, int) else DYNAMIC
