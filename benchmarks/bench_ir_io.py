@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -76,14 +76,22 @@ def build_real_ir(folder: Path) -> Path | None:
     return path
 
 
-def median_time(action: Callable[[], object], repeat: int, cleanup: Callable[[], None] = lambda: None) -> float:
-    times = []
+class Timing(NamedTuple):
+    """Median wall-clock and CPU seconds (CPU of every thread of this process)."""
+
+    wall: float
+    cpu: float
+
+
+def median_time(action: Callable[[], object], repeat: int, cleanup: Callable[[], None] = lambda: None) -> Timing:
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         action()
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
         cleanup()
-    return statistics.median(times)
+    return Timing(statistics.median(walls), statistics.median(cpus))
 
 
 def rss_added_by_lpir_read(xml: Path, repeat: int) -> float:
@@ -93,7 +101,7 @@ def rss_added_by_lpir_read(xml: Path, repeat: int) -> float:
     return statistics.median(values)
 
 
-def measure_real(xml: Path | None, repeat: int) -> dict[str, float]:
+def measure_real(xml: Path | None, repeat: int) -> dict:
     import openvino as ov
 
     import lpir
@@ -107,7 +115,7 @@ def measure_real(xml: Path | None, repeat: int) -> dict[str, float]:
             "real openvino read": median_time(lambda: core.read_model(str(xml)), max(repeat, 11))}
 
 
-def measure(xml: Path, repeat: int) -> dict[str, float]:
+def measure(xml: Path, repeat: int) -> dict:
     import openvino as ov
 
     import lpir
@@ -137,28 +145,31 @@ def measure(xml: Path, repeat: int) -> dict[str, float]:
     }
 
 
-def report(results: dict[str, float], bin_bytes: int, layers: int, size: int, repeat: int) -> str:
+def ratio(name: str, peer: Timing, lpir_time: Timing) -> str:
+    return f"{name}/lpir wall time {peer.wall / lpir_time.wall:.2f}"
+
+
+def report(results: dict, bin_bytes: int, layers: int, size: int, repeat: int) -> str:
     gb = bin_bytes / 1e9
     r = results
     rows = [
         ("read", "lpir.read_model (lazy)", r["lpir read"], ""),
-        ("read", "openvino Core.read_model", r["openvino read"],
-         f"openvino/lpir time {r['openvino read'] / r['lpir read']:.2f}"),
-        ("copy", "lpir read + save_model", r["lpir read+save"], f"{gb / r['lpir read+save']:.2f} GB/s"),
+        ("read", "openvino Core.read_model", r["openvino read"], ratio("openvino", r["openvino read"], r["lpir read"])),
+        ("copy", "lpir read + save_model", r["lpir read+save"], f"{gb / r['lpir read+save'].wall:.2f} GB/s"),
         ("copy", "openvino read + save_model", r["openvino read+save"],
-         f"openvino/lpir time {r['openvino read+save'] / r['lpir read+save']:.2f}"),
+         ratio("openvino", r["openvino read+save"], r["lpir read+save"])),
         ("copy", "numpy fromfile + tofile (.bin)", r["numpy .bin copy"],
-         f"numpy/lpir time {r['numpy .bin copy'] / r['lpir read+save']:.2f}"),
+         ratio("numpy", r["numpy .bin copy"], r["lpir read+save"])),
     ]
     if "real layers" in r:
         rows[:0] = [
             ("cls", f"lpir.read_model, PP-OCR cls ({r['real layers']} layers)", r["real lpir read"], ""),
             ("cls", "openvino Core.read_model, same IR", r["real openvino read"],
-             f"openvino/lpir time {r['real openvino read'] / r['real lpir read']:.2f}"),
+             ratio("openvino", r["real openvino read"], r["real lpir read"])),
         ]
-    lines = [f"IR: {layers} MatMul, {size}x{size} f32 weights, .bin {gb:.2f} GB; median of {repeat}",
-             f"{'':5} {'what':44} {'seconds':>9}  ratio"]
-    lines += [f"{group:5} {name:44} {seconds:9.3f}  {ratio}" for group, name, seconds, ratio in rows]
+    lines = [f"IR: {layers} MatMul, {size}x{size} f32 weights, .bin {gb:.2f} GB; medians of {repeat} runs",
+             f"{'':5} {'what':44} {'wall s':>8} {'CPU s':>8}  ratio"]
+    lines += [f"{group:5} {name:44} {t.wall:8.3f} {t.cpu:8.3f}  {text}" for group, name, t, text in rows]
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     lines.append(f"machine: {os.cpu_count()} CPUs, load average {load} at the end of the run")
     lines.append(f"lpir.read_model adds {r['lpir read RSS'] / 2**20:.1f} MiB resident memory (fresh process)")

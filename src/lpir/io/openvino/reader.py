@@ -12,11 +12,14 @@ Port ids are labels: inputs and outputs are matched to op ports by their positio
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import mmap
 import os
 import pyexpat
 from pathlib import Path
+from typing import Iterator
 from xml.etree.ElementTree import Element, TreeBuilder
 
 from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
@@ -37,14 +40,32 @@ def read_ir(xml_path: str | os.PathLike, bin_path: str | os.PathLike | None = No
     """Read an IR; ``bin_path`` defaults to the .xml path with the suffix ``.bin``."""
     xml_path = Path(xml_path)
     bin_path = Path(bin_path) if bin_path is not None else xml_path.with_suffix(".bin")
-    root = _parse_xml(xml_path)
-    reader = _IrReader(xml_path, bin_path)
+    with _gc_paused():
+        root = _parse_xml(xml_path)
+        reader = _IrReader(xml_path, bin_path)
+        try:
+            return reader.build(root)
+        except ModelParseError:
+            raise
+        except ValidationError as exc:
+            raise ModelParseError(f"{xml_path}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a model is built.
+
+    Reading allocates tens of thousands of objects that all stay alive; the collections those
+    allocations trigger find nothing to free yet scanned every live object, about a third of
+    the reading time of a 400-layer model.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        return reader.build(root)
-    except ModelParseError:
-        raise
-    except ValidationError as exc:
-        raise ModelParseError(f"{xml_path}: {exc}") from None
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parse_xml(xml_path: Path) -> Element:
