@@ -156,14 +156,18 @@ def test_negative_pads_crop_the_input(op_type, wshape):
     assert_close(ours, theirs)
 
 
-def test_integer_convolution_is_exact():
-    """Small integers: OpenVINO's f32 result is exact, and lpir must match it in int32."""
+@pytest.mark.parametrize("op_type,wshape", [("Convolution", (4, 3, 3, 3)), ("GroupConvolution", (3, 2, 1, 3, 3)),
+                                             ("ConvolutionBackpropData", (3, 2, 3, 3))])
+def test_integer_convolution_is_exact(op_type, wshape):
+    """8-bit values: OpenVINO's f32 result is exact (sums stay far below 2**24); lpir's i32 must equal it."""
     rng = np.random.default_rng(5)
-    x = rng.integers(-20, 20, size=(1, 3, 6, 6)).astype(np.int32)
-    w = rng.integers(-5, 5, size=(4, 3, 3, 3)).astype(np.int32)
-    attrs = _attrs((1, 1), (1, 1), (1, 1), (1, 1))
-    ours = lpir_op("Convolution", [x, w], attrs)[0]
-    theirs = openvino_op(_openvino_factory("Convolution", attrs), [x.astype(np.float32), w.astype(np.float32)],
+    x = rng.integers(-128, 128, size=(1, 3, 6, 6)).astype(np.int32)
+    w = rng.integers(-128, 128, size=wshape).astype(np.int32)
+    attrs = _attrs((2, 1), (1, 1), (1, 1), (1, 1))
+    if op_type == "ConvolutionBackpropData":
+        attrs["output_padding"] = [1, 0]
+    ours = lpir_op(op_type, [x, w], attrs)[0]
+    theirs = openvino_op(_openvino_factory(op_type, attrs), [x.astype(np.float32), w.astype(np.float32)],
                          constant_inputs=[1])[0]
     assert ours.dtype == np.int32
     np.testing.assert_array_equal(ours, theirs.astype(np.int32))

@@ -64,6 +64,18 @@ def test_integer_matmul_is_exact(sa, sb, ta, tb, dtype):
     np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("dtype,bound", [
+    (np.int64, 2**30),   # partial sums past 2**53: accumulated in i64
+    (np.int32, 2**20),   # exact in f64, then wraps to i32 as OpenVINO does
+])
+def test_large_integers_stay_exact(dtype, bound):
+    rng = np.random.default_rng(3)
+    a = rng.integers(-bound, bound, size=(3, 6)).astype(dtype)
+    b = rng.integers(-bound, bound, size=(6, 4)).astype(dtype)
+    ours, theirs = _run(a, b, False, False, reference=True)
+    np.testing.assert_array_equal(ours, theirs)
+
+
 def test_f16_stays_f16():
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(3, 8)).astype(np.float16), rng.normal(size=(8, 4)).astype(np.float16)

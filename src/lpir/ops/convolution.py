@@ -29,6 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
+from lpir.ops.matmul import accumulation_dtype, to_output
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
 AUTO_PADS = ("explicit", "notset", "valid", "same_upper", "same_lower")
@@ -114,16 +115,6 @@ def tap_views(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dila
     for tap in itertools.product(*(range(k) for k in kernel)):
         yield tap, (Ellipsis,) + tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
                                        for t, d, s, o in zip(tap, dilations, strides, out))
-
-
-def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """Type to accumulate in: f32 for narrow floats, i64 for integers, else the type itself."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "iub":
-        return np.dtype(np.int64)
-    if dtype in (np.float32, np.float64):
-        return dtype
-    return np.dtype(np.float32)
 
 
 # ---------------------------------------------------------------- forward convolution kernels
@@ -213,17 +204,17 @@ def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], di
                         pads: Sequence[tuple[int, int]]) -> np.ndarray:
     """Convolution of ``x`` ``[N, G*Cg, *spatial]`` with ``w`` ``[G, M, Cg, *k]`` → ``[N, G*M, *out]``."""
     out_dtype = x.dtype
-    work = compute_dtype(out_dtype)
-    x = x.astype(work, copy=False)
-    w = w.astype(work, copy=False)
     g, m, cg = w.shape[:3]
     kernel = w.shape[3:]
+    work = accumulation_dtype(x, w, cg * math.prod(kernel))
+    x = x.astype(work, copy=False)
+    w = w.astype(work, copy=False)
     n = x.shape[0]
     out = [window_count(*args) for args in zip(x.shape[2:], kernel, strides, dilations, pads)]
     if any(o <= 0 for o in out):
         return np.zeros((n, g * m) + tuple(max(o, 0) for o in out), dtype=out_dtype)
     if cg == 1 and g > 1:
-        return _depthwise(x, w, strides, dilations, pads, out).astype(out_dtype, copy=False)
+        return to_output(_depthwise(x, w, strides, dilations, pads, out), out_dtype)
     x = pad_spatial(x, pads)
     if all(k == 1 for k in kernel):
         x = x[(Ellipsis,) + tuple(slice(None, s * (o - 1) + 1, s) for s, o in zip(strides, out))]
@@ -231,7 +222,7 @@ def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], di
     else:
         cols = _im2col(x, kernel, strides, dilations, out).reshape(n, g, cg * math.prod(kernel), -1)
     result = np.matmul(w.reshape(g, m, -1), cols)
-    return result.reshape((n, g * m) + tuple(out)).astype(out_dtype, copy=False)
+    return to_output(result.reshape((n, g * m) + tuple(out)), out_dtype)
 
 
 # ---------------------------------------------------------------- transposed convolution kernel
@@ -251,9 +242,9 @@ def grouped_transposed_convolution(x: np.ndarray, w: np.ndarray, strides: Sequen
     per axis (zeros where the crop reaches past it, as ``output_padding`` may).
     """
     out_dtype = x.dtype
-    work = compute_dtype(out_dtype)
     g, cg, m = w.shape[:3]
     kernel = w.shape[3:]
+    work = accumulation_dtype(x, w, cg * math.prod(kernel))
     n = x.shape[0]
     size = x.shape[2:]
     wmat = np.moveaxis(w.astype(work, copy=False), 1, -1).reshape(g, -1, cg)
@@ -264,7 +255,7 @@ def grouped_transposed_convolution(x: np.ndarray, w: np.ndarray, strides: Sequen
     for t, (_, index) in enumerate(tap_views(full, kernel, strides, dilations, size)):
         full[index] += cols[:, :, :, t]
     result = _place(full, pads_begin, out)
-    return result.reshape((n, g * m) + tuple(out)).astype(out_dtype, copy=False)
+    return to_output(result.reshape((n, g * m) + tuple(out)), out_dtype)
 
 
 # ---------------------------------------------------------------- op definitions

@@ -15,8 +15,33 @@ import numpy as np
 from lpir.errors import ValidationError
 from lpir.ir.shape import Dimension, Shape
 from lpir.ops.common import broadcast_shapes
-from lpir.ops.convolution import compute_dtype
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
+
+
+_EXACT_IN_F64 = 1 << 53
+
+
+def accumulation_dtype(a: np.ndarray, b: np.ndarray, depth: int) -> np.dtype:
+    """Type to sum ``depth`` products of elements of ``a`` and ``b`` in.
+
+    Narrow floats accumulate in f32, f32/f64 in themselves. Integers must stay exact: f64 (so
+    that BLAS does the work) when no partial sum can reach 2**53, where f64 stops being exact,
+    else i64 (numpy's much slower integer loops).
+    """
+    dtype = np.result_type(a, b)
+    if dtype.kind not in "iub":
+        return np.dtype(dtype if dtype in (np.float32, np.float64) else np.float32)
+    if a.size == 0 or b.size == 0:
+        return np.dtype(np.int64)
+    bound = max(abs(int(a.min())), abs(int(a.max()))) * max(abs(int(b.min())), abs(int(b.max()))) * max(depth, 1)
+    return np.dtype(np.float64 if bound < _EXACT_IN_F64 else np.int64)
+
+
+def to_output(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """An accumulated result in the op's output type (integers wrap as OpenVINO's do)."""
+    if np.dtype(dtype).kind in "iub" and result.dtype.kind == "f":
+        result = result.astype(np.int64)
+    return result.astype(dtype, copy=False)
 
 
 def _as_matrix(shape: Shape, transpose: bool, is_first: bool) -> Shape:
@@ -66,11 +91,10 @@ class MatMul(Op):
         return [(ta, tuple(batch) + rows + cols)]
 
     def evaluate(self, a, b, *, transpose_a, transpose_b):
-        out_dtype = np.result_type(a, b)
-        work = compute_dtype(out_dtype)
         if a.ndim > 1 and transpose_a:
             a = np.swapaxes(a, -1, -2)
         if b.ndim > 1 and transpose_b:
             b = np.swapaxes(b, -1, -2)
+        work = accumulation_dtype(a, b, a.shape[-1])
         result = np.matmul(a.astype(work, copy=False), b.astype(work, copy=False))
-        return (np.asarray(result).astype(out_dtype, copy=False),)
+        return (to_output(np.asarray(result), np.result_type(a, b)),)
