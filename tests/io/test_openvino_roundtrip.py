@@ -4,8 +4,10 @@ and compute bit-identical outputs, and every constant's bytes must be unchanged.
 from __future__ import annotations
 
 import numpy as np
+import openvino as ov
 import pytest
 from defusedxml import ElementTree as SafeET
+from openvino import opset13 as ops
 
 import lpir
 import ovmodels
@@ -308,21 +310,14 @@ def test_v10_ir_reads_and_its_v11_copy_runs_the_same(tmp_path):
 
 def test_openvino_shared_blobs_stay_shared(tmp_path):
     """OpenVINO's serializer stores identical constants once; lpir's copy is no larger."""
-    from openvino import opset13 as ops
     weight = np.random.default_rng(2).random((16, 16), dtype=np.float32)
     x = ops.parameter([1, 16], np.float32, name="x")
     y = ops.matmul(ops.matmul(x, ops.constant(weight), False, True), ops.constant(weight.copy()), False, True)
-    original = ovmodels.save(ov_model(y, x), tmp_path / "shared.xml")
+    original = ovmodels.save(ov.Model([ops.result(y)], [x]), tmp_path / "shared.xml")
     copy = tmp_path / "copy.xml"
     lpir.save_model(lpir.read_model(original), copy)
     assert copy.with_suffix(".bin").stat().st_size == weight.nbytes == (tmp_path / "shared.bin").stat().st_size
     assert const_blobs(str(copy)) == const_blobs(original)
-
-
-def ov_model(output, parameter):
-    import openvino as ov
-    from openvino import opset13 as ops
-    return ov.Model([ops.result(output)], [parameter])
 
 
 def directory_state(folder) -> dict[str, bytes]:
@@ -385,3 +380,18 @@ def test_blobs_that_differ_only_between_sampled_bytes_are_both_kept(tmp_path):
     # the plugin may fold the constants in another order: equal up to f32 rounding, and the
     # sign flip of element 250 changes it far beyond that
     np.testing.assert_allclose(ovmodels.run(tmp_path / "m.xml", [ones])[0], expected, rtol=1e-6)
+
+
+def test_result_names_of_their_own_survive(tmp_path):
+    """OpenVINO 2025+ lets each Result name its output; two Results of one tensor keep theirs."""
+    x = ops.parameter([2], np.float32, name="x")
+    relu = ops.relu(x)
+    results = [ops.result(x), ops.result(relu), ops.result(relu)]
+    for result, names in zip(results, [{"out1"}, {"a"}, {"b,c"}]):
+        result.output(0).get_tensor().set_names(names)
+    original = ovmodels.save(ov.Model(results, [x]), tmp_path / "results.xml")
+    copy = tmp_path / "copy.xml"
+    lpir.save_model(lpir.read_model(original), copy)
+    expected = [p.get_names() for p in ovmodels.core().read_model(original).outputs]
+    assert expected == [{"out1"}, {"a"}, {"b,c"}]
+    assert [p.get_names() for p in ovmodels.core().read_model(str(copy)).outputs] == expected

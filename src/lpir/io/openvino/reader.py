@@ -34,6 +34,9 @@ from lpir.ops import registry
 
 SUPPORTED_VERSIONS = ("10", "11")
 SINK_TYPES = {"Assign"}
+# A Result layer's own tensor names (IR written by OpenVINO 2025+), kept in the Result node's
+# attrs as a list: two Results of one tensor may carry different names.
+RESULT_NAMES = "output_names"
 
 
 def read_ir(xml_path: str | os.PathLike, bin_path: str | os.PathLike | None = None) -> Model:
@@ -266,6 +269,8 @@ class _IrReader:
         except ValidationError as exc:
             raise ModelParseError(str(exc)) from None
         node.rt_info = parse_rt_entries(layer.find("rt_info"))
+        if op_type == "Result" and layer.get(RESULT_NAMES) is not None:
+            node.attrs[RESULT_NAMES] = split_names(layer.get(RESULT_NAMES))
         if op_type == "Const":
             node.tensor = self.constant_tensor(node, data, where)
         in_ports = self.read_ports(layer.find("input"), node, where, is_output=False)

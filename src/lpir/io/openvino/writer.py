@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from lpir.errors import ValidationError
 from lpir.io.openvino import names
+from lpir.io.openvino.reader import RESULT_NAMES
 from lpir.ir.graph import Model, Node, RtEntry
 from lpir.ir.shape import dim_for_port, format_shape
 from lpir.ops.registry import format_attr
@@ -136,9 +137,11 @@ def _attr(name: str, value) -> str:
 
 
 def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
-    lines = [f"\t\t<layer id=\"{layer_id}\" name={quoteattr(node.name)} type={quoteattr(names.to_ir(node.type))} "
-             f"version={quoteattr(node.version)}>"]
     data = dict(node.attrs)
+    result_names = data.pop(RESULT_NAMES, None) if node.type == "Result" else None
+    extra = f" {RESULT_NAMES}={quoteattr(_join_names(result_names))}" if result_names else ""
+    lines = [f"\t\t<layer id=\"{layer_id}\" name={quoteattr(node.name)} type={quoteattr(names.to_ir(node.type))} "
+             f"version={quoteattr(node.version)}{extra}>"]
     if node.type == "Const" and node.tensor is not None:
         offset, size = blobs.add(node.tensor.raw_bytes())
         data = {"element_type": node.tensor.etype, "shape": format_shape(node.tensor.shape),
@@ -166,12 +169,17 @@ def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
 def _port_xml(port_id: int, etype, shape, names: list[str], rt_info: list[RtEntry]) -> list[str]:
     head = f'\t\t\t\t<port id="{port_id}" precision="{etype.precision}"'
     if names:
-        head += " names=" + quoteattr(",".join(n.replace(",", "\\,") for n in sorted(names)))
+        head += " names=" + quoteattr(_join_names(names))
     body = [f"\t\t\t\t\t<dim>{dim_for_port(d)}</dim>" for d in (shape or ())]
     body += _rt_info_xml(rt_info, 5, skip_empty=True)
     if not body:
         return [head + " />"]
     return [head + ">", *body, "\t\t\t\t</port>"]
+
+
+def _join_names(tensor_names: list[str]) -> str:
+    """Sorted, comma-separated, commas inside a name escaped as ``\\,`` (OpenVINO's format)."""
+    return ",".join(n.replace(",", "\\,") for n in sorted(tensor_names))
 
 
 def _rt_info_xml(entries: list[RtEntry], depth: int, *, skip_empty: bool = False) -> list[str]:
