@@ -24,7 +24,7 @@ from xml.etree.ElementTree import Element, TreeBuilder
 
 from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
 
-from lpir.errors import ModelParseError, ValidationError
+from lpir.errors import ModelParseError, UnsupportedOpError, ValidationError
 from lpir.io.openvino import names
 from lpir.ir import types
 from lpir.ir.graph import Input, Model, Node, RtEntry
@@ -268,6 +268,11 @@ class _IrReader:
             node.attrs = op.parse_attrs(raw_attrs, where) if op is not None else raw_attrs
         except ValidationError as exc:
             raise ModelParseError(str(exc)) from None
+        if layer.find("body") is not None or layer.find("then_body") is not None:
+            # the body's Const offsets point into this .bin: reading it is easy, keeping it
+            # through an edit and a save is not; refuse rather than silently drop it
+            raise UnsupportedOpError(f"{where}: layers with a sub-graph body (TensorIterator, Loop, If) "
+                                     "are not supported")
         node.rt_info = parse_rt_entries(layer.find("rt_info"))
         if op_type == "Result" and layer.get(RESULT_NAMES) is not None:
             node.attrs[RESULT_NAMES] = split_names(layer.get(RESULT_NAMES))
