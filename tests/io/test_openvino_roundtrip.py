@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 import openvino as ov
+import ovmodels
 import pytest
+from conftest import REAL_MODELS
 from defusedxml import ElementTree as SafeET
 from openvino import opset13 as ops
 
 import lpir
-import ovmodels
-from conftest import REAL_MODELS
 
 QUANTIZED = list(ovmodels.quantized_models())
 
 
 def const_blobs(xml_path: str) -> dict[str, bytes]:
     """Bytes of every Const layer by name, read straight from the files."""
-    data = open(str(xml_path)[:-4] + ".bin", "rb").read()
+    with open(str(xml_path)[:-4] + ".bin", "rb") as f:
+        data = f.read()
     blobs = {}
     for layer in SafeET.parse(xml_path).getroot().iter("layer"):
         if layer.get("type") == "Const":

@@ -140,8 +140,9 @@ def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
     data = dict(node.attrs)
     result_names = data.pop(RESULT_NAMES, None) if node.type == "Result" else None
     extra = f" {RESULT_NAMES}={quoteattr(_join_names(result_names))}" if result_names else ""
-    lines = [f"\t\t<layer id=\"{layer_id}\" name={quoteattr(node.name)} type={quoteattr(names.to_ir(node.type))} "
-             f"version={quoteattr(node.version)}{extra}>"]
+    head = (f"\t\t<layer id=\"{layer_id}\" name={quoteattr(node.name)} type={quoteattr(names.to_ir(node.type))} "
+            f"version={quoteattr(node.version)}{extra}>")
+    lines = [head]
     if node.type == "Const" and node.tensor is not None:
         offset, size = blobs.add(node.tensor.raw_bytes())
         data = {"element_type": node.tensor.etype, "shape": format_shape(node.tensor.shape),
