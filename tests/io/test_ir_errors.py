@@ -243,3 +243,13 @@ def test_sub_graph_bodies_are_refused_not_dropped(tmp_path):
     ov.save_model(ov.Model([ops.result(output)], [condition, x]), str(xml))
     with pytest.raises(UnsupportedOpError, match=f"{xml}: layer 2 '{branch.get_friendly_name()}' .*sub-graph body"):
         lpir.read_model(xml)
+
+
+def test_cycle_is_named_by_a_layer_on_it(tmp_path):
+    """The first layer in the file (Result 'out', listed first here) only follows the cycle."""
+    result = VALID_IR[VALID_IR.index('\t\t<layer id="4"'):VALID_IR.index("\t</layers>")]
+    text = VALID_IR.replace(result, "").replace("\t<layers>\n", "\t<layers>\n" + result, 1)
+    edge = '<edge from-layer="0" from-port="0" to-layer="2" to-port="0" />'
+    message = parse_error(write_ir(tmp_path, {edge: '<edge from-layer="3" from-port="1" to-layer="2" to-port="0" />'},
+                                   text=text), "cycle")
+    assert "layer 4 'out'" not in message and ("layer 2 'sum'" in message or "layer 3 'cast'" in message)

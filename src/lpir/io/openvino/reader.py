@@ -241,9 +241,15 @@ class _IrReader:
                     if pending[consumer.node.uid] == 0:
                         ready.append(consumer.node)
         stuck = [node for node in nodes if pending[node.uid] > 0]
-        if stuck:
-            raise ModelParseError(f"{self.where(stuck[0])}: the graph has a cycle through this layer "
-                                  f"({len(stuck)} layers are on or after a cycle)")
+        if not stuck:
+            return
+        # every stuck layer has a stuck producer: walking producers back must come round a cycle
+        node, seen = stuck[0], set()
+        while node.uid not in seen:
+            seen.add(node.uid)
+            node = next(p.source.node for p in node.inputs if pending[p.source.node.uid] > 0)
+        raise ModelParseError(f"{self.where(node)}: the graph has a cycle through this layer "
+                              f"({len(stuck)} layers are on or after a cycle)")
 
     def where(self, node: Node) -> str:
         return f"{self.xml_path}: layer {node.layer_id} '{node.name}' ({node.type}-{node.version})"
