@@ -9,6 +9,8 @@ import ovmodels
 import pytest
 from conftest import REAL_MODELS
 from defusedxml import ElementTree as SafeET
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openvino import opset13 as ops
 
 import lpir
@@ -396,3 +398,43 @@ def test_result_names_of_their_own_survive(tmp_path):
     expected = [p.get_names() for p in ovmodels.core().read_model(original).outputs]
     assert expected == [{"out1"}, {"a"}, {"b,c"}]
     assert [p.get_names() for p in ovmodels.core().read_model(str(copy)).outputs] == expected
+
+
+# -- property: what lpir writes, OpenVINO reads back the same -----------------------------------
+
+NAME_CHARS = st.one_of(st.sampled_from(list(",\\ &<>\"'.:/")),  # the characters with a meaning in IR XML
+                       st.characters(min_codepoint=32, max_codepoint=0x24F, blacklist_characters="\x7f"))
+TENSOR_NAME = st.text(NAME_CHARS, min_size=1, max_size=8).filter(
+    lambda s: s == s.strip() and not s.endswith("\\"))  # "a\" + "," reads as "a,": the format's own ambiguity
+
+
+@st.composite
+def dims(draw):
+    lo = draw(st.integers(0, 8))
+    return draw(st.sampled_from([lo, lpir.ir.DYNAMIC, lpir.ir.Dim(lo, None), lpir.ir.Dim(lo, lo + draw(st.integers(1, 8)))]))
+
+
+def ov_dimension(dim) -> ov.Dimension:
+    if isinstance(dim, int):
+        return ov.Dimension(dim)
+    return ov.Dimension(dim.lo, -1 if dim.hi is None else dim.hi)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(dims(), max_size=4).map(tuple), in_names=st.sets(TENSOR_NAME, min_size=1, max_size=3),
+       out_names=st.sets(TENSOR_NAME, min_size=1, max_size=3))
+def test_written_shapes_and_names_read_back_in_openvino(tmp_path_factory, shape, in_names, out_names):
+    from lpir.ir import make_node, make_parameter, make_result, types
+    x = make_parameter("f32", shape, name="x")
+    x.output.names = sorted(in_names)
+    relu = make_node("Relu", [x.output], outputs=[(types.f32, shape)], name="relu")
+    relu.output.names = sorted(out_names - in_names) or ["y"]
+    path = tmp_path_factory.mktemp("prop") / "m.xml"
+    lpir.save_model(lpir.Model([x], [make_result(relu.output)]), path)
+    model = ovmodels.core().read_model(str(path))
+    assert model.inputs[0].get_partial_shape() == ov.PartialShape([ov_dimension(d) for d in shape])
+    assert model.inputs[0].get_names() == set(x.output.names)
+    assert model.outputs[0].get_names() == set(relu.output.names)
+    again = lpir.read_model(path)
+    assert again.parameters[0].attrs["shape"] == shape
+    assert sorted(again.outputs[0].names) == sorted(relu.output.names)
