@@ -44,10 +44,32 @@ def sample_inputs(xml_path: str, seed: int = 0) -> list[np.ndarray]:
     return arrays
 
 
+def normalized(value: str):
+    """An attribute value with formatting noise removed: list spacing, float digits ("1e-06" = "1.0e-6")."""
+    items = value.replace(" ", "").split(",")
+    try:
+        return tuple(float(item) for item in items)
+    except ValueError:
+        return value.replace(" ", "")
+
+
+def layer_records(xml_path: str) -> dict:
+    """Per layer name: type, version, every layer and <data> attribute but ids and offsets, rt_info."""
+    records = {}
+    for layer in SafeET.parse(xml_path).getroot().iter("layer"):
+        data = layer.find("data")
+        attrs = {k: normalized(v) for k, v in (data.attrib.items() if data is not None else ()) if k != "offset"}
+        attrs.update({f"layer.{k}": v for k, v in layer.attrib.items() if k not in ("id", "name")})
+        records[layer.get("name")] = attrs
+    return records
+
+
 def assert_round_trip(original: str, tmp_path) -> None:
     copy = str(tmp_path / "copy.xml")
     lpir.save_model(lpir.read_model(original), copy)
     assert const_blobs(copy) == const_blobs(original)
+    assert layer_records(copy) == layer_records(original)
+    assert rt_info_by_place(copy) == rt_info_by_place(original)
     inputs = sample_inputs(original)
     expected, actual = ovmodels.run(original, inputs), ovmodels.run(copy, inputs)
     assert len(expected) == len(actual)
