@@ -181,10 +181,12 @@ def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: 
         phase = np.ravel_multi_index(tuple((ti * d) % s for ti, d, s in zip(tap, dilations, strides)), strides)
         offset = sum(sh[ti] * math.prod(q[i + 1:]) for i, (sh, ti) in enumerate(zip(shifts, tap)))
         taps.append((int(phase), offset))
-    planes = planes.reshape(n * g, planes.shape[2], -1)
-    weights = np.broadcast_to(w[:, :, 0].reshape(1, g, m, -1), (n, g, m, len(taps))).reshape(n * g, m, -1)
-    acc = np.empty((n * g, m, length), dtype=x.dtype)
-    _accumulate_taps(planes, weights, taps, acc)
+    if m == 1 and length <= 4 * g:
+        acc = _accumulate_channels_last(planes, w[:, 0, 0].reshape(g, -1), taps, length)
+    else:
+        weights = np.broadcast_to(w[:, :, 0].reshape(1, g, m, -1), (n, g, m, len(taps))).reshape(n * g, m, -1)
+        acc = np.empty((n * g, m, length), dtype=x.dtype)
+        _accumulate_taps(planes.reshape(n * g, planes.shape[2], -1), weights, taps, acc)
     acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
     return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
 
@@ -198,6 +200,22 @@ def _accumulate_taps(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tup
         np.multiply(planes[:, None, phase, offset:offset + length], weights[:, :, t, None], out=tmp if t else acc)
         if t:
             acc += tmp
+
+
+def _accumulate_channels_last(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, int]],
+                              length: int) -> np.ndarray:
+    """:func:`_accumulate_taps` for many channels over a small image: channels innermost, so
+    each tap is one contiguous block whose inner loop runs over the channels. Returns a
+    channels-last ``[N, length, C]`` array viewed as ``[N, C, length]``."""
+    channels_last = np.ascontiguousarray(np.moveaxis(planes, 1, -1))
+    per_tap = np.ascontiguousarray(weights.T)
+    acc = np.empty((planes.shape[0], length, planes.shape[1]), dtype=planes.dtype)
+    tmp = np.empty_like(acc)
+    for t, (phase, offset) in enumerate(taps):
+        np.multiply(channels_last[:, phase, offset:offset + length], per_tap[t], out=tmp if t else acc)
+        if t:
+            acc += tmp
+    return np.moveaxis(acc, -1, 1)
 
 
 def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
