@@ -1,9 +1,9 @@
 """MaxPool, AvgPool and their adaptive forms.
 
 Windows are evaluated with one vectorised operation per kernel tap (never per pixel): the input
-is padded once (``-inf`` for max, zeros for average) and each tap is a strided view. The last
-window in ``ceil``/``ceil_torch`` rounding may reach past the padded input; those positions
-count as padding.
+is padded once (the lowest finite value for max, as OpenVINO pads, zeros for average) and each
+tap is a strided view. The last window in ``ceil``/``ceil_torch`` rounding may reach past the
+padded input; those positions count as padding.
 
 Adaptive pools split each spatial axis into bins ``[floor(i*L/O), ceil((i+1)*L/O))``; both the
 mean and the max over a box are separable, so they run one axis at a time, looping over bins.
@@ -62,7 +62,7 @@ def _infer_pool(ctx: InferContext, dilations: Sequence[int], opset: int) -> tupl
     if any(k <= 0 for k in attrs["kernel"]):
         raise ctx.fail(f"kernel={attrs['kernel']} must be positive")
     pads, out = pool_geometry(data[2:], attrs, dilations)
-    for i, (size, count, pad) in enumerate(zip(data[2:], out, pads)):
+    for i, (size, pad) in enumerate(zip(data[2:], pads)):
         dk = dilations[i] * (attrs["kernel"][i] - 1) + 1
         if isinstance(size, int) and pad is not None and dk > size + pad[0] + pad[1]:
             raise ctx.fail(f"kernel {attrs['kernel']} (dilations {list(dilations)}) is larger than the padded "
@@ -237,7 +237,7 @@ class AvgPool1(Op):
                                    f"entirely in the padding (pads {pad[0]}, {pad[1]})")
         return [(ctx.etype(0), shape)]
 
-    def evaluate(self, x, **attrs):
+    def evaluate(self, x, **attrs):  # attributes by name: "exclude-pad" is no Python identifier
         kernel = attrs["kernel"]
         pads, out = pool_geometry(x.shape[2:], attrs, [1] * len(kernel))
         return (avg_pool(x, kernel, attrs["strides"], pads, out, attrs["exclude-pad"]),)
@@ -253,10 +253,12 @@ class AvgPool14(AvgPool1):
 # ---------------------------------------------------------------- adaptive pooling
 
 def _bins(size: int, count: int) -> list[tuple[int, int]]:
+    """The ``count`` adaptive bins over ``size`` elements: neighbours may overlap by one."""
     return [((i * size) // count, -(-((i + 1) * size) // count)) for i in range(count)]
 
 
 def _infer_adaptive(ctx: InferContext) -> Shape | None:
+    """N and C of the data with the spatial dims ``output_shape`` holds (dynamic if unknown)."""
     data = ctx.shape(0)
     if data is None:
         return None
