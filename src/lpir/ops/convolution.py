@@ -163,8 +163,8 @@ def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: 
                pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
     """Grouped convolution with one input channel per group; ``w`` is ``[G, M, 1, *k]``.
 
-    One multiply-add per kernel tap over a contiguous slice of the phase planes (see
-    :func:`_phase_planes`); no im2col matrix is built.
+    One multiply-add per kernel tap over a slice of the phase planes (see :func:`_phase_planes`);
+    no im2col matrix is built.
     """
     n, g = x.shape[:2]
     m = w.shape[1]
@@ -175,25 +175,26 @@ def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: 
     row = math.prod(q[1:])
     max_offset = sum(sh[-1] * math.prod(q[i + 1:]) for i, sh in enumerate(shifts))
     planes = _phase_planes(x, pads, strides, out[0] + -(-max_offset // row))
-    length = out[0] * row
     taps = []
     for tap in itertools.product(*(range(k) for k in kernel)):
         phase = np.ravel_multi_index(tuple((ti * d) % s for ti, d, s in zip(tap, dilations, strides)), strides)
-        offset = sum(sh[ti] * math.prod(q[i + 1:]) for i, (sh, ti) in enumerate(zip(shifts, tap)))
-        taps.append((int(phase), offset))
-    if m == 1 and length <= 4 * g:
-        acc = _accumulate_channels_last(planes, w[:, 0, 0].reshape(g, -1), taps, length)
-    else:
-        weights = np.broadcast_to(w[:, :, 0].reshape(1, g, m, -1), (n, g, m, len(taps))).reshape(n * g, m, -1)
-        acc = np.empty((n * g, m, length), dtype=x.dtype)
-        _accumulate_taps(planes.reshape(n * g, planes.shape[2], -1), weights, taps, acc)
+        taps.append((int(phase), tuple(sh[ti] for sh, ti in zip(shifts, tap))))
+    weights = w[:, :, 0].reshape(g, m, -1)
+    if m == 1 and out[0] * row <= 4 * g:
+        grid = planes.reshape(planes.shape[:3] + (-1,) + tuple(q[1:]))
+        return np.ascontiguousarray(_accumulate_channels_last(grid, weights[:, 0], taps, out))
+    flat_taps = [(phase, sum(sh * math.prod(q[i + 1:]) for i, sh in enumerate(shift))) for phase, shift in taps]
+    weights = np.broadcast_to(weights[None], (n, g, m, len(taps))).reshape(n * g, m, -1)
+    acc = np.empty((n * g, m, out[0] * row), dtype=x.dtype)
+    _accumulate_taps(planes.reshape(n * g, planes.shape[2], -1), weights, flat_taps, acc)
     acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
     return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
 
 
 def _accumulate_taps(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, int]],
                      acc: np.ndarray) -> None:
-    """``acc[c, o] = sum_t weights[c, o, t] * planes[c, phase_t, offset_t + (0..length)]``."""
+    """``acc[c, o] = sum_t weights[c, o, t] * planes[c, phase_t, offset_t + (0..length)]``: each
+    tap reads one contiguous run of the flattened phase plane."""
     length = acc.shape[-1]
     tmp = np.empty_like(acc)
     for t, (phase, offset) in enumerate(taps):
@@ -202,17 +203,18 @@ def _accumulate_taps(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tup
             acc += tmp
 
 
-def _accumulate_channels_last(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, int]],
-                              length: int) -> np.ndarray:
-    """:func:`_accumulate_taps` for many channels over a small image: channels innermost, so
-    each tap is one contiguous block whose inner loop runs over the channels. Returns a
-    channels-last ``[N, length, C]`` array viewed as ``[N, C, length]``."""
-    channels_last = np.ascontiguousarray(np.moveaxis(planes, 1, -1))
+def _accumulate_channels_last(grid: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, tuple[int, ...]]],
+                              out: Sequence[int]) -> np.ndarray:
+    """Depthwise taps for many channels over a small image: ``grid`` ``[N, C, S, *q]`` goes
+    channels-last once, so every tap's inner loop runs over the channels and no padding column is
+    computed. Returns ``[N, C, *out]`` (a channels-last array seen channels-first)."""
+    channels_last = np.ascontiguousarray(np.moveaxis(grid, 1, -1))
     per_tap = np.ascontiguousarray(weights.T)
-    acc = np.empty((planes.shape[0], length, planes.shape[1]), dtype=planes.dtype)
+    acc = np.empty((grid.shape[0],) + tuple(out) + (grid.shape[1],), dtype=grid.dtype)
     tmp = np.empty_like(acc)
-    for t, (phase, offset) in enumerate(taps):
-        np.multiply(channels_last[:, phase, offset:offset + length], per_tap[t], out=tmp if t else acc)
+    for t, (phase, shift) in enumerate(taps):
+        view = channels_last[(slice(None), phase) + tuple(slice(sh, sh + o) for sh, o in zip(shift, out))]
+        np.multiply(view, per_tap[t], out=tmp if t else acc)
         if t:
             acc += tmp
     return np.moveaxis(acc, -1, 1)
