@@ -116,6 +116,21 @@ def test_avg_pool_matches_openvino(shape, kernel, strides, dilations, pb, pe, ro
     assert_close(ours, theirs)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, "bfloat16"])
+def test_max_pool_keeps_narrow_floats(dtype):
+    """Narrow floats pad with their own lowest value; the result equals the f32 pool of the same values."""
+    import ml_dtypes
+
+    dtype = np.dtype(getattr(ml_dtypes, dtype) if isinstance(dtype, str) else dtype)
+    x = _data(1, 2, 5, 5).astype(dtype)
+    a = _attrs((3, 3), (2, 2), (1, 1), (1, 1), "ceil", dilations=[1, 1], axis=0, index_element_type="i64")
+    ours = lpir_op("MaxPool", [x], a, opset=8)
+    theirs = _max_pool_both(x.astype(np.float32), a, opset=8, reference=True)[1]
+    assert ours[0].dtype == dtype
+    np.testing.assert_array_equal(ours[0].astype(np.float32), theirs[0])
+    np.testing.assert_array_equal(ours[1], theirs[1])
+
+
 def test_avg_pool_f16_stays_f16():
     x = _data(1, 2, 6, 6).astype(np.float16)
     a = _attrs((3, 3), (1, 1), (1, 1), (1, 1), **{"exclude-pad": True})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import ml_dtypes
 import numpy as np
 
 from lpir.errors import ValidationError
@@ -84,7 +85,7 @@ def _padded_for_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], out: Seq
 def _lowest(dtype: np.dtype):
     """The padding value of MaxPool: the lowest finite value, as OpenVINO pads."""
     dtype = np.dtype(dtype)
-    return np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
+    return np.iinfo(dtype).min if dtype.kind in "iu" else ml_dtypes.finfo(dtype).min
 
 
 def max_pool(x: np.ndarray, kernel, strides, dilations, pads, out, axis: int, index_dtype=None
