@@ -21,7 +21,8 @@ from lpir.errors import ValidationError
 from lpir.ir import types
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
 from lpir.ops.common import normalize_axis
-from lpir.ops.convolution import auto_pad_mode, check_spatial_attrs, pad_spatial, resolve_pads, tap_views
+from lpir.ops.convolution import (auto_pad_mode, check_spatial_attrs, pad_spatial, resolve_pads, tap_views,
+                                  window_count)
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
 ROUNDING = {1: ("floor", "ceil"), 14: ("floor", "ceil", "ceil_torch")}
@@ -36,12 +37,8 @@ def pool_geometry(sizes: Sequence[Dimension], attrs: dict, dilations: Sequence[i
     pads = resolve_pads(sizes, kernel, strides, dilations, mode, attrs["pads_begin"], attrs["pads_end"])
     out: list[Dimension] = []
     for size, k, s, d, pad in zip(sizes, kernel, strides, dilations, pads):
-        if not isinstance(size, int) or pad is None:
-            out.append(DYNAMIC)
-            continue
-        span = size + pad[0] + pad[1] - d * (k - 1) - 1
-        count = (-(-span // s) if rounding in ("ceil", "ceil_torch") else span // s) + 1
-        if rounding == "ceil_torch" and (count - 1) * s >= size + pad[0]:
+        count = window_count(size, k, s, d, pad, ceil=rounding in ("ceil", "ceil_torch"))
+        if rounding == "ceil_torch" and isinstance(count, int) and (count - 1) * s >= size + pad[0]:
             count -= 1  # the last window would start inside the end padding
         out.append(count)
     return pads, out
