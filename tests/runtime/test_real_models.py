@@ -15,6 +15,8 @@ import pytest
 
 import lpir
 import ovmodels
+from openvino import opset13
+from ops.oracle import openvino_op
 import realdata
 from conftest import REAL_MODELS
 
@@ -44,9 +46,9 @@ def compressed_ir(tmp_path_factory, real_onnx):
     return get
 
 
-def check_against_openvino(xml_path: str, inputs: list[np.ndarray]) -> None:
+def check_against_openvino(xml_path: str, inputs: list[np.ndarray], tolerance: float = TOLERANCE) -> None:
     compiled = lpir.compile_model(lpir.read_model(xml_path))
-    assert_close(compiled(inputs), ovmodels.run(xml_path, inputs))
+    assert_close(compiled(inputs), ovmodels.run(xml_path, inputs), tolerance)
 
 
 @pytest.mark.parametrize("f16", [False, True], ids=["fp32", "f16"])
@@ -58,7 +60,12 @@ def test_float_model_matches_openvino(real_ir, name, f16):
 @pytest.mark.parametrize("mode", ["int8_asym", "int4_sym", "int4_asym"])
 @pytest.mark.parametrize("name", REAL_MODELS)
 def test_weight_compressed_model_matches_openvino(compressed_ir, name, mode):
-    check_against_openvino(compressed_ir(name, mode), realdata.inputs_for(name))
+    # int4 weights are decompressed in f16 (Convert f16 → Multiply by f16 scales), as NNCF writes
+    # them. lpir rounds that product to f16 as the graph says; OpenVINO's CPU plugin fuses the
+    # decompression into its matmul and keeps it in f32. On MiniLM that moves the output by
+    # 1.6e-4 of its range (lpir with the product kept in f32 agrees within 3e-7), hence 3e-4.
+    tolerance = 3e-4 if mode.startswith("int4") else TOLERANCE
+    check_against_openvino(compressed_ir(name, mode), realdata.inputs_for(name), tolerance)
 
 
 CALIBRATION_SEEDS = range(3)
@@ -71,20 +78,64 @@ def _fake_quantized(name: str, real_onnx, folder) -> str:
     return ovmodels.save(ovmodels.insert_fake_quantize(model, calibration), folder / f"{name}_fq.xml")
 
 
-# Measured on this suite's inputs (max and mean error relative to the output range):
-# ppocr_cls ~1e-6 / 1e-7, ppocr_rec and ppocr_det and minilm below 1e-3 / 1e-5.
+def openvino_intermediates(xml: str, inputs: list[np.ndarray]) -> dict[tuple[str, int], np.ndarray]:
+    """Every non-constant tensor of the model as OpenVINO computes it, by (layer name, port)."""
+    model = ovmodels.core().read_model(xml)
+    ports = [(op.get_friendly_name(), i, op.output(i)) for op in model.get_ordered_ops()
+             if op.get_type_name() not in ("Constant", "Result") for i in range(op.get_output_size())]
+    for k, (_, _, port) in enumerate(ports):
+        port.get_tensor().add_names({f"probe:{k}"})
+    model.add_outputs([port for _, _, port in ports])
+    compiled = ovmodels.core().compile_model(model, "CPU", ovmodels.FQ_EMULATED)
+    values = compiled(inputs)
+    found = {}
+    for out in compiled.outputs:
+        for tensor_name in out.get_names():
+            if tensor_name.startswith("probe:"):
+                name, i, _ = ports[int(tensor_name[6:])]
+                found[(name, i)] = np.array(values[out])
+    return found
+
+
+# A FakeQuantize network is a discontinuous function: OpenVINO's CPU FakeQuantize (clamp + FMA
+# with precomputed scales) and the reference formula differ by ULPs, which moves values lying
+# next to a rounding boundary by one quantum, and deep networks amplify that. End to end,
+# lpir and OpenVINO's float emulation were measured to differ by (max, mean of |error| / range)
+# ppocr_cls 0.20 / 0.08, ppocr_rec 0.25 / 3e-5, ppocr_det 0.80 / 8e-3, minilm 0.013 / 1.6e-3 on
+# these crude per-tensor min/max quantizers. So every layer is checked on OpenVINO's own inputs
+# (teacher forcing): float layers within 1e-4 of their range; FakeQuantize bit-exact against
+# OpenVINO's reference evaluation and within one quantum of the CPU plugin's emulation (which
+# moves up to ~1% of the values of some layers, those lying on exact ties).
 @pytest.mark.parametrize("name", REAL_MODELS)
-def test_fake_quantized_model_matches_float_emulation(name, real_onnx, tmp_path):
+def test_fake_quantized_model_layers_match_float_emulation(name, real_onnx, tmp_path):
     xml = _fake_quantized(name, real_onnx, tmp_path)
-    inputs = realdata.inputs_for(name)
-    actual = lpir.compile_model(lpir.read_model(xml))(inputs)
-    expected = ovmodels.run(xml, inputs, ovmodels.FQ_EMULATED)
-    for a, e in zip(actual, expected):
-        if e.dtype.kind in "iub":
-            np.testing.assert_array_equal(a, e)
+    reference = openvino_intermediates(xml, realdata.inputs_for(name))
+    model = lpir.read_model(xml)
+    constants = {n.uid: n.tensor.numpy() for n in model.nodes() if n.type == "Const"}
+    checked = {"FakeQuantize": 0, "other": 0}
+    for node in model.nodes():
+        if node.type in ("Parameter", "Const", "Result") or (node.name, 0) not in reference:
             continue
-        span = float(e.max() - e.min()) or 1.0
-        error = np.abs(a.astype(np.float64) - e) / span
-        assert error.max() <= 1e-2 and error.mean() <= 1e-3, (error.max(), error.mean())
-    if name == "ppocr_cls":
-        assert (actual[0].argmax(-1) == expected[0].argmax(-1)).all()
+        inputs = [constants[p.source.node.uid] if p.source.node.uid in constants
+                  else reference.get((p.source.node.name, p.source.index)) for p in node.inputs]
+        if any(v is None for v in inputs):
+            continue
+        op = lpir.ops.lookup(node.type, node.opset)
+        actual = op.evaluate(*inputs, **op.resolved_attrs(node.attrs, node.name))
+        for out, value in zip(node.outputs, actual):
+            expected = reference[(node.name, out.index)]
+            if expected.dtype.kind in "iub":
+                np.testing.assert_array_equal(value, expected, err_msg=node.name)
+                continue
+            span = float(np.ptp(expected)) or 1.0
+            error = np.abs(value.astype(np.float64) - expected)
+            if node.type == "FakeQuantize":
+                levels = node.attrs["levels"]
+                exact = openvino_op(lambda *a: opset13.fake_quantize(*a, levels), inputs, reference=True)[0]
+                np.testing.assert_array_equal(value, exact, err_msg=f"{node.name} against OpenVINO's reference")
+                quantum = float(np.abs(inputs[4] - inputs[3]).max()) / (levels - 1)
+                assert error.max() <= quantum * 1.001, (node.name, error.max(), quantum)
+            else:
+                assert error.max() <= TOLERANCE * span, (node.name, node.type, error.max() / span)
+            checked["FakeQuantize" if node.type == "FakeQuantize" else "other"] += 1
+    assert checked["FakeQuantize"] >= 5 and checked["other"] >= 10, checked
