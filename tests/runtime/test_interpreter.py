@@ -82,3 +82,41 @@ def test_observer_sees_every_node_once_in_order():
     lpir.compile_model(chain_model(5, (2,)))([np.zeros(2, np.float32)],
                                               observer=lambda node, outs: seen.append((node.type, outs[0][0])))
     assert seen == [("Add", float(i)) for i in range(1, 6)]
+
+
+@pytest.mark.parametrize("op_type, attrs, second", [
+    ("Add", {}, (1, 8, 1, 1)), ("Subtract", {}, (8, 5, 5)), ("Multiply", {}, ()),
+    ("Clamp", {"min": -0.5, "max": 0.25}, None), ("Relu", {}, None),
+])
+def test_in_place_kernels_equal_the_references(op_type, attrs, second):
+    """Conv → op: the interpreter may compute op into the conv's output; results must not change."""
+    from lpir.runtime.inplace import run_inplace
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2, 8, 5, 5)).astype(np.float32)
+    a[0, 0, 0, :2] = [np.nan, -0.0]
+    args = [a] + ([rng.standard_normal(second).astype(np.float32)] if second is not None else [])
+    op = lpir.ops.lookup(op_type, 1)
+    resolved = op.resolved_attrs(attrs, op_type)
+    expected = op.evaluate(*[x.copy() for x in args], **resolved)[0]
+    actual = run_inplace(op_type, args, resolved)[0]
+    assert actual is a
+    np.testing.assert_array_equal(actual, expected)
+
+
+def test_in_place_is_used_only_on_private_fresh_tensors():
+    """x → Conv → Add → {Relu, Result}: Add's output has two readers, so Relu must not overwrite it."""
+    x = make_parameter("f32", (1, 2, 4, 4), name="x")
+    w = make_constant(np.ones((2, 2, 1, 1), np.float32))
+    conv = build("Convolution", [x.output, w.output], {"strides": [1, 1], "pads_begin": [0, 0],
+                                                      "pads_end": [0, 0], "dilations": [1, 1]})
+    add = build("Add", [conv.output, make_constant(np.float32(-1)).output])
+    relu = build("Relu", [add.output])
+    model = lpir.Model([x], [make_result(relu.output), make_result(add.output)])
+    compiled = lpir.compile_model(model)
+    steps = {s.node.type: s.inplace for s in compiled._steps}
+    assert steps["Add"] and not steps["Relu"]
+    value = np.linspace(-1, 1, 32, dtype=np.float32).reshape(1, 2, 4, 4)
+    relu_out, add_out = compiled([value])
+    expected_add = value.sum(axis=1, keepdims=True).repeat(2, axis=1) - 1
+    np.testing.assert_allclose(add_out, expected_add, rtol=1e-6)
+    np.testing.assert_allclose(relu_out, np.maximum(expected_add, 0), rtol=1e-6)

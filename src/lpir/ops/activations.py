@@ -103,7 +103,13 @@ def _unary(op_type: str, function: Callable[[np.ndarray], np.ndarray], *, intege
     return register(op_type, opset=opset)(cls)
 
 
-_unary("Relu", lambda x: np.maximum(x, x.dtype.type(0)), integers=True)
+def _relu(x: np.ndarray) -> np.ndarray:
+    if x.dtype.kind == "f":  # clip with two finite-or-infinite bounds is numpy's fastest path
+        return np.clip(x, x.dtype.type(0), x.dtype.type(np.inf))
+    return np.maximum(x, x.dtype.type(0))
+
+
+_unary("Relu", _relu, integers=True)
 _unary("Abs", np.abs, integers=True)
 _unary("Negative", np.negative, integers=True)
 _unary("Sign", np.sign, integers=True)
@@ -185,7 +191,7 @@ class Clamp(_Unary):
 
     def function(self, x, *, min, max):
         low, high = _clamp_bounds(x.dtype, min, max)
-        return np.minimum(np.maximum(x, low), high)
+        return np.clip(x, low, high)  # one pass; several times faster than minimum(maximum())
 
 
 class _WithScalarInputs(Op):

@@ -20,6 +20,7 @@ from lpir.ir import types
 from lpir.ir.graph import Model, Node
 from lpir.ir.shape import Shape
 from lpir.ops.registry import Op, lookup
+from lpir.runtime.inplace import FRESH_OUTPUT_OPS, INPLACE_KERNELS, run_inplace
 
 Observer = Callable[[Node, Sequence[np.ndarray]], None]
 
@@ -47,11 +48,12 @@ class InferResult(list):
 
 
 class _Step:
-    __slots__ = ("node", "op", "attrs", "inputs", "outputs", "release")
+    __slots__ = ("node", "op", "attrs", "inputs", "outputs", "release", "inplace")
 
     def __init__(self, node: Node, op: Op | None, attrs: dict[str, Any], inputs: list[int], outputs: list[int]):
         self.node, self.op, self.attrs, self.inputs, self.outputs = node, op, attrs, inputs, outputs
         self.release: list[int] = []
+        self.inplace = False  # may write its result into input 0 (see runtime.inplace)
 
 
 class CompiledModel:
@@ -101,6 +103,10 @@ class CompiledModel:
         for slot, i in last_use.items():
             if slot not in keep:
                 self._steps[i].release.append(slot)
+        for step in self._steps:
+            if step.node.type in INPLACE_KERNELS and step.inputs[0] not in keep:
+                source = step.node.inputs[0].source
+                step.inplace = source.node.type in FRESH_OUTPUT_OPS and len(source.consumers) == 1
 
     # -- inputs -----------------------------------------------------------------------------
     def _bind_inputs(self, inputs) -> list[np.ndarray]:
@@ -138,7 +144,11 @@ class CompiledModel:
             if step.op is None:  # Result
                 continue
             args = [slots[s] for s in step.inputs]
-            outputs = _evaluate(step, args)
+            outputs = None
+            if step.inplace and observer is None:  # an observer may keep the tensor it was shown
+                outputs = run_inplace(step.node.type, args, step.attrs)
+            if outputs is None:
+                outputs = _evaluate(step, args)
             for slot, value in zip(step.outputs, outputs):
                 slots[slot] = value
             if observer is not None:

@@ -1,0 +1,61 @@
+"""In-place kernels for cheap elementwise ops that follow a convolution or matmul.
+
+In a CNN every Convolution is followed by a bias Add and an activation; computed as written,
+each allocates a new tensor and makes one more pass over memory. When the interpreter knows
+that input 0 is a freshly computed f32 tensor that nothing else reads, these kernels write the
+result into it instead. Results are identical to the references (same numpy ufunc, same
+operands), which the runtime tests check op by op.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from lpir.ops.activations import _clamp_bounds
+
+# Ops whose outputs are newly allocated arrays, never views of their inputs.
+FRESH_OUTPUT_OPS = frozenset({
+    "Convolution", "GroupConvolution", "ConvolutionBackpropData", "GroupConvolutionBackpropData",
+    "MatMul", "Add", "Subtract", "Multiply", "Clamp", "Relu",
+})
+
+InplaceKernel = Callable[..., "tuple[np.ndarray] | None"]
+
+
+def _binary(ufunc: np.ufunc) -> InplaceKernel:
+    def run(a: np.ndarray, b: np.ndarray, *, auto_broadcast="numpy", **_) -> tuple[np.ndarray] | None:
+        if auto_broadcast != "numpy" or b.dtype != a.dtype or np.broadcast_shapes(a.shape, b.shape) != a.shape:
+            return None
+        ufunc(a, b, out=a)
+        return (a,)
+    return run
+
+
+def _clamp(a: np.ndarray, *, min: float, max: float) -> tuple[np.ndarray]:
+    low, high = _clamp_bounds(a.dtype, min, max)
+    np.clip(a, low, high, out=a)
+    return (a,)
+
+
+def _relu(a: np.ndarray) -> tuple[np.ndarray]:
+    np.clip(a, a.dtype.type(0), a.dtype.type(np.inf), out=a)
+    return (a,)
+
+
+INPLACE_KERNELS: dict[str, InplaceKernel] = {
+    "Add": _binary(np.add),
+    "Subtract": _binary(np.subtract),
+    "Multiply": _binary(np.multiply),
+    "Clamp": _clamp,
+    "Relu": _relu,
+}
+
+
+def run_inplace(op_type: str, args: list[np.ndarray], attrs: dict) -> tuple[np.ndarray] | None:
+    """Compute ``op_type`` into ``args[0]`` if that is possible; None when it is not."""
+    a = args[0]
+    if a.dtype != np.float32 or not a.flags.writeable:
+        return None
+    return INPLACE_KERNELS[op_type](*args, **attrs)
