@@ -222,3 +222,12 @@ def test_invalid_inputs_and_attributes_name_the_node(shapes, etypes, attrs, mess
     with pytest.raises(ValidationError, match=message) as info:
         _infer(shapes, etypes, **attrs)
     assert "'fq'" in str(info.value)
+
+
+def test_scalar_data():
+    """0-d data (ONNX Runtime's quantizer writes scalar QuantizeLinear inputs) keeps its shape."""
+    f = np.float32
+    args = [np.array(v, f) for v in (0.7, 0.0, 1.0, 0.0, 1.0)]
+    (out,) = lpir_op("FakeQuantize", args, {"levels": 4})
+    expected = openvino_op(lambda *a: opset13.fake_quantize(*a, 4), args, reference=True)[0]
+    assert out.shape == () and out == expected

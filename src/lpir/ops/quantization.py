@@ -40,12 +40,17 @@ def fake_quantize(x: np.ndarray, il: np.ndarray, ih: np.ndarray, ol: np.ndarray,
     dtype = x.dtype
     il, ih, ol, oh = (np.asarray(a).astype(dtype, copy=False) for a in (il, ih, ol, oh))
     if _clamping_is_exact(il, ih, ol, oh):
-        return _formula(np.clip(x, il, ih), il, ih, ol, oh, levels)
-    out = _formula(np.subtract(x, il), None, ih - il, ol, oh, levels)
+        return _formula(_writable(np.clip(x, il, ih)), il, ih, ol, oh, levels)
+    out = _formula(_writable(np.subtract(x, il)), None, ih - il, ol, oh, levels)
     # NaN fails both comparisons and keeps the formula's NaN, as in the reference.
     np.copyto(out, ol, where=x <= np.minimum(il, ih))
     np.copyto(out, oh, where=x > np.maximum(il, ih))
     return out
+
+
+def _writable(value) -> np.ndarray:
+    """A fresh ufunc result as an array (0-d inputs make numpy return a scalar)."""
+    return value if isinstance(value, np.ndarray) else np.array(value)
 
 
 def _formula(out: np.ndarray, il, ih, ol, oh, levels: int) -> np.ndarray:

@@ -92,6 +92,7 @@ class CompiledModel:
         self._num_slots = len(slot_of)
         self._param_slots = [slot_of[(p.uid, 0)] for p in model.parameters]
         self._result_slots = [step.inputs[0] for step in self._steps if step.node.type == "Result"]
+        self._output_names = [_result_names(r) for r in model.results]
         self._schedule_release()
 
     def _schedule_release(self) -> None:
@@ -155,8 +156,7 @@ class CompiledModel:
                 observer(step.node, outputs)
             for slot in step.release:
                 slots[slot] = None
-        return InferResult([slots[s] for s in self._result_slots],
-                           [list(r.inputs[0].source.names) for r in self.model.results])
+        return InferResult([slots[s] for s in self._result_slots], self._output_names)
 
     infer = __call__
 
@@ -183,6 +183,15 @@ def _check_supported(nodes: list[Node]) -> None:
         parts = [f"{key} ×{len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
                  for key, names in sorted(missing.items())]
         raise UnsupportedOpError(f"lpir cannot run {sum(map(len, missing.values()))} layers: " + "; ".join(parts))
+
+
+def _result_names(result: Node) -> list[str]:
+    """Names a model output answers to: its tensor's names, then the Result's own (IR 2025+)."""
+    names = list(result.inputs[0].source.names)
+    own = result.attrs.get("output_names")
+    if isinstance(own, str):
+        names += [n for n in own.split(",") if n and n not in names]
+    return names
 
 
 def _constant_value(node: Node) -> np.ndarray:
