@@ -10,29 +10,17 @@ PyPI package. Prints the median latency of each and the ratio lpir / OpenVINO.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
 
 import lpir
+from timing import median_ms
 from lpir import zoo
 
 DEFAULT_EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
-
-
-def median_ms(fn, runs: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def cases(efficientnet: Path):
@@ -59,8 +47,8 @@ def main() -> None:
             ov.save_model(ov.convert_model(str(onnx_path)), xml, compress_to_fp16=False)
             compiled_ov = core.compile_model(core.read_model(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
             compiled_lpir = lpir.compile_model(lpir.read_model(xml))
-            ov_ms = median_ms(lambda: compiled_ov(inputs), args.runs)
-            lpir_ms = median_ms(lambda: compiled_lpir(inputs), args.runs)
+            ov_ms = median_ms(lambda: compiled_ov(inputs), args.runs, warmup=2)
+            lpir_ms = median_ms(lambda: compiled_lpir(inputs), args.runs, warmup=2)
             rows.append((label, lpir_ms, ov_ms))
     print(f"{'model':<22} {'lpir ms':>9} {'OpenVINO ms':>12} {'lpir/OV':>8}")
     for label, lpir_ms, ov_ms in rows:

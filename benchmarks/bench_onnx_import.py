@@ -10,27 +10,16 @@ median wall time of each and the ratio lpir / OpenVINO (below 1: lpir is faster)
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import openvino as ov
 
 import lpir
+from timing import median_ms
 from lpir import zoo
 
 DEFAULT_EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
-
-
-def median_ms(fn, runs: int) -> float:
-    fn()  # warm-up: imports, caches
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def lpir_convert(onnx_path: Path, folder: Path) -> None:
