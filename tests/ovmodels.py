@@ -33,6 +33,10 @@ def run(xml_or_model, inputs, config=F32_HINT) -> list[np.ndarray]:
     return [np.array(result[out]) for out in compiled.outputs]
 
 
+def _f32(value) -> ov.Node:
+    return ops.constant(np.asarray(value, np.float32))
+
+
 def _rng(seed=0):
     return np.random.default_rng(seed)
 
@@ -42,8 +46,7 @@ def fake_quantize_conv() -> ov.Model:
     rng = _rng(1)
     x = ops.parameter([1, 3, 16, 16], np.float32, name="input")
     def fq(node, lo, hi, levels=256):
-        c = lambda v: ops.constant(np.asarray(v, np.float32))
-        return ops.fake_quantize(node, c(lo), c(hi), c(lo), c(hi), levels)
+        return ops.fake_quantize(node, _f32(lo), _f32(hi), _f32(lo), _f32(hi), levels)
     a0 = fq(x, 0.0, 1.0)
     w0 = rng.normal(size=(8, 3, 3, 3)).astype(np.float32)
     lim = np.abs(w0).reshape(8, -1).max(1).reshape(8, 1, 1, 1)
@@ -212,16 +215,15 @@ def insert_fake_quantize(model: ov.Model, calibration: list) -> ov.Model:
         for i, out in enumerate(compiled.outputs):
             lows[i] = min(lows[i], float(values[out].min()))
             highs[i] = max(highs[i], float(values[out].max()))
-    c = lambda v: ops.constant(np.asarray(v, np.float32))
     for node, source, lo, hi in zip(targets, sources, lows, highs):
         lo, hi = (0.0, hi) if lo >= 0 else (min(lo, -hi), max(hi, -lo))
-        node.input(0).replace_source_output(ops.fake_quantize(source, c(lo), c(hi), c(lo), c(hi), 256).output(0))
+        node.input(0).replace_source_output(ops.fake_quantize(source, _f32(lo), _f32(hi), _f32(lo), _f32(hi), 256).output(0))
         w = _constant_weight(node)
         if w is not None and w.ndim >= 2:
             out_axis = 0 if node.get_type_name() != "MatMul" else (0 if node.get_attributes()["transpose_b"] else w.ndim - 1)
             axes = tuple(a for a in range(w.ndim) if a != out_axis)
             lim = np.maximum(np.abs(w).max(axis=axes, keepdims=True), 1e-6).astype(np.float32)
             node.input(1).replace_source_output(
-                ops.fake_quantize(node.input_value(1), c(-lim), c(lim), c(-lim), c(lim), 255).output(0))
+                ops.fake_quantize(node.input_value(1), _f32(-lim), _f32(lim), _f32(-lim), _f32(lim), 255).output(0))
     model.validate_nodes_and_infer_types()
     return model

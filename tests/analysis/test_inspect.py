@@ -100,7 +100,9 @@ def mixed_model() -> ov.Model:
     """A sparse float conv fed by an FQ (float: weights not quantized) and a fully quantized MatMul."""
     rng = np.random.default_rng(5)
     x = ops.parameter([1, 2, 6, 6], np.float32, name="x")
-    c = lambda v: ops.constant(np.asarray(v, np.float32))
+    def c(value):
+        return ops.constant(np.asarray(value, np.float32))
+
     act = ops.fake_quantize(x, c(0), c(1), c(0), c(1), 256)
     w = rng.normal(size=(4, 2, 3, 3)).astype(np.float32)
     w[rng.random(w.shape) < 0.4] = 0.0
