@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from openvino import opset8 as ov8
 from openvino import opset13 as ov13
@@ -155,10 +155,13 @@ def pool_geometries(draw):
 
 
 def _has_window_past_the_input(sizes, kernel, strides, pb, pe, rounding, auto_pad) -> bool:
-    """True when ceil rounding adds a window that starts past the data and its padding (with
-    same_* padding the windows tile the padded input exactly, so never)."""
-    if rounding == "floor" or auto_pad.startswith("same"):
+    """True when ceil rounding may add a window that starts past the data and its padding (with
+    same_* padding that can happen only when a stride exceeds the kernel: size 2, kernel 1,
+    stride 3 gives a second, empty window)."""
+    if rounding == "floor":
         return False
+    if auto_pad.startswith("same"):
+        return any(s > k for s, k in zip(strides, kernel))
     if auto_pad == "valid":
         pb = pe = [0] * len(sizes)
     for size, k, s, b, e in zip(sizes, kernel, strides, pb, pe):
@@ -170,6 +173,7 @@ def _has_window_past_the_input(sizes, kernel, strides, pb, pe, rounding, auto_pa
 
 @settings(max_examples=40, deadline=None)
 @given(pool_geometries(), st.booleans(), st.integers(0, 2**31 - 1))
+@example(([1], [3], [1], [0], [0], [2], "ceil", "same_upper"), False, 0)  # an empty same_upper window
 def test_random_pools_match_openvino(geometry, exclude_pad, seed):
     kernel, strides, dilations, pb, pe, sizes, rounding, auto_pad = geometry
     x = _data(2, 2, *sizes, seed=seed)
