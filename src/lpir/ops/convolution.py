@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -191,6 +193,28 @@ def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: 
     return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
 
 
+# Depthwise convolution is memory-bound: on large maps it runs in blocks of channels whose input
+# fits in a core's cache, the blocks spread over the cores (numpy releases the GIL).
+_BLOCK_BYTES = 1 << 20
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _depthwise_in_blocks(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
+                         pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
+    """:func:`_depthwise` over blocks of about ``_BLOCK_BYTES`` of input channels, in parallel."""
+    global _POOL
+    channels = x.shape[1]
+    channel_bytes = x.nbytes // max(channels, 1)
+    if x.nbytes <= 2 * _BLOCK_BYTES or channels < 2:
+        return _depthwise(x, w, strides, dilations, pads, out)
+    step = max(1, _BLOCK_BYTES // max(channel_bytes, 1))
+    blocks = [slice(start, min(start + step, channels)) for start in range(0, channels, step)]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="lpir-depthwise")
+    parts = _POOL.map(lambda block: _depthwise(x[:, block], w[block], strides, dilations, pads, out), blocks)
+    return np.concatenate(list(parts), axis=1)
+
+
 def _accumulate_taps(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, int]],
                      acc: np.ndarray) -> None:
     """``acc[c, o] = sum_t weights[c, o, t] * planes[c, phase_t, offset_t + (0..length)]``: each
@@ -234,7 +258,7 @@ def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], di
     if any(o <= 0 for o in out):
         return np.zeros((n, g * m) + tuple(max(o, 0) for o in out), dtype=out_dtype)
     if cg == 1 and g > 1:
-        return to_output(_depthwise(x, w, strides, dilations, pads, out), out_dtype)
+        return to_output(_depthwise_in_blocks(x, w, strides, dilations, pads, out), out_dtype)
     x = pad_spatial(x, pads)
     if all(k == 1 for k in kernel):
         x = x[(Ellipsis,) + tuple(slice(None, s * (o - 1) + 1, s) for s, o in zip(strides, out))]
