@@ -233,3 +233,31 @@ def test_quantizable_traits_follow_nncf():
         assert lookup(op, 13).traits.quantizable, op
     for op in ("Select", "FloorMod", "SquaredDifference"):
         assert not lookup(op, 13).traits.quantizable, op
+
+
+def test_partial_values_flow_through_equal_select_multiply():
+    """ONNX Expand's target, ``Select(Equal(ShapeOf(x), -1), ones, ShapeOf(x))``, keeps the known
+    hidden size of ``x [?, ?, 384]``, as OpenVINO infers it (MiniLM's attention mask path)."""
+    import openvino as ov
+    from openvino import opset13 as o
+
+    from lpir.ir import DYNAMIC, make_constant
+    from lpir.ops import build
+
+    def lpir_chain():
+        x = make_parameter("f32", (DYNAMIC, DYNAMIC, 384))
+        shape = build("ShapeOf", [x.output], {"output_type": types.i64}, opset=3).output
+        is_minus_one = build("Equal", [shape, make_constant(np.int64(-1)).output]).output
+        ones = make_constant(np.ones(3, np.int64)).output
+        target = build("Select", [is_minus_one, ones, shape]).output
+        doubled = build("Multiply", [target, make_constant(np.array([1, 2, 1], np.int64)).output]).output
+        y = make_parameter("f32", (1, 1, 1))
+        return build("Broadcast", [y.output, doubled], {"mode": "bidirectional"}, opset=3).output.shape
+
+    x = o.parameter(ov.PartialShape([-1, -1, 384]), np.float32)
+    shape = o.shape_of(x, "i64")
+    target = o.select(o.equal(shape, o.constant(np.int64(-1))), o.constant(np.ones(3, np.int64)), shape)
+    doubled = o.multiply(target, o.constant(np.array([1, 2, 1], np.int64)))
+    expected = o.broadcast(o.parameter([1, 1, 1], np.float32), doubled, "bidirectional").get_output_partial_shape(0)
+    assert expected[2].get_length() == 384
+    assert lpir_chain() == (DYNAMIC, DYNAMIC, 384)

@@ -14,6 +14,7 @@ import numpy as np
 
 from lpir.errors import EvaluationError, ValidationError
 from lpir.ir import types
+from lpir.ir.shape import DYNAMIC, Dim
 from lpir.ops.common import broadcast_arrays, broadcast_shapes, pdpd_aligned_shape
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
@@ -57,6 +58,36 @@ def _same_type(ctx: InferContext, inputs: Iterable[int]):
     return etype
 
 
+# -- partial values: shape arithmetic with dynamic dimensions (ShapeOf → Equal → Select → Broadcast)
+
+def _broadcast_partials(values: list[tuple | None]) -> list[tuple] | None:
+    """Flat partial values brought to one length (each has that length or length 1)."""
+    if any(v is None for v in values):
+        return None
+    length = max(len(v) for v in values)
+    if any(len(v) not in (1, length) for v in values):
+        return None
+    return [v * length if len(v) == 1 else v for v in values]
+
+
+def _equal_dims(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return int(a == b)
+    dim, other = (a, b) if isinstance(a, Dim) else (b, a)
+    if isinstance(other, int) and (other < dim.lo or (dim.hi is not None and other > dim.hi)):
+        return 0  # a dimension in [lo, hi] never equals a value outside it (e.g. -1)
+    return DYNAMIC
+
+
+def _multiply_dims(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    return b if a == 1 else a if b == 1 else DYNAMIC
+
+
+_PARTIAL_COMBINE = {"Equal": _equal_dims, "Multiply": _multiply_dims}
+
+
 class _Binary(Op):
     """A binary op: same-typed inputs broadcast together, output of the same type."""
 
@@ -70,6 +101,11 @@ class _Binary(Op):
         if self.boolean_inputs and etype not in (types.boolean, types.dynamic):
             raise ctx.fail(f"inputs are {etype}: {self.type} takes boolean inputs")
         return [(types.boolean if self.boolean_result else etype, broadcast_infer(ctx, (0, 1)))]
+
+    def partial_value(self, ctx: InferContext):
+        combine = _PARTIAL_COMBINE.get(self.type)
+        values = _broadcast_partials([ctx.partial_value(0), ctx.partial_value(1)]) if combine else None
+        return None if values is None else tuple(combine(a, b) for a, b in zip(*values))
 
     def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -197,6 +233,15 @@ class Select(Op):
         else:
             shape = broadcast_infer(ctx, (0, 1, 2))
         return [(etype, shape)]
+
+    def partial_value(self, ctx: InferContext):
+        if str(ctx.attrs["auto_broadcast"]).lower() != "numpy":
+            return None
+        values = _broadcast_partials([ctx.partial_value(i) for i in range(3)])
+        if values is None:
+            return None
+        return tuple(then if cond == 1 else other if cond == 0 else then if then == other else DYNAMIC
+                     for cond, then, other in zip(*values))
 
     def evaluate(self, cond, then, other, *, auto_broadcast, **pdpd):
         cond, then, other = np.asarray(cond), np.asarray(then), np.asarray(other)
