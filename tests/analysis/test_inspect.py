@@ -151,3 +151,10 @@ def test_real_float_model_has_no_low_precision_layers(real_ir):
     report = report_of(real_ir("ppocr_cls"), sparsity=False)
     assert report.fake_quantize == [] and report.compressed_weights == []
     assert report.layers and all(layer.mode == "float" for layer in report.layers)
+
+
+def test_ports_are_named_after_their_layers_when_a_tensor_is_both_input_and_output(real_onnx):
+    """MiniLM's graph returns its inputs too; the tensor carries both names."""
+    report = inspect_model(lpir.read_model(real_onnx["minilm"]), sparsity=False).to_dict()
+    assert [p["name"] for p in report["inputs"]] == ["input_ids", "attention_mask"]
+    assert [p["name"] for p in report["outputs"]][:2] == ["output", "463"]

@@ -113,8 +113,8 @@ def inspect_model(model: Model, *, sparsity: bool = True,
     nodes = model.nodes()
     report = ModelReport(
         model=model.name,
-        inputs=[_port(out) for out in model.inputs],
-        outputs=[_port(out) for out in model.outputs],
+        inputs=[_port(p.outputs[0], p.name) for p in model.parameters],
+        outputs=[_port(r.inputs[0].source, r.name) for r in model.results],
         op_counts=dict(sorted(Counter(n.type for n in nodes).items())),
         constants=_constants(nodes),
         parameters=_parameter_count(nodes),
@@ -128,9 +128,11 @@ def inspect_model(model: Model, *, sparsity: bool = True,
     return report
 
 
-def _port(out: Output) -> dict[str, Any]:
-    return {"name": out.names[0] if out.names else out.node.name, "element_type": out.etype.name,
-            "shape": format_shape(out.shape)}
+def _port(out: Output, layer_name: str) -> dict[str, Any]:
+    """A model input or output, named by its layer when that is one of the tensor's names (a
+    tensor that is both an input and an output has both names)."""
+    name = layer_name if layer_name in out.names or not out.names else out.names[0]
+    return {"name": name, "element_type": out.etype.name, "shape": format_shape(out.shape)}
 
 
 def _constants(nodes: list[Node]) -> dict[str, dict[str, int]]:
