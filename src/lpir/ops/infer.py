@@ -19,6 +19,8 @@ from lpir.ops.registry import InferContext, Op, lookup, registered_types
 
 # Values larger than this are not folded during inference: weights stay lazy.
 FOLD_LIMIT = 1 << 16
+# Constant subgraphs that compute shapes are small; a longer walk is an activation path.
+MAX_FOLD_NODES = 256
 
 
 def op_of(node: Node) -> Op:
@@ -29,37 +31,77 @@ def op_of(node: Node) -> Op:
     return op
 
 
-def static_value(output: Output) -> np.ndarray | None:
-    """The value ``output`` always has, if it can be known without model inputs."""
+def _leaf_value(output: Output) -> tuple[bool, np.ndarray | None]:
+    """(is a leaf, its value) for the ends of a constant subgraph: Const, ShapeOf, Parameter."""
     node = output.node
     if node.type == "Const" and node.tensor is not None:
-        if node.tensor.size > FOLD_LIMIT:
-            return None
-        return node.tensor.numpy()
+        return True, (node.tensor.numpy() if node.tensor.size <= FOLD_LIMIT else None)
     if node.type == "ShapeOf":
         shape = node.inputs[0].source.shape
-        if is_static(shape):
-            etype = node.attrs.get("output_type", types.i64)
-            return np.array(shape, dtype=types.parse_type(etype).dtype)
-        return None
+        if not is_static(shape):
+            return True, None
+        etype = types.parse_type(node.attrs.get("output_type", types.i64))
+        return True, np.array(shape, dtype=etype.dtype)
     if node.type in ("Parameter", "Result") or not node.inputs:
-        return None
+        return True, None
     if not is_static(output.shape) or int(np.prod(output.shape, dtype=np.int64)) > FOLD_LIMIT:
-        return None
-    inputs = []
-    for port in node.inputs:
-        value = static_value(port.source)
-        if value is None:
+        return True, None
+    return False, None
+
+
+def _constant_subgraph(output: Output) -> list[Node] | None:
+    """The non-leaf nodes ``output`` is computed from, producers first; None as soon as one of
+    them depends on a model input, is too large, or the subgraph exceeds MAX_FOLD_NODES."""
+    order: list[Node] = []
+    state: dict[int, bool] = {}  # node uid → finished
+    stack = [(output.node, 0)]
+    while stack:
+        node, next_input = stack.pop()
+        state.setdefault(node.uid, False)
+        if next_input < len(node.inputs):
+            stack.append((node, next_input + 1))
+            source = node.inputs[next_input].source
+            is_leaf, value = _leaf_value(source)
+            if is_leaf:
+                if value is None:
+                    return None
+            elif source.node.uid not in state:
+                stack.append((source.node, 0))
+            continue
+        state[node.uid] = True
+        order.append(node)
+        if len(order) > MAX_FOLD_NODES:
             return None
-        inputs.append(value)
-    op = lookup(node.type, node.opset)
-    if op is None:
+    return order
+
+
+def static_value(output: Output) -> np.ndarray | None:
+    """The value ``output`` always has, if it can be known without model inputs.
+
+    Walks back iteratively through at most MAX_FOLD_NODES small nodes (no recursion: deep
+    graphs are fine) and stops at the first one that depends on a model input.
+    """
+    is_leaf, value = _leaf_value(output)
+    if is_leaf:
+        return value
+    nodes = _constant_subgraph(output)
+    if nodes is None:
         return None
-    try:
-        attrs = op.resolved_attrs(node.attrs, describe_node(node))
-        return np.asarray(op.evaluate(*inputs, **attrs)[output.index])
-    except (NotImplementedError, ValidationError):
-        return None
+    values: dict[tuple[int, int], np.ndarray] = {}
+    for node in nodes:
+        inputs = [values.get((p.source.node.uid, p.source.index)) for p in node.inputs]
+        inputs = [v if v is not None else _leaf_value(p.source)[1] for v, p in zip(inputs, node.inputs)]
+        op = lookup(node.type, node.opset)
+        if op is None:
+            return None
+        try:
+            attrs = op.resolved_attrs(node.attrs, describe_node(node))
+            results = op.evaluate(*inputs, **attrs)
+        except (NotImplementedError, ValidationError):
+            return None
+        for index, result in enumerate(results):
+            values[(node.uid, index)] = np.asarray(result)
+    return values.get((output.node.uid, output.index))
 
 
 def partial_value(output: Output) -> tuple | None:
@@ -68,6 +110,8 @@ def partial_value(output: Output) -> tuple | None:
     A static integer value of at most one dimension gives its ints; otherwise the producing op's
     :meth:`Op.partial_value` decides (ShapeOf of ``(?, 3)`` gives ``(Dim(), 3)``).
     """
+    if (output.shape is not None and len(output.shape) > 1) or output.etype.is_float:
+        return None  # shape values are integer vectors: do not walk activation paths
     value = static_value(output)
     if value is not None:
         if value.ndim > 1 or not np.issubdtype(value.dtype, np.integer):
