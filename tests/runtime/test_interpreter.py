@@ -131,3 +131,18 @@ def test_deep_graphs_build_and_run_without_recursion():
         out = build("Add", [out, make_constant(np.float32(1)).output]).output
     result = lpir.compile_model(lpir.Model([x], [make_result(out)]))([np.zeros((1, 4), np.float32)])
     assert float(result[0][0, 0]) == 3000.0
+
+
+def test_outputs_nobody_reads_are_freed_and_results_answer_to_their_own_names():
+    x = make_parameter("f32", (1, 1, 4, 4), name="x")
+    pool = build("MaxPool", [x.output], {"strides": [2, 2], "pads_begin": [0, 0], "pads_end": [0, 0],
+                                         "kernel": [2, 2], "dilations": [1, 1]}, opset=8)
+    result = make_result(pool.outputs[0], name="pooled")
+    result.attrs["output_names"] = ["pooled_alias"]
+    compiled = lpir.compile_model(lpir.Model([x], [result]))
+    indices_slot = compiled._steps[0].outputs[1]
+    assert indices_slot in compiled._steps[0].release
+    out = compiled({0: np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)})
+    np.testing.assert_array_equal(out["pooled_alias"], [[[[5, 7], [13, 15]]]])
+    with pytest.raises(lpir.ValidationError, match="has no input 3"):
+        compiled({3: np.zeros((1, 1, 4, 4), np.float32)})

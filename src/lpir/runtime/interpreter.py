@@ -104,6 +104,8 @@ class CompiledModel:
         for slot, i in last_use.items():
             if slot not in keep:
                 self._steps[i].release.append(slot)
+        for step in self._steps:  # outputs nothing reads (MaxPool's indices ...) go at once
+            step.release += [s for s in step.outputs if s not in last_use and s not in keep]
         for step in self._steps:
             if step.node.type in INPLACE_KERNELS and step.inputs[0] not in keep:
                 source = step.node.inputs[0].source
@@ -121,7 +123,7 @@ class CompiledModel:
                     by_name[name] = i
             values: list[Any] = [None] * len(params)
             for key, value in inputs.items():
-                index = key if isinstance(key, int) else by_name.get(key)
+                index = key if isinstance(key, int) and 0 <= key < len(params) else by_name.get(key)
                 if index is None:
                     raise ValidationError(f"model '{self.model.name}' has no input {key!r}; inputs are "
                                           f"{[p.outputs[0].names[:1] or [p.name] for p in params]}")
@@ -188,10 +190,8 @@ def _check_supported(nodes: list[Node]) -> None:
 def _result_names(result: Node) -> list[str]:
     """Names a model output answers to: its tensor's names, then the Result's own (IR 2025+)."""
     names = list(result.inputs[0].source.names)
-    own = result.attrs.get("output_names")
-    if isinstance(own, str):
-        names += [n for n in own.split(",") if n and n not in names]
-    return names
+    own = result.attrs.get("output_names") or []
+    return names + [n for n in ([own] if isinstance(own, str) else own) if n not in names]
 
 
 def _constant_value(node: Node) -> np.ndarray:
