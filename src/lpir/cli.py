@@ -44,6 +44,22 @@ def _plain_progress(items: Iterable, total: int | None, desc: str) -> Iterable:
     print("\r" + " " * (len(desc) + 24) + "\r", end="", file=sys.stderr, flush=True)
 
 
+def run_with_progress(compiled, inputs, bar: Callable[..., Iterable] = progress, desc: str = "running"):
+    """Run a compiled model, one bar step per node on a terminal.
+
+    The observer that moves the bar is attached only when a bar is drawn: with an observer the
+    interpreter keeps every output intact for it and so computes nothing in place.
+    """
+    if not sys.stderr.isatty():
+        return compiled(inputs)
+    steps = len(compiled.model.nodes())
+    ticks = iter(bar(range(steps), total=steps, desc=desc))
+    outputs = compiled(inputs, observer=lambda node, values: next(ticks, None))
+    for _ in ticks:
+        pass
+    return outputs
+
+
 # -- helpers -------------------------------------------------------------------------------
 def _read(path: str):
     import lpir
@@ -108,6 +124,13 @@ def random_inputs(model, shapes: dict[str, tuple[int, ...]], seed: int) -> dict[
     return inputs
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
 def _shape_text(shape) -> str:
     from lpir.ir.shape import format_shape
     return format_shape(shape)
@@ -118,9 +141,13 @@ def _load_inputs(assignments: Sequence[str]) -> dict[str, np.ndarray]:
     for text in assignments:
         name, path = _parse_assignment(text, "--input")
         try:
-            inputs[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValidationError(f"--input {name}: cannot load {path} as .npy ({exc})") from None
+            value = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ValidationError(f"--input {name}: cannot load {path} as .npy ({exc or 'empty file'})") from None
+        if not isinstance(value, np.ndarray):
+            value.close()
+            raise ValidationError(f"--input {name}: {path} holds several arrays (.npz); give one .npy per input")
+        inputs[name] = value
     return inputs
 
 
@@ -132,6 +159,8 @@ def _parse_shapes(assignments: Sequence[str]) -> dict[str, tuple[int, ...]]:
             shapes[name] = tuple(int(d) for d in dims.split(","))
         except ValueError:
             raise ValidationError(f"--shape {text!r}: dimensions must be integers like 1,3,224,224") from None
+        if any(d < 1 for d in shapes[name]):
+            raise ValidationError(f"--shape {text!r}: dimensions must be at least 1")
     return shapes
 
 
@@ -157,18 +186,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         inputs = {**random_inputs(model, _parse_shapes(args.shape), args.seed), **inputs}
     elif not inputs:
         raise ValidationError("give inputs with --input NAME=FILE.npy, or --random")
-    compiled = lpir.compile_model(model)
-    steps = len(model.nodes())
-    bar = progress(range(steps), total=steps, desc="running")
-    ticks = iter(bar)
-    outputs = compiled(inputs, observer=lambda node, values: next(ticks, None))
-    for _ in ticks:
-        pass
+    outputs = run_with_progress(lpir.compile_model(model), inputs)
     named = outputs.to_dict()
     for name, value in named.items():
         print(output_summary(name, value, args.top))
     if args.output:
-        np.savez(args.output, **named)
+        try:
+            np.savez(args.output, **named)
+        except OSError as exc:
+            raise ValidationError(f"--output {args.output}: cannot write ({exc.strerror or exc})") from None
         print(f"saved {len(named)} output(s) to {args.output}")
     return 0
 
@@ -218,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=D0,D1,...",
                    help="shape of a random input with dynamic dimensions")
-    p.add_argument("--top", type=int, default=5, help="classes shown for classifier-like outputs (default 5)")
+    p.add_argument("--top", type=_positive_int, default=5, help="classes shown for classifier-like outputs (default 5)")
     p.add_argument("--output", metavar="OUT.npz", help="save the outputs, keyed by name")
 
     p = _subcommand(subparsers, "demo", cmd_demo,

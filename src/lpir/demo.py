@@ -130,13 +130,10 @@ def step_data(state: DemoState, console: Console) -> None:
 def step_run(state: DemoState, console: Console) -> None:
     say = console.say
     import lpir
+    from lpir.cli import run_with_progress
     compiled = lpir.compile_model(state.model)
-    steps = len(state.model.nodes())
-    ticks = iter(console.progress(range(steps), total=steps, desc="running"))
     started = time.perf_counter()
-    probabilities = compiled({"x": state.batch}, observer=lambda node, values: next(ticks, None))[0]
-    for _ in ticks:
-        pass
+    probabilities = run_with_progress(compiled, {"x": state.batch}, console.progress)[0]
     elapsed = time.perf_counter() - started
     best = np.argmax(probabilities, axis=1)
     state.predicted = [LABELS[i] for i in best]

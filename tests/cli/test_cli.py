@@ -184,3 +184,17 @@ def test_demo_predictions_agree_with_onnxruntime(tmp_path):
     probabilities = ort.InferenceSession(str(MODEL_PATH)).run(None, {"x": state.batch})[0]
     assert [LABELS[i] for i in probabilities.argmax(axis=1)] == state.expected == state.predicted
     assert state.expected.count("0") == state.expected.count("180") >= 5
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--random", "--shape", "input=-1,64"], "dimensions must be at least 1"),
+    (["--input", "input={dir}/empty.npy"], "cannot load"),
+    (["--input", "input={dir}/two.npz"], "holds several arrays"),
+    (["--random", "--output", "{dir}/missing/out.npz"], "cannot write"),
+    (["--random", "--top", "0"], "not a positive integer"),
+])
+def test_run_bad_arguments_are_one_line_errors(quantized_ir, tmp_path, args, fragment):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.savez(tmp_path / "two.npz", a=np.zeros(1), b=np.ones(1))
+    proc = lpir_cli("run", quantized_ir("u4_group"), *[a.format(dir=tmp_path) for a in args], check=False)
+    assert_user_error(proc, fragment)
