@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import openvino as ov
 import ovmodels
@@ -158,3 +160,15 @@ def test_ports_are_named_after_their_layers_when_a_tensor_is_both_input_and_outp
     report = inspect_model(lpir.read_model(real_onnx["minilm"]), sparsity=False).to_dict()
     assert [p["name"] for p in report["inputs"]] == ["input_ids", "attention_mask"]
     assert [p["name"] for p in report["outputs"]][:2] == ["output", "463"]
+
+
+def test_fake_quantize_with_computed_limits_gives_valid_json(tmp_path):
+    """Limits that come from the graph, not constants: ranges are null, never NaN (invalid JSON)."""
+    x = ops.parameter([1, 4], np.float32, name="x")
+    high = ops.reduce_max(ops.abs(x), [0, 1], True)
+    fq = ops.fake_quantize(x, ops.negative(high), high, ops.negative(high), high, 256)
+    xml = ovmodels.save(ov.Model([ops.result(fq)], [x]), tmp_path / "m.xml")
+    report = inspect_model(lpir.read_model(xml), sparsity=False)
+    (info,) = report.fake_quantize
+    assert info.granularity == "dynamic" and info.output_range is None
+    json.loads(json.dumps(report.to_dict(), allow_nan=False))

@@ -41,8 +41,8 @@ class FakeQuantizeInfo:
     applies_to: str                 # "weights" | "activations"
     granularity: str                # "per-tensor" | "per-channel"
     channel_axis: int | None
-    input_range: tuple[float, float]
-    output_range: tuple[float, float]
+    input_range: tuple[float, float] | None  # None when the limits are not constants
+    output_range: tuple[float, float] | None
     signed: bool
     precision: str | None           # getPrecisionDetails result; None when the rule leaves it open
     runtime_precision: str          # what a {u8, i8} runtime picks
@@ -162,8 +162,7 @@ def _fake_quantize(node: Node) -> FakeQuantizeInfo:
     levels = int(node.attrs.get("levels", 0))
     limits = [constant_value(port.source) for port in node.inputs[1:5]]
     if any(v is None for v in limits):
-        nan = (float("nan"), float("nan"))
-        return FakeQuantizeInfo(node.name, levels, _applies_to(node), "dynamic", None, nan, nan, False, None,
+        return FakeQuantizeInfo(node.name, levels, _applies_to(node), "dynamic", None, None, None, False, None,
                                 "f32", False, _consumers(node.outputs[0]))
     il, ih, ol, oh = limits
     details = precision_details(levels, ol, oh)

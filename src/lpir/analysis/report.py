@@ -62,11 +62,15 @@ def format_report(report: ModelReport) -> str:
     return "\n\n".join(sections)
 
 
+def _range_text(limits: tuple[float, float] | None) -> str:
+    return "computed" if limits is None else f"[{limits[0]:.4g}, {limits[1]:.4g}]"
+
+
 def _low_precision_sections(report: ModelReport) -> list[str]:
     sections = []
     if report.fake_quantize:
         rows = [(fq.name, fq.levels, fq.applies_to, _granularity(fq.granularity, fq.channel_axis),
-                 f"[{fq.output_range[0]:.4g}, {fq.output_range[1]:.4g}]", "signed" if fq.signed else "unsigned",
+                 _range_text(fq.output_range), "signed" if fq.signed else "unsigned",
                  fq.precision or f"({fq.runtime_precision})", "yes" if fq.zero_point else "no")
                 for fq in report.fake_quantize]
         sections.append(f"FakeQuantize ({len(rows)})\n" + table(
