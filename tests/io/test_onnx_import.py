@@ -197,6 +197,30 @@ def test_invalid_graph_names_the_node(tmp_path):
         lpir.read_model(tmp_path / "m.onnx")
 
 
+@pytest.mark.parametrize("node, error, fragment", [
+    (helper.make_node("MaxPool", ["x"], ["y"], name="pool_without_kernel"), lpir.ValidationError,
+     "'pool_without_kernel' (MaxPool"),
+    (helper.make_node("Split", ["x"], ["y"], name="split_axis_9", axis=9), lpir.ValidationError,
+     "'split_axis_9' (Split"),
+])
+def test_nodes_outside_the_onnx_spec_are_one_line_errors(tmp_path, node, error, fragment):
+    graph = _graph([node], [_float_info("x", [1, 2, 4, 4])], [_float_info("y", None)])
+    onnx.save(make_model(graph, 13), str(tmp_path / "m.onnx"))
+    with pytest.raises(error, match=fragment.replace("(", r"\(")) as info:
+        lpir.read_model(tmp_path / "m.onnx")
+    assert "m.onnx" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_initializer_whose_data_does_not_fit_its_shape(tmp_path):
+    weights = numpy_helper.from_array(np.ones((2, 2), np.float32), "w")
+    weights.dims[:] = [3, 3]
+    graph = _graph([helper.make_node("MatMul", ["x", "w"], ["y"])], [_float_info("x", [2, 3])], [_float_info("y", None)],
+                   [weights])
+    onnx.save(make_model(graph, 13), str(tmp_path / "m.onnx"))
+    with pytest.raises(lpir.ModelParseError, match=r"tensor 'w': 16 bytes of data for f32\[3, 3\]"):
+        lpir.read_model(tmp_path / "m.onnx")
+
+
 @pytest.mark.parametrize("content", [b"", b"not a protobuf \xff\xfe\x00garbage" * 10, b"\x08\x07"],
                          ids=["empty", "garbage", "no-graph"])
 def test_unreadable_file_is_a_parse_error_naming_it(tmp_path, content):

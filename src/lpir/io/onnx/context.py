@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 import onnx
-from lpir.errors import UnsupportedOpError, ValidationError
+from lpir.errors import ModelParseError, UnsupportedOpError, ValidationError
 from lpir.ir import make_constant, types
 from lpir.ir.graph import Node, Output
 from lpir.ir.types import ElementType
@@ -82,8 +82,15 @@ def tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
     """The values of an ONNX tensor; raw little-endian data is viewed without a copy."""
     etype = element_type(tensor.data_type, f"tensor {tensor.name!r}")
     if tensor.raw_data and etype.dtype.itemsize > 0 and not etype.is_packed:
+        count = int(np.prod(tensor.dims, dtype=np.int64))
+        if len(tensor.raw_data) != count * etype.dtype.itemsize:
+            raise ModelParseError(f"tensor {tensor.name!r}: {len(tensor.raw_data)} bytes of data for "
+                                  f"{etype.name}{list(tensor.dims)} ({count * etype.dtype.itemsize} expected)")
         return np.frombuffer(tensor.raw_data, dtype=etype.dtype).reshape(tuple(tensor.dims))
-    return np.asarray(numpy_helper.to_array(tensor)).astype(etype.dtype, copy=False)
+    try:
+        return np.asarray(numpy_helper.to_array(tensor)).astype(etype.dtype, copy=False)
+    except ValueError as exc:
+        raise ModelParseError(f"tensor {tensor.name!r}: data does not fit {etype.name}{list(tensor.dims)} ({exc})") from None
 
 
 def resolve_opset(op_type: str, opset: int) -> int:

@@ -132,7 +132,11 @@ def _convert_node(node: onnx.NodeProto, index: int, opset: int, tensors: dict[st
     while inputs and inputs[-1] is None:
         inputs.pop()
     ctx = NodeContext(node, inputs, opset, name)
-    produced = CONVERTERS[node.op_type].function(ctx)
+    try:
+        produced = CONVERTERS[node.op_type].function(ctx)
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        # a converter met attributes or inputs outside what ONNX allows: name the node
+        raise ctx.fail(f"invalid attributes or inputs ({type(exc).__name__}: {exc})") from exc
     produced = [produced] if isinstance(produced, Output) else list(produced)
     wanted = [o for o in node.output]
     for position, tensor_name in enumerate(wanted):
