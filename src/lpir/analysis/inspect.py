@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from lpir.analysis.patterns import (
-    LOW_PRECISION_TYPES,
     Dequantization,
     QuantizedBy,
     constant_value,
@@ -27,6 +26,7 @@ from lpir.analysis.patterns import (
 )
 from lpir.analysis.precision import precision_details
 from lpir.analysis.sparsity import LayerSparsity, count_zero_weights
+from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output
 from lpir.ir.shape import format_shape
 from lpir.ops.registry import lookup
@@ -149,7 +149,7 @@ def _constants(nodes: list[Node]) -> dict[str, dict[str, int]]:
 def _parameter_count(nodes: list[Node]) -> int:
     """Elements of float and low-precision constants (index and shape constants excluded)."""
     return sum(n.tensor.size for n in nodes if n.type == "Const" and n.tensor is not None
-               and (n.tensor.etype.is_float or n.tensor.etype.name in LOW_PRECISION_TYPES))
+               and (n.tensor.etype.is_float or n.tensor.etype in types.LOW_PRECISION_WEIGHT_TYPES))
 
 
 def _is_weighted(node: Node) -> bool:
@@ -192,7 +192,7 @@ def _consumers(output: Output) -> list[str]:
 
 # -- compressed weights --------------------------------------------------------------------
 def _compressed_weight(node: Node) -> CompressedWeightInfo | None:
-    if node.type != "Const" or node.tensor is None or node.tensor.etype.name not in LOW_PRECISION_TYPES:
+    if node.type != "Const" or node.tensor is None or node.tensor.etype not in types.LOW_PRECISION_WEIGHT_TYPES:
         return None
     dq = match_dequantization(node.outputs[0])
     if dq is None:

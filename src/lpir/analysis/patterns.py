@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lpir.ir import types
 from lpir.ir.graph import Node, Output
 from lpir.ops.registry import lookup
 
 # Element types a compressed weight or a quantized activation is stored in (facts §3.2, §3.4, §3.7).
-LOW_PRECISION_TYPES = frozenset({"i8", "u8", "i4", "u4", "nf4", "f4e2m1", "f8e4m3", "f8e5m2"})
 # Small constants (ranges, scales, zero points) are read; larger ones are never decoded here.
 SMALL_CONSTANT = 1 << 16
 
@@ -97,7 +97,7 @@ def _producer(dq: Dequantization) -> Node:
 
 def match_dequantization(data: Output) -> Dequantization | None:
     """Match the dequantization subgraph that starts at the low-precision tensor ``data``."""
-    if data.etype.name not in LOW_PRECISION_TYPES:
+    if data.etype not in types.LOW_PRECISION_WEIGHT_TYPES:
         return None
     convert = single_consumer(data)
     if convert is None or convert.type != "Convert":

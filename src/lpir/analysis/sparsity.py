@@ -35,6 +35,8 @@ def count_zero_weights(const: Node, zero_point: np.ndarray | None = None) -> int
     """How many elements of ``const`` dequantize to exactly zero (equal ``zero_point`` if given)."""
     tensor = const.tensor
     values = tensor.numpy()
+    if tensor.etype.name == "f4e2m1":
+        values = values & 0x7  # the sign bit: code 8 is -0.0, a zero too
     zero = _zero_code(tensor.etype.name)
     if zero_point is not None:
         zp = np.broadcast_to(np.asarray(zero_point), np.broadcast_shapes(np.shape(zero_point), values.shape))

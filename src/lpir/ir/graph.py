@@ -9,7 +9,7 @@ more simply drops out.
 
 Rewrites are done with three moves: :meth:`Input.connect` (rewire one edge),
 :meth:`Output.replace_uses` (move every consumer to another output) and building new nodes with
-:func:`make_node` / :meth:`Model.add`.
+:func:`make_node` (or ``lpir.ops.build``, which also infers output types and shapes).
 """
 
 from __future__ import annotations
@@ -121,10 +121,6 @@ class Node:
         """The opset number of ``version`` (``opset8`` → 8); 1 for custom opsets."""
         digits = self.version[5:] if self.version.startswith("opset") else ""
         return int(digits) if digits.isdigit() else 1
-
-    def input_values(self) -> list[Output]:
-        """The outputs feeding this node's inputs, in order."""
-        return [port.source for port in self.inputs]
 
     def add_input(self, source: Output) -> Input:
         port = Input(self, len(self.inputs), source)
@@ -247,12 +243,6 @@ class Model:
             if node.name == name:
                 return node
         raise ValidationError(f"model '{self.name}' has no node named {name!r}")
-
-    # -- editing ----------------------------------------------------------------------------
-    def add_result(self, source: Output, name: str | None = None) -> Node:
-        result = make_result(source, name=name)
-        self.results.append(result)
-        return result
 
     def rt_get(self, *path: str) -> str | None:
         """The ``value`` at a path of model rt_info, e.g. ``rt_get("nncf", "mode")``."""

@@ -29,7 +29,6 @@ PRECISION_SENSITIVE_INPUTS = {("Interpolate", 4): 2, ("Interpolate", 11): 1}
 DECOMPRESSION = RtEntry("attribute", {"name": "decompression", "version": "0"})
 _COMPRESSIBLE = (types.f32, types.f64)
 # Storage types of compressed weights; a model holding them (or FakeQuantize) is left alone.
-_LOW_PRECISION_WEIGHTS = {"i4", "u4", "i8", "u8", "nf4", "f8e4m3", "f8e5m2"}
 
 
 def clone_model(model: Model) -> Model:
@@ -111,7 +110,7 @@ def is_model_optimized(model: Model) -> bool:
 
 
 def _is_low_precision_const(node: Node) -> bool:
-    return node.type == "Const" and node.tensor is not None and node.tensor.etype.name in _LOW_PRECISION_WEIGHTS
+    return node.type == "Const" and node.tensor is not None and node.tensor.etype in types.LOW_PRECISION_WEIGHT_TYPES
 
 
 def _leads_to_multiply(node: Node) -> bool:

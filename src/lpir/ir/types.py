@@ -82,6 +82,9 @@ ALL_TYPES: tuple[ElementType, ...] = (
     u1, i4, u4, i8, u8, i16, u16, i32, u32, i64, u64, dynamic,
 )
 
+# Types in which weights are stored compressed, to be turned back into floats by a Convert.
+LOW_PRECISION_WEIGHT_TYPES: frozenset[ElementType] = frozenset({i8, u8, i4, u4, nf4, f4e2m1, f8e4m3, f8e5m2})
+
 _BY_SPELLING: dict[str, ElementType] = {}
 for _et in ALL_TYPES:
     for _spelling in (_et.name, _et.precision, _et.name.upper(), _et.precision.lower()):
