@@ -3,16 +3,19 @@
 >>> import lpir
 >>> model = lpir.read_model("model.xml")            # doctest: +SKIP
 >>> lpir.save_model(model, "copy.xml")               # doctest: +SKIP
+>>> outputs = lpir.compile_model(model)({"input": x})  # doctest: +SKIP
+>>> print(lpir.inspect_model(model).to_dict()["fake_quantize"])  # doctest: +SKIP
 """
 
 from lpir import ops  # noqa: F401  (registers the op definitions)
-from lpir.api import compile_model, read_model, save_model
+from lpir.api import compile_model, inspect_model, read_model, save_model
 from lpir.errors import (EvaluationError, LpirError, ModelParseError, QuantizationError,
                          UnsupportedOpError, ValidationError)
 from lpir.ir import Model, Node, Output, Tensor
+from lpir.runtime import CompiledModel, InferResult
 
 __version__ = "0.1.0"
 
-__all__ = ["EvaluationError", "LpirError", "Model", "ModelParseError", "Node", "Output",
-           "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError", "read_model",
-           "save_model", "compile_model", "__version__"]
+__all__ = ["CompiledModel", "EvaluationError", "InferResult", "LpirError", "Model", "ModelParseError",
+           "Node", "Output", "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError",
+           "compile_model", "inspect_model", "read_model", "save_model", "__version__"]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
 from lpir.errors import ValidationError
 from lpir.ir.graph import Model
+
+if TYPE_CHECKING:
+    from lpir.analysis import ModelReport
+    from lpir.runtime import CompiledModel
 
 
 def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None) -> Model:
@@ -41,7 +48,7 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
     write_ir(model, path)
 
 
-def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True):
+def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True) -> CompiledModel:
     """Prepare a model (or the model at a path) for lpir's reference interpreter.
 
     The result is callable with inputs by name (dict) or position (list) and returns the
@@ -52,3 +59,18 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     if not isinstance(model, Model):
         model = read_model(model)
     return compile_(model, fold_constants=fold_constants)
+
+
+def inspect_model(model: Model | str | os.PathLike, *, sparsity: bool = True,
+                  progress: Callable[[Iterable], Iterable] | None = None) -> ModelReport:
+    """What a model holds: interface, ops, constants by type, FakeQuantize precision,
+    compressed weights, which layers run in low precision and weight sparsity.
+
+    Weights are read one tensor at a time (only for ``sparsity``); ``report.to_dict()`` is the
+    ``lpir inspect --json`` document. ``progress`` wraps the iteration over weighted layers
+    (a progress bar).
+    """
+    from lpir.analysis import inspect_model as inspect_
+    if not isinstance(model, Model):
+        model = read_model(model)
+    return inspect_(model, sparsity=sparsity, progress=progress)

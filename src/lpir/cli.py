@@ -77,7 +77,7 @@ def _parse_assignment(text: str, flag: str) -> tuple[str, str]:
 
 # -- inspect -------------------------------------------------------------------------------
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from lpir.analysis import inspect_model
+    from lpir import inspect_model
     from lpir.analysis.report import format_report
     model = _read(args.model)
     report = inspect_model(model, sparsity=not args.no_sparsity,

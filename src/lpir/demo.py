@@ -153,7 +153,7 @@ def _prediction_table(state: DemoState) -> str:
 
 def step_inspect(state: DemoState, console: Console) -> None:
     say = console.say
-    from lpir.analysis import inspect_model
+    from lpir import inspect_model
     from lpir.analysis.inspect import overall_sparsity
     report = inspect_model(state.model)
     top_ops = sorted(report.op_counts.items(), key=lambda kv: -kv[1])[:6]
