@@ -172,3 +172,14 @@ def test_fake_quantize_with_computed_limits_gives_valid_json(tmp_path):
     (info,) = report.fake_quantize
     assert info.granularity == "dynamic" and info.output_range is None
     json.loads(json.dumps(report.to_dict(), allow_nan=False))
+
+
+def test_malformed_fake_quantize_is_a_clear_error():
+    from lpir.ir import make_constant, make_node, make_parameter, make_result, types
+
+    x = make_parameter("f32", (2,))
+    limit = make_constant(np.float32(0))
+    fq = make_node("FakeQuantize", [x.output, limit.output, limit.output], {"levels": 256},
+                   name="fq3", outputs=[(types.f32, (2,))])
+    with pytest.raises(lpir.ValidationError, match="'fq3'.* has 3 inputs; FakeQuantize takes 5"):
+        inspect_model(lpir.Model([x], [make_result(fq.output)]))

@@ -26,6 +26,7 @@ from lpir.analysis.patterns import (
 )
 from lpir.analysis.precision import precision_details
 from lpir.analysis.sparsity import LayerSparsity, count_zero_weights
+from lpir.errors import ValidationError, describe_node
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output
 from lpir.ir.shape import format_shape
@@ -159,6 +160,9 @@ def _is_weighted(node: Node) -> bool:
 
 # -- FakeQuantize --------------------------------------------------------------------------
 def _fake_quantize(node: Node) -> FakeQuantizeInfo:
+    if len(node.inputs) != 5:
+        raise ValidationError(f"{describe_node(node)} has {len(node.inputs)} inputs; FakeQuantize takes 5 "
+                              "(data, input_low, input_high, output_low, output_high)")
     levels = int(node.attrs.get("levels", 0))
     limits = [constant_value(port.source) for port in node.inputs[1:5]]
     if any(v is None for v in limits):
