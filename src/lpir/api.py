@@ -27,6 +27,9 @@ def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
         from lpir.io.openvino.reader import read_ir
         return read_ir(path, weights)
     if suffix == ".onnx":
+        if weights is not None:
+            raise ValidationError(f"{path}: weights= is for IR .bin files; ONNX external data is found "
+                                  "beside the model")
         from lpir.io.onnx import import_onnx
         return import_onnx(path)
     raise ValidationError(f"{path}: unknown model format {suffix!r} (expected .xml or .onnx)")
@@ -53,7 +56,8 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
 
     The result is callable with inputs by name (dict) or position (list) and returns the
     outputs in model order, also indexable by tensor name. With ``fold_constants`` weight
-    decompression subgraphs are computed once, at compile time.
+    decompression subgraphs are computed once, at compile time: faster calls, but compressed
+    weights are then held in float (turn it off to keep an int4 model small in memory).
     """
     from lpir.runtime import compile_model as compile_
     if not isinstance(model, Model):
