@@ -4,7 +4,8 @@
 
 Both run the IR that OpenVINO's converter writes for each model. EfficientNet-Lite0 comes from
 ../shared/models when present (the path can be given with --efficientnet); MiniLM from its
-PyPI package. Prints the median latency of each and the ratio lpir / OpenVINO.
+PyPI package. Each round times lpir, then OpenVINO, warm; prints the median latency of each
+and the median of the rounds' ratios lpir / OpenVINO.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import openvino as ov
 
 import lpir
-from timing import median_ms
+from timing import rounds_ms
 from lpir import zoo
 
 DEFAULT_EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
@@ -36,7 +37,8 @@ def cases(efficientnet: Path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20, help="timed calls per round (default 20)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of lpir then OpenVINO (default 3)")
     parser.add_argument("--efficientnet", type=Path, default=DEFAULT_EFFICIENTNET)
     args = parser.parse_args()
     core = ov.Core()
@@ -47,12 +49,11 @@ def main() -> None:
             ov.save_model(ov.convert_model(str(onnx_path)), xml, compress_to_fp16=False)
             compiled_ov = core.compile_model(core.read_model(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
             compiled_lpir = lpir.compile_model(lpir.read_model(xml))
-            ov_ms = median_ms(lambda: compiled_ov(inputs), args.runs, warmup=2)
-            lpir_ms = median_ms(lambda: compiled_lpir(inputs), args.runs, warmup=2)
-            rows.append((label, lpir_ms, ov_ms))
+            rows.append((label, *rounds_ms(lambda: compiled_lpir(inputs), lambda: compiled_ov(inputs), args.runs, args.rounds)))
     print(f"{'model':<22} {'lpir ms':>9} {'OpenVINO ms':>12} {'lpir/OV':>8}")
-    for label, lpir_ms, ov_ms in rows:
-        print(f"{label:<22} {lpir_ms:9.2f} {ov_ms:12.2f} {lpir_ms / ov_ms:8.1f}x")
+    for label, lpir_ms, ov_ms, ratio in rows:
+        print(f"{label:<22} {lpir_ms:9.2f} {ov_ms:12.2f} {ratio:8.1f}x")
+    print(f"(medians over {args.rounds} rounds of {args.runs} runs each; lpir/OV is the median of the rounds' ratios)")
 
 
 if __name__ == "__main__":

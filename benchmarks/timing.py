@@ -17,3 +17,19 @@ def median_ms(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+
+def rounds_ms(first: Callable[[], object], second: Callable[[], object], runs: int,
+              rounds: int = 3) -> tuple[float, float, float]:
+    """Median times of ``first`` and ``second`` (ms) and the median of their per-round ratios.
+
+    Each round times ``runs`` calls of one, then of the other (each warm, in its steady state);
+    on a shared machine the load drifts between rounds, so the ratio of each round's medians is
+    steadier than the ratio of two medians taken minutes apart.
+    """
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(median_ms(first, runs, warmup=2))
+        b.append(median_ms(second, runs, warmup=2))
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
