@@ -20,6 +20,7 @@ statistics are taken over each (group, channel) pair, i.e. per output channel.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -161,6 +162,22 @@ def _phase_planes(x: np.ndarray, pads: Sequence[tuple[int, int]], strides: Seque
     return planes.reshape(n, c, math.prod(strides), math.prod(q))
 
 
+@functools.lru_cache(maxsize=256)
+def _tap_plan(kernel: tuple[int, ...], strides: tuple[int, ...], dilations: tuple[int, ...],
+              q: tuple[int, ...]) -> tuple[tuple[tuple[int, tuple[int, ...]], ...], tuple[tuple[int, int], ...]]:
+    """Per kernel tap: its phase plane and per-axis shift, and the same with the shift flattened
+    over phase planes of shape ``q``. Cached: on small layers these loops cost more than the
+    arithmetic."""
+    taps = []
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        phase = 0
+        for ti, d, s in zip(tap, dilations, strides):
+            phase = phase * s + (ti * d) % s
+        taps.append((phase, tuple((ti * d) // s for ti, d, s in zip(tap, dilations, strides))))
+    flat = tuple((phase, sum(sh * math.prod(q[i + 1:]) for i, sh in enumerate(shift))) for phase, shift in taps)
+    return tuple(taps), flat
+
+
 def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
                pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
     """Grouped convolution with one input channel per group; ``w`` is ``[G, M, 1, *k]``.
@@ -170,22 +187,16 @@ def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: 
     """
     n, g = x.shape[:2]
     m = w.shape[1]
-    kernel = w.shape[3:]
-    shifts = [[(t * d) // s for t in range(k)] for k, d, s in zip(kernel, dilations, strides)]
     padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
-    q = [-(-p // s) for p, s in zip(padded, strides)]
+    q = tuple(-(-p // s) for p, s in zip(padded, strides))
     row = math.prod(q[1:])
-    max_offset = sum(sh[-1] * math.prod(q[i + 1:]) for i, sh in enumerate(shifts))
+    taps, flat_taps = _tap_plan(tuple(w.shape[3:]), tuple(strides), tuple(dilations), q)
+    max_offset = max(offset for _, offset in flat_taps)
     planes = _phase_planes(x, pads, strides, out[0] + -(-max_offset // row))
-    taps = []
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        phase = np.ravel_multi_index(tuple((ti * d) % s for ti, d, s in zip(tap, dilations, strides)), strides)
-        taps.append((int(phase), tuple(sh[ti] for sh, ti in zip(shifts, tap))))
     weights = w[:, :, 0].reshape(g, m, -1)
     if m == 1 and out[0] * row <= 4 * g:
         grid = planes.reshape(planes.shape[:3] + (-1,) + tuple(q[1:]))
         return np.ascontiguousarray(_accumulate_channels_last(grid, weights[:, 0], taps, out))
-    flat_taps = [(phase, sum(sh * math.prod(q[i + 1:]) for i, sh in enumerate(shift))) for phase, shift in taps]
     weights = np.broadcast_to(weights[None], (n, g, m, len(taps))).reshape(n * g, m, -1)
     acc = np.empty((n * g, m, out[0] * row), dtype=x.dtype)
     _accumulate_taps(planes.reshape(n * g, planes.shape[2], -1), weights, flat_taps, acc)
