@@ -324,6 +324,21 @@ _CONV_ATTRS = {
 }
 
 
+def _geometry(ctx: InferContext, grouped: bool):
+    """The checks both convolution kinds start with. Returns data and weight shapes, the number
+    of spatial axes, the auto_pad mode, the weights' leading-axis count beyond two (1 when
+    grouped) and their first three dims ``(groups, a, b)``; None when the data rank is unknown."""
+    data, weights = ctx.shape(0), ctx.shape(1)
+    check_types(ctx)
+    if data is None:
+        return None
+    extra = 1 if grouped else 0
+    num_spatial = check_rank(ctx, data, weights, extra) - 2
+    mode = check_spatial_attrs(ctx, num_spatial)
+    lead = (weights[:3] if grouped else (1,) + tuple(weights[:2])) if weights is not None else (DYNAMIC,) * 3
+    return data, weights, num_spatial, mode, extra, tuple(lead)
+
+
 class _ConvolutionBase(Op):
     """Shared inference of the forward convolutions; subclasses say how weights are laid out."""
 
@@ -335,16 +350,10 @@ class _ConvolutionBase(Op):
         return (0, 1) if self.grouped else (0,)
 
     def infer(self, ctx: InferContext):
-        data, weights = ctx.shape(0), ctx.shape(1)
-        check_types(ctx)
-        extra = 1 if self.grouped else 0
-        if data is None:
+        geometry = _geometry(ctx, self.grouped)
+        if geometry is None:
             return [(ctx.etype(0), None)]
-        rank = check_rank(ctx, data, weights, extra)
-        num_spatial = rank - 2
-        mode = check_spatial_attrs(ctx, num_spatial)
-        groups, out_per_group, in_per_group = (weights[:3] if self.grouped else (1,) + tuple(weights[:2])) \
-            if weights is not None else (DYNAMIC, DYNAMIC, DYNAMIC)
+        data, weights, num_spatial, mode, extra, (groups, out_per_group, in_per_group) = geometry
         check_channels(ctx, data[1], groups, in_per_group)
         kernel = weights[2 + extra:] if weights is not None else (DYNAMIC,) * num_spatial
         attrs = ctx.attrs
@@ -389,18 +398,12 @@ class _BackpropBase(Op):
         return (0, 2) if self.grouped else (1,)
 
     def infer(self, ctx: InferContext):
-        data, weights = ctx.shape(0), ctx.shape(1)
-        check_types(ctx)
-        extra = 1 if self.grouped else 0
-        if data is None:
+        geometry = _geometry(ctx, self.grouped)
+        if geometry is None:
             return [(ctx.etype(0), None)]
-        rank = check_rank(ctx, data, weights, extra)
-        num_spatial = rank - 2
-        mode = check_spatial_attrs(ctx, num_spatial)
+        data, weights, num_spatial, mode, extra, (groups, in_per_group, out_per_group) = geometry
         if ctx.attrs["output_padding"]:
             check_spatial_attrs(ctx, num_spatial, ("output_padding",))
-        groups, in_per_group, out_per_group = (weights[:3] if self.grouped else (1,) + tuple(weights[:2])) \
-            if weights is not None else (DYNAMIC, DYNAMIC, DYNAMIC)
         check_channels(ctx, data[1], groups, in_per_group)
         channels = dim_mul(groups, out_per_group)
         spatial = self._spatial(ctx, data, weights, num_spatial, extra, mode)
