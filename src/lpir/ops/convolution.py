@@ -4,8 +4,8 @@ All four share one geometry (strides, dilations, pads or ``auto_pad``) and one e
 strategy chosen for speed with plain numpy:
 
 * 1x1 kernels without padding are a matrix product over the channels (no copy of the data);
-* depthwise kernels (one input channel per group) accumulate one shifted view per kernel tap,
-  multiplied by the per-channel weights, so no im2col matrix is built;
+* depthwise kernels (one input channel per group) accumulate the kernel taps over shifted
+  views of the input, with no im2col matrix (:mod:`lpir.ops.depthwise`);
 * everything else builds an im2col matrix from a strided window view and runs one GEMM.
 
 The transposed forms run the GEMM first (weights x data, one column per input pixel) and then
@@ -20,11 +20,8 @@ statistics are taken over each (group, channel) pair, i.e. per output channel.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -32,6 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
+from lpir.ops.depthwise import depthwise_convolution
 from lpir.ops.matmul import accumulation_dtype, to_output
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
@@ -136,125 +134,6 @@ def _im2col(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilati
     return view.transpose(order).reshape(n, c * math.prod(kernel), math.prod(out))
 
 
-def _phase_planes(x: np.ndarray, pads: Sequence[tuple[int, int]], strides: Sequence[int],
-                  min_rows: int) -> np.ndarray:
-    """Zero-padded ``x`` ``[N, C, *spatial]`` split into stride phases and flattened.
-
-    Returns ``[N, C, prod(strides), rows * prod(q[1:])]`` where phase ``(a, b, ...)`` holds the
-    padded input at ``(a + s*i, b + s*j, ...)`` laid out with row length ``q`` per axis: a strided
-    window becomes a contiguous run, so each kernel tap is one long 1-D slice.
-    """
-    n, c = x.shape[:2]
-    x = pad_spatial(x, [(min(b, 0), min(e, 0)) for b, e in pads])  # negative pads crop
-    begin = [max(b, 0) for b, _ in pads]
-    padded = [size + b + max(e, 0) for size, b, (_, e) in zip(x.shape[2:], begin, pads)]
-    q = [-(-p // s) for p, s in zip(padded, strides)]
-    q[0] = max(q[0], min_rows)
-    planes = np.zeros((n, c) + tuple(strides) + tuple(q), dtype=x.dtype)
-    for phase in itertools.product(*(range(s) for s in strides)):
-        source, target = [], []
-        for a, s, b, size in zip(phase, strides, begin, x.shape[2:]):
-            first = max(0, -(-(b - a) // s))  # first row i of this phase with a + s*i inside the data
-            start = a + s * first - b
-            source.append(slice(start, size, s))
-            target.append(slice(first, first + len(range(start, size, s))))
-        planes[(slice(None), slice(None)) + phase + tuple(target)] = x[(Ellipsis,) + tuple(source)]
-    return planes.reshape(n, c, math.prod(strides), math.prod(q))
-
-
-@functools.lru_cache(maxsize=256)
-def _tap_plan(kernel: tuple[int, ...], strides: tuple[int, ...], dilations: tuple[int, ...],
-              q: tuple[int, ...]) -> tuple[tuple[tuple[int, tuple[int, ...]], ...], tuple[tuple[int, int], ...]]:
-    """Per kernel tap: its phase plane and per-axis shift, and the same with the shift flattened
-    over phase planes of shape ``q``. Cached: on small layers these loops cost more than the
-    arithmetic."""
-    taps = []
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        phase = 0
-        for ti, d, s in zip(tap, dilations, strides):
-            phase = phase * s + (ti * d) % s
-        taps.append((phase, tuple((ti * d) // s for ti, d, s in zip(tap, dilations, strides))))
-    flat = tuple((phase, sum(sh * math.prod(q[i + 1:]) for i, sh in enumerate(shift))) for phase, shift in taps)
-    return tuple(taps), flat
-
-
-def _depthwise(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
-               pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
-    """Grouped convolution with one input channel per group; ``w`` is ``[G, M, 1, *k]``.
-
-    One multiply-add per kernel tap over a slice of the phase planes (see :func:`_phase_planes`);
-    no im2col matrix is built.
-    """
-    n, g = x.shape[:2]
-    m = w.shape[1]
-    padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
-    q = tuple(-(-p // s) for p, s in zip(padded, strides))
-    row = math.prod(q[1:])
-    taps, flat_taps = _tap_plan(tuple(w.shape[3:]), tuple(strides), tuple(dilations), q)
-    max_offset = max(offset for _, offset in flat_taps)
-    planes = _phase_planes(x, pads, strides, out[0] + -(-max_offset // row))
-    weights = w[:, :, 0].reshape(g, m, -1)
-    if m == 1 and out[0] * row <= 4 * g:
-        grid = planes.reshape(planes.shape[:3] + (-1,) + tuple(q[1:]))
-        return np.ascontiguousarray(_accumulate_channels_last(grid, weights[:, 0], taps, out))
-    weights = np.broadcast_to(weights[None], (n, g, m, len(taps))).reshape(n * g, m, -1)
-    acc = np.empty((n * g, m, out[0] * row), dtype=x.dtype)
-    _accumulate_taps(planes.reshape(n * g, planes.shape[2], -1), weights, flat_taps, acc)
-    acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
-    return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
-
-
-# Depthwise convolution is memory-bound: on large maps it runs in blocks of channels whose input
-# fits in a core's cache, the blocks spread over the cores (numpy releases the GIL).
-_BLOCK_BYTES = 1 << 20
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _depthwise_in_blocks(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
-                         pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
-    """:func:`_depthwise` over blocks of about ``_BLOCK_BYTES`` of input channels, in parallel."""
-    global _POOL
-    channels = x.shape[1]
-    channel_bytes = x.nbytes // max(channels, 1)
-    if x.nbytes <= 2 * _BLOCK_BYTES or channels < 2:
-        return _depthwise(x, w, strides, dilations, pads, out)
-    step = max(1, _BLOCK_BYTES // max(channel_bytes, 1))
-    blocks = [slice(start, min(start + step, channels)) for start in range(0, channels, step)]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="lpir-depthwise")
-    parts = _POOL.map(lambda block: _depthwise(x[:, block], w[block], strides, dilations, pads, out), blocks)
-    return np.concatenate(list(parts), axis=1)
-
-
-def _accumulate_taps(planes: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, int]],
-                     acc: np.ndarray) -> None:
-    """``acc[c, o] = sum_t weights[c, o, t] * planes[c, phase_t, offset_t + (0..length)]``: each
-    tap reads one contiguous run of the flattened phase plane."""
-    length = acc.shape[-1]
-    tmp = np.empty_like(acc)
-    for t, (phase, offset) in enumerate(taps):
-        np.multiply(planes[:, None, phase, offset:offset + length], weights[:, :, t, None], out=tmp if t else acc)
-        if t:
-            acc += tmp
-
-
-def _accumulate_channels_last(grid: np.ndarray, weights: np.ndarray, taps: Sequence[tuple[int, tuple[int, ...]]],
-                              out: Sequence[int]) -> np.ndarray:
-    """Depthwise taps for many channels over a small image: ``grid`` ``[N, C, S, *q]`` goes
-    channels-last once, so every tap's inner loop runs over the channels and no padding column is
-    computed. Returns ``[N, C, *out]`` (a channels-last array seen channels-first)."""
-    channels_last = np.ascontiguousarray(np.moveaxis(grid, 1, -1))
-    per_tap = np.ascontiguousarray(weights.T)
-    acc = np.empty((grid.shape[0],) + tuple(out) + (grid.shape[1],), dtype=grid.dtype)
-    tmp = np.empty_like(acc)
-    for t, (phase, shift) in enumerate(taps):
-        view = channels_last[(slice(None), phase) + tuple(slice(sh, sh + o) for sh, o in zip(shift, out))]
-        np.multiply(view, per_tap[t], out=tmp if t else acc)
-        if t:
-            acc += tmp
-    return np.moveaxis(acc, -1, 1)
-
-
 def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
                         pads: Sequence[tuple[int, int]]) -> np.ndarray:
     """Convolution of ``x`` ``[N, G*Cg, *spatial]`` with ``w`` ``[G, M, Cg, *k]`` → ``[N, G*M, *out]``."""
@@ -269,7 +148,7 @@ def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], di
     if any(o <= 0 for o in out):
         return np.zeros((n, g * m) + tuple(max(o, 0) for o in out), dtype=out_dtype)
     if cg == 1 and g > 1:
-        return to_output(_depthwise_in_blocks(x, w, strides, dilations, pads, out), out_dtype)
+        return to_output(depthwise_convolution(x, w, strides, dilations, pads, out), out_dtype)
     x = pad_spatial(x, pads)
     if all(k == 1 for k in kernel):
         x = x[(Ellipsis,) + tuple(slice(None, s * (o - 1) + 1, s) for s, o in zip(strides, out))]
