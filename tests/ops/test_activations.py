@@ -196,3 +196,14 @@ def test_dynamic_shapes_pass_through():
     from lpir.ir import DYNAMIC
     out = _infer("HSwish", shape=(DYNAMIC, 8), opset=4)
     assert out.shape == (DYNAMIC, 8) and out.etype is types.f32
+
+
+@pytest.mark.parametrize("name", ["HSwish", "HSigmoid", "Relu", "Clamp"])
+def test_piecewise_activations_match_the_reference_bit_for_bit(name):
+    """No transcendental function in these: the core reference's operation order gives its bits
+    (HSwish multiplies by x before dividing by 6)."""
+    op_type, opset, attrs, factory, extra, (lo, hi) = CASES[name]
+    x = np.random.default_rng(3).uniform(lo, hi, 20000).astype(np.float32)
+    x[:4] = [-3.0, 3.0, 0.0, -0.0]
+    expected = openvino_op(factory, [x, *extra], reference=True)[0]
+    np.testing.assert_array_equal(lpir_op(op_type, [x, *extra], attrs, opset=opset)[0], expected)

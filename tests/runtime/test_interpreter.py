@@ -142,7 +142,14 @@ def test_outputs_nobody_reads_are_freed_and_results_answer_to_their_own_names():
     compiled = lpir.compile_model(lpir.Model([x], [result]))
     indices_slot = compiled._steps[0].outputs[1]
     assert indices_slot in compiled._steps[0].release
-    out = compiled({0: np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)})
+    assert compiled._steps[0].used == (True, False)  # MaxPool skips computing its indices
+    data = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    out = compiled({0: data})
     np.testing.assert_array_equal(out["pooled_alias"], [[[[5, 7], [13, 15]]]])
+    seen = {}
+    compiled(data, observer=lambda node, outputs: seen.update({node.type: outputs}))
+    np.testing.assert_array_equal(seen["MaxPool"][1], [[[[5, 7], [13, 15]]]])  # an observer sees every output
+    both = lpir.compile_model(lpir.Model([x], [result, make_result(pool.outputs[1])]))(data)
+    np.testing.assert_array_equal(both[1], [[[[5, 7], [13, 15]]]])
     with pytest.raises(lpir.ValidationError, match="has no input 3"):
         compiled({3: np.zeros((1, 1, 4, 4), np.float32)})

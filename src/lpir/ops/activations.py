@@ -73,7 +73,21 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
 
 
 def _hsigmoid(x: np.ndarray) -> np.ndarray:
-    return np.clip(x + 3, 0, 6) / 6
+    """min(max(x + 3, 0), 6) / 6: one new array, then in place (large maps: allocations cost
+    as much as the arithmetic)."""
+    y = x + x.dtype.type(3)
+    np.clip(y, x.dtype.type(0), x.dtype.type(6), out=y)
+    y /= x.dtype.type(6)
+    return y
+
+
+def _hswish(x: np.ndarray) -> np.ndarray:
+    """x * min(max(x + 3, 0), 6) / 6, in the reference's order (multiply, then divide)."""
+    y = x + x.dtype.type(3)
+    np.clip(y, x.dtype.type(0), x.dtype.type(6), out=y)
+    y *= x
+    y /= x.dtype.type(6)
+    return y
 
 
 def _round_half_away(x: np.ndarray) -> np.ndarray:
@@ -136,7 +150,7 @@ _unary("Sin", np.sin)
 _unary("Cos", np.cos)
 _unary("Erf", lambda x: erf(x).astype(x.dtype))
 _unary("Gelu", _gelu_erf, opset=2)
-_unary("HSwish", lambda x: x * _hsigmoid(x), opset=4)
+_unary("HSwish", _hswish, opset=4)
 _unary("HSigmoid", _hsigmoid, opset=5)
 _unary("Mish", lambda x: x * np.tanh(_softplus(x)), opset=4)
 _unary("SoftPlus", _softplus, opset=4)

@@ -201,13 +201,16 @@ class MaxPool8(Op):
                 raise ctx.fail(f"axis={attrs['axis']} is out of range for data rank {len(shape)}") from None
         return [(ctx.etype(0), shape), (index_type, shape)]
 
-    def evaluate(self, x, *, strides, pads_begin, pads_end, kernel, rounding_type, auto_pad, dilations,
-                 index_element_type, axis):
+    def evaluate(self, x, **attrs):
+        return self.evaluate_used(x, used=(True, True), **attrs)
+
+    def evaluate_used(self, x, *, used, strides, pads_begin, pads_end, kernel, rounding_type, auto_pad, dilations,
+                      index_element_type, axis):
         attrs = {"strides": strides, "pads_begin": pads_begin, "pads_end": pads_end, "kernel": kernel,
                  "rounding_type": rounding_type, "auto_pad": auto_pad}
         dilations = list(dilations) or [1] * len(kernel)
         pads, out = pool_geometry(x.shape[2:], attrs, dilations)
-        index_dtype = types.parse_type(index_element_type).dtype
+        index_dtype = types.parse_type(index_element_type).dtype if used[1] else None  # indices cost ~3x the max
         return max_pool(x, kernel, strides, dilations, pads, out, normalize_axis(axis, x.ndim), index_dtype)
 
 

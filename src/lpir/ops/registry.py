@@ -169,6 +169,11 @@ class Op:
         """The numpy reference: inputs positional, attributes keyword-only, outputs a tuple."""
         raise NotImplementedError(f"{self.type}-opset{self.opset} has no reference evaluation")
 
+    def evaluate_used(self, *inputs: np.ndarray, used: tuple[bool, ...], **attrs) -> tuple[np.ndarray | None, ...]:
+        """:meth:`evaluate` when only the outputs flagged in ``used`` will be read. Ops whose
+        other outputs cost real work (MaxPool's indices) override it and return None for those."""
+        return self.evaluate(*inputs, **attrs)
+
     def parse_attrs(self, raw: dict[str, str], where: str) -> dict[str, Any]:
         """Typed attributes from the strings of an IR ``<data>`` element, defaults filled in."""
         parsed: dict[str, Any] = {}

@@ -48,12 +48,13 @@ class InferResult(list):
 
 
 class _Step:
-    __slots__ = ("node", "op", "attrs", "inputs", "outputs", "release", "inplace")
+    __slots__ = ("node", "op", "attrs", "inputs", "outputs", "release", "inplace", "used")
 
     def __init__(self, node: Node, op: Op | None, attrs: dict[str, Any], inputs: list[int], outputs: list[int]):
         self.node, self.op, self.attrs, self.inputs, self.outputs = node, op, attrs, inputs, outputs
         self.release: list[int] = []
         self.inplace = False  # may write its result into input 0 (see runtime.inplace)
+        self.used: tuple[bool, ...] | None = None  # which outputs are read, when not all are
 
 
 class CompiledModel:
@@ -105,7 +106,9 @@ class CompiledModel:
             if slot not in keep:
                 self._steps[i].release.append(slot)
         for step in self._steps:  # outputs nothing reads (MaxPool's indices ...) go at once
-            step.release += [s for s in step.outputs if s not in last_use and s not in keep]
+            used = tuple(s in last_use or s in keep for s in step.outputs)
+            step.release += [s for s, is_used in zip(step.outputs, used) if not is_used]
+            step.used = None if all(used) else used
         for step in self._steps:
             if step.node.type in INPLACE_KERNELS and step.inputs[0] not in keep:
                 source = step.node.inputs[0].source
@@ -150,8 +153,8 @@ class CompiledModel:
             outputs = None
             if step.inplace and observer is None:  # an observer may keep the tensor it was shown
                 outputs = run_inplace(step.node.type, args, step.attrs)
-            if outputs is None:
-                outputs = _evaluate(step, args)
+            if outputs is None:  # an observer is shown every output, so all are computed for it
+                outputs = _evaluate(step, args, used=step.used if observer is None else None)
             for slot, value in zip(step.outputs, outputs):
                 slots[slot] = value
             if observer is not None:
@@ -235,9 +238,13 @@ def _format(shape: Shape | None) -> str:
     return "[...]" if shape is None else "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def _evaluate(step: _Step, args: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+def _evaluate(step: _Step, args: list[np.ndarray], used: tuple[bool, ...] | None = None
+              ) -> tuple[np.ndarray | None, ...]:
     try:
-        outputs = step.op.evaluate(*args, **step.attrs)
+        if used is None:
+            outputs = step.op.evaluate(*args, **step.attrs)
+        else:
+            outputs = step.op.evaluate_used(*args, used=used, **step.attrs)
     except LpirError as exc:
         raise type(exc)(f"{describe_node(step.node)}: {exc}") from None
     except Exception as exc:  # an op's numpy code failed on these inputs: name the layer
