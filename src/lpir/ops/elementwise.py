@@ -114,7 +114,7 @@ class _Binary(Op):
         a, b = broadcast_arrays([np.asarray(a), np.asarray(b)], auto_broadcast, pdpd.get(PDPD_AXIS, -1))
         with np.errstate(all="ignore"):  # inf/NaN results are IEEE's answer, as in OpenVINO: no warnings
             result = np.asarray(self.compute(as_compute(a), as_compute(b)))
-        return (result if self.boolean_result else result.astype(np.result_type(a, b), copy=False),)
+            return (result if self.boolean_result else result.astype(np.result_type(a, b), copy=False),)
 
 
 def _simple(op_type: str, function: Callable, traits: Traits = _QUANTIZABLE, *, boolean_result: bool = False,
