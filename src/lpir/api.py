@@ -45,7 +45,7 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
     if path.suffix.lower() != ".xml":
         raise ValidationError(f"{path}: an IR is saved to a .xml path")
     if compress_to_fp16:
-        from lpir.ir.passes import compress_weights_to_f16
+        from lpir.compression import compress_weights_to_f16
         model = compress_weights_to_f16(model)
     from lpir.io.openvino.writer import write_ir
     write_ir(model, path)

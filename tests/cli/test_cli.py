@@ -18,7 +18,7 @@ import pytest
 
 import lpir
 from lpir.analysis import inspect_model
-from lpir.ir.passes import DECOMPRESSION
+from lpir.compression.fp16 import DECOMPRESSION
 
 
 def lpir_cli(*args, check: bool = True) -> subprocess.CompletedProcess:

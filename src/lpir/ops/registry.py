@@ -89,7 +89,9 @@ class Traits:
     ``weight_channel_axis``: the output-channel axis of those weights;
     ``quantizable``: runs in low precision when all its inputs are quantized;
     ``elementwise``: output element i depends only on input element i (after broadcasting);
-    ``quantization_agnostic``: passes quantized values through unchanged (MaxPool, Reshape ...).
+    ``quantization_agnostic``: passes quantized values through unchanged (MaxPool, Reshape ...);
+    ``precision_sensitive_inputs``: inputs whose constants OpenVINO keeps in full precision when
+    it compresses weights to f16 (Interpolate's scales).
     """
 
     elementwise: bool = False
@@ -97,6 +99,7 @@ class Traits:
     quantization_agnostic: bool = False
     weight_inputs: tuple[int, ...] = ()
     weight_channel_axis: int = 0
+    precision_sensitive_inputs: tuple[int, ...] = ()
 
 
 class InferContext:

@@ -16,7 +16,7 @@ import numpy as np
 from lpir.errors import ValidationError
 from lpir.ir.shape import DYNAMIC, Shape
 from lpir.ops.common import normalize_axis
-from lpir.ops.registry import Attr, InferContext, Op, register
+from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
 F32 = np.float32
 # OpenVINO adds this before truncating ``length * scale`` so that 0.6 * 5 gives 3, not 2.
@@ -325,6 +325,7 @@ class _InterpolateV4Family(Op):
 class Interpolate4(_InterpolateV4Family):
     """Interpolate-4: both sizes (input 1) and scales (input 2); the attribute says which counts."""
 
+    traits = Traits(precision_sensitive_inputs=(2,))
     axes_input = 3
 
     def target_input(self, attrs: dict) -> int:
@@ -338,6 +339,7 @@ class Interpolate4(_InterpolateV4Family):
 class Interpolate11(_InterpolateV4Family):
     """Interpolate-11: one input holds sizes or scales."""
 
+    traits = Traits(precision_sensitive_inputs=(1,))
     axes_input = 2
 
     def target_input(self, attrs: dict) -> int:
