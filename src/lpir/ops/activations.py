@@ -120,10 +120,11 @@ class _Unary(Op):
 
 
 def _unary(op_type: str, function: Callable[[np.ndarray], np.ndarray], *, integers: bool = False,
-           opset: int = 1) -> type[_Unary]:
-    """Register a unary op whose evaluation is one numpy function."""
+           opset: int = 1, fresh: bool = False) -> type[_Unary]:
+    """Register a unary op whose evaluation is one numpy function (``fresh``: it always allocates)."""
     cls = type(f"{op_type}Opset{opset}", (_Unary,), {
         "integers": integers, "function": lambda self, x: function(x), "__doc__": f"{op_type}-{opset}.",
+        "fresh_outputs": fresh,
     })
     return register(op_type, opset=opset)(cls)
 
@@ -134,7 +135,7 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, x.dtype.type(0))
 
 
-_unary("Relu", _relu, integers=True)
+_unary("Relu", _relu, integers=True, fresh=True)
 _unary("Abs", np.abs, integers=True)
 _unary("Negative", np.negative, integers=True)
 _unary("Sign", np.sign, integers=True)
@@ -208,6 +209,7 @@ def _clamp_bounds(dtype: np.dtype, low: float, high: float) -> tuple:
 class Clamp(_Unary):
     attrs = {"min": Attr("float"), "max": Attr("float")}
     integers = True
+    fresh_outputs = True  # np.clip always allocates
 
     def infer(self, ctx: InferContext):
         if not ctx.attrs["min"] <= ctx.attrs["max"]:

@@ -223,6 +223,7 @@ class _ConvolutionBase(Op):
 
     attrs = _CONV_ATTRS
     traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=0)
+    fresh_outputs = True
     grouped = False
 
     def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:
@@ -271,6 +272,7 @@ class _BackpropBase(Op):
 
     attrs = {**_CONV_ATTRS, "output_padding": Attr("ints", default=[])}
     traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=1)
+    fresh_outputs = True
     grouped = False
 
     def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:

@@ -93,6 +93,7 @@ class _Binary(Op):
 
     attrs = BROADCAST_ATTRS
     traits = _QUANTIZABLE
+    fresh_outputs = True  # compute() is a numpy function of both inputs: a new array
     boolean_result = False
     boolean_inputs = False
 

@@ -64,6 +64,7 @@ class MatMul(Op):
 
     attrs = {"transpose_a": Attr("bool", default=False), "transpose_b": Attr("bool", default=False)}
     traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=-1)
+    fresh_outputs = True
 
     def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:
         return (-2,) if attrs.get("transpose_b", False) else (-1,)

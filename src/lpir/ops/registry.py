@@ -148,6 +148,9 @@ class Op:
     opset: ClassVar[int]
     attrs: ClassVar[dict[str, Attr]] = {}
     traits: ClassVar[Traits] = Traits()
+    # True when evaluate always returns new arrays that share no memory with its inputs: the
+    # interpreter may then let a following elementwise op write its result into them.
+    fresh_outputs: ClassVar[bool] = False
 
     def infer(self, ctx: InferContext) -> list[tuple[ElementType, Shape | None]]:
         """Output element types and shapes from the inputs' (possibly dynamic) ones."""

@@ -2,8 +2,8 @@
 
 In a CNN every Convolution is followed by a bias Add and an activation; computed as written,
 each allocates a new tensor and makes one more pass over memory. When the interpreter knows
-that input 0 is a freshly computed f32 tensor that nothing else reads, these kernels write the
-result into it instead. Results are identical to the references (same numpy ufunc, same
+that input 0 is a freshly computed f32 tensor (its op declares ``fresh_outputs``) that nothing
+else reads, these kernels write the result into it instead. Results are identical to the references (same numpy ufunc, same
 operands), which the runtime tests check op by op.
 """
 
@@ -14,12 +14,6 @@ from typing import Callable
 import numpy as np
 
 from lpir.ops.activations import _clamp_bounds
-
-# Ops whose outputs are newly allocated arrays, never views of their inputs.
-FRESH_OUTPUT_OPS = frozenset({
-    "Convolution", "GroupConvolution", "ConvolutionBackpropData", "GroupConvolutionBackpropData",
-    "MatMul", "Add", "Subtract", "Multiply", "Clamp", "Relu",
-})
 
 InplaceKernel = Callable[..., "tuple[np.ndarray] | None"]
 

@@ -20,7 +20,7 @@ from lpir.ir import types
 from lpir.ir.graph import Model, Node
 from lpir.ir.shape import Shape
 from lpir.ops.registry import Op, lookup
-from lpir.runtime.inplace import FRESH_OUTPUT_OPS, INPLACE_KERNELS, run_inplace
+from lpir.runtime.inplace import INPLACE_KERNELS, run_inplace
 
 Observer = Callable[[Node, Sequence[np.ndarray]], None]
 
@@ -112,7 +112,8 @@ class CompiledModel:
         for step in self._steps:
             if step.node.type in INPLACE_KERNELS and step.inputs[0] not in keep:
                 source = step.node.inputs[0].source
-                step.inplace = source.node.type in FRESH_OUTPUT_OPS and len(source.consumers) == 1
+                producer = lookup(source.node.type, source.node.opset)
+                step.inplace = producer is not None and producer.fresh_outputs and len(source.consumers) == 1
 
     # -- inputs -----------------------------------------------------------------------------
     def _bind_inputs(self, inputs) -> list[np.ndarray]:
