@@ -3,8 +3,9 @@
     python benchmarks/bench_interpreter.py [--runs 20]
 
 Both run the IR that OpenVINO's converter writes for each model. EfficientNet-Lite0 comes from
-../shared/models when present (the path can be given with --efficientnet); MiniLM from its
-PyPI package. Each round times lpir, then OpenVINO, warm; prints the median latency of each
+../shared/models when present (the path can be given with --efficientnet); MiniLM and the
+PP-OCRv4 models from their PyPI packages, at the input sizes PP-OCR uses (detector 640x640,
+recogniser 48x320, direction classifier 6 lines of 48x192). Each round times lpir, then OpenVINO, warm; prints the median latency of each
 and the median of the rounds' ratios lpir / OpenVINO.
 """
 
@@ -33,6 +34,10 @@ def cases(efficientnet: Path):
         print(f"(EfficientNet-Lite0 not found at {efficientnet}; skipped)")
     ids = rng.integers(1000, 30522, size=(1, 128)).astype(np.int64)
     yield "MiniLM-L3 b1 s128", zoo.minilm(), [ids, np.ones_like(ids)]
+    for label, which, shape in (("PP-OCRv4 det 640", "det", (1, 3, 640, 640)),
+                                ("PP-OCRv4 rec 48x320", "rec", (1, 3, 48, 320)),
+                                ("PP-OCR cls b6", "cls", (6, 3, 48, 192))):
+        yield label, zoo.ppocr(which), [rng.uniform(-1, 1, shape).astype(np.float32)]
 
 
 def main() -> None:

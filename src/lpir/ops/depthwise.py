@@ -99,6 +99,12 @@ def _reference_block(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilat
                      pads: Pads, out: Sequence[int]) -> np.ndarray:
     """One block of channels: the taps accumulated over the phase planes, channels-first, or
     channels-last when the image is small and the channels many."""
+    with np.errstate(all="ignore"):  # inf - inf is NaN, silently, as in the compiled twin (per thread)
+        return _accumulate_block(x, w, strides, dilations, pads, out)
+
+
+def _accumulate_block(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
+                      pads: Pads, out: Sequence[int]) -> np.ndarray:
     n, g = x.shape[:2]
     m = w.shape[1]
     padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
