@@ -29,7 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
-from lpir.ops.depthwise import depthwise_convolution
+from lpir.ops.depthwise import depthwise_convolution, phase_planes, tap_plan
 from lpir.ops.matmul import accumulation_dtype, to_output
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
@@ -134,6 +134,36 @@ def _im2col(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilati
     return view.transpose(order).reshape(n, c * math.prod(kernel), math.prod(out))
 
 
+# From this many input channels per group, one matrix product per kernel tap (each as deep as
+# the channels) runs at BLAS speed and beats building the im2col matrix, which is the kernel
+# size times the input (88 MB for a 3x3 layer of 96 channels at 160x160; 1.8x faster there).
+_TAP_PRODUCT_DEPTH = 16
+
+
+def _tap_products(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
+                  pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
+    """Sum over kernel taps of ``w[..., tap] @ input run of that tap``, the runs read from the
+    input's phase planes (:func:`lpir.ops.depthwise.phase_planes`) as strided matrices BLAS takes
+    without a copy. Returns ``[N, G*M, *out]``."""
+    n = x.shape[0]
+    g, m, cg = w.shape[:3]
+    padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
+    q = tuple(-(-p // s) for p, s in zip(padded, strides))
+    row = math.prod(q[1:])
+    taps, offsets = tap_plan(tuple(w.shape[3:]), tuple(strides), tuple(dilations), q)
+    planes = phase_planes(x, pads, strides, out[0] + -(-max(offsets) // row))
+    planes = planes.reshape((n, g, cg) + planes.shape[2:])
+    length = out[0] * row
+    per_tap = np.ascontiguousarray(np.moveaxis(w.reshape(g, m, cg, -1), -1, 0))  # [taps, G, M, Cg]
+    acc = np.matmul(per_tap[0], planes[..., taps[0][0], offsets[0]:offsets[0] + length])
+    product = np.empty_like(acc)
+    for t in range(1, len(taps)):
+        np.matmul(per_tap[t], planes[..., taps[t][0], offsets[t]:offsets[t] + length], out=product)
+        acc += product
+    acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
+    return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
+
+
 def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
                         pads: Sequence[tuple[int, int]]) -> np.ndarray:
     """Convolution of ``x`` ``[N, G*Cg, *spatial]`` with ``w`` ``[G, M, Cg, *k]`` → ``[N, G*M, *out]``."""
@@ -149,6 +179,8 @@ def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], di
         return np.zeros((n, g * m) + tuple(max(o, 0) for o in out), dtype=out_dtype)
     if cg == 1 and g > 1:
         return to_output(depthwise_convolution(x, w, strides, dilations, pads, out), out_dtype)
+    if cg >= _TAP_PRODUCT_DEPTH and any(k > 1 for k in kernel):
+        return to_output(_tap_products(x, w, strides, dilations, pads, out), out_dtype)
     x = pad_spatial(x, pads)
     if all(k == 1 for k in kernel):
         x = x[(Ellipsis,) + tuple(slice(None, s * (o - 1) + 1, s) for s, o in zip(strides, out))]

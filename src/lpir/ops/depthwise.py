@@ -110,7 +110,7 @@ def _accumulate_block(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dila
     padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
     q = tuple(-(-p // s) for p, s in zip(padded, strides))
     row = math.prod(q[1:])
-    taps, offsets = _tap_plan(tuple(w.shape[3:]), tuple(strides), tuple(dilations), q)
+    taps, offsets = tap_plan(tuple(w.shape[3:]), tuple(strides), tuple(dilations), q)
     planes = phase_planes(x, pads, strides, out[0] + -(-max(offsets) // row))
     weights = w[:, :, 0].reshape(g, m, -1)
     if m == 1 and out[0] * row <= 4 * g:
@@ -148,7 +148,7 @@ def phase_planes(x: np.ndarray, pads: Pads, strides: Sequence[int], min_rows: in
 
 
 @functools.lru_cache(maxsize=256)
-def _tap_plan(kernel: tuple[int, ...], strides: tuple[int, ...], dilations: tuple[int, ...],
+def tap_plan(kernel: tuple[int, ...], strides: tuple[int, ...], dilations: tuple[int, ...],
               q: tuple[int, ...]) -> tuple[tuple[tuple[int, tuple[int, ...]], ...], tuple[int, ...]]:
     """Per kernel tap (row-major): its phase plane and per-axis shift, and the shift flattened
     over phase planes of shape ``q``. Cached: on small layers these loops cost more than the
