@@ -13,7 +13,7 @@ import openvino as ov
 import pytest
 
 import lpir
-from lpir.errors import LpirError, ModelParseError, UnsupportedOpError
+from lpir.errors import LpirError, ModelParseError, UnsupportedOpError, ValidationError
 
 VALID_IR = """<?xml version="1.0"?>
 <net name="m" version="11">
@@ -253,3 +253,31 @@ def test_cycle_is_named_by_a_layer_on_it(tmp_path):
     message = parse_error(write_ir(tmp_path, {edge: '<edge from-layer="3" from-port="1" to-layer="2" to-port="0" />'},
                                    text=text), "cycle")
     assert "layer 4 'out'" not in message and ("layer 2 'sum'" in message or "layer 3 'cast'" in message)
+
+
+# -- IRs that parse but that no op accepts: refused by compile_model, before anything runs ----
+def compile_error(xml: Path, *fragments: str) -> str:
+    model = lpir.read_model(xml)
+    with pytest.raises(ValidationError) as info:
+        lpir.compile_model(model)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+def test_a_layer_with_an_input_its_op_does_not_take(tmp_path):
+    """A Convert with a second input (the Const): one layer, named, with the count it takes."""
+    convert_in = '<port id="0" precision="FP32"><dim>2</dim><dim>3</dim></port>\n\t\t\t</input>\n\t\t\t<output>\n' \
+                 '\t\t\t\t<port id="1" precision="FP16" names="z">'
+    xml = write_ir(tmp_path, {convert_in: convert_in.replace(
+        "</input>", '<port id="5" precision="FP32"><dim>2</dim><dim>3</dim></port>\n\t\t\t</input>', 1),
+        '<edge from-layer="3"': '<edge from-layer="1" from-port="0" to-layer="3" to-port="5" />\n\t\t<edge from-layer="3"'})
+    compile_error(xml, "layer 3 'cast'", "has 2 inputs", "Convert-opset1 takes 1")
+
+
+def test_an_attribute_the_op_rejects(tmp_path):
+    compile_error(write_ir(tmp_path, {'auto_broadcast="numpy"': 'auto_broadcast="diagonal"'}), "layer 2 'sum'",
+                  "diagonal")
+

@@ -153,3 +153,17 @@ def test_outputs_nobody_reads_are_freed_and_results_answer_to_their_own_names():
     np.testing.assert_array_equal(both[1], [[[[5, 7], [13, 15]]]])
     with pytest.raises(lpir.ValidationError, match="has no input 3"):
         compiled({3: np.zeros((1, 1, 4, 4), np.float32)})
+
+
+def test_an_in_place_op_on_shapes_that_do_not_broadcast_fails_naming_the_layer():
+    """MatMul's fresh output feeds Add, which runs in place; dynamic shapes that turn out not to
+    broadcast give the layer's error, not numpy's."""
+    a = make_parameter("f32", (-1, 4), name="a")
+    b = make_parameter("f32", (-1, -1), name="b")
+    product = build("MatMul", [a.output, make_constant(np.ones((4, 3), np.float32)).output])
+    total = build("Add", [product.output, b.output], name="total")
+    compiled = lpir.compile_model(lpir.Model([a, b], [make_result(total.output)]))
+    assert [s.inplace for s in compiled._steps if s.node.type == "Add"] == [True]
+    np.testing.assert_array_equal(compiled([np.ones((2, 4), np.float32), np.ones((1, 3), np.float32)])[0], 5)
+    with pytest.raises(lpir.LpirError, match="'total'"):
+        compiled([np.ones((2, 4), np.float32), np.ones((2, 2), np.float32)])

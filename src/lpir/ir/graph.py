@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from lpir.errors import ValidationError, describe_node
 from lpir.ir import types
-from lpir.ir.shape import Shape
+from lpir.ir.shape import Shape, as_shape
 from lpir.ir.tensor import Tensor
 from lpir.ir.types import ElementType
 
@@ -164,9 +164,11 @@ def make_constant(value, etype: ElementType | str | None = None, *, name: str | 
     return node
 
 
-def make_parameter(etype: ElementType | str, shape: Shape | None, *, name: str | None = None) -> Node:
-    """A Parameter node; its tensor name defaults to its name."""
+def make_parameter(etype: ElementType | str, shape: Shape | Sequence[int] | str | None, *,
+                   name: str | None = None) -> Node:
+    """A Parameter node (``-1`` or ``?`` dimensions are dynamic); its tensor name defaults to its name."""
     etype = types.parse_type(etype)
+    shape = as_shape(shape)
     node = Node("Parameter", "opset1", name, {"element_type": etype, "shape": shape})
     node.add_output(etype, shape).names = [node.name]
     return node

@@ -49,6 +49,23 @@ def parse_dim(text: str) -> Dimension:
     return value
 
 
+def as_shape(dims) -> Shape | None:
+    """A shape from what a user writes: ints (``-1`` for dynamic), :class:`Dim` s, a shape string."""
+    if dims is None or isinstance(dims, str):
+        return None if dims is None else parse_shape(dims)
+    shape = []
+    for d in dims:
+        if isinstance(d, Dim):
+            shape.append(d)
+        elif int(d) == -1:
+            shape.append(DYNAMIC)
+        elif int(d) < 0:
+            raise ValidationError(f"dimension {d} is negative (-1 means dynamic)")
+        else:
+            shape.append(int(d))
+    return tuple(shape)
+
+
 def parse_shape(text: str) -> Shape | None:
     """Parse a shape attribute: ``"1,3,224,224"``, ``"?,3, 1..8"``, ``""`` (scalar), ``"..."``."""
     text = text.strip().strip("[]")

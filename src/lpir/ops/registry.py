@@ -8,6 +8,8 @@ registered opset not above the one asked for, as OpenVINO resolves ``version="op
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -102,6 +104,19 @@ class Traits:
     precision_sensitive_inputs: tuple[int, ...] = ()
 
 
+@functools.cache
+def _input_count_range(op_class: type) -> tuple[int, int | None]:
+    fewest, most = 0, 0
+    for parameter in list(inspect.signature(op_class.evaluate).parameters.values())[1:]:  # after self
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return fewest, None
+        if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            break
+        most += 1
+        fewest += parameter.default is inspect.Parameter.empty
+    return fewest, most
+
+
 class InferContext:
     """What :meth:`Op.infer` may look at: input types, shapes and statically known values."""
 
@@ -174,6 +189,10 @@ class Op:
     def evaluate(self, *inputs: np.ndarray, **attrs) -> tuple[np.ndarray, ...]:
         """The numpy reference: inputs positional, attributes keyword-only, outputs a tuple."""
         raise NotImplementedError(f"{self.type}-opset{self.opset} has no reference evaluation")
+
+    def input_count_range(self) -> tuple[int, int | None]:
+        """(fewest, most) inputs :meth:`evaluate` accepts, read off its signature (None: any number)."""
+        return _input_count_range(type(self))
 
     def evaluate_used(self, *inputs: np.ndarray, used: tuple[bool, ...], **attrs) -> tuple[np.ndarray | None, ...]:
         """:meth:`evaluate` when only the outputs flagged in ``used`` will be read. Ops whose

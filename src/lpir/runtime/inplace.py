@@ -20,11 +20,16 @@ InplaceKernel = Callable[..., "tuple[np.ndarray] | None"]
 
 def _binary(ufunc: np.ufunc) -> InplaceKernel:
     def run(a: np.ndarray, b: np.ndarray, *, auto_broadcast="numpy", **_) -> tuple[np.ndarray] | None:
-        if auto_broadcast != "numpy" or b.dtype != a.dtype or np.broadcast_shapes(a.shape, b.shape) != a.shape:
+        if auto_broadcast != "numpy" or b.dtype != a.dtype or not _broadcasts_into(b.shape, a.shape):
             return None
         ufunc(a, b, out=a)
         return (a,)
     return run
+
+
+def _broadcasts_into(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when ``shape`` broadcasts to exactly ``target`` (numpy rules)."""
+    return len(shape) <= len(target) and all(d in (1, t) for d, t in zip(reversed(shape), reversed(target)))
 
 
 def _clamp(a: np.ndarray, *, min: float, max: float) -> tuple[np.ndarray]:

@@ -19,7 +19,8 @@ from lpir.errors import EvaluationError, LpirError, UnsupportedOpError, Validati
 from lpir.ir import types
 from lpir.ir.graph import Model, Node
 from lpir.ir.shape import Shape
-from lpir.ops.registry import Op, lookup
+from lpir.ops.infer import partial_value, static_value
+from lpir.ops.registry import InferContext, Op, lookup
 from lpir.runtime.inplace import INPLACE_KERNELS, run_inplace
 
 Observer = Callable[[Node, Sequence[np.ndarray]], None]
@@ -64,6 +65,7 @@ class CompiledModel:
         self.model = model
         nodes = model.nodes()
         _check_supported(nodes)
+        _check_nodes(nodes)
         slot_of: dict[tuple[int, int], int] = {}
         self._constants: dict[int, np.ndarray] = {}
         self._steps: list[_Step] = []
@@ -151,11 +153,10 @@ class CompiledModel:
             if step.op is None:  # Result
                 continue
             args = [slots[s] for s in step.inputs]
-            outputs = None
-            if step.inplace and observer is None:  # an observer may keep the tensor it was shown
-                outputs = run_inplace(step.node.type, args, step.attrs)
-            if outputs is None:  # an observer is shown every output, so all are computed for it
-                outputs = _evaluate(step, args, used=step.used if observer is None else None)
+            if observer is None:
+                outputs = _evaluate(step, args, used=step.used, inplace=step.inplace)
+            else:  # an observer is shown every output and may keep them: all computed, none reused
+                outputs = _evaluate(step, args)
             for slot, value in zip(step.outputs, outputs):
                 slots[slot] = value
             if observer is not None:
@@ -177,18 +178,37 @@ def compile_model(model: Model, *, fold_constants: bool = True) -> CompiledModel
 
 
 def _check_supported(nodes: list[Node]) -> None:
-    """Report every op without a definition at once, with the layers that use it."""
+    """Report every op without a definition at once, with the layers that use it; then any layer
+    with more or fewer inputs than its op takes."""
     missing: dict[str, list[str]] = {}
+    miscounted: list[str] = []
     for node in nodes:
         if node.type in ("Parameter", "Const", "Result"):
             continue
         op = lookup(node.type, node.opset)
         if op is None or type(op).evaluate is Op.evaluate:
             missing.setdefault(f"{node.type}-{node.version}", []).append(node.name)
+            continue
+        fewest, most = op.input_count_range()
+        if len(node.inputs) < fewest or (most is not None and len(node.inputs) > most):
+            takes = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most is not None else f"{fewest} or more"
+            miscounted.append(f"{describe_node(node)} has {len(node.inputs)} inputs; "
+                              f"{node.type}-{node.version} takes {takes}")
     if missing:
         parts = [f"{key} ×{len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
                  for key, names in sorted(missing.items())]
         raise UnsupportedOpError(f"lpir cannot run {sum(map(len, missing.values()))} layers: " + "; ".join(parts))
+    if miscounted:
+        raise ValidationError(miscounted[0] + (f" (and {len(miscounted) - 1} more such layers)" if len(miscounted) > 1 else ""))
+
+
+def _check_nodes(nodes: list[Node]) -> None:
+    """Run every op's inference once, unstored: attributes and input types or shapes the op
+    rejects (an IR's ``strides=""``, say) fail here with the op's message, not mid-run."""
+    for node in nodes:
+        if node.type not in ("Parameter", "Const", "Result"):
+            op = lookup(node.type, node.opset)
+            op.infer(InferContext(node, op.resolved_attrs(node.attrs, describe_node(node)), static_value, partial_value))
 
 
 def _result_names(result: Node) -> list[str]:
@@ -239,9 +259,14 @@ def _format(shape: Shape | None) -> str:
     return "[...]" if shape is None else "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def _evaluate(step: _Step, args: list[np.ndarray], used: tuple[bool, ...] | None = None
-              ) -> tuple[np.ndarray | None, ...]:
+def _evaluate(step: _Step, args: list[np.ndarray], used: tuple[bool, ...] | None = None,
+              inplace: bool = False) -> tuple[np.ndarray | None, ...]:
+    """The step's outputs (written into input 0 when ``inplace`` and possible; None for outputs
+    ``used`` marks unread), errors reported with the layer's name."""
     try:
+        outputs = run_inplace(step.node.type, args, step.attrs) if inplace else None
+        if outputs is not None:
+            return outputs
         if used is None:
             outputs = step.op.evaluate(*args, **step.attrs)
         else:
