@@ -316,6 +316,36 @@ def test_rt_info_preserved_at_model_layer_and_port_level(hand_written, tmp_path)
     assert before["model"] and before[("data", "output", 0)] and before[("mul", "layer")]
 
 
+LEGACY_SECTIONS = """	<meta_data>
+		<MO_version value="2022.3.0-9052" />
+		<cli_parameters>
+			<input_shape value="[1,3,224,224]" />
+			<reverse_input_channels value="False" />
+		</cli_parameters>
+	</meta_data>
+	<quantization_parameters>
+		<config>{"algorithm": "DefaultQuantization", "preset": "performance", "stat_subset_size": 300}</config>
+		<version value="invalid &amp; odd" />
+	</quantization_parameters>
+"""
+
+
+def test_legacy_top_level_sections_survive_a_round_trip(tmp_path):
+    """Model Optimizer's <meta_data> and POT's <quantization_parameters> (text included) are kept
+    verbatim and written back; OpenVINO still reads the copy."""
+    text = HAND_WRITTEN_V11.replace("</rt_info>\n</net>", "</rt_info>\n" + LEGACY_SECTIONS + "</net>")
+    assert LEGACY_SECTIONS in text
+    source = write_hand_written(tmp_path, text, np.array([0.5, -2.0, 3.0, 99.0], np.float32).tobytes())
+    model = lpir.read_model(source)
+    assert [s.tag for s in model.sections] == ["meta_data", "quantization_parameters"]
+    copy = str(tmp_path / "copy.xml")
+    lpir.save_model(model, copy)
+    assert lpir.read_model(copy).sections == model.sections
+    config = lpir.read_model(copy).sections[1].children[0]
+    assert config.tag == "config" and '"stat_subset_size": 300' in config.text
+    ov.Core().read_model(copy)
+
+
 def test_v10_ir_reads_and_its_v11_copy_runs_the_same(tmp_path):
     weights = np.array([1], np.int64).tobytes() + np.array([1.0, -2.0, 0.5, 4.0], np.float32).tobytes()
     v10 = write_hand_written(tmp_path, HAND_WRITTEN_V10, weights, "v10")

@@ -29,11 +29,12 @@ from lpir.ir.types import ElementType
 
 @dataclass
 class RtEntry:
-    """One element of runtime info, kept verbatim: ``<tag attr=...>children</tag>``."""
+    """One element of runtime info, kept verbatim: ``<tag attr=...>text children</tag>``."""
 
     tag: str
     attrs: dict[str, str] = field(default_factory=dict)
     children: list[RtEntry] = field(default_factory=list)
+    text: str = ""
 
 
 class Output:
@@ -189,6 +190,9 @@ class Model:
         self.results = list(results)
         self.sinks = list(sinks or [])
         self.rt_info: list[RtEntry] = list(rt_info or [])
+        # Other top-level IR elements (the legacy <meta_data> and <quantization_parameters> of
+        # Model Optimizer), kept verbatim so that a read + save loses nothing.
+        self.sections: list[RtEntry] = []
         self.source_path: str | None = None  # the file the model was read from, for messages
 
     # -- walking ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ def clone_model(model: Model) -> Model:
     clone = Model([mapping[n.uid] for n in model.parameters], [mapping[n.uid] for n in model.results],
                   name=model.name, sinks=[mapping[n.uid] for n in model.sinks],
                   rt_info=copy.deepcopy(model.rt_info))
+    clone.sections = copy.deepcopy(model.sections)
     clone.source_path = model.source_path
     return clone
 

@@ -130,7 +130,13 @@ def parse_rt_entries(element: Element | None) -> list[RtEntry]:
     """The children of an ``<rt_info>`` element, kept verbatim."""
     if element is None:
         return []
-    return [RtEntry(child.tag, dict(child.attrib), parse_rt_entries(child)) for child in element]
+    return [parse_entry(child) for child in element]
+
+
+def parse_entry(element: Element) -> RtEntry:
+    """An element with its attributes, text (when not only whitespace) and children, verbatim."""
+    text = element.text if element.text and element.text.strip() else ""
+    return RtEntry(element.tag, dict(element.attrib), parse_rt_entries(element), text)
 
 
 def split_names(text: str) -> list[str]:
@@ -226,6 +232,7 @@ class _IrReader:
             _name_v10_interface(parameters, results)
         model = Model(parameters, results, name=root.get("name", "model"), sinks=sinks,
                       rt_info=parse_rt_entries(root.find("rt_info")))
+        model.sections = [parse_entry(child) for child in root if child.tag not in ("layers", "edges", "rt_info")]
         model.source_path = str(self.xml_path)
         return model
 

@@ -66,6 +66,7 @@ def _net_xml(model: Model, nodes: list[Node], ids: dict[int, int], layers: list[
         "\t<layers>", *layers, "\t</layers>",
         "\t<edges>", *edges, "\t</edges>",
         *_rt_info_xml(model.rt_info, 1),
+        *(_entry_xml(section, 1) for section in model.sections),
         "</net>", "",
     ])
 
@@ -193,7 +194,8 @@ def _rt_info_xml(entries: list[RtEntry], depth: int, *, skip_empty: bool = False
 def _entry_xml(entry: RtEntry, depth: int) -> str:
     indent = "\t" * depth
     attrs = "".join(f" {k}={quoteattr(v)}" for k, v in entry.attrs.items())
+    tag, text = escape(entry.tag), escape(entry.text)
     if not entry.children:
-        return f"{indent}<{escape(entry.tag)}{attrs} />"
-    inner = "\n".join(_entry_xml(child, depth + 1) for child in entry.children)
-    return f"{indent}<{escape(entry.tag)}{attrs}>\n{inner}\n{indent}</{escape(entry.tag)}>"
+        return f"{indent}<{tag}{attrs}>{text}</{tag}>" if text else f"{indent}<{tag}{attrs} />"
+    inner = [_entry_xml(child, depth + 1) for child in entry.children]
+    return "\n".join([f"{indent}<{tag}{attrs}>{text}", *inner, f"{indent}</{tag}>"])
