@@ -65,7 +65,7 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 def _gelu_erf(x: np.ndarray) -> np.ndarray:
-    return (0.5 * x * (1 + erf(x / math.sqrt(2.0)))).astype(x.dtype)
+    return (0.5 * x * (1 + erf(x / math.sqrt(2.0)))).astype(x.dtype, copy=False)
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:

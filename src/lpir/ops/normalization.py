@@ -52,10 +52,11 @@ def _shift_by_max(x: np.ndarray, axis) -> np.ndarray:
 
 
 def softmax(x: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
-    """Numerically stable softmax in the dtype of ``x``."""
-    shifted = _shift_by_max(x, axis)
-    exp = np.exp(shifted)
-    return exp / np.sum(exp, axis=axis, keepdims=True)
+    """Numerically stable softmax in the dtype of ``x`` (one new array, then in place)."""
+    exp = _shift_by_max(x, axis)
+    np.exp(exp, out=exp)
+    exp /= np.sum(exp, axis=axis, keepdims=True)
+    return exp
 
 
 def _standardize(x: np.ndarray, axes: tuple[int, ...], eps: float, inside_sqrt: bool = True) -> np.ndarray:
@@ -82,7 +83,7 @@ class _Softmax(Op):
     def evaluate(self, x, *, axis):
         x = np.asarray(x)
         axis = normalize_axis(axis, x.ndim)
-        return (self.compute(_as_compute(x), axis).astype(x.dtype),)
+        return (self.compute(_as_compute(x), axis).astype(x.dtype, copy=False),)
 
 
 @register("Softmax", opset=1)
@@ -142,7 +143,7 @@ def _mvn(x: np.ndarray, axes: tuple[int, ...], normalize_variance: bool, eps: fl
         result = _standardize(data, axes, eps, inside_sqrt)
     else:
         result = data - np.mean(data, axis=axes, keepdims=True)
-    return result.astype(x.dtype)
+    return result.astype(x.dtype, copy=False)
 
 
 _EPS_MODES = {"inside_sqrt": True, "outside_sqrt": False}
@@ -189,7 +190,7 @@ class NormalizeL2(Op):
         squares = np.sum(np.square(data), axis=axes, keepdims=True)
         eps = data.dtype.type(eps)
         denom = np.maximum(squares, eps) if str(eps_mode).lower() == "max" else squares + eps
-        return ((data / np.sqrt(denom)).astype(x.dtype),)
+        return ((data / np.sqrt(denom)).astype(x.dtype, copy=False),)
 
 
 def _channel_params_check(ctx: InferContext, data_index: int, param_indices: tuple[int, ...]) -> None:
@@ -218,7 +219,7 @@ def _batch_norm(x, gamma, beta, mean, variance, epsilon):
     rank = x.ndim
     gamma, beta, mean, variance = (_per_channel(_as_compute(p), rank) for p in (gamma, beta, mean, variance))
     scale = gamma / np.sqrt(variance + data.dtype.type(epsilon))
-    return ((data - mean) * scale + beta).astype(x.dtype)
+    return ((data - mean) * scale + beta).astype(x.dtype, copy=False)
 
 
 @register("BatchNormInference", opset=1)
@@ -273,7 +274,7 @@ class GroupNormalization(Op):
         grouped = data.reshape(x.shape[0], num_groups, -1)
         normed = _standardize(grouped, (2,), epsilon).reshape(x.shape)
         out = normed * _per_channel(_as_compute(scale), x.ndim) + _per_channel(_as_compute(bias), x.ndim)
-        return (out.astype(x.dtype),)
+        return (out.astype(x.dtype, copy=False),)
 
 
 def _window_sum(x: np.ndarray, axis: int, half: int) -> np.ndarray:
@@ -308,7 +309,7 @@ class LRN(Op):
         for axis in axes:
             square_sum = _window_sum(square_sum, axis, (size - 1) // 2)
         scale = alpha / float(size) ** len(axes)
-        return ((data / np.power(bias + scale * square_sum, beta)).astype(x.dtype),)
+        return ((data / np.power(bias + scale * square_sum, beta)).astype(x.dtype, copy=False),)
 
 
 def _batch_shape(shapes: list[Shape | None]) -> Shape | None:
@@ -373,7 +374,7 @@ class ScaledDotProductAttention(Op):
         bias = _attention_bias(attn_mask, causal, q.shape[-2], k.shape[-2], q.dtype)
         if bias is not None:
             weights = weights + bias
-        return (np.matmul(softmax(weights, -1), v).astype(query.dtype),)
+        return (np.matmul(softmax(weights, -1), v).astype(query.dtype, copy=False),)
 
 
 def _differ(a, b) -> bool:
