@@ -33,18 +33,25 @@ _ERF_SERIES = tuple((-1) ** n * 2 / (math.sqrt(math.pi) * math.factorial(n) * (2
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, vectorised (|error| < 2e-7 absolute, relative near 0), in f64."""
-    z = np.abs(x, dtype=np.float64)
-    result = np.empty_like(z)
-    small = z < 0.5
-    zs = z[small]
-    result[small] = zs * _horner(_ERF_SERIES, zs * zs)
-    zb = z[~small]
-    t = 1.0 / (1.0 + 0.5 * zb)
-    zb *= zb
-    np.subtract(_horner(_ERFC_FIT, t), zb, out=zb)
-    result[~small] = 1.0 - t * np.exp(zb, out=zb)
-    return np.copysign(result, x)
+    """The error function, vectorised: in f32 for f32 inputs (within 4 ulp, relative near 0;
+    numpy's f32 exp is SIMD, its f64 exp is not: 7 ms instead of 19 on MiniLM's [1,128,1536]),
+    else in f64 (within 1e-7 absolute). Both branches run on every element, then one is kept:
+    masked gathers cost more than the arithmetic."""
+    work = np.float32 if x.dtype == np.float32 else np.float64
+    z = np.abs(x, dtype=work)
+    square = np.square(z)
+    t = z * work(0.5)
+    t += 1
+    np.divide(1, t, out=t)
+    result = _horner(_ERFC_FIT, t)
+    result -= square
+    np.exp(result, out=result)
+    result *= t
+    np.subtract(1, result, out=result)
+    series = _horner(_ERF_SERIES, square)
+    series *= z
+    np.copyto(result, series, where=z < 0.5)
+    return np.copysign(result, x, out=result)
 
 
 def _horner(coefficients: tuple[float, ...], t: np.ndarray) -> np.ndarray:
@@ -149,7 +156,7 @@ _unary("Log", np.log)
 _unary("Sqrt", np.sqrt)
 _unary("Sin", np.sin)
 _unary("Cos", np.cos)
-_unary("Erf", lambda x: erf(x).astype(x.dtype))
+_unary("Erf", lambda x: erf(x).astype(x.dtype, copy=False))
 _unary("Gelu", _gelu_erf, opset=2)
 _unary("HSwish", _hswish, opset=4)
 _unary("HSigmoid", _hsigmoid, opset=5)
