@@ -8,6 +8,9 @@ builds the same planes one channel at a time in cache and keeps the partial sums
 registers across all taps. It does the same operations in the same order without fused
 multiply-add, so its results are bit-identical to the reference's; it is used for 2-D (and
 1-D) float32/float64 convolutions when the extension was built (a C compiler at install time).
+
+The phase planes and the tap plan also serve dense convolutions, which multiply each tap's run
+by that tap's weights as one matrix product (:mod:`lpir.ops.convolution`).
 """
 
 from __future__ import annotations
