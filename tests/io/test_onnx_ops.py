@@ -202,6 +202,16 @@ CASES = {
     "Gelu-20-erf": ("Gelu", [x(f32(3, 4) * 3)], 20, {}),
     "Gelu-20-tanh": ("Gelu", [x(f32(3, 4) * 3)], 20, {"approximate": "tanh"}),
     "Reciprocal": ("Reciprocal", [x(pos(3, 4))], 13, {}),
+    "Einsum-matmul": ("Einsum", [x(f32(2, 3), "a"), x(f32(3, 4), "b")], 12, {"equation": "ij,jk->ik"}),
+    "Einsum-batch-implicit": ("Einsum", [x(f32(5, 2, 3), "a"), x(f32(5, 3, 4), "b")], 12, {"equation": "bij,bjk"}),
+    "Einsum-ellipsis-broadcast": ("Einsum", [x(f32(2, 1, 3, 4), "a"), x(f32(1, 5, 4, 2), "b")], 12,
+                                  {"equation": "...ij,...jk->...ik"}),
+    "Einsum-attention": ("Einsum", [x(f32(2, 4, 8, 16), "q"), x(f32(2, 4, 8, 16), "k")], 12,
+                         {"equation": "bhid, bhjd -> bhij"}),
+    "Einsum-trace": ("Einsum", [x(f32(4, 4), "a")], 12, {"equation": "ii->"}),
+    "Einsum-transpose": ("Einsum", [x(f32(2, 3, 4), "a")], 12, {"equation": "abc->cab"}),
+    "Einsum-three-inputs": ("Einsum", [x(f32(2, 3), "a"), x(f32(3, 4), "b"), x(f32(4, 5), "c")], 12,
+                            {"equation": "ij,jk,kl->il"}),
 }
 
 

@@ -162,6 +162,11 @@ def _matmul(ctx: NodeContext) -> Output:
     return ctx.op("MatMul", ctx.input(0), ctx.input(1), transpose_a=False, transpose_b=False)
 
 
+@converter("Einsum", emits="Einsum")
+def _einsum(ctx: NodeContext) -> Output:
+    return ctx.op("Einsum", *[ctx.input(i) for i in range(ctx.num_inputs)], opset=7, equation=ctx.attr("equation"))
+
+
 @converter("Gemm", emits=("MatMul", "Multiply", "Add"))
 def _gemm(ctx: NodeContext) -> Output:
     """alpha * A' B' + beta * C, with the transposes folded into MatMul's attributes."""
