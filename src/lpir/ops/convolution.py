@@ -6,6 +6,8 @@ strategy chosen for speed with plain numpy:
 * 1x1 kernels without padding are a matrix product over the channels (no copy of the data);
 * depthwise kernels (one input channel per group) accumulate the kernel taps over shifted
   views of the input, with no im2col matrix (:mod:`lpir.ops.depthwise`);
+* larger kernels with 16 or more input channels per group run one matrix product per kernel
+  tap, each reading its input run in place from zero-padded stride phase planes;
 * everything else builds an im2col matrix from a strided window view and runs one GEMM.
 
 The transposed forms run the GEMM first (weights x data, one column per input pixel) and then
