@@ -184,7 +184,7 @@ def _infer(op, etype=types.f32, shape=(2, 3), attrs=None, opset=1, extra=()):
     ("Exp", {"etype": types.i32}, "takes floating-point inputs"),
     ("PRelu", {"extra": [(types.f32, (4,))]}, "does not broadcast"),
     ("PRelu", {"extra": [(types.f16, (3,))]}, "slope is f16"),
-    ("HardSigmoid", {"extra": [(types.f32, ())]}, "needs 3 inputs"),
+    ("HardSigmoid", {"extra": [(types.f32, ())]}, "takes 3 inputs, got 2"),
 ])
 def test_invalid_attributes_and_inputs(op, kwargs, message):
     with pytest.raises(ValidationError, match=message) as info:

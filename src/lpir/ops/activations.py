@@ -18,7 +18,7 @@ from lpir.errors import ValidationError
 from lpir.ir import types
 from lpir.ir.shape import is_static
 from lpir.ops.elementwise import as_compute
-from lpir.ops.registry import Attr, InferContext, Op, Traits, register
+from lpir.ops.registry import Attr, InferContext, Op, Traits, register, signature_input_range
 
 _ELEMENTWISE = Traits(elementwise=True)
 _FLOAT_KINDS = "fV"  # numpy floats and ml_dtypes' bf16 (kind V)
@@ -232,14 +232,18 @@ class _WithScalarInputs(Op):
     """An activation whose parameters are inputs 1.. (scalars or broadcastable tensors)."""
 
     traits = _ELEMENTWISE
-    min_inputs = 1
+
+    def input_count_range(self) -> tuple[int, int | None]:
+        return signature_input_range(type(self).compute)  # the data, then the parameters compute takes
 
     def infer(self, ctx: InferContext):
         etype = ctx.etype(0)
         if not (etype.is_float or etype is types.dynamic):
             raise ctx.fail(f"input is {etype}: {self.type} takes floating-point inputs")
-        if ctx.num_inputs < self.min_inputs:
-            raise ctx.fail(f"{self.type} needs {self.min_inputs} inputs, got {ctx.num_inputs}")
+        fewest, most = self.input_count_range()
+        if not fewest <= ctx.num_inputs <= most:
+            raise ctx.fail(f"{self.type} takes {fewest if fewest == most else f'{fewest} or {most}'} inputs, "
+                           f"got {ctx.num_inputs}")
         for i in range(1, ctx.num_inputs):
             if ctx.etype(i) is not etype and ctx.etype(i) is not types.dynamic:
                 raise ctx.fail(f"input {i} is {ctx.etype(i)}, the data is {etype}: types must be equal")
@@ -257,16 +261,12 @@ class _WithScalarInputs(Op):
 
 @register("HardSigmoid", opset=1)
 class HardSigmoid(_WithScalarInputs):
-    min_inputs = 3
-
     def compute(self, x, alpha, beta):
         return np.clip(alpha * x + beta, 0, 1)
 
 
 @register("Selu", opset=1)
 class Selu(_WithScalarInputs):
-    min_inputs = 3
-
     def compute(self, x, alpha, lambda_):
         return lambda_ * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 

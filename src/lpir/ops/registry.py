@@ -105,9 +105,10 @@ class Traits:
 
 
 @functools.cache
-def _input_count_range(op_class: type) -> tuple[int, int | None]:
+def signature_input_range(method: Callable) -> tuple[int, int | None]:
+    """(fewest, most) positional arguments ``method`` takes after ``self`` (None: any number)."""
     fewest, most = 0, 0
-    for parameter in list(inspect.signature(op_class.evaluate).parameters.values())[1:]:  # after self
+    for parameter in list(inspect.signature(method).parameters.values())[1:]:
         if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
             return fewest, None
         if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
@@ -192,7 +193,7 @@ class Op:
 
     def input_count_range(self) -> tuple[int, int | None]:
         """(fewest, most) inputs :meth:`evaluate` accepts, read off its signature (None: any number)."""
-        return _input_count_range(type(self))
+        return signature_input_range(type(self).evaluate)
 
     def evaluate_used(self, *inputs: np.ndarray, used: tuple[bool, ...], **attrs) -> tuple[np.ndarray | None, ...]:
         """:meth:`evaluate` when only the outputs flagged in ``used`` will be read. Ops whose
