@@ -23,6 +23,10 @@ from lpir.ops.registry import lookup
 # OpenVINO keeps a constant in full precision when at least this share of its values does not
 # fit in f16 (beyond ±65504, or non-zero below the smallest f16 subnormal).
 KEEP_FP32_THRESHOLD = 0.75
+# A single-element constant (a scale, an epsilon, a bias of one) stays in full precision when f16
+# would move it by more than this share of its value (OpenVINO 2026.4, measured: 0.1, 1.0001 and
+# 100.03 stay f32; 0.5 and 1.001 become f16; tensors of two or more values ignore this rule).
+SCALAR_MAX_RELATIVE_ERROR = 1e-4
 F16_MAX = float(np.finfo(np.float16).max)
 F16_SMALLEST = float(np.finfo(np.float16).smallest_subnormal)
 DECOMPRESSION = RtEntry("attribute", {"name": "decompression", "version": "0"})
@@ -91,7 +95,18 @@ def _should_compress(node: Node) -> bool:
         return False
     if is_fp16_compression_disabled(node) or feeds_precision_sensitive_input(node):
         return False
-    return share_out_of_f16_range(tensor.numpy()) < KEEP_FP32_THRESHOLD
+    values = tensor.numpy()
+    if tensor.size == 1 and _f16_relative_error(values) > SCALAR_MAX_RELATIVE_ERROR:
+        return False
+    return share_out_of_f16_range(values) < KEEP_FP32_THRESHOLD
+
+
+def _f16_relative_error(values: np.ndarray) -> float:
+    """The largest |v - f16(v)| / |v| (0 for zeros; values beyond the f16 range count as infinite error)."""
+    wide = values.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        error = np.abs(wide - wide.astype(np.float16).astype(np.float64)) / np.abs(wide)
+    return float(np.nan_to_num(error, nan=0.0, posinf=np.inf).max())
 
 
 def _decompress(const: Node) -> Output:
