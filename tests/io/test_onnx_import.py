@@ -275,3 +275,15 @@ def test_external_data_outside_the_folder_is_refused(tmp_path, location):
     (tmp_path / "outside.bin").write_bytes((tmp_path / "w.bin").read_bytes())
     with pytest.raises(lpir.ModelParseError, match=f"evil.onnx.*{location}"):
         lpir.read_model(tmp_path / "inner" / "evil.onnx")
+
+
+def test_declared_dims_are_read_as_openvino_reads_them(tmp_path):
+    """dim_value 0 is a static 0, -1 (PaddlePaddle's unknown) and dim_param are dynamic."""
+    import openvino as ov
+    inputs = [_float_info("a", [0, 3]), _float_info("b", [-1, "n", 4])]
+    nodes = [helper.make_node("Relu", ["a"], ["ra"]), helper.make_node("Relu", ["b"], ["rb"])]
+    graph = _graph(nodes, inputs, [_float_info("ra", None), _float_info("rb", None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
+    ours = [str(lpir.ir.shape.format_shape(p.outputs[0].shape)) for p in lpir.read_model(tmp_path / "m.onnx").parameters]
+    theirs = [str(i.get_partial_shape()).strip("[]") for i in ov.convert_model(str(tmp_path / "m.onnx")).inputs]
+    assert ours == ["0,3", "?,?,4"] and ours == theirs

@@ -104,10 +104,12 @@ def _node_name(node: onnx.NodeProto, index: int) -> str:
 
 
 def _dims(value: onnx.ValueInfoProto) -> Shape | None:
+    """A value's declared shape, as OpenVINO's frontend reads it: dim_value 0 is a static 0; a
+    negative one (PaddlePaddle exports write -1) or a dim_param is dynamic."""
     tensor_type = value.type.tensor_type
     if not tensor_type.HasField("shape"):
         return None
-    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else DYNAMIC
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else DYNAMIC
                  for d in tensor_type.shape.dim)
 
 
