@@ -69,17 +69,17 @@ class Attr:
 
 
 def format_attr(value: Any) -> str:
-    """An attribute value as written in IR XML (lists comma-joined, booleans lower case)."""
+    """An attribute value as OpenVINO writes it in IR XML: lists joined by ", ", booleans in lower case."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, ElementType):
         return value.name
     if isinstance(value, float):
-        return repr(value) if not value.is_integer() else str(value)
+        return format(value, ".17g")  # every digit of the double, "6" for 6.0, as OpenVINO writes
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
-        return ",".join(format_attr(v) if not isinstance(v, shapes.Dim) else str(v) for v in value)
+        return ", ".join(format_attr(v) if not isinstance(v, shapes.Dim) else str(v) for v in value)
     return str(value)
 
 

@@ -146,9 +146,9 @@ def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
     lines = [head]
     if node.type == "Const" and node.tensor is not None:
         offset, size = blobs.add(node.tensor.raw_bytes())
-        data = {"element_type": node.tensor.etype, "shape": format_shape(node.tensor.shape),
+        data = {"element_type": node.tensor.etype, "shape": format_shape(node.tensor.shape, sep=", "),
                 "offset": offset, "size": size}
-    elif "shape" in data and not isinstance(data["shape"], str):
+    elif "shape" in data and not isinstance(data["shape"], str):  # a partial shape: "?,3,224,224"
         data["shape"] = format_shape(data["shape"])
     if data:
         lines.append("\t\t\t<data " + " ".join(_attr(k, v) for k, v in data.items()) + " />")
