@@ -86,16 +86,16 @@ def test_observer_sees_every_node_once_in_order():
 
 @pytest.mark.parametrize("op_type, attrs, second", [
     ("Add", {}, (1, 8, 1, 1)), ("Subtract", {}, (8, 5, 5)), ("Multiply", {}, ()),
-    ("Clamp", {"min": -0.5, "max": 0.25}, None), ("Relu", {}, None),
+    ("Clamp", {"min": -0.5, "max": 0.25}, None), ("Relu", {}, None), ("HSwish", {}, None),
 ])
 def test_in_place_kernels_equal_the_references(op_type, attrs, second):
     """Conv → op: the interpreter may compute op into the conv's output; results must not change."""
     from lpir.runtime.inplace import run_inplace
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((2, 8, 5, 5)).astype(np.float32)
-    a[0, 0, 0, :2] = [np.nan, -0.0]
+    a = rng.standard_normal((2, 8, 5, 5)).astype(np.float32) * 4
+    a[0, 0, 0, :4] = [np.nan, -0.0, -3.0, 3.0]
     args = [a] + ([rng.standard_normal(second).astype(np.float32)] if second is not None else [])
-    op = lpir.ops.lookup(op_type, 1)
+    op = lpir.ops.lookup(op_type, 4 if op_type == "HSwish" else 1)
     resolved = op.resolved_attrs(attrs, op_type)
     expected = op.evaluate(*[x.copy() for x in args], **resolved)[0]
     actual = run_inplace(op_type, args, resolved)[0]
@@ -167,3 +167,10 @@ def test_an_in_place_op_on_shapes_that_do_not_broadcast_fails_naming_the_layer()
     np.testing.assert_array_equal(compiled([np.ones((2, 4), np.float32), np.ones((1, 3), np.float32)])[0], 5)
     with pytest.raises(lpir.LpirError, match="'total'"):
         compiled([np.ones((2, 4), np.float32), np.ones((2, 2), np.float32)])
+
+
+def test_blocked_in_place_hswish_equals_the_reference_across_blocks():
+    from lpir.runtime import inplace
+    a = np.random.default_rng(3).uniform(-8, 8, 2 * inplace._BLOCK + 77).astype(np.float32).reshape(1, -1, 1)
+    expected = lpir.ops.lookup("HSwish", 4).evaluate(a.copy())[0]
+    np.testing.assert_array_equal(inplace.run_inplace("HSwish", [a], {})[0], expected)
