@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import time
 from typing import Callable
+
+# OpenVINO's telemetry forks from a thread; a fork during a threaded OpenBLAS product can hang it
+# (see tests/conftest.py). Children come from a fork server instead.
+if "forkserver" in multiprocessing.get_all_start_methods():
+    multiprocessing.set_start_method("forkserver", force=True)
 
 
 def median_ms(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 from pathlib import Path
@@ -14,6 +15,14 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# OpenVINO's converter sends telemetry from a worker thread through multiprocessing, which forks
+# by default; a fork while the main thread is inside a multithreaded OpenBLAS product stops
+# OpenBLAS's workers under it and the product then waits forever (reproduced: a thread forking in
+# a loop hangs a loop of 256x256 float32 products within seconds). With forkserver (Python 3.14's
+# default on Linux) children are forked from a server process instead of this one.
+if "forkserver" in multiprocessing.get_all_start_methods():
+    multiprocessing.set_start_method("forkserver", force=True)
 
 sys.path.insert(0, str(Path(__file__).parent))
 
