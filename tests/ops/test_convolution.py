@@ -130,6 +130,9 @@ BACKPROP_CASES = [
     ((1, 3, 4, 5), (3, 2, 3, 3), (2, 2), (1, 1), (1, 1), (1, 1), "explicit", None, (9, 11)),
     ((2, 3, 7), (3, 4, 3), (2,), (2,), (1,), (0,), "explicit", (1,), None),
     ((1, 2, 3, 4, 3), (2, 2, 2, 3, 2), (2, 1, 2), (1, 2, 1), (0, 1, 0), (1, 0, 0), "explicit", (1, 0, 1), None),
+    # strides equal to the kernel: the taps tile the output (upsampling)
+    ((2, 4, 5, 6), (4, 3, 2, 2), (2, 2), (1, 1), (0, 0), (0, 0), "explicit", None, None),
+    ((1, 3, 4, 5), (3, 2, 2, 3), (2, 3), (1, 1), (1, 0), (0, 1), "explicit", (1, 2), None),
 ]
 
 
@@ -146,6 +149,7 @@ def test_convolution_backprop_data_matches_openvino(shape, wshape, strides, dila
     ((2, 6, 4, 5), (3, 2, 2, 3, 2), (2, 2), (1, 2), (1, 0), (0, 1), "explicit", (1, 1), None),
     ((1, 6, 4, 5), (6, 1, 1, 3, 3), (2, 2), (1, 1), (0, 0), (0, 0), "same_upper", None, (8, 10)),
     ((1, 4, 6), (2, 2, 3, 3), (3,), (1,), (0,), (1,), "explicit", (2,), None),
+    ((1, 6, 4, 5), (6, 1, 1, 2, 2), (2, 2), (1, 1), (0, 0), (0, 0), "explicit", None, None),  # depthwise upsampling
 ])
 def test_group_convolution_backprop_data_matches_openvino(shape, wshape, strides, dilations, pb, pe, auto_pad,
                                                           out_pad, out_shape):
