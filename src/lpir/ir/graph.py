@@ -27,6 +27,11 @@ from lpir.ir.tensor import Tensor
 from lpir.ir.types import ElementType
 
 
+# A Result layer's own tensor names (IR written by OpenVINO 2025+), kept in the Result node's
+# attrs as a list: two Results of one tensor may carry different names.
+RESULT_NAMES = "output_names"
+
+
 @dataclass
 class RtEntry:
     """One element of runtime info, kept verbatim: ``<tag attr=...>text children</tag>``."""

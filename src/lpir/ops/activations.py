@@ -79,19 +79,23 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1 + np.tanh(x.dtype.type(math.sqrt(2 / math.pi)) * (x + x.dtype.type(0.044715) * x ** 3)))
 
 
-def _hsigmoid(x: np.ndarray) -> np.ndarray:
-    """min(max(x + 3, 0), 6) / 6: one new array, then in place (large maps: allocations cost
-    as much as the arithmetic)."""
+def _relu6_of_x_plus_3(x: np.ndarray) -> np.ndarray:
+    """min(max(x + 3, 0), 6) as one new array, the callers going on in place (on large maps an
+    allocation costs as much as the arithmetic)."""
     y = x + x.dtype.type(3)
     np.clip(y, x.dtype.type(0), x.dtype.type(6), out=y)
+    return y
+
+
+def _hsigmoid(x: np.ndarray) -> np.ndarray:
+    y = _relu6_of_x_plus_3(x)
     y /= x.dtype.type(6)
     return y
 
 
-def _hswish(x: np.ndarray) -> np.ndarray:
+def hswish(x: np.ndarray) -> np.ndarray:
     """x * min(max(x + 3, 0), 6) / 6, in the reference's order (multiply, then divide)."""
-    y = x + x.dtype.type(3)
-    np.clip(y, x.dtype.type(0), x.dtype.type(6), out=y)
+    y = _relu6_of_x_plus_3(x)
     y *= x
     y /= x.dtype.type(6)
     return y
@@ -158,7 +162,7 @@ _unary("Sin", np.sin)
 _unary("Cos", np.cos)
 _unary("Erf", lambda x: erf(x).astype(x.dtype, copy=False))
 _unary("Gelu", _gelu_erf, opset=2)
-_unary("HSwish", _hswish, opset=4)
+_unary("HSwish", hswish, opset=4)
 _unary("HSigmoid", _hsigmoid, opset=5)
 _unary("Mish", lambda x: x * np.tanh(_softplus(x)), opset=4)
 _unary("SoftPlus", _softplus, opset=4)

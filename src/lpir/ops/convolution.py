@@ -31,7 +31,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
-from lpir.ops.depthwise import depthwise_convolution, phase_planes, tap_plan
+from lpir.ops.depthwise import crop_rows, depthwise_convolution, tap_layout
 from lpir.ops.matmul import accumulation_dtype, to_output
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
@@ -145,25 +145,20 @@ _TAP_PRODUCT_DEPTH = 16
 def _tap_products(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
                   pads: Sequence[tuple[int, int]], out: Sequence[int]) -> np.ndarray:
     """Sum over kernel taps of ``w[..., tap] @ input run of that tap``, the runs read from the
-    input's phase planes (:func:`lpir.ops.depthwise.phase_planes`) as strided matrices BLAS takes
+    input's phase planes (:func:`lpir.ops.depthwise.tap_layout`) as strided matrices BLAS takes
     without a copy. Returns ``[N, G*M, *out]``."""
     n = x.shape[0]
     g, m, cg = w.shape[:3]
-    padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
-    q = tuple(-(-p // s) for p, s in zip(padded, strides))
-    row = math.prod(q[1:])
-    taps, offsets = tap_plan(tuple(w.shape[3:]), tuple(strides), tuple(dilations), q)
-    planes = phase_planes(x, pads, strides, out[0] + -(-max(offsets) // row))
+    planes, taps, offsets, q = tap_layout(x, w.shape[3:], strides, dilations, pads, out)
     planes = planes.reshape((n, g, cg) + planes.shape[2:])
-    length = out[0] * row
+    length = out[0] * math.prod(q[1:])
     per_tap = np.ascontiguousarray(np.moveaxis(w.reshape(g, m, cg, -1), -1, 0))  # [taps, G, M, Cg]
     acc = np.matmul(per_tap[0], planes[..., taps[0][0], offsets[0]:offsets[0] + length])
     product = np.empty_like(acc)
     for t in range(1, len(taps)):
         np.matmul(per_tap[t], planes[..., taps[t][0], offsets[t]:offsets[t] + length], out=product)
         acc += product
-    acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
-    return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
+    return crop_rows(acc, g * m, out, q)
 
 
 def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],

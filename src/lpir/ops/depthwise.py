@@ -110,18 +110,33 @@ def _accumulate_block(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dila
                       pads: Pads, out: Sequence[int]) -> np.ndarray:
     n, g = x.shape[:2]
     m = w.shape[1]
-    padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
-    q = tuple(-(-p // s) for p, s in zip(padded, strides))
-    row = math.prod(q[1:])
-    taps, offsets = tap_plan(tuple(w.shape[3:]), tuple(strides), tuple(dilations), q)
-    planes = phase_planes(x, pads, strides, out[0] + -(-max(offsets) // row))
+    planes, taps, offsets, q = tap_layout(x, w.shape[3:], strides, dilations, pads, out)
     weights = w[:, :, 0].reshape(g, m, -1)
-    if m == 1 and out[0] * row <= 4 * g:
+    if m == 1 and out[0] * math.prod(q[1:]) <= 4 * g:
         grid = planes.reshape(planes.shape[:3] + (-1,) + tuple(q[1:]))
         return np.ascontiguousarray(_accumulate_channels_last(grid, weights[:, 0], taps, out))
     weights = np.broadcast_to(weights[None], (n, g, m, len(taps))).reshape(n * g, m, -1)
-    acc = _accumulate_taps(planes.reshape(n * g, planes.shape[2], -1), weights, taps, offsets, out[0] * row)
-    acc = acc.reshape((n, g * m, out[0]) + tuple(q[1:]))
+    acc = _accumulate_taps(planes.reshape(n * g, planes.shape[2], -1), weights, taps, offsets,
+                           out[0] * math.prod(q[1:]))
+    return crop_rows(acc, g * m, out, q)
+
+
+def tap_layout(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+               pads: Pads, out: Sequence[int]) -> tuple[np.ndarray, tuple, tuple[int, ...], tuple[int, ...]]:
+    """The phase planes of ``x`` (:func:`phase_planes`), tall enough for every tap's run of
+    ``out[0]`` whole rows; per kernel tap its (phase, shift) and run offset (:func:`tap_plan`);
+    and the plane shape ``q`` the runs are laid out in."""
+    padded = [size + b + e for size, (b, e) in zip(x.shape[2:], pads)]
+    q = tuple(-(-p // s) for p, s in zip(padded, strides))
+    taps, offsets = tap_plan(tuple(kernel), tuple(strides), tuple(dilations), q)
+    planes = phase_planes(x, pads, strides, out[0] + -(-max(offsets) // math.prod(q[1:])))
+    return planes, taps, offsets, q
+
+
+def crop_rows(acc: np.ndarray, channels: int, out: Sequence[int], q: Sequence[int]) -> np.ndarray:
+    """Sums computed over whole plane rows (``[..., out[0] * prod(q[1:])]`` per image) as
+    ``[N, channels, *out]``, the columns beyond ``out`` dropped."""
+    acc = acc.reshape((-1, channels, out[0]) + tuple(q[1:]))
     return np.ascontiguousarray(acc[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])])
 
 

@@ -3,8 +3,8 @@
 In a CNN every Convolution is followed by a bias Add and an activation; computed as written,
 each allocates a new tensor and makes one more pass over memory. When the interpreter knows
 that input 0 is a freshly computed f32 tensor (its op declares ``fresh_outputs``) that nothing
-else reads, these kernels write the result into it instead. Results are identical to the references (same numpy ufunc, same
-operands), which the runtime tests check op by op.
+else reads, these kernels write the result into it instead. Results are identical to the
+references (same numpy functions, same operands), which the runtime tests check op by op.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from lpir.ops.activations import _clamp_bounds
+from lpir.ops.activations import _clamp_bounds, hswish
 
 InplaceKernel = Callable[..., "tuple[np.ndarray] | None"]
 
@@ -38,26 +38,22 @@ def _clamp(a: np.ndarray, *, min: float, max: float) -> tuple[np.ndarray]:
     return (a,)
 
 
-# Elements per block of the blocked kernels below: the block's temporary stays in cache.
+# Elements per block of the blocked kernels below: each block's temporaries stay in cache.
 _BLOCK = 1 << 16
 
 
-def _hswish(a: np.ndarray) -> tuple[np.ndarray] | None:
-    """x * min(max(x + 3, 0), 6) / 6 block by block: the reference's operations on cache-sized
-    pieces, with one small temporary instead of a new tensor (x * t equals t * x bit for bit)."""
-    if not a.flags.c_contiguous:
-        return None
-    flat = a.reshape(-1)
-    scratch = np.empty(min(_BLOCK, flat.size), a.dtype)
-    three, six, zero = a.dtype.type(3), a.dtype.type(6), a.dtype.type(0)
-    for start in range(0, flat.size, _BLOCK):
-        x = flat[start:start + _BLOCK]
-        t = scratch[:x.size]
-        np.add(x, three, out=t)
-        np.clip(t, zero, six, out=t)
-        np.multiply(x, t, out=x)
-        np.divide(x, six, out=x)
-    return (a,)
+def _blocked(function: Callable[[np.ndarray], np.ndarray]) -> InplaceKernel:
+    """An elementwise reference ``function`` run on cache-sized blocks of ``a``, each result
+    written back: the same bits, with small temporaries instead of a tensor-sized one."""
+    def run(a: np.ndarray) -> tuple[np.ndarray] | None:
+        if not a.flags.c_contiguous:
+            return None
+        flat = a.reshape(-1)
+        for start in range(0, flat.size, _BLOCK):
+            block = flat[start:start + _BLOCK]
+            block[...] = function(block)
+        return (a,)
+    return run
 
 
 def _relu(a: np.ndarray) -> tuple[np.ndarray]:
@@ -71,7 +67,7 @@ INPLACE_KERNELS: dict[str, InplaceKernel] = {
     "Multiply": _binary(np.multiply),
     "Clamp": _clamp,
     "Relu": _relu,
-    "HSwish": _hswish,
+    "HSwish": _blocked(hswish),
 }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from lpir.errors import EvaluationError, LpirError, UnsupportedOpError, ValidationError, describe_node
 from lpir.ir import types
-from lpir.ir.graph import Model, Node
+from lpir.ir.graph import RESULT_NAMES, Model, Node
 from lpir.ir.shape import Shape
 from lpir.ops.infer import partial_value, static_value
 from lpir.ops.registry import InferContext, Op, lookup
@@ -65,7 +65,6 @@ class CompiledModel:
         self.model = model
         nodes = model.nodes()
         _check_supported(nodes)
-        _check_nodes(nodes)
         slot_of: dict[tuple[int, int], int] = {}
         self._constants: dict[int, np.ndarray] = {}
         self._steps: list[_Step] = []
@@ -83,6 +82,8 @@ class CompiledModel:
             is_result = node.type == "Result"
             op = None if is_result else lookup(node.type, node.opset)
             attrs = {} if is_result else op.resolved_attrs(node.attrs, describe_node(node))
+            if not is_result:  # attributes or input types/shapes the op rejects fail here, not mid-run
+                op.infer(InferContext(node, attrs, static_value, partial_value))
             step = _Step(node, op, attrs, in_slots, out_slots)
             if fold_constants and not is_result and all(s in self._constants for s in in_slots):
                 # Weight decompression (Convert, Subtract, Multiply, Reshape of constants) runs once here.
@@ -202,19 +203,10 @@ def _check_supported(nodes: list[Node]) -> None:
         raise ValidationError(miscounted[0] + (f" (and {len(miscounted) - 1} more such layers)" if len(miscounted) > 1 else ""))
 
 
-def _check_nodes(nodes: list[Node]) -> None:
-    """Run every op's inference once, unstored: attributes and input types or shapes the op
-    rejects (an IR's ``strides=""``, say) fail here with the op's message, not mid-run."""
-    for node in nodes:
-        if node.type not in ("Parameter", "Const", "Result"):
-            op = lookup(node.type, node.opset)
-            op.infer(InferContext(node, op.resolved_attrs(node.attrs, describe_node(node)), static_value, partial_value))
-
-
 def _result_names(result: Node) -> list[str]:
     """Names a model output answers to: its tensor's names, then the Result's own (IR 2025+)."""
     names = list(result.inputs[0].source.names)
-    own = result.attrs.get("output_names") or []
+    own = result.attrs.get(RESULT_NAMES) or []
     return names + [n for n in ([own] if isinstance(own, str) else own) if n not in names]
 
 

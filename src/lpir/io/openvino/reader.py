@@ -27,16 +27,13 @@ from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReference
 from lpir.errors import ModelParseError, UnsupportedOpError, ValidationError
 from lpir.io.openvino import names
 from lpir.ir import types
-from lpir.ir.graph import Input, Model, Node, RtEntry
+from lpir.ir.graph import RESULT_NAMES, Input, Model, Node, RtEntry
 from lpir.ir.shape import Shape, parse_dim
 from lpir.ir.tensor import Tensor
 from lpir.ops import registry
 
 SUPPORTED_VERSIONS = ("10", "11")
 SINK_TYPES = {"Assign"}
-# A Result layer's own tensor names (IR written by OpenVINO 2025+), kept in the Result node's
-# attrs as a list: two Results of one tensor may carry different names.
-RESULT_NAMES = "output_names"
 
 
 def read_ir(xml_path: str | os.PathLike, bin_path: str | os.PathLike | None = None) -> Model:

@@ -16,8 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from lpir.errors import ValidationError
 from lpir.io.openvino import names
-from lpir.io.openvino.reader import RESULT_NAMES
-from lpir.ir.graph import Model, Node, RtEntry
+from lpir.ir.graph import RESULT_NAMES, Model, Node, RtEntry
 from lpir.ir.shape import dim_for_port, format_shape
 from lpir.ops.registry import format_attr
 
