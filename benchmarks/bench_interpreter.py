@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 
 import lpir
-from timing import rounds_ms
+from timing import OV_F32, rounds_ms
 from lpir import zoo
 
 DEFAULT_EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
@@ -52,7 +52,7 @@ def main() -> None:
         for label, onnx_path, inputs in cases(args.efficientnet):
             xml = str(Path(folder) / (onnx_path.stem + ".xml"))
             ov.save_model(ov.convert_model(str(onnx_path)), xml, compress_to_fp16=False)
-            compiled_ov = core.compile_model(core.read_model(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            compiled_ov = core.compile_model(core.read_model(xml), "CPU", OV_F32)
             compiled_lpir = lpir.compile_model(lpir.read_model(xml))
             rows.append((label, *rounds_ms(lambda: compiled_lpir(inputs), lambda: compiled_ov(inputs), args.runs, args.rounds)))
     print(f"{'model':<22} {'lpir ms':>9} {'OpenVINO ms':>12} {'lpir/OV':>8}")

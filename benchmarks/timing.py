@@ -12,6 +12,10 @@ from typing import Callable
 if "forkserver" in multiprocessing.get_all_start_methods():
     multiprocessing.set_start_method("forkserver", force=True)
 
+# OpenVINO's CPU plugin as a peer and oracle: f32 inference and no dynamic quantization of
+# activations (on VNNI/AMX CPUs it otherwise runs bf16 or quantizes MatMul inputs on the fly).
+OV_F32 = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0"}
+
 
 def median_ms(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` in milliseconds over ``runs`` calls, after ``warmup`` calls."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lpir.errors import LpirError
+from lpir.progress import Progress, no_progress
 
 MODEL_PATH = Path(__file__).parent / "data" / "ppocr_cls.onnx"
 LABELS = ("0", "180")
@@ -26,19 +27,13 @@ HEIGHT, WIDTH = 48, 192
 
 
 Say = Callable[[str], None]
-Progress = Callable[..., Iterable]
-
-
-def _no_progress(items: Iterable, **_) -> Iterable:
-    return items
-
 
 @dataclass
 class Console:
     """Where steps report: a line printer and a progress-bar wrapper."""
 
     say: Say = print
-    progress: Progress = _no_progress
+    progress: Progress = no_progress
 
 
 @dataclass
@@ -130,7 +125,7 @@ def step_data(state: DemoState, console: Console) -> None:
 def step_run(state: DemoState, console: Console) -> None:
     say = console.say
     import lpir
-    from lpir.cli import run_with_progress
+    from lpir.progress import run_with_progress
     compiled = lpir.compile_model(state.model)
     started = time.perf_counter()
     probabilities = run_with_progress(compiled, {"x": state.batch}, console.progress)[0]
@@ -177,7 +172,7 @@ STEPS: list[tuple[str, Callable]] = [
 ]
 
 
-def run_demo(workdir: str | Path | None = None, *, progress: Progress = _no_progress, say: Say = print) -> DemoState:
+def run_demo(workdir: str | Path | None = None, *, progress: Progress = no_progress, say: Say = print) -> DemoState:
     """Run every step; the converted IR is kept in ``workdir`` (a temporary folder if None)."""
     console = Console(say, progress)
     with tempfile.TemporaryDirectory(prefix="lpir-demo-") as scratch:

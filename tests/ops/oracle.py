@@ -15,8 +15,8 @@ from openvino import opset13
 
 from lpir.ir import make_constant, make_node, make_parameter, types
 from lpir.ops import infer_node, lookup
+from ovmodels import F32_HINT
 
-F32_HINT = {"INFERENCE_PRECISION_HINT": "f32"}
 _core = ov.Core()
 
 

@@ -14,6 +14,7 @@ from lpir.ir import make_node, make_parameter
 from lpir.ir.shape import DYNAMIC
 from lpir.ops import infer_node
 from ops.oracle import lpir_op, openvino_op
+from ovmodels import F32_HINT
 
 # equation: input shapes
 CASES = {
@@ -87,7 +88,7 @@ def test_an_openvino_ir_with_einsum_reads_runs_and_round_trips(tmp_path):
     ov.save_model(ov.Model([ov_ops.einsum([a, b], "bhid,bhjd->bhij")], [a, b]), xml)
     rng = np.random.default_rng(2)
     inputs = [rng.uniform(-1, 1, (2, 4, 8, 16)).astype(np.float32) for _ in range(2)]
-    expected = ov.Core().compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(inputs)[0]
+    expected = ov.Core().compile_model(xml, "CPU", F32_HINT)(inputs)[0]
     copy = str(tmp_path / "copy.xml")
     lpir.save_model(lpir.read_model(xml), copy)
     for path in (xml, copy):

@@ -77,11 +77,50 @@ def test_intermediates_are_freed_after_their_last_use():
     assert peak < 4 * x.nbytes, f"peak {peak / 2**20:.1f} MiB for 4 MiB tensors"
 
 
-def test_observer_sees_every_node_once_in_order():
+def test_taps_see_every_tapped_tensor_once_per_call_in_order():
+    model = chain_model(5, (2,))
+    compiled = lpir.compile_model(model)
+    adds = [n.outputs[0] for n in model.nodes() if n.type == "Add"]
     seen = []
-    lpir.compile_model(chain_model(5, (2,)))([np.zeros(2, np.float32)],
-                                              observer=lambda node, outs: seen.append((node.type, outs[0][0])))
-    assert seen == [("Add", float(i)) for i in range(1, 6)]
+    taps = compiled.tap(adds, lambda output, value: seen.append((output.node.name, float(value[0]))))
+    for _ in range(2):  # one resolution, reused
+        compiled([np.zeros(2, np.float32)], taps=taps)
+    assert seen == [(out.node.name, float(i)) for i, out in enumerate(adds, 1)] * 2
+
+
+def test_taps_see_inputs_and_values_computed_at_compile_time():
+    """Weight decompression folds at compile time; a tap on it still sees its value each call."""
+    x = make_parameter("f32", (1, 4), name="x")
+    codes = make_constant(np.array([[1, -2, 3, -4]], np.int8), name="codes")
+    weight = build("Multiply", [build("Convert", [codes.output], {"destination_type": "f32"}).output,
+                                make_constant(np.float32(0.5)).output], name="weight")
+    total = build("Add", [x.output, weight.output], name="total")
+    compiled = lpir.compile_model(lpir.Model([x], [make_result(total.output)]))
+    seen = {}
+    taps = compiled.tap(["x", "weight", weight.inputs[0].source, "total"],
+                        lambda output, value: seen.setdefault(output.node.name, value.copy()))
+    compiled([np.ones((1, 4), np.float32)], taps=taps)
+    np.testing.assert_array_equal(seen["weight"], [[0.5, -1, 1.5, -2]])
+    np.testing.assert_array_equal(seen[weight.inputs[0].source.node.name], [[1, -2, 3, -4]])
+    np.testing.assert_array_equal(seen["x"], np.ones((1, 4)))
+    np.testing.assert_array_equal(seen["total"], [[1.5, 0, 2.5, -1]])
+    with pytest.raises(lpir.ValidationError, match="'nothing'"):
+        compiled.tap(["nothing"], print)
+
+
+def test_a_tapped_tensor_is_never_overwritten_in_place():
+    """Conv → Add may run in place into the conv's output, unless the conv output is tapped: a tap
+    may keep what it is shown."""
+    x = make_parameter("f32", (1, 2, 4, 4), name="x")
+    conv = build("Convolution", [x.output, make_constant(np.ones((2, 2, 1, 1), np.float32)).output],
+                 {"strides": [1, 1], "pads_begin": [0, 0], "pads_end": [0, 0], "dilations": [1, 1]})
+    add = build("Add", [conv.output, make_constant(np.float32(100)).output])
+    compiled = lpir.compile_model(lpir.Model([x], [make_result(add.output)]))
+    kept = []
+    value = np.ones((1, 2, 4, 4), np.float32)
+    result = compiled([value], taps=compiled.tap([conv.output], lambda output, v: kept.append(v)))
+    np.testing.assert_array_equal(kept[0], 2)
+    np.testing.assert_array_equal(result[0], 102)
 
 
 @pytest.mark.parametrize("op_type, attrs, second", [
@@ -90,7 +129,6 @@ def test_observer_sees_every_node_once_in_order():
 ])
 def test_in_place_kernels_equal_the_references(op_type, attrs, second):
     """Conv → op: the interpreter may compute op into the conv's output; results must not change."""
-    from lpir.runtime.inplace import run_inplace
     rng = np.random.default_rng(0)
     a = rng.standard_normal((2, 8, 5, 5)).astype(np.float32) * 4
     a[0, 0, 0, :4] = [np.nan, -0.0, -3.0, 3.0]
@@ -113,7 +151,7 @@ def test_in_place_is_used_only_on_private_fresh_tensors():
     relu = build("Relu", [add.output])
     model = lpir.Model([x], [make_result(relu.output), make_result(add.output)])
     compiled = lpir.compile_model(model)
-    steps = {s.node.type: s.inplace for s in compiled._steps}
+    steps = {s.node.type: s.may_inplace for s in compiled._program.steps}
     assert steps["Add"] and not steps["Relu"]
     value = np.linspace(-1, 1, 32, dtype=np.float32).reshape(1, 2, 4, 4)
     relu_out, add_out = compiled([value])
@@ -140,15 +178,15 @@ def test_outputs_nobody_reads_are_freed_and_results_answer_to_their_own_names():
     result = make_result(pool.outputs[0], name="pooled")
     result.attrs["output_names"] = ["pooled_alias"]
     compiled = lpir.compile_model(lpir.Model([x], [result]))
-    indices_slot = compiled._steps[0].outputs[1]
-    assert indices_slot in compiled._steps[0].release
-    assert compiled._steps[0].used == (True, False)  # MaxPool skips computing its indices
+    indices_slot = compiled._program.steps[0].outputs[1]
+    assert indices_slot in compiled._program.steps[0].release
+    assert compiled._program.steps[0].used == (True, False)  # MaxPool skips computing its indices
     data = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     out = compiled({0: data})
     np.testing.assert_array_equal(out["pooled_alias"], [[[[5, 7], [13, 15]]]])
     seen = {}
-    compiled(data, observer=lambda node, outputs: seen.update({node.type: outputs}))
-    np.testing.assert_array_equal(seen["MaxPool"][1], [[[[5, 7], [13, 15]]]])  # an observer sees every output
+    compiled(data, taps=compiled.tap([pool.outputs[1]], lambda output, value: seen.update({output.index: value})))
+    np.testing.assert_array_equal(seen[1], [[[[5, 7], [13, 15]]]])  # a tapped unread output is computed
     both = lpir.compile_model(lpir.Model([x], [result, make_result(pool.outputs[1])]))(data)
     np.testing.assert_array_equal(both[1], [[[[5, 7], [13, 15]]]])
     with pytest.raises(lpir.ValidationError, match="has no input 3"):
@@ -163,14 +201,37 @@ def test_an_in_place_op_on_shapes_that_do_not_broadcast_fails_naming_the_layer()
     product = build("MatMul", [a.output, make_constant(np.ones((4, 3), np.float32)).output])
     total = build("Add", [product.output, b.output], name="total")
     compiled = lpir.compile_model(lpir.Model([a, b], [make_result(total.output)]))
-    assert [s.inplace for s in compiled._steps if s.node.type == "Add"] == [True]
+    assert [s.may_inplace for s in compiled._program.steps if s.node.type == "Add"] == [True]
     np.testing.assert_array_equal(compiled([np.ones((2, 4), np.float32), np.ones((1, 3), np.float32)])[0], 5)
     with pytest.raises(lpir.LpirError, match="'total'"):
         compiled([np.ones((2, 4), np.float32), np.ones((2, 2), np.float32)])
 
 
 def test_blocked_in_place_hswish_equals_the_reference_across_blocks():
-    from lpir.runtime import inplace
+    from lpir.runtime.kernels import inplace
     a = np.random.default_rng(3).uniform(-8, 8, 2 * inplace._BLOCK + 77).astype(np.float32).reshape(1, -1, 1)
     expected = lpir.ops.lookup("HSwish", 4).evaluate(a.copy())[0]
-    np.testing.assert_array_equal(inplace.run_inplace("HSwish", [a], {})[0], expected)
+    np.testing.assert_array_equal(run_inplace("HSwish", [a], {})[0], expected)
+
+
+def run_inplace(op_type: str, args: list, attrs: dict):
+    """The in-place kernel of the table for ``op_type``."""
+    from lpir.runtime.kernels import kernels_for
+    (kernel,) = [k for k in kernels_for(op_type) if k.inplace]
+    return kernel.run(*args, **attrs)
+
+
+def test_the_depthwise_kernel_of_the_table_gives_the_references_bits():
+    from lpir.ops import depthwise
+    from lpir.runtime.kernels import kernels_for
+    if depthwise._native is None:
+        pytest.skip("the C extension is not built (test_the_compiled_kernel_is_built fails for that)")
+    (kernel,) = kernels_for("GroupConvolution")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 9, 11)).astype(np.float32)
+    w = rng.standard_normal((6, 1, 1, 3, 3)).astype(np.float32)
+    attrs = {"strides": [2, 1], "pads_begin": [1, 0], "pads_end": [1, 2], "dilations": [1, 2], "auto_pad": "explicit"}
+    expected = lpir.ops.lookup("GroupConvolution", 1).evaluate(x, w, **attrs)[0]
+    actual = kernel.run(x, w, **attrs)[0]
+    assert actual.tobytes() == expected.tobytes()
+    assert kernel.run(x, rng.standard_normal((3, 1, 2, 3, 3)).astype(np.float32), **attrs) is None  # not depthwise

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
-from lpir.ops.depthwise import crop_rows, depthwise_convolution, tap_layout
+from lpir.ops.depthwise import crop_rows, depthwise_reference, tap_layout
 from lpir.ops.matmul import accumulation_dtype, to_output
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
@@ -175,7 +175,7 @@ def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], di
     if any(o <= 0 for o in out):
         return np.zeros((n, g * m) + tuple(max(o, 0) for o in out), dtype=out_dtype)
     if cg == 1 and g > 1:
-        return to_output(depthwise_convolution(x, w, strides, dilations, pads, out), out_dtype)
+        return to_output(depthwise_reference(x, w, strides, dilations, pads, out), out_dtype)
     if cg >= _TAP_PRODUCT_DEPTH and any(k > 1 for k in kernel):
         return to_output(_tap_products(x, w, strides, dilations, pads, out), out_dtype)
     x = pad_spatial(x, pads)

@@ -6,8 +6,9 @@ planes* (:func:`phase_planes`), where every kernel tap reads one contiguous run,
 makes two passes (multiply, add) per tap. The compiled twin ``lpir.ops._native.depthwise2d``
 builds the same planes one channel at a time in cache and keeps the partial sums in
 registers across all taps. It does the same operations in the same order without fused
-multiply-add, so its results are bit-identical to the reference's; it is used for 2-D (and
-1-D) float32/float64 convolutions when the extension was built (a C compiler at install time).
+multiply-add, so its results are bit-identical to the reference's; the interpreter's kernel
+table runs it for 2-D (and 1-D) float32/float64 convolutions when the extension was built (a C
+compiler at install time), see :mod:`lpir.runtime.kernels.depthwise`.
 
 The phase planes and the tap plan also serve dense convolutions, which multiply each tap's run
 by that tap's weights as one matrix product (:mod:`lpir.ops.convolution`).
@@ -30,15 +31,6 @@ except ImportError:  # installed without a C compiler: the numpy reference gives
     _native = None
 
 Pads = Sequence[tuple[int, int]]
-
-
-def depthwise_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
-                          pads: Pads, out: Sequence[int]) -> np.ndarray:
-    """Convolution of ``x`` ``[N, G, *spatial]`` with ``w`` ``[G, M, 1, *kernel]`` → ``[N, G*M, *out]``,
-    compiled where possible, else the numpy reference."""
-    if _native is not None and x.ndim in (3, 4) and x.dtype in (np.float32, np.float64) and w.dtype == x.dtype:
-        return depthwise_native(x, w, strides, dilations, pads, out)
-    return depthwise_reference(x, w, strides, dilations, pads, out)
 
 
 # ---------------------------------------------------------------- compiled
@@ -74,7 +66,7 @@ def _crop(x: np.ndarray, pads: Pads) -> np.ndarray:
 
 def depthwise_reference(x: np.ndarray, w: np.ndarray, strides: Sequence[int], dilations: Sequence[int],
                         pads: Pads, out: Sequence[int]) -> np.ndarray:
-    """:func:`depthwise_convolution` in numpy, over blocks of about ``_BLOCK_BYTES`` of input
+    """Convolution of ``x`` ``[N, G, *spatial]`` with ``w`` ``[G, M, 1, *kernel]`` → ``[N, G*M, *out]`` in numpy, over blocks of about ``_BLOCK_BYTES`` of input
     channels (each block's phase planes stay in cache), the blocks spread over the cores (numpy
     releases the GIL)."""
     channels = x.shape[1]

@@ -15,6 +15,8 @@ import numpy as np
 
 from lpir.ops.activations import _clamp_bounds, hswish
 
+from lpir.runtime.kernels import register_kernel
+
 InplaceKernel = Callable[..., "tuple[np.ndarray] | None"]
 
 
@@ -61,19 +63,16 @@ def _relu(a: np.ndarray) -> tuple[np.ndarray]:
     return (a,)
 
 
-INPLACE_KERNELS: dict[str, InplaceKernel] = {
-    "Add": _binary(np.add),
-    "Subtract": _binary(np.subtract),
-    "Multiply": _binary(np.multiply),
-    "Clamp": _clamp,
-    "Relu": _relu,
-    "HSwish": _blocked(hswish),
-}
+def _float32_inplace(op_type: str, kernel: InplaceKernel) -> None:
+    """Register ``kernel`` for ``op_type``, guarded: input 0 must be a writeable float32 array."""
+    def run(a: np.ndarray, *rest, **attrs) -> tuple[np.ndarray] | None:
+        if a.dtype != np.float32 or not a.flags.writeable:
+            return None
+        return kernel(a, *rest, **attrs)
+    register_kernel(op_type, inplace=True)(run)
 
 
-def run_inplace(op_type: str, args: list[np.ndarray], attrs: dict) -> tuple[np.ndarray] | None:
-    """Compute ``op_type`` into ``args[0]`` if that is possible; None when it is not."""
-    a = args[0]
-    if a.dtype != np.float32 or not a.flags.writeable:
-        return None
-    return INPLACE_KERNELS[op_type](*args, **attrs)
+for _op_type, _kernel in (("Add", _binary(np.add)), ("Subtract", _binary(np.subtract)),
+                          ("Multiply", _binary(np.multiply)), ("Clamp", _clamp), ("Relu", _relu),
+                          ("HSwish", _blocked(hswish))):
+    _float32_inplace(_op_type, _kernel)
