@@ -13,7 +13,7 @@ import copy
 
 import numpy as np
 
-from lpir.analysis.patterns import match_dequantization
+from lpir.ir.dequantization import match_dequantization
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output, RtEntry
 from lpir.ir.passes import clone_model

@@ -55,7 +55,7 @@ def pack(values: np.ndarray, etype: ElementType) -> bytes:
 def _check_nibble_range(flat: np.ndarray, etype: ElementType) -> None:
     if flat.size == 0:
         return
-    lo, hi = (-8, 7) if etype.is_signed else (0, 15)
+    lo, hi = (etype.min, etype.max) if etype.is_integral else (0, 15)  # nf4/f4e2m1: unsigned codes
     low, high = flat.min(), flat.max()
     if low < lo or high > hi:
         bad = low if low < lo else high

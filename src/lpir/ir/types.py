@@ -39,6 +39,22 @@ class ElementType:
         """True for sub-byte types, which share bytes in storage."""
         return self.bits < 8
 
+    @property
+    def min(self) -> int:
+        """The smallest value of an integral type (-128 for i8, 0 for u4 ...)."""
+        self._require_integral()
+        return -(1 << (self.bits - 1)) if self.is_signed else 0
+
+    @property
+    def max(self) -> int:
+        """The largest value of an integral type (127 for i8, 15 for u4 ...)."""
+        self._require_integral()
+        return (1 << (self.bits - 1)) - 1 if self.is_signed else (1 << self.bits) - 1
+
+    def _require_integral(self) -> None:
+        if not self.is_integral or self.name == "boolean":
+            raise ValueError(f"{self.name} is not an integer type")
+
     def nbytes(self, count: int) -> int:
         """Bytes needed to store ``count`` elements (sub-byte types packed, padded)."""
         return (count * self.bits + 7) // 8

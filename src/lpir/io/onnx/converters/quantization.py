@@ -19,8 +19,8 @@ from lpir.ir import types
 from lpir.ir.graph import Output
 from lpir.ir.types import ElementType
 
-_BANDS = {types.i8: (-128, 127), types.u8: (0, 255), types.i16: (-32768, 32767), types.u16: (0, 65535),
-          types.i4: (-8, 7), types.u4: (0, 15)}
+# Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; their bands are the types' ranges.
+_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.i4, types.u4)
 
 
 def _check_granularity(ctx: NodeContext) -> None:
@@ -58,9 +58,9 @@ def _broadcastable(ctx: NodeContext, x: Output, param: Output, suffix: str) -> O
 
 def _zero_point_type(ctx: NodeContext, zero_point: Output | None) -> ElementType:
     etype = types.u8 if zero_point is None else zero_point.etype
-    if etype not in _BANDS:
+    if etype not in _ZERO_POINT_TYPES:
         raise ctx.fail(f"zero point of type {etype.name} is not supported (one of "
-                       f"{', '.join(t.name for t in _BANDS)})")
+                       f"{', '.join(t.name for t in _ZERO_POINT_TYPES)})")
     return etype
 
 
@@ -76,7 +76,7 @@ def _quantize(ctx: NodeContext) -> Output:
     x = _as_f32(ctx, ctx.input(0), "x_f32")
     zero_point = ctx.optional_input(2)
     target = _zero_point_type(ctx, zero_point)
-    low, high = _BANDS[target]
+    low, high = target.min, target.max
     band_shape = _band_shape(x)
     out_low = ctx.const(np.full(band_shape, low, dtype=np.float32), "output_low")
     out_high = ctx.const(np.full(band_shape, high, dtype=np.float32), "output_high")
