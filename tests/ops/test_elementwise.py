@@ -227,14 +227,6 @@ def test_invalid_inputs_name_the_node(op, inputs, attrs, message):
     assert "'elt'" in str(info.value)
 
 
-def test_quantizable_traits_follow_nncf():
-    from lpir.ops import lookup
-    for op in ("Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "Power", "Equal", "LogicalAnd"):
-        assert lookup(op, 13).traits.quantizable, op
-    for op in ("Select", "FloorMod", "SquaredDifference"):
-        assert not lookup(op, 13).traits.quantizable, op
-
-
 def test_partial_values_flow_through_equal_select_multiply():
     """ONNX Expand's target, ``Select(Equal(ShapeOf(x), -1), ones, ShapeOf(x))``, keeps the known
     hidden size of ``x [?, ?, 384]``, as OpenVINO infers it (MiniLM's attention mask path)."""

@@ -447,8 +447,10 @@ def test_inference_errors_name_the_node() -> None:
 
 
 def test_agnostic_traits() -> None:
+    """Movement ops pass quantized values through (tests/ops/test_traits.py pins them to NNCF's
+    groups; Slice is not agnostic there)."""
     agnostic = ["Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "VariadicSplit", "Gather",
-                "GatherElements", "GatherND", "Slice", "StridedSlice", "Tile", "Pad", "DepthToSpace", "ShuffleChannels"]
+                "GatherElements", "GatherND", "StridedSlice", "Tile", "Pad", "DepthToSpace", "ShuffleChannels"]
     for op in agnostic:
         assert lookup(op, 20).traits.quantization_agnostic, op
     for op in ("ShapeOf", "Range", "TopK", "NonZero", "OneHot"):

@@ -13,11 +13,12 @@ strategy chosen for speed with plain numpy:
 The transposed forms run the GEMM first (weights x data, one column per input pixel) and then
 scatter-add each kernel tap into the output with strided slices.
 
-Quantization traits: ``weight_channel_axis`` is the output-channel axis of the weights. For
-GroupConvolution weights ``[G, C_OUT/G, C_IN/G, k...]`` an output channel is the pair of axes
-(0, 1) and for GroupConvolutionBackpropData ``[G, C_IN/G, C_OUT/G, k...]`` the pair (0, 2); the
-traits give the group axis 0 and :meth:`weight_channel_axes` gives both axes, so per-channel
-statistics are taken over each (group, channel) pair, i.e. per output channel.
+Quantization traits: :meth:`weight_channel_axes` names the weight axes that index an output
+channel: 0 for Convolution ``[C_OUT, C_IN, k...]``, 1 for ConvolutionBackpropData ``[C_IN,
+C_OUT, k...]``, the pair (0, 1) for GroupConvolution ``[G, C_OUT/G, C_IN/G, k...]`` and (0, 2)
+for GroupConvolutionBackpropData ``[G, C_IN/G, C_OUT/G, k...]``, so per-channel statistics are
+taken over each (group, channel) pair, i.e. per output channel. As in NNCF, a grouped
+transposed convolution has no bias (its following Add is not corrected as one).
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ class _ConvolutionBase(Op):
     """Shared inference of the forward convolutions; subclasses say how weights are laid out."""
 
     attrs = _CONV_ATTRS
-    traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=0)
+    traits = Traits(quantizable=True, activation_inputs=(0, 1), weight_inputs=(1,), has_bias=True)
     fresh_outputs = True
     grouped = False
 
@@ -306,7 +307,7 @@ class _BackpropBase(Op):
     """Shared inference of the transposed convolutions (optional ``output_shape`` input)."""
 
     attrs = {**_CONV_ATTRS, "output_padding": Attr("ints", default=[])}
-    traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=1)
+    traits = Traits(quantizable=True, activation_inputs=(0, 1), weight_inputs=(1,), has_bias=True)
     fresh_outputs = True
     grouped = False
 
@@ -383,6 +384,8 @@ class ConvolutionBackpropData(_BackpropBase):
 @register("GroupConvolutionBackpropData", opset=1)
 class GroupConvolutionBackpropData(_BackpropBase):
     """Data ``[N, G*C_IN/G, *spatial]``, filters ``[G, C_IN/G, C_OUT/G, *kernel]``."""
+
+    traits = Traits(quantizable=True, activation_inputs=(0, 1), weight_inputs=(1,))
 
     grouped = True
 

@@ -24,6 +24,8 @@ BROADCAST_ATTRS = {"auto_broadcast": Attr("str", default="numpy"), PDPD_AXIS: At
 _WIDE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _QUANTIZABLE = Traits(elementwise=True, quantizable=True)
 _ELEMENTWISE = Traits(elementwise=True)
+# Max/Min of quantized values is one of them: quantizers may also move up through it (as NNCF does).
+_EXTREMUM = Traits(elementwise=True, quantizable=True, quantization_agnostic=True)
 
 
 def as_compute(x: np.ndarray) -> np.ndarray:
@@ -133,9 +135,9 @@ Subtract = _simple("Subtract", np.subtract)
 Multiply = _simple("Multiply", np.multiply)
 # As OpenVINO's reference: the first input wins unless the comparison holds (so NaN in a wins,
 # NaN in b loses), unlike np.maximum, which propagates any NaN.
-Maximum = _simple("Maximum", lambda a, b: np.where(a < b, b, a))
-Minimum = _simple("Minimum", lambda a, b: np.where(a > b, b, a))
-SquaredDifference = _simple("SquaredDifference", lambda a, b: np.square(a - b), _ELEMENTWISE)
+Maximum = _simple("Maximum", lambda a, b: np.where(a < b, b, a), _EXTREMUM)
+Minimum = _simple("Minimum", lambda a, b: np.where(a > b, b, a), _EXTREMUM)
+SquaredDifference = _simple("SquaredDifference", lambda a, b: np.square(a - b))
 Equal = _simple("Equal", np.equal, boolean_result=True)
 NotEqual = _simple("NotEqual", np.not_equal, boolean_result=True)
 Less = _simple("Less", np.less, boolean_result=True)
@@ -187,7 +189,7 @@ class Power(_Binary):
 class FloorMod(_Binary):
     """Remainder with the sign of the divisor (Python's %)."""
 
-    traits = _ELEMENTWISE
+    traits = _QUANTIZABLE
 
     def compute(self, a, b):
         _check_integer_divisor(b, "FloorMod")
@@ -207,7 +209,7 @@ class Mod(_Binary):
 
 @register("LogicalNot", opset=1)
 class LogicalNot(Op):
-    traits = _ELEMENTWISE
+    traits = _QUANTIZABLE
 
     def infer(self, ctx: InferContext):
         if ctx.etype(0) not in (types.boolean, types.dynamic):

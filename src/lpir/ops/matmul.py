@@ -2,8 +2,8 @@
 
 Quantization traits: input 1 holds the weights; an output channel is a column of the product,
 which is the last weight axis when ``transpose_b`` is false (``[..., K, N]``) and the one before
-it when true (``[..., N, K]``). ``traits.weight_channel_axis`` is -1 (the default layout) and
-:meth:`MatMul.weight_channel_axes` gives the axis for the node's own ``transpose_b``.
+it when true (``[..., N, K]``): :meth:`MatMul.weight_channel_axes` gives the axis for the node's
+own ``transpose_b``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class MatMul(Op):
     """``A @ B`` over the two last axes, batch axes broadcast as numpy does."""
 
     attrs = {"transpose_a": Attr("bool", default=False), "transpose_b": Attr("bool", default=False)}
-    traits = Traits(quantizable=True, weight_inputs=(1,), weight_channel_axis=-1)
+    traits = Traits(quantizable=True, weight_inputs=(1,), has_bias=True)
     fresh_outputs = True
 
     def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:

@@ -15,7 +15,10 @@ from lpir.ir import types
 from lpir.ir.shape import DYNAMIC, Shape
 from lpir.ops.common import broadcast_shapes, normalize_axis
 from lpir.ops.reduce import infer_reduced, reduction_axes
-from lpir.ops.registry import Attr, InferContext, Op, register
+from lpir.ops.registry import Attr, InferContext, Op, Traits, register
+
+# Quantizers go on the data input only (the other inputs are axes, scales and biases), as NNCF does.
+_NORMALIZES_INPUT_0 = Traits(quantizable=True, activation_inputs=(0,))
 
 
 def _compute_dtype(x: np.ndarray) -> np.dtype:
@@ -112,6 +115,8 @@ class LogSoftmax(_Softmax):
 class MVN1(Op):
     """MVN-1: mean (and variance) normalization over the spatial axes, or channels too."""
 
+    traits = _NORMALIZES_INPUT_0
+
     attrs = {"across_channels": Attr("bool", default=False), "normalize_variance": Attr("bool", default=False),
              "eps": Attr("float"), "reduction_axes": Attr("ints", default=[])}
 
@@ -153,6 +158,8 @@ _EPS_MODES = {"inside_sqrt": True, "outside_sqrt": False}
 class MVN6(Op):
     """MVN-6: normalization over the axes given by input 1, eps inside or outside the root."""
 
+    traits = _NORMALIZES_INPUT_0
+
     attrs = {"normalize_variance": Attr("bool"), "eps": Attr("float"), "eps_mode": Attr("str")}
 
     def infer(self, ctx: InferContext):
@@ -171,6 +178,8 @@ class MVN6(Op):
 @register("NormalizeL2", opset=1)
 class NormalizeL2(Op):
     """``x / sqrt(sum(x²) + eps)`` (eps_mode add) or ``x / sqrt(max(sum(x²), eps))`` (max)."""
+
+    traits = _NORMALIZES_INPUT_0
 
     attrs = {"eps": Attr("float"), "eps_mode": Attr("str")}
 
@@ -226,6 +235,8 @@ def _batch_norm(x, gamma, beta, mean, variance, epsilon):
 class BatchNormInference1(Op):
     """BatchNormInference-1: inputs ordered gamma, beta, data, mean, variance."""
 
+    traits = Traits(quantizable=True, activation_inputs=(2,))
+
     attrs = {"epsilon": Attr("float")}
     data_index = 2
 
@@ -245,6 +256,8 @@ class BatchNormInference1(Op):
 class BatchNormInference5(BatchNormInference1):
     """BatchNormInference-5: inputs ordered data, gamma, beta, mean, variance."""
 
+    traits = _NORMALIZES_INPUT_0
+
     data_index = 0
 
     def evaluate(self, x, gamma, beta, mean, variance, *, epsilon):
@@ -254,6 +267,8 @@ class BatchNormInference5(BatchNormInference1):
 @register("GroupNormalization", opset=12)
 class GroupNormalization(Op):
     """Normalization over groups of channels (and all spatial positions), then per-channel affine."""
+
+    traits = _NORMALIZES_INPUT_0
 
     attrs = {"num_groups": Attr("int"), "epsilon": Attr("float")}
 
@@ -323,6 +338,8 @@ def _batch_shape(shapes: list[Shape | None]) -> Shape | None:
 @register("ScaledDotProductAttention", opset=13)
 class ScaledDotProductAttention(Op):
     """``softmax(Q Kᵀ · scale + bias) V`` with a causal, boolean or additive mask."""
+
+    traits = Traits(quantizable=True, activation_inputs=(0, 1))  # query and key, as NNCF
 
     attrs = {"causal": Attr("bool")}
 

@@ -161,7 +161,7 @@ class MaxPool1(Op):
     """Max over each window; one output."""
 
     attrs = _POOL_ATTRS
-    traits = Traits(quantization_agnostic=True)
+    traits = Traits(quantization_agnostic=True, activation_inputs=(0,))
     rounding_opset = 1
 
     def infer(self, ctx: InferContext):
@@ -182,7 +182,7 @@ class MaxPool8(Op):
 
     attrs = {**_POOL_ATTRS, "dilations": Attr("ints", default=[]),
              "index_element_type": Attr("etype", default=types.i64), "axis": Attr("int", default=0)}
-    traits = Traits(quantization_agnostic=True)
+    traits = Traits(quantization_agnostic=True, activation_inputs=(0,))
     rounding_opset = 1
 
     def infer(self, ctx: InferContext):
@@ -226,7 +226,7 @@ class AvgPool1(Op):
     """Mean over each window, with or without the padding in the divisor (``exclude-pad``)."""
 
     attrs = {**_POOL_ATTRS, "exclude-pad": Attr("bool")}
-    traits = Traits(quantizable=True)
+    traits = Traits(quantizable=True, activation_inputs=(0,))
     rounding_opset = 1
 
     def infer(self, ctx: InferContext):
@@ -289,7 +289,7 @@ def _adaptive_sizes(output_shape: np.ndarray) -> list[tuple[int, int]]:
 class AdaptiveAvgPool(Op):
     """Mean over adaptive bins, so any input size maps to ``output_shape``."""
 
-    traits = Traits(quantizable=True)
+    traits = Traits(quantizable=True, activation_inputs=(0,))
 
     def infer(self, ctx: InferContext):
         return [(ctx.etype(0), _infer_adaptive(ctx))]
@@ -309,7 +309,7 @@ class AdaptiveMaxPool(Op):
     """Max over adaptive bins and its flat index within each (batch, channel) spatial plane."""
 
     attrs = {"index_element_type": Attr("etype", default=types.i64)}
-    traits = Traits(quantization_agnostic=True)
+    traits = Traits(quantization_agnostic=True, activation_inputs=(0,))
 
     def infer(self, ctx: InferContext):
         index_type = types.parse_type(ctx.attrs["index_element_type"])

@@ -211,7 +211,7 @@ class ConvertLike(Op):
     """Convert to the element type of input 1. Evaluation sees only numpy dtypes, so a sub-byte
     ``like`` (i4 held as int8) converts as its byte-wide holder; inference uses the true type."""
 
-    traits = Traits(elementwise=True)
+    traits = Traits(elementwise=True, quantization_agnostic=True, activation_inputs=(0,))
 
     def infer(self, ctx: InferContext):
         _check_destination(ctx, ctx.etype(1))

@@ -135,7 +135,7 @@ class _Reduce(Op):
         return (np.asarray(self.compute(x, axes, keep_dims), dtype=x.dtype),)
 
 
-_PLAIN = Traits()
+_PLAIN = Traits(activation_inputs=(0,))
 
 
 def _reduction(name: str, func, *, opset: int = 1, logical: bool = False, traits: Traits = _PLAIN) -> type[Op]:
@@ -145,9 +145,10 @@ def _reduction(name: str, func, *, opset: int = 1, logical: bool = False, traits
     return register(name, opset=opset)(cls)
 
 
-ReduceMean = _reduction("ReduceMean", _mean, traits=Traits(quantizable=True))
+ReduceMean = _reduction("ReduceMean", _mean, traits=Traits(quantizable=True, activation_inputs=(0,)))
 ReduceSum = _reduction("ReduceSum", _sum)
-ReduceMax = _reduction("ReduceMax", lambda x, a, k: _extreme(np.max, x, a, k))
+ReduceMax = _reduction("ReduceMax", lambda x, a, k: _extreme(np.max, x, a, k),
+                       traits=Traits(quantization_agnostic=True, activation_inputs=(0,)))
 ReduceMin = _reduction("ReduceMin", lambda x, a, k: _extreme(np.min, x, a, k))
 ReduceProd = _reduction("ReduceProd", _prod)
 ReduceLogicalAnd = _reduction("ReduceLogicalAnd", _all, logical=True)

@@ -87,11 +87,19 @@ def format_attr(value: Any) -> str:
 class Traits:
     """What algorithms need to know about an op without keeping lists of op names.
 
-    ``weight_inputs``: inputs that hold weights (quantized per output channel);
-    ``weight_channel_axis``: the output-channel axis of those weights;
-    ``quantizable``: runs in low precision when all its inputs are quantized;
+    The placement traits follow NNCF's OpenVINO metatype groups (a test pins them):
+
+    ``quantizable``: quantizers go on its activation inputs, so it can run in low precision
+    (NNCF's INPUTS_QUANTIZABLE_OPERATIONS);
+    ``quantization_agnostic``: passes quantized values through unchanged, so quantizers move
+    up through it (MaxPool, Reshape ...; NNCF's QUANTIZE_AGNOSTIC_OPERATIONS, plus Concat);
+    ``unified_input_scales``: all its inputs must share one quantizer range (Concat);
+    ``activation_inputs``: the inputs that carry tensor data (None: all); the others are
+    shapes, axes or parameters and are never quantized;
+    ``weight_inputs``: inputs that hold weights when they are constants (quantized per output
+    channel along :meth:`Op.weight_channel_axes`; NNCF's OPERATIONS_WITH_WEIGHTS);
+    ``has_bias``: a following Add of a constant is its bias (NNCF's OPERATIONS_WITH_BIAS);
     ``elementwise``: output element i depends only on input element i (after broadcasting);
-    ``quantization_agnostic``: passes quantized values through unchanged (MaxPool, Reshape ...);
     ``precision_sensitive_inputs``: inputs whose constants OpenVINO keeps in full precision when
     it compresses weights to f16 (Interpolate's scales).
     """
@@ -99,9 +107,16 @@ class Traits:
     elementwise: bool = False
     quantizable: bool = False
     quantization_agnostic: bool = False
+    unified_input_scales: bool = False
+    activation_inputs: tuple[int, ...] | None = None
     weight_inputs: tuple[int, ...] = ()
-    weight_channel_axis: int = 0
+    has_bias: bool = False
     precision_sensitive_inputs: tuple[int, ...] = ()
+
+    def quantizable_inputs(self, num_inputs: int) -> tuple[int, ...]:
+        """Inputs that may carry a quantizer: activations and weights, not shapes or axes."""
+        data = range(num_inputs) if self.activation_inputs is None else self.activation_inputs
+        return tuple(i for i in data if i < num_inputs)
 
 
 @functools.cache
@@ -173,12 +188,11 @@ class Op:
         raise NotImplementedError(f"{self.type}-opset{self.opset} has no shape inference")
 
     def weight_channel_axes(self, attrs: dict[str, Any]) -> tuple[int, ...]:
-        """Axes of the weight input that together index an output channel, for these attributes.
-
-        ``(traits.weight_channel_axis,)`` unless an op overrides it: MatMul's axis depends on
-        ``transpose_b``, grouped convolutions index an output channel with two axes.
-        """
-        return (self.traits.weight_channel_axis,)
+        """Axes of the weight input that together index an output channel, for these attributes
+        (negative axes count from the end). Ops with ``traits.weight_inputs`` override it:
+        MatMul's axis depends on ``transpose_b``, grouped convolutions index an output channel
+        with two axes."""
+        return ()
 
     def partial_value(self, ctx: InferContext) -> Shape | None:
         """Output 0 as a flat tuple of possibly dynamic dimensions (see InferContext.partial_value).

@@ -325,7 +325,7 @@ class _InterpolateV4Family(Op):
 class Interpolate4(_InterpolateV4Family):
     """Interpolate-4: both sizes (input 1) and scales (input 2); the attribute says which counts."""
 
-    traits = Traits(precision_sensitive_inputs=(2,))
+    traits = Traits(quantizable=True, activation_inputs=(0,), precision_sensitive_inputs=(2,))
     axes_input = 3
 
     def target_input(self, attrs: dict) -> int:
@@ -339,7 +339,7 @@ class Interpolate4(_InterpolateV4Family):
 class Interpolate11(_InterpolateV4Family):
     """Interpolate-11: one input holds sizes or scales."""
 
-    traits = Traits(precision_sensitive_inputs=(1,))
+    traits = Traits(quantizable=True, activation_inputs=(0,), precision_sensitive_inputs=(1,))
     axes_input = 2
 
     def target_input(self, attrs: dict) -> int:
@@ -367,6 +367,8 @@ def v1_as_v4(attrs: dict, rank: int) -> dict:
 @register("Interpolate", opset=1)
 class Interpolate1(Op):
     """Interpolate-1: target sizes of the ``axes`` attribute; modes nearest, linear, cubic."""
+
+    traits = Traits(quantizable=True, activation_inputs=(0,))
 
     attrs = {"axes": Attr("ints"), "mode": Attr("str"), "align_corners": Attr("bool", default=True),
              "antialias": Attr("bool", default=False), "pads_begin": Attr("ints", default=[0]),

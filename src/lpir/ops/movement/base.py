@@ -12,7 +12,7 @@ from lpir.ir.shape import DYNAMIC, Dimension, Shape
 from lpir.ops.common import normalize_axis
 from lpir.ops.registry import InferContext, Op, Traits
 
-AGNOSTIC = Traits(quantization_agnostic=True)
+AGNOSTIC = Traits(quantization_agnostic=True, activation_inputs=(0,))
 Outputs = list[tuple[types.ElementType, Shape | None]]
 
 

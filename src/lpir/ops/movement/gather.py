@@ -16,7 +16,7 @@ from lpir.ops.movement.base import (
     _scalar,
     _wrap_indices,
 )
-from lpir.ops.registry import Attr, register
+from lpir.ops.registry import Attr, Traits, register
 
 
 def gather_dims(data: Shape, indices: Shape, axis: int, batch_dims: int) -> Shape:
@@ -146,7 +146,7 @@ def _scatter_check(data: Shape | None, indices: Shape | None, updates: Shape | N
 
 
 class _Scatter(MovementOp):
-    traits = AGNOSTIC
+    traits = Traits(quantization_agnostic=True, activation_inputs=(0, 2))  # data and updates
 
     def updates_shape(self, ctx, data: Shape, indices: Shape) -> Shape:
         raise NotImplementedError

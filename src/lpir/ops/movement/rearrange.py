@@ -41,6 +41,7 @@ def _check_mode(mode: str) -> None:
 
 
 class _BlockOp(MovementOp):
+    traits = AGNOSTIC
     attrs = {"block_size": Attr("int", default=1), "mode": Attr("str")}
     to_space = True
 
@@ -52,7 +53,6 @@ class _BlockOp(MovementOp):
 
 @register("DepthToSpace", opset=1)
 class DepthToSpace(_BlockOp):
-    traits = AGNOSTIC
 
     def evaluate(self, data, *, block_size, mode):
         _check_mode(mode)

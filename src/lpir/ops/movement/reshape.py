@@ -25,7 +25,7 @@ from lpir.ops.movement.base import (
     _scalar,
     _target,
 )
-from lpir.ops.registry import Attr, register
+from lpir.ops.registry import Attr, Traits, register
 
 
 def _minus_one(shape: Shape | None, target: Sequence[Dimension], out: list[Dimension], special_zero: bool) -> Dimension:
@@ -188,7 +188,7 @@ def concat_dims(shapes: Sequence[Shape | None], axis: int) -> Shape | None:
 @register("Concat", opset=1)
 class Concat(MovementOp):
     attrs = {"axis": Attr("int")}
-    traits = AGNOSTIC
+    traits = Traits(quantization_agnostic=True, unified_input_scales=True)
 
     def infer_outputs(self, ctx):
         _check(ctx.num_inputs > 0, "Concat needs at least one input")
@@ -332,6 +332,7 @@ def broadcast_dims(data: Shape, target: Sequence[Dimension], mode: str, axes_map
 
 
 class _Broadcast(MovementOp):
+    traits = AGNOSTIC
     modes: tuple[str, ...] = ("numpy", "explicit", "bidirectional")
 
     def infer_outputs(self, ctx):

@@ -17,7 +17,7 @@ from lpir.ops.movement.base import (
     _ints,
     _length,
 )
-from lpir.ops.registry import Attr, register
+from lpir.ops.registry import Attr, Traits, register
 
 # An index item per data axis, applied as numpy basic indexing: a slice, an int (the axis is
 # removed), None (a new axis of 1), or UNKNOWN (a slice whose bounds are not known yet).
@@ -99,7 +99,8 @@ def slice_items(rank: int, start, stop, step, axes) -> list:
 
 @register("Slice", opset=8)
 class Slice(MovementOp):
-    traits = AGNOSTIC
+    # Not quantization-agnostic: NNCF stopped moving quantizers through Slice (they stay below it).
+    traits = Traits(activation_inputs=(0,))
 
     def infer_outputs(self, ctx):
         shape = ctx.shape(0)
