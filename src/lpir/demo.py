@@ -61,8 +61,8 @@ def text_line_crops() -> list[np.ndarray]:
     """Grey crops of the text lines of scikit-image's scanned page, one per line, as a detector gives them."""
     try:
         from skimage import data, morphology
-    except ImportError:
-        raise LpirError("the demo needs scikit-image: pip install -e '.[demo]'") from None
+    except ImportError as exc:
+        raise LpirError("the demo needs scikit-image: pip install -e '.[demo]'") from exc
     page = data.page().astype(np.float32)
     background = morphology.closing(page, np.ones((15, 15), dtype=bool))
     ink = page < 0.75 * background  # robust to the page's uneven lighting

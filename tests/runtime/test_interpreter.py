@@ -235,3 +235,21 @@ def test_the_depthwise_kernel_of_the_table_gives_the_references_bits():
     actual = kernel.run(x, w, **attrs)[0]
     assert actual.tobytes() == expected.tobytes()
     assert kernel.run(x, rng.standard_normal((3, 1, 2, 3, 3)).astype(np.float32), **attrs) is None  # not depthwise
+
+
+def test_a_missing_op_version_says_which_versions_exist():
+    x = make_parameter("f32", (2,), name="x")
+    gelu = lpir.ir.make_node("Gelu", [x.output], {"approximation_mode": "erf"}, version="opset1",
+                             outputs=[(lpir.ir.types.f32, (2,))])
+    with pytest.raises(lpir.UnsupportedOpError, match=r"Gelu-opset1 .*lpir has Gelu from opset2, opset7"):
+        lpir.compile_model(lpir.Model([x], [make_result(gelu.outputs[0])]))
+
+
+def test_errors_with_added_context_keep_their_cause():
+    """A layer that fails at run time names the layer and keeps numpy's error as its cause."""
+    a = make_parameter("f32", (-1, 4), name="a")
+    product = build("MatMul", [a.output, make_parameter("f32", (-1, -1), name="b").output], name="product")
+    compiled = lpir.compile_model(lpir.Model([a, product.inputs[1].source.node], [make_result(product.output)]))
+    with pytest.raises(lpir.EvaluationError, match="'product'") as info:
+        compiled([np.ones((2, 4), np.float32), np.ones((3, 3), np.float32)])
+    assert isinstance(info.value.__cause__, ValueError)

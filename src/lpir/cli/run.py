@@ -46,7 +46,7 @@ def _load_inputs(assignments: Sequence[str]) -> dict[str, np.ndarray]:
         try:
             value = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            raise ValidationError(f"--input {name}: cannot load {path} as .npy ({exc or 'empty file'})") from None
+            raise ValidationError(f"--input {name}: cannot load {path} as .npy ({exc or 'empty file'})") from exc
         if not isinstance(value, np.ndarray):
             value.close()
             raise ValidationError(f"--input {name}: {path} holds several arrays (.npz); give one .npy per input")
@@ -60,8 +60,8 @@ def _parse_shapes(assignments: Sequence[str]) -> dict[str, tuple[int, ...]]:
         name, dims = parse_assignment(text, "--shape")
         try:
             shapes[name] = tuple(int(d) for d in dims.split(","))
-        except ValueError:
-            raise ValidationError(f"--shape {text!r}: dimensions must be integers like 1,3,224,224") from None
+        except ValueError as exc:
+            raise ValidationError(f"--shape {text!r}: dimensions must be integers like 1,3,224,224") from exc
         if any(d < 1 for d in shapes[name]):
             raise ValidationError(f"--shape {text!r}: dimensions must be at least 1")
     return shapes
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             np.savez(args.output, **named)
         except OSError as exc:
-            raise ValidationError(f"--output {args.output}: cannot write ({exc.strerror or exc})") from None
+            raise ValidationError(f"--output {args.output}: cannot write ({exc.strerror or exc})") from exc
         print(f"saved {len(named)} output(s) to {args.output}")
     return 0
 

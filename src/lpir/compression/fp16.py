@@ -15,8 +15,9 @@ import numpy as np
 
 from lpir.ir.dequantization import match_dequantization
 from lpir.ir import types
-from lpir.ir.graph import Model, Node, Output, RtEntry
+from lpir.ir.graph import Model, Node, Output, RtEntry, make_node
 from lpir.ir.passes import clone_model
+from lpir.ir.rewrite import insert_after, replace_constant
 from lpir.ir.tensor import Tensor
 from lpir.ops.registry import lookup
 
@@ -110,18 +111,19 @@ def _f16_relative_error(values: np.ndarray) -> float:
 
 
 def _decompress(const: Node) -> Output:
-    """Turn ``const`` into f16 and return the output of the Convert that restores its type."""
-    original: Output = const.outputs[0]
+    """Turn ``const`` into f16 and return the output of the Convert that restores its type.
+
+    The Convert takes the constant's name (and tensor names) so that the graph reads as before;
+    the f16 constant becomes ``{name}_compressed``, as OpenVINO names it."""
     etype = const.tensor.etype
-    convert = Node("Convert", "opset1", const.name, {"destination_type": etype})
+    original = const.outputs[0]
+    replace_constant(const, _F16Tensor(const.tensor))
+    convert = make_node("Convert", [original], {"destination_type": etype}, name=const.name,
+                        outputs=[(etype, original.shape)])
     convert.rt_info = [copy.deepcopy(DECOMPRESSION)]
-    out = convert.add_output(etype, original.shape)
-    original.replace_uses(out, keep_names=True)
-    convert.add_input(original)
+    out = insert_after(original, convert)
+    out.names, original.names = original.names, []
     const.name = f"{const.name}_compressed"
-    const.tensor = _F16Tensor(const.tensor)
-    const.attrs["element_type"] = types.f16
-    original.etype = types.f16
     return out
 
 

@@ -114,8 +114,8 @@ def parse_type(spelling: str | ElementType) -> ElementType:
         return spelling
     try:
         return _BY_SPELLING[spelling.strip()]
-    except KeyError:
-        raise ValidationError(f"unknown element type {spelling!r}") from None
+    except KeyError as exc:
+        raise ValidationError(f"unknown element type {spelling!r}") from exc
 
 
 _FROM_DTYPE = {
@@ -132,8 +132,8 @@ def from_dtype(dtype: np.dtype | type) -> ElementType:
     """The element type that stores numpy ``dtype`` one element per item."""
     try:
         return _FROM_DTYPE[np.dtype(dtype)]
-    except KeyError:
-        raise ValidationError(f"numpy dtype {np.dtype(dtype)} has no OpenVINO element type") from None
+    except KeyError as exc:
+        raise ValidationError(f"numpy dtype {np.dtype(dtype)} has no OpenVINO element type") from exc
 
 
 # Code → value tables of the 4-bit float formats (OpenVINO's nf4 and f4e2m1 lookup tables).

@@ -57,8 +57,8 @@ def broadcast_shapes(shapes: Iterable[Shape | None], auto_broadcast: str = "nump
         padded = (1,) * (rank - len(shape)) + tuple(shape)
         try:
             result = [broadcast_dims(x, y) for x, y in zip(result, padded)]
-        except ValidationError:
-            raise ValidationError(f"shapes {[list(s) for s in shapes]} do not broadcast") from None
+        except ValidationError as exc:
+            raise ValidationError(f"shapes {[list(s) for s in shapes]} do not broadcast") from exc
     return tuple(result)
 
 

@@ -87,8 +87,8 @@ def output_shape(equation: Equation, shapes: list[Shape]) -> Shape:
             position += 1
             try:
                 sizes[label] = broadcast_dims(sizes[label], dim) if label in sizes else dim
-            except ValidationError:
-                raise ValidationError(f"label {label!r} has sizes {sizes[label]} and {dim}") from None
+            except ValidationError as exc:
+                raise ValidationError(f"label {label!r} has sizes {sizes[label]} and {dim}") from exc
     result: list[Dimension] = []
     for label in equation.output:
         if label == ELLIPSIS:
@@ -108,7 +108,7 @@ class Einsum(Op):
         try:
             equation = parse_equation(ctx.attrs["equation"], ctx.num_inputs)
         except ValidationError as exc:
-            raise ctx.fail(str(exc)) from None
+            raise ctx.fail(str(exc)) from exc
         etype = ctx.etype(0)
         for i in range(1, ctx.num_inputs):
             if ctx.etype(i) != etype and types.dynamic not in (ctx.etype(i), etype):
@@ -119,7 +119,7 @@ class Einsum(Op):
         try:
             return [(etype, output_shape(equation, shapes))]
         except ValidationError as exc:
-            raise ctx.fail(f"equation {ctx.attrs['equation']!r}: {exc}") from None
+            raise ctx.fail(f"equation {ctx.attrs['equation']!r}: {exc}") from exc
 
     def evaluate(self, *inputs, equation):
         arrays = [np.asarray(a) for a in inputs]

@@ -44,7 +44,7 @@ def broadcast_infer(ctx: InferContext, inputs: Iterable[int]):
     try:
         return broadcast_shapes(shapes, ctx.attrs["auto_broadcast"], ctx.attrs.get(PDPD_AXIS, -1))
     except ValidationError as exc:
-        raise ctx.fail(f"auto_broadcast={ctx.attrs['auto_broadcast']}: {exc}") from None
+        raise ctx.fail(f"auto_broadcast={ctx.attrs['auto_broadcast']}: {exc}") from exc
 
 
 def _same_type(ctx: InferContext, inputs: Iterable[int]):

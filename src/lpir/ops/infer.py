@@ -15,7 +15,7 @@ from lpir.errors import UnsupportedOpError, ValidationError, describe_node
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output, make_node
 from lpir.ir.shape import is_static
-from lpir.ops.registry import InferContext, Op, lookup, registered_types
+from lpir.ops.registry import InferContext, Op, describe_versions, lookup, registered_types
 
 # Values larger than this are not folded during inference: weights stay lazy.
 FOLD_LIMIT = 1 << 16
@@ -27,7 +27,8 @@ def op_of(node: Node) -> Op:
     """The registered definition of ``node`` (raises UnsupportedOpError)."""
     op = lookup(node.type, node.opset)
     if op is None:
-        raise UnsupportedOpError(f"{describe_node(node)}: lpir has no definition of {node.type}-{node.version}")
+        raise UnsupportedOpError(f"{describe_node(node)}: lpir has no definition of {node.type}-{node.version} "
+                                 f"{describe_versions(node.type)}")
     return op
 
 

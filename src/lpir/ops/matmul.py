@@ -86,7 +86,7 @@ class MatMul(Op):
         try:
             batch = broadcast_shapes([ma[:-2], mb[:-2]])
         except ValidationError as exc:
-            raise ctx.fail(f"batch axes of {list(a)} and {list(b)} do not broadcast ({exc})") from None
+            raise ctx.fail(f"batch axes of {list(a)} and {list(b)} do not broadcast ({exc})") from exc
         rows = () if len(a) == 1 else (ma[-2],)
         cols = () if len(b) == 1 else (mb[-1],)
         return [(ta, tuple(batch) + rows + cols)]

@@ -45,7 +45,7 @@ def _check_axis(ctx: InferContext, axis: int, *, allow_negative: bool = True) ->
         try:
             normalize_axis(axis, len(shape))
         except ValidationError as exc:
-            raise ctx.fail(str(exc)) from None
+            raise ctx.fail(str(exc)) from exc
 
 
 def _shift_by_max(x: np.ndarray, axis) -> np.ndarray:
@@ -133,7 +133,7 @@ class MVN1(Op):
             try:
                 self.axes_for(len(shape), ctx.attrs["across_channels"], ctx.attrs["reduction_axes"])
             except ValidationError as exc:
-                raise ctx.fail(str(exc)) from None
+                raise ctx.fail(str(exc)) from exc
         return [(etype, shape)]
 
     def evaluate(self, x, *, across_channels, normalize_variance, eps, reduction_axes):
@@ -358,7 +358,7 @@ class ScaledDotProductAttention(Op):
             self._check_dims(q, k, v)
             batch = _batch_shape([q, k, v] + self._mask_shapes(ctx))
         except ValidationError as exc:
-            raise ctx.fail(str(exc)) from None
+            raise ctx.fail(str(exc)) from exc
         if ctx.num_inputs > 4:
             scale = ctx.shape(4)
             if scale is not None and int(np.prod([d for d in scale if isinstance(d, int)])) != 1:

@@ -197,8 +197,8 @@ class MaxPool8(Op):
         if shape is not None:
             try:
                 normalize_axis(attrs["axis"], len(shape))
-            except ValidationError:
-                raise ctx.fail(f"axis={attrs['axis']} is out of range for data rank {len(shape)}") from None
+            except ValidationError as exc:
+                raise ctx.fail(f"axis={attrs['axis']} is out of range for data rank {len(shape)}") from exc
         return [(ctx.etype(0), shape), (index_type, shape)]
 
     def evaluate(self, x, **attrs):

@@ -50,7 +50,7 @@ def infer_reduced(ctx: InferContext, axes_input: int, keep_dims: bool) -> Shape 
         try:
             return reduced_shape(shape, reduction_axes(value, len(shape)), keep_dims)
         except ValidationError as exc:
-            raise ctx.fail(str(exc)) from None
+            raise ctx.fail(str(exc)) from exc
     if keep_dims:
         return tuple(DYNAMIC for _ in shape)
     if axes_shape is not None and all(isinstance(d, int) for d in axes_shape):
@@ -176,7 +176,7 @@ class CumSum(Op):
                 try:
                     normalize_axis(int(value), len(shape))
                 except ValidationError as exc:
-                    raise ctx.fail(str(exc)) from None
+                    raise ctx.fail(str(exc)) from exc
         return [(ctx.etype(0), shape)]
 
     def evaluate(self, x, axis=None, *, exclusive, reverse):

@@ -225,7 +225,7 @@ class Op:
             try:
                 parsed[key] = spec.parse(text)
             except (ValueError, ValidationError) as exc:
-                raise ValidationError(f"{where}: attribute {key}={text!r} is not a valid {spec.kind} ({exc})") from None
+                raise ValidationError(f"{where}: attribute {key}={text!r} is not a valid {spec.kind} ({exc})") from exc
         return parsed
 
     def resolved_attrs(self, attrs: dict[str, Any], where: str) -> dict[str, Any]:
@@ -266,6 +266,15 @@ def lookup(op_type: str, opset: int) -> Op | None:
     if not usable:
         return None
     return versions[max(usable)]
+
+
+def describe_versions(op_type: str) -> str:
+    """What a user needs when an op is missing: ``"(lpir has Foo from opset5, opset8)"``, or that
+    lpir does not know the op type at all."""
+    versions = _REGISTRY.get(op_type)
+    if not versions:
+        return f"(lpir does not know {op_type} at any opset)"
+    return f"(lpir has {op_type} from " + ", ".join(f"opset{v}" for v in sorted(versions)) + ")"
 
 
 def registered_types() -> dict[str, list[int]]:

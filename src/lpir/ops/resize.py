@@ -310,7 +310,7 @@ class _InterpolateV4Family(Op):
                 raise ValidationError(f"mode {ctx.attrs['mode']} resizes exactly two axes, got axes {axes}")
             out = _infer_shape(_padded_shape(shape, ctx.attrs), axes, ctx.value(target_index), by_sizes)
         except ValidationError as exc:
-            raise ctx.fail(str(exc)) from None
+            raise ctx.fail(str(exc)) from exc
         return [(ctx.etype(0), out)]
 
     def run(self, x: np.ndarray, target: np.ndarray, axes: np.ndarray | None, attrs: dict) -> tuple[np.ndarray]:
@@ -387,7 +387,7 @@ class Interpolate1(Op):
             axes = _axes_from(ctx.attrs["axes"], len(shape))
             out = _infer_shape(_padded_shape(shape, ctx.attrs), axes, ctx.value(1), True)
         except ValidationError as exc:
-            raise ctx.fail(str(exc)) from None
+            raise ctx.fail(str(exc)) from exc
         return [(ctx.etype(0), out)]
 
     def evaluate(self, x, target_spatial_shape, **attrs):

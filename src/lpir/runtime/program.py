@@ -23,7 +23,7 @@ from lpir.errors import EvaluationError, LpirError, UnsupportedOpError, Validati
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output
 from lpir.ops.infer import partial_value, static_value
-from lpir.ops.registry import InferContext, Op, lookup
+from lpir.ops.registry import InferContext, Op, describe_versions, lookup
 from lpir.runtime.kernels import Kernel, kernels_for
 
 _LEAVES = ("Parameter", "Const", "Result")
@@ -151,8 +151,8 @@ def validate(nodes: list[Node]) -> None:
             miscounted.append(f"{describe_node(node)} has {len(node.inputs)} inputs; "
                               f"{node.type}-{node.version} takes {takes}")
     if missing:
-        parts = [f"{key} ×{len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
-                 for key, names in sorted(missing.items())]
+        parts = [f"{key} ×{len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) "
+                 f"{describe_versions(key.rsplit('-', 1)[0])}" for key, names in sorted(missing.items())]
         raise UnsupportedOpError(f"lpir cannot run {sum(map(len, missing.values()))} layers: " + "; ".join(parts))
     if miscounted:
         raise ValidationError(miscounted[0] + (f" (and {len(miscounted) - 1} more such layers)" if len(miscounted) > 1 else ""))

@@ -73,9 +73,9 @@ def element_type(onnx_type: int, where: str) -> ElementType:
     """The element type of an ONNX data type code (raises UnsupportedOpError)."""
     try:
         return _ONNX_TYPES[onnx_type]
-    except KeyError:
+    except KeyError as exc:
         name = onnx.TensorProto.DataType.Name(onnx_type) if onnx_type in onnx.TensorProto.DataType.values() else onnx_type
-        raise UnsupportedOpError(f"{where}: ONNX element type {name} has no lpir equivalent") from None
+        raise UnsupportedOpError(f"{where}: ONNX element type {name} has no lpir equivalent") from exc
 
 
 def tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
@@ -90,7 +90,7 @@ def tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
     try:
         return np.asarray(numpy_helper.to_array(tensor)).astype(etype.dtype, copy=False)
     except ValueError as exc:
-        raise ModelParseError(f"tensor {tensor.name!r}: data does not fit {etype.name}{list(tensor.dims)} ({exc})") from None
+        raise ModelParseError(f"tensor {tensor.name!r}: data does not fit {etype.name}{list(tensor.dims)} ({exc})") from exc
 
 
 def resolve_opset(op_type: str, opset: int) -> int:

@@ -48,7 +48,7 @@ def read_ir(xml_path: str | os.PathLike, bin_path: str | os.PathLike | None = No
         except ModelParseError:
             raise
         except ValidationError as exc:
-            raise ModelParseError(f"{xml_path}: {exc}") from None
+            raise ModelParseError(f"{xml_path}: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -71,17 +71,17 @@ def _gc_paused() -> Iterator[None]:
 def _parse_xml(xml_path: Path) -> Element:
     try:
         data = xml_path.read_bytes()
-    except FileNotFoundError:
-        raise ModelParseError(f"{xml_path}: no such file") from None
+    except FileNotFoundError as exc:
+        raise ModelParseError(f"{xml_path}: no such file") from exc
     except OSError as exc:
-        raise ModelParseError(f"{xml_path}: cannot be read ({exc.strerror or exc})") from None
+        raise ModelParseError(f"{xml_path}: cannot be read ({exc.strerror or exc})") from exc
     try:
         root = parse_xml_bytes(data)
     except DefusedXmlException as exc:
-        raise ModelParseError(f"{xml_path}: unsafe XML refused ({type(exc).__name__}: {exc})") from None
+        raise ModelParseError(f"{xml_path}: unsafe XML refused ({type(exc).__name__}: {exc})") from exc
     except pyexpat.ExpatError as exc:
         raise ModelParseError(f"{xml_path}: malformed XML ({pyexpat.ErrorString(exc.code)}: "
-                              f"line {exc.lineno}, column {exc.offset})") from None
+                              f"line {exc.lineno}, column {exc.offset})") from exc
     if root.tag != "net":
         raise ModelParseError(f"{xml_path}: not an OpenVINO IR (root element <{root.tag}>, expected <net>)")
     version = root.get("version")
@@ -148,8 +148,8 @@ def _int_attr(element: Element, key: str, where: str) -> int:
     raw = element.get(key)
     try:
         return int(raw)
-    except (TypeError, ValueError):
-        raise ModelParseError(f"{where}: {key}={raw!r} is not an integer") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelParseError(f"{where}: {key}={raw!r} is not an integer") from exc
 
 
 class _IrReader:
@@ -168,10 +168,10 @@ class _IrReader:
                         self._weights = memoryview(b"")
                     else:
                         self._weights = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
-            except FileNotFoundError:
-                raise ModelParseError(f"{where}: needs weights but {self.bin_path} does not exist") from None
+            except FileNotFoundError as exc:
+                raise ModelParseError(f"{where}: needs weights but {self.bin_path} does not exist") from exc
             except OSError as exc:
-                raise ModelParseError(f"{where}: cannot read weights {self.bin_path} ({exc.strerror or exc})") from None
+                raise ModelParseError(f"{where}: cannot read weights {self.bin_path} ({exc.strerror or exc})") from exc
         return self._weights
 
     def constant_tensor(self, node: Node, data: Element | None, where: str) -> Tensor:
@@ -262,9 +262,9 @@ class _IrReader:
         raw_id = layer.get("id")
         try:
             layer_id = int(raw_id)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             raise ModelParseError(f"{self.xml_path}: layer '{layer.get('name')}' has id {raw_id!r}, "
-                                  "not an integer") from None
+                                  "not an integer") from exc
         op_type = names.from_ir(layer.get("type", ""))
         if not op_type:
             raise ModelParseError(f"{self.xml_path}: layer {layer_id} '{layer.get('name')}' has no type")
@@ -277,7 +277,7 @@ class _IrReader:
         try:
             node.attrs = op.parse_attrs(raw_attrs, where) if op is not None else raw_attrs
         except ValidationError as exc:
-            raise ModelParseError(str(exc)) from None
+            raise ModelParseError(str(exc)) from exc
         if layer.find("body") is not None or layer.find("then_body") is not None:
             # the body's Const offsets point into this .bin: reading it is easy, keeping it
             # through an edit and a save is not; refuse rather than silently drop it
@@ -322,8 +322,8 @@ class _IrReader:
             return types.dynamic
         try:
             return types.parse_type(precision)
-        except ValidationError:
-            raise ModelParseError(f"{where}: port {port.get('id')} has unknown precision {precision!r}") from None
+        except ValidationError as exc:
+            raise ModelParseError(f"{where}: port {port.get('id')} has unknown precision {precision!r}") from exc
 
     @staticmethod
     def port_shape(port: Element, where: str) -> Shape:
@@ -336,11 +336,11 @@ class _IrReader:
             except ValueError:
                 try:
                     dims.append(parse_dim(text))
-                except (ValueError, ValidationError):
+                except (ValueError, ValidationError) as exc:
                     raise ModelParseError(f"{where}: port {port.get('id')} has invalid dim {text!r} "
-                                          "(expected an integer, -1, ? or a range like 1..10)") from None
-            except ValidationError:
-                raise ModelParseError(f"{where}: port {port.get('id')} has invalid dim {text!r}") from None
+                                          "(expected an integer, -1, ? or a range like 1..10)") from exc
+            except ValidationError as exc:
+                raise ModelParseError(f"{where}: port {port.get('id')} has invalid dim {text!r}") from exc
         return tuple(dims)
 
     def connect_edges(self, edges: Element | None, by_id) -> None:
@@ -349,8 +349,8 @@ class _IrReader:
         for edge in _children(edges, "edge") if edges is not None else []:
             try:
                 from_layer, to_layer = int(edge.get("from-layer")), int(edge.get("to-layer"))
-            except (TypeError, ValueError):
-                raise ModelParseError(f"{self.xml_path}: edge {_format_edge(edge)} has a non-integer layer id") from None
+            except (TypeError, ValueError) as exc:
+                raise ModelParseError(f"{self.xml_path}: edge {_format_edge(edge)} has a non-integer layer id") from exc
             for layer_id in (from_layer, to_layer):
                 if layer_id not in by_id:
                     raise ModelParseError(f"{self.xml_path}: edge {_format_edge(edge)} refers to missing layer {layer_id}")

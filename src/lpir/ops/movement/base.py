@@ -26,7 +26,7 @@ class MovementOp(Op):
             label = describe_node(ctx.node)
             if str(exc).startswith(label):
                 raise
-            raise ctx.fail(str(exc)) from None
+            raise ctx.fail(str(exc)) from exc
 
     def infer_outputs(self, ctx: InferContext) -> Outputs:
         raise NotImplementedError

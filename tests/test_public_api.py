@@ -1,0 +1,22 @@
+"""What ``import lpir`` offers: a change here is a change of the public API, made on purpose."""
+
+from __future__ import annotations
+
+import lpir
+
+PUBLIC = {
+    "CompiledModel", "EvaluationError", "InferResult", "LpirError", "Model", "ModelParseError", "Node", "Output",
+    "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError", "compile_model", "inspect_model",
+    "read_model", "save_model", "__version__",
+}
+
+
+def test_lpir_exports_exactly_its_public_api():
+    assert set(lpir.__all__) == PUBLIC
+    for name in lpir.__all__:
+        assert hasattr(lpir, name), name
+
+
+def test_every_error_is_an_lpir_error():
+    for name in ("EvaluationError", "ModelParseError", "QuantizationError", "UnsupportedOpError", "ValidationError"):
+        assert issubclass(getattr(lpir, name), lpir.LpirError)
