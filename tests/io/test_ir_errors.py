@@ -277,7 +277,14 @@ def test_a_layer_with_an_input_its_op_does_not_take(tmp_path):
     compile_error(xml, "layer 3 'cast'", "has 2 inputs", "Convert-opset1 takes 1")
 
 
-def test_an_attribute_the_op_rejects(tmp_path):
-    compile_error(write_ir(tmp_path, {'auto_broadcast="numpy"': 'auto_broadcast="diagonal"'}), "layer 2 'sum'",
-                  "diagonal")
+def test_an_attribute_the_op_rejects_is_refused_when_reading(tmp_path):
+    """The reader runs each op's inference, as OpenVINO does: the bad layer is named at once."""
+    parse_error(write_ir(tmp_path, {'auto_broadcast="numpy"': 'auto_broadcast="diagonal"'}), "layer 2 'sum'",
+                "diagonal")
+
+
+def test_a_declared_shape_the_op_does_not_compute_is_refused_when_reading(tmp_path):
+    xml = write_ir(tmp_path, {'<port id="2" precision="FP32" names="y"><dim>2</dim>':
+                              '<port id="2" precision="FP32" names="y"><dim>5</dim>'})
+    parse_error(xml, "layer 2 'sum'", "declared f32[5,3]", "computes f32[2,3]")
 

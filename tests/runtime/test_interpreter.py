@@ -253,3 +253,11 @@ def test_errors_with_added_context_keep_their_cause():
     with pytest.raises(lpir.EvaluationError, match="'product'") as info:
         compiled([np.ones((2, 4), np.float32), np.ones((3, 3), np.float32)])
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_an_output_beyond_the_memory_budget_is_refused_at_compile():
+    """A Tile to 86 GiB is refused naming the layer and the size, before anything is allocated."""
+    x = make_parameter("f32", (1024, 1024), name="x")
+    tile = build("Tile", [x.output, make_constant(np.array([150, 150], np.int64)).output], name="huge")
+    with pytest.raises(lpir.ValidationError, match=r"'huge'.*output 0 would take 87[0-9.]* GiB"):
+        lpir.compile_model(lpir.Model([x], [make_result(tile.output)]))

@@ -173,7 +173,7 @@ def grouped_convolution(x: np.ndarray, w: np.ndarray, strides: Sequence[int], di
     w = w.astype(work, copy=False)
     n = x.shape[0]
     out = [window_count(*args) for args in zip(x.shape[2:], kernel, strides, dilations, pads)]
-    if any(o <= 0 for o in out):
+    if any(o <= 0 for o in out) or n == 0:  # an empty result (numpy cannot infer -1 of an empty reshape)
         return np.zeros((n, g * m) + tuple(max(o, 0) for o in out), dtype=out_dtype)
     if cg == 1 and g > 1:
         return to_output(depthwise_reference(x, w, strides, dilations, pads, out), out_dtype)

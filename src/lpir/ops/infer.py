@@ -14,7 +14,7 @@ import numpy as np
 from lpir.errors import UnsupportedOpError, ValidationError, describe_node
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output, make_node
-from lpir.ir.shape import is_static
+from lpir.ir.shape import format_shape, is_static
 from lpir.ops.registry import InferContext, Op, describe_versions, lookup, registered_types
 
 # Values larger than this are not folded during inference: weights stay lazy.
@@ -142,6 +142,46 @@ def infer_node(node: Node) -> None:
     for out, (etype, shape) in zip(node.outputs, results):
         out.etype = etype
         out.shape = shape
+
+
+def verify_node(node: Node) -> None:
+    """Check a node read from a file: its op accepts its inputs and attributes, and computes
+    outputs of the element types and shapes the file declares (dynamic matches anything).
+
+    Raises ValidationError naming the node; ops lpir does not know are left to the runtime,
+    which reports them all together.
+    """
+    op = lookup(node.type, node.opset)
+    if op is None or type(op).infer is Op.infer:
+        return
+    attrs = op.resolved_attrs(node.attrs, describe_node(node))
+    try:
+        results = op.infer(InferContext(node, attrs, static_value, partial_value))
+    except ValidationError:
+        raise
+    except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"{describe_node(node)}: inputs or attributes it cannot take "
+                              f"({type(exc).__name__}: {exc})") from exc
+    if len(results) < len(node.outputs):
+        raise ValidationError(f"{describe_node(node)} declares {len(node.outputs)} outputs; "
+                              f"{node.type}-{node.version} has {len(results)}")
+    for out, (etype, shape) in zip(node.outputs, results):
+        if not _types_agree(out.etype, etype) or not _shapes_agree(out.shape, shape):
+            raise ValidationError(
+                f"{describe_node(node)}: output {out.index} is declared {out.etype.name}[{format_shape(out.shape)}] "
+                f"but the op computes {etype.name}[{format_shape(shape)}] from its inputs")
+
+
+def _types_agree(declared: types.ElementType, inferred: types.ElementType) -> bool:
+    return types.dynamic in (declared, inferred) or declared == inferred
+
+
+def _shapes_agree(declared, inferred) -> bool:
+    if declared is None or inferred is None:
+        return True
+    if len(declared) != len(inferred):
+        return False
+    return all(not isinstance(a, int) or not isinstance(b, int) or a == b for a, b in zip(declared, inferred))
 
 
 def infer_model(model: Model) -> None:

@@ -15,6 +15,8 @@ The result is a :class:`Program`: a list of steps over numbered slots, run by
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ import numpy as np
 from lpir.errors import EvaluationError, LpirError, UnsupportedOpError, ValidationError, describe_node
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output
+from lpir.ir.shape import is_static
 from lpir.ops.infer import partial_value, static_value
 from lpir.ops.registry import InferContext, Op, describe_versions, lookup
 from lpir.runtime.kernels import Kernel, kernels_for
@@ -115,6 +118,7 @@ class Program:
 def resolve(nodes: list[Node], slot_of: dict[tuple[int, int], int]) -> list[Step]:
     """Number every tensor and turn every computing node into a :class:`Step`."""
     steps = []
+    budget = memory_budget()
     for node in nodes:
         for out in node.outputs:
             slot_of[(node.uid, out.index)] = len(slot_of)
@@ -128,9 +132,33 @@ def resolve(nodes: list[Node], slot_of: dict[tuple[int, int], int]) -> list[Step
         op = lookup(node.type, node.opset)
         attrs = op.resolved_attrs(node.attrs, describe_node(node))
         # attributes or input types/shapes the op rejects fail here, not mid-run
-        op.infer(InferContext(node, attrs, static_value, partial_value))
+        for index, (etype, shape) in enumerate(op.infer(InferContext(node, attrs, static_value, partial_value))):
+            _check_size(node, index, etype, shape, budget)
         steps.append(Step(node, op, attrs, in_slots, out_slots))
     return steps
+
+
+def memory_budget() -> int:
+    """Bytes one tensor may take: half of this machine's memory, or of the process's address-space
+    limit when one is set (a tensor larger than that cannot be computed here anyway)."""
+    import resource
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        total = min(total, soft)
+    return total // 2
+
+
+def _check_size(node: Node, index: int, etype, shape, budget: int) -> None:
+    """Refuse an output whose static size is beyond the memory budget (a Tile or Broadcast to
+    86 GiB), naming the layer, instead of letting the allocation fail mid-run."""
+    if not is_static(shape):
+        return
+    size = etype.nbytes(math.prod(shape)) if etype.bits else 4 * math.prod(shape)
+    if size > budget:
+        raise ValidationError(f"{describe_node(node)}: output {index} would take {size / 2**30:,.1f} GiB "
+                              f"({etype.name}{list(shape)}), more than the {budget / 2**30:,.1f} GiB one tensor "
+                              "may take on this machine")
 
 
 def validate(nodes: list[Node]) -> None:

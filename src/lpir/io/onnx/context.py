@@ -10,6 +10,8 @@ name plus a suffix, so users recognise their layers.
 
 from __future__ import annotations
 
+import numbers
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -153,18 +155,25 @@ class NodeContext:
     def has_attr(self, key: str) -> bool:
         return key in self._attrs
 
-    def attr(self, key: str, default: Any = None) -> Any:
-        """Attribute ``key`` as a Python value (strings decoded, tensors as arrays)."""
+    def attr(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+        """Attribute ``key`` as a Python value (strings decoded, tensors as arrays).
+
+        A missing ``required`` attribute, or a value of another kind than ``default`` (a list
+        where a number is expected ...), is an error naming the node."""
         proto = self._attrs.get(key)
         if proto is None:
+            if required:
+                raise self.fail(f"required attribute {key!r} is missing")
             return default
         value = onnx.helper.get_attribute_value(proto)
         if isinstance(value, bytes):
-            return value.decode("utf-8")
-        if isinstance(value, onnx.TensorProto):
+            value = value.decode("utf-8", errors="replace")
+        elif isinstance(value, onnx.TensorProto):
             return tensor_to_array(value)
-        if isinstance(value, list) and value and isinstance(value[0], bytes):
-            return [v.decode("utf-8") for v in value]
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            value = [v.decode("utf-8", errors="replace") for v in value]
+        if default is not None and not _same_kind(value, default):
+            raise self.fail(f"attribute {key}={value!r} is not a {type(default).__name__} like its default {default!r}")
         return value
 
     def axes(self, attr_key: str, input_index: int, since: int) -> np.ndarray | None:
@@ -202,3 +211,14 @@ class NodeContext:
         if value.shape is None:
             raise self.fail("the rank of the input must be known")
         return len(value.shape)
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """True when an attribute value can stand where ``default`` does (an int for a float too)."""
+    if isinstance(default, numbers.Integral):
+        return isinstance(value, numbers.Integral)
+    if isinstance(default, numbers.Real):
+        return isinstance(value, numbers.Real)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))

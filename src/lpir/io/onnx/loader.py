@@ -30,20 +30,45 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
 
 
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
-    """Load external tensors after checking each location stays inside the model folder."""
+    """Load external tensors after checking each entry: a location inside the model folder, an
+    existing file, and offset/length that are non-negative integers within the file."""
     base = path.parent.resolve()
     tensors = [t for t in external_data_helper._get_all_tensors(model)
                if external_data_helper.uses_external_data(t)]
     for tensor in tensors:
-        location = external_data_helper.ExternalDataInfo(tensor).location
-        target = (base / location).resolve()
-        if Path(location).is_absolute() or base not in target.parents:
-            raise ModelParseError(f"{path}: tensor {tensor.name!r} points to external data "
-                                  f"{location!r} outside the model folder {base}")
-        if not target.is_file():
-            raise ModelParseError(f"{path}: external data {location!r} of tensor {tensor.name!r} is missing")
+        _check_external_entry(tensor, path, base)
     if tensors:
         try:
             external_data_helper.load_external_data_for_model(model, str(base))
         except Exception as exc:
             raise ModelParseError(f"{path}: cannot read external data ({exc})") from exc
+
+
+def _check_external_entry(tensor: onnx.TensorProto, path: Path, base: Path) -> None:
+    where = f"{path}: tensor {tensor.name!r}"
+    entries = {entry.key: entry.value for entry in tensor.external_data}
+    location = entries.get("location", "")
+    if not location or len(location) > 1024 or "\0" in location:
+        raise ModelParseError(f"{where}: external data location {location[:64]!r} is not a file name")
+    target = (base / location).resolve()
+    if Path(location).is_absolute() or base not in target.parents:
+        raise ModelParseError(f"{where} points to external data {location!r} outside the model folder {base}")
+    try:
+        size = target.stat().st_size if target.is_file() else None
+    except OSError as exc:
+        raise ModelParseError(f"{where}: external data {location!r} cannot be read ({exc.strerror or exc})") from exc
+    if size is None:
+        raise ModelParseError(f"{where}: external data {location!r} is missing")
+    numbers = {}
+    for key in ("offset", "length"):
+        text = entries.get(key)
+        if text is None:
+            continue
+        if not text.isdigit():
+            raise ModelParseError(f"{where}: external data {key} {text!r} is not a non-negative integer")
+        numbers[key] = int(text)
+    offset = numbers.get("offset", 0)
+    length = numbers.get("length", size - offset)
+    if offset + length > size:
+        raise ModelParseError(f"{where}: external data offset {offset} + length {length} is beyond the end of "
+                              f"{location!r} ({size} bytes)")

@@ -31,6 +31,7 @@ from lpir.ir.graph import RESULT_NAMES, Input, Model, Node, RtEntry
 from lpir.ir.shape import Shape, parse_dim
 from lpir.ir.tensor import Tensor
 from lpir.ops import registry
+from lpir.ops.infer import verify_node
 
 SUPPORTED_VERSIONS = ("10", "11")
 SINK_TYPES = {"Assign"}
@@ -184,6 +185,8 @@ class _IrReader:
         etype, shape = attrs.get("element_type"), attrs.get("shape")
         if not isinstance(etype, types.ElementType) or shape is None:
             raise ModelParseError(f"{where}: Const needs element_type and shape attributes")
+        if etype is types.dynamic:
+            raise ModelParseError(f"{where}: a Const needs a concrete element_type, got {data.get('element_type')!r}")
         if any(not isinstance(d, int) for d in shape):
             raise ModelParseError(f"{where}: Const shape {data.get('shape')!r} is not static")
         weights = self.weights(where)
@@ -222,6 +225,8 @@ class _IrReader:
                 if port.source is None:
                     raise ModelParseError(f"{self.where(node)}: input port {port_id} has no incoming edge")
         self.check_acyclic(nodes)
+        for node in nodes:
+            self.check_interface_layer(node)
         parameters = [n for n in nodes if n.type == "Parameter"]
         results = [n for n in nodes if n.type == "Result"]
         sinks = [n for n in nodes if n.type in SINK_TYPES]
@@ -231,7 +236,31 @@ class _IrReader:
                       rt_info=parse_rt_entries(root.find("rt_info")))
         model.sections = [parse_entry(child) for child in root if child.tag not in ("layers", "edges", "rt_info")]
         model.source_path = str(self.xml_path)
+        self.verify(model)
         return model
+
+    def verify(self, model: Model) -> None:
+        """Every layer's op accepts its inputs and computes the outputs the file declares, as
+        OpenVINO checks when it reads an IR: a damaged graph is refused here, with its layer,
+        instead of failing later inside an algorithm or at run time."""
+        for node in model.nodes():
+            try:
+                verify_node(node)
+            except ValidationError as exc:
+                raise ModelParseError(f"{self.xml_path}: {exc}") from exc
+
+    def check_interface_layer(self, node: Node) -> None:
+        """Parameters and Consts start the graph and Results end it, each with one tensor: a
+        layer retyped to one of them while it keeps other edges is refused here."""
+        if node.type in ("Parameter", "Const"):
+            if node.inputs or len(node.outputs) != 1:
+                raise ModelParseError(f"{self.where(node)}: a {node.type} has no inputs and one output "
+                                      f"(this one has {len(node.inputs)} and {len(node.outputs)})")
+        elif node.type == "Result":
+            consumers = sum(len(out.consumers) for out in node.outputs)
+            if len(node.inputs) != 1 or consumers:
+                raise ModelParseError(f"{self.where(node)}: a Result has one input and feeds nothing "
+                                      f"(this one has {len(node.inputs)} inputs and {consumers} consumers)")
 
     def check_acyclic(self, nodes: list[Node]) -> None:
         """Kahn's algorithm over every layer, so a cycle is found even where no Result reaches it."""

@@ -26,9 +26,9 @@ IR_VERSION = "11"
 def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
     """Write ``model`` to ``xml_path`` and the .bin beside it, atomically.
 
-    Both files are complete under temporary names before either is renamed into place; if
-    anything fails (a constant whose data cannot be read, a full disk) the temporary files are
-    removed and whatever model was at ``xml_path`` before is left untouched. Missing parent
+    Both files are complete (and on Linux still nameless) before either is renamed into place;
+    if anything fails (a constant whose data cannot be read, a full disk, the process killed)
+    no temporary file stays and whatever model was at ``xml_path`` before is left untouched. Missing parent
     folders are created, as ``openvino.save_model`` does.
     """
     xml_path = Path(xml_path)
@@ -43,8 +43,10 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
             layers = [_layer_xml(node, ids[node.uid], blobs) for node in nodes]
         with xml_tmp.open() as xml_file:
             xml_file.write(_net_xml(model, nodes, ids, layers).encode("utf-8"))
-        os.replace(bin_tmp.name, bin_path)
-        os.replace(xml_tmp.name, xml_path)
+        bin_tmp.link()
+        xml_tmp.link()
+        bin_tmp.commit()
+        xml_tmp.commit()
     except BaseException as exc:
         bin_tmp.discard()
         xml_tmp.discard()
@@ -71,18 +73,58 @@ def _net_xml(model: Model, nodes: list[Node], ids: dict[int, int], layers: list[
 
 
 class _TempFile:
-    """A file created under a hidden temporary name in the folder of its final ``path``."""
+    """A file written in the folder of its final ``path`` and put there only by :meth:`commit`.
+
+    On Linux the file has no name while it is written (``O_TMPFILE``): a process killed mid-save
+    leaves nothing behind. Elsewhere it is a hidden temporary name, removed on failure.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.name: str | None = None
+        self.name: str | None = None  # the temporary name, once the file has one
+        self._fd: int | None = None  # a descriptor of the unnamed file, kept to link it
 
     def open(self):
+        mode = 0o666 & ~_umask()
+        if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+            try:
+                fd = os.open(self.path.parent, os.O_TMPFILE | os.O_RDWR, mode)
+            except OSError:  # a file system without O_TMPFILE support
+                fd = None
+            if fd is not None:
+                self._fd = os.dup(fd)
+                return os.fdopen(fd, "wb", buffering=1 << 20)
         fd, self.name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, mode)
         return os.fdopen(fd, "wb", buffering=1 << 20)
 
+    def link(self) -> None:
+        """Give an unnamed file a hidden temporary name beside its final path."""
+        if self._fd is None:
+            return
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            for attempt in range(100):
+                name = f".{self.path.name}.{os.getpid()}.{attempt}.tmp"
+                try:  # a directory fd makes os.link call linkat(..., AT_SYMLINK_FOLLOW)
+                    os.link(f"/proc/self/fd/{self._fd}", name, dst_dir_fd=folder, follow_symlinks=True)
+                except FileExistsError:
+                    continue
+                self.name = str(self.path.parent / name)
+                break
+        finally:
+            os.close(folder)
+            os.close(self._fd)
+            self._fd = None
+
+    def commit(self) -> None:
+        os.replace(self.name, self.path)
+        self.name = None
+
     def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self.name is not None and os.path.exists(self.name):
             os.unlink(self.name)
 

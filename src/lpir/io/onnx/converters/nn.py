@@ -36,6 +36,8 @@ def _reshape_static(ctx: NodeContext, weights: Output, groups: int) -> Output:
     shape = list(weights.shape)
     if not all(isinstance(d, int) for d in shape):
         raise ctx.fail(f"grouped convolution needs static weight shape, got {shape}")
+    if groups < 1 or shape[0] % groups:
+        raise ctx.fail(f"group={groups} does not divide the {shape[0]} filters")
     target = [groups, shape[0] // groups] + shape[1:]
     return ctx.op("Reshape", weights, ctx.const(np.asarray(target, dtype=np.int64), "weights_shape"),
                   special_zero=False, suffix="weights")
@@ -164,7 +166,7 @@ def _matmul(ctx: NodeContext) -> Output:
 
 @converter("Einsum", emits="Einsum")
 def _einsum(ctx: NodeContext) -> Output:
-    return ctx.op("Einsum", *[ctx.input(i) for i in range(ctx.num_inputs)], opset=7, equation=ctx.attr("equation"))
+    return ctx.op("Einsum", *[ctx.input(i) for i in range(ctx.num_inputs)], opset=7, equation=ctx.attr("equation", required=True))
 
 
 @converter("Gemm", emits=("MatMul", "Multiply", "Add"))
