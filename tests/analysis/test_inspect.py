@@ -181,5 +181,5 @@ def test_malformed_fake_quantize_is_a_clear_error():
     limit = make_constant(np.float32(0))
     fq = make_node("FakeQuantize", [x.output, limit.output, limit.output], {"levels": 256},
                    name="fq3", outputs=[(types.f32, (2,))])
-    with pytest.raises(lpir.ValidationError, match="'fq3'.* has 3 inputs; FakeQuantize takes 5"):
+    with pytest.raises(lpir.ValidationError, match="'fq3'.* has 3 inputs; FakeQuantize-opset1 takes 5"):
         inspect_model(lpir.Model([x], [make_result(fq.output)]))

@@ -26,8 +26,8 @@ from lpir.analysis.patterns import (
 )
 from lpir.analysis.precision import precision_details
 from lpir.analysis.sparsity import LayerSparsity, count_zero_weights
-from lpir.errors import ValidationError, describe_node
 from lpir.ir import types
+from lpir.ops.infer import verify_node
 from lpir.ir.graph import Model, Node, Output
 from lpir.ir.shape import format_shape
 from lpir.ops.registry import lookup
@@ -109,9 +109,13 @@ def inspect_model(model: Model, *, sparsity: bool = True,
                   progress: Callable[[Iterable], Iterable] | None = None) -> ModelReport:
     """Summarise ``model``; with ``sparsity`` every weight tensor is read once to count zeros.
 
-    ``progress`` wraps the iteration over weight tensors (e.g. a progress bar).
+    ``progress`` wraps the iteration over weight tensors (e.g. a progress bar). A graph that
+    its ops do not accept (edited in memory into inconsistent shapes) is refused first, naming
+    the layer, as the IR reader refuses such a file.
     """
     nodes = model.nodes()
+    for node in nodes:
+        verify_node(node)
     report = ModelReport(
         model=model.name,
         inputs=[_port(p.outputs[0], p.name) for p in model.parameters],
@@ -160,9 +164,6 @@ def _is_weighted(node: Node) -> bool:
 
 # -- FakeQuantize --------------------------------------------------------------------------
 def _fake_quantize(node: Node) -> FakeQuantizeInfo:
-    if len(node.inputs) != 5:
-        raise ValidationError(f"{describe_node(node)} has {len(node.inputs)} inputs; FakeQuantize takes 5 "
-                              "(data, input_low, input_high, output_low, output_high)")
     levels = int(node.attrs.get("levels", 0))
     limits = [constant_value(port.source) for port in node.inputs[1:5]]
     if any(v is None for v in limits):

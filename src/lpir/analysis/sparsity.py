@@ -59,6 +59,8 @@ def _count_blocks(values: np.ndarray, zero: np.ndarray) -> int:
     """Count ``values == zero`` block by block along the first axis (no full-size temporaries)."""
     if values.ndim == 0:
         return int(values == zero)
+    if values.size == 0:
+        return 0
     rows = max(1, BLOCK_ELEMENTS // max(1, values[0].size))
     full_zero = zero.ndim == values.ndim and zero.shape[0] == values.shape[0]
     total = 0

@@ -110,10 +110,24 @@ def dims_product(dims: Iterable[Dimension]) -> Dimension:
     return total
 
 
+def integer_values(values) -> list[int]:
+    """A known shape, axes or repeats input as a flat list of ints.
+
+    OpenVINO's specs give these inputs integer types; a float input is accepted only when every
+    value is a whole number (as OpenVINO's shape inference casts them), never NaN or infinite.
+    """
+    array = np.asarray(values).reshape(-1)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
+        raise ValidationError(f"expected integers, got {array.tolist()[:8]}")
+    if array.dtype.kind not in "iubf":
+        raise ValidationError(f"expected integers, got {array.dtype} values")
+    return [int(v) for v in array]
+
+
 def as_shape(values: np.ndarray) -> Shape:
     """A static shape from a 1-D integer array."""
-    return tuple(int(v) for v in np.asarray(values).reshape(-1))
+    return tuple(integer_values(values))
 
 
-__all__ = ["DYNAMIC", "Dim", "Dimension", "Shape", "as_shape", "broadcast_arrays", "broadcast_dims",
+__all__ = ["DYNAMIC", "Dim", "Dimension", "Shape", "as_shape", "integer_values", "broadcast_arrays", "broadcast_dims",
            "broadcast_shapes", "dims_product", "is_static", "normalize_axis", "pdpd_aligned_shape"]

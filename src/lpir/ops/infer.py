@@ -144,6 +144,15 @@ def infer_node(node: Node) -> None:
         out.shape = shape
 
 
+def input_count_problem(node: Node, op: Op) -> str | None:
+    """Why ``node`` has an input count its op does not take (read off its evaluate), or None."""
+    fewest, most = op.input_count_range()
+    if fewest <= len(node.inputs) and (most is None or len(node.inputs) <= most):
+        return None
+    takes = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most is not None else f"{fewest} or more"
+    return f"{describe_node(node)} has {len(node.inputs)} inputs; {node.type}-{node.version} takes {takes}"
+
+
 def verify_node(node: Node) -> None:
     """Check a node read from a file: its op accepts its inputs and attributes, and computes
     outputs of the element types and shapes the file declares (dynamic matches anything).
@@ -154,6 +163,9 @@ def verify_node(node: Node) -> None:
     op = lookup(node.type, node.opset)
     if op is None or type(op).infer is Op.infer:
         return
+    problem = input_count_problem(node, op)
+    if problem:
+        raise ValidationError(problem)
     attrs = op.resolved_attrs(node.attrs, describe_node(node))
     try:
         results = op.infer(InferContext(node, attrs, static_value, partial_value))

@@ -25,7 +25,7 @@ from lpir.errors import EvaluationError, LpirError, UnsupportedOpError, Validati
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output
 from lpir.ir.shape import is_static
-from lpir.ops.infer import partial_value, static_value
+from lpir.ops.infer import input_count_problem, partial_value, static_value
 from lpir.ops.registry import InferContext, Op, describe_versions, lookup
 from lpir.runtime.kernels import Kernel, kernels_for
 
@@ -173,11 +173,9 @@ def validate(nodes: list[Node]) -> None:
         if op is None or type(op).evaluate is Op.evaluate:
             missing.setdefault(f"{node.type}-{node.version}", []).append(node.name)
             continue
-        fewest, most = op.input_count_range()
-        if len(node.inputs) < fewest or (most is not None and len(node.inputs) > most):
-            takes = f"{fewest}" if fewest == most else f"{fewest} to {most}" if most is not None else f"{fewest} or more"
-            miscounted.append(f"{describe_node(node)} has {len(node.inputs)} inputs; "
-                              f"{node.type}-{node.version} takes {takes}")
+        problem = input_count_problem(node, op)
+        if problem:
+            miscounted.append(problem)
     if missing:
         parts = [f"{key} ×{len(names)} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) "
                  f"{describe_versions(key.rsplit('-', 1)[0])}" for key, names in sorted(missing.items())]

@@ -173,7 +173,7 @@ class NodeContext:
         elif isinstance(value, list) and value and isinstance(value[0], bytes):
             value = [v.decode("utf-8", errors="replace") for v in value]
         if default is not None and not _same_kind(value, default):
-            raise self.fail(f"attribute {key}={value!r} is not a {type(default).__name__} like its default {default!r}")
+            raise self.fail(f"attribute {key}={value!r} is not {_kind(default)} (its default is {default!r})")
         return value
 
     def axes(self, attr_key: str, input_index: int, since: int) -> np.ndarray | None:
@@ -222,3 +222,13 @@ def _same_kind(value: Any, default: Any) -> bool:
     if isinstance(default, (list, tuple)):
         return isinstance(value, (list, tuple))
     return isinstance(value, type(default))
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, numbers.Integral):
+        return "an integer"
+    if isinstance(default, numbers.Real):
+        return "a number"
+    if isinstance(default, (list, tuple)):
+        return "a list"
+    return f"a {type(default).__name__}"

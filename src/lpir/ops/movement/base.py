@@ -9,7 +9,7 @@ import numpy as np
 from lpir.errors import ValidationError, describe_node
 from lpir.ir import types
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
-from lpir.ops.common import normalize_axis
+from lpir.ops.common import integer_values, normalize_axis
 from lpir.ops.registry import InferContext, Op, Traits
 
 AGNOSTIC = Traits(quantization_agnostic=True, activation_inputs=(0,))
@@ -33,10 +33,8 @@ class MovementOp(Op):
 
 
 def _ints(value: np.ndarray | Sequence[int] | None) -> list[int] | None:
-    """A known integer input as a flat list (None stays None)."""
-    if value is None:
-        return None
-    return [int(v) for v in np.asarray(value).reshape(-1)]
+    """A known integer input (a shape, axes, repeats ...) as a flat list (None stays None)."""
+    return None if value is None else integer_values(value)
 
 
 def _scalar(value: np.ndarray | None) -> int | None:
