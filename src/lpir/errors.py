@@ -43,3 +43,7 @@ def describe_node(node: object) -> str:
     version = getattr(node, "version", "?")
     prefix = f"layer {layer_id} " if layer_id is not None else "node "
     return f"{prefix}'{name}' ({op_type}-{version})"
+
+
+class LpirWarning(UserWarning):
+    """Something worth knowing that is not an error (e.g. a model with nothing to compress)."""

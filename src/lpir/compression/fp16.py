@@ -13,9 +13,9 @@ import copy
 
 import numpy as np
 
-from lpir.ir.dequantization import match_dequantization
+from lpir.ir.dequantization import DECOMPRESSION, match_dequantization
 from lpir.ir import types
-from lpir.ir.graph import Model, Node, Output, RtEntry, make_node
+from lpir.ir.graph import Model, Node, Output, make_node
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import insert_after, replace_constant
 from lpir.ir.tensor import Tensor
@@ -30,7 +30,6 @@ KEEP_FP32_THRESHOLD = 0.75
 SCALAR_MAX_RELATIVE_ERROR = 1e-4
 F16_MAX = float(np.finfo(np.float16).max)
 F16_SMALLEST = float(np.finfo(np.float16).smallest_subnormal)
-DECOMPRESSION = RtEntry("attribute", {"name": "decompression", "version": "0"})
 _COMPRESSIBLE = (types.f32, types.f64)
 
 

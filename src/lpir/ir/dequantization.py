@@ -11,12 +11,23 @@ compression and quantization all match and make it here.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lpir.ir import types
-from lpir.ir.graph import Node, Output
+from lpir.ir.graph import Node, Output, RtEntry, make_constant, make_node
+from lpir.ir.tensor import Tensor
+from lpir.ir.types import ElementType
+
+if TYPE_CHECKING:
+    from lpir.ir.rewrite import NameScope
+
+# OpenVINO's ``decompression`` runtime attribute (serialised in IR): on the Convert of a
+# compressed constant it tells runtimes to keep the pair together instead of folding it.
+DECOMPRESSION = RtEntry("attribute", {"name": "decompression", "version": "0"})
 
 
 def single_consumer(output: Output) -> Node | None:
@@ -114,3 +125,51 @@ def dequantization_ending_at(output: Output) -> Dequantization | None:
     return None
 
 
+def make_dequantization(data: Output, scale: Tensor, zero_point: Tensor | None = None, *, name: str,
+                        port: int = 1, out_shape: tuple[int, ...] | None = None,
+                        out_etype: ElementType | None = None, names: NameScope | None = None) -> Dequantization:
+    """Build ``data(int) → Convert(f16) → [Subtract zero point] → Multiply scale → [Reshape] → [Convert]``.
+
+    Node names are NNCF's, so reports and tools pair the nodes of both: ``{name}/zero_point``,
+    ``{name}/zero_point/subtract``, ``{name}/scale``, ``{name}/fq_weights_{port}`` and
+    ``{name}/fq_weights_{port}/convert``. ``out_shape`` adds a Reshape (group-wise codes back to
+    the weight's shape), ``out_etype`` a final Convert. The first Convert carries the
+    ``decompression`` marker, which tells runtimes to keep the pair together instead of folding
+    it. Nothing reads the result yet: the caller connects consumers to ``.output``.
+    """
+    names = names or _Unscoped()
+    compute = scale.etype
+    shape = tuple(data.shape)
+    convert = make_node("Convert", [data], {"destination_type": compute}, name=names.make(f"{name}/convert"),
+                        outputs=[(compute, shape)])
+    convert.rt_info = [copy.deepcopy(DECOMPRESSION)]
+    value, subtract = convert.outputs[0], None
+    if zero_point is not None:
+        zp_const = make_constant(zero_point, name=names.make(f"{name}/zero_point"))
+        zp_convert = make_node("Convert", [zp_const.outputs[0]], {"destination_type": compute},
+                               name=names.make(f"{name}/zero_point/convert"), outputs=[(compute, zero_point.shape)])
+        subtract = make_node("Subtract", [value, zp_convert.outputs[0]], {"auto_broadcast": "numpy"},
+                             name=names.make(f"{name}/zero_point/subtract"), outputs=[(compute, shape)])
+        value = subtract.outputs[0]
+    scale_const = make_constant(scale, name=names.make(f"{name}/scale"))
+    multiply = make_node("Multiply", [value, scale_const.outputs[0]], {"auto_broadcast": "numpy"},
+                         name=names.make(f"{name}/fq_weights_{port}"), outputs=[(compute, shape)])
+    output, reshape = multiply.outputs[0], None
+    if out_shape is not None and tuple(out_shape) != shape:
+        target = make_constant(np.asarray(out_shape, dtype=np.int64), name=names.make(f"{name}/shape"))
+        reshape = make_node("Reshape", [output, target.outputs[0]], {"special_zero": False},
+                            name=names.make(f"{name}/reshape"), outputs=[(compute, tuple(out_shape))])
+        output = reshape.outputs[0]
+    if out_etype is not None and out_etype != compute:
+        last = make_node("Convert", [output], {"destination_type": out_etype},
+                         name=names.make(f"{name}/fq_weights_{port}/convert"), outputs=[(out_etype, output.shape)])
+        output = last.outputs[0]
+    return Dequantization(data, convert, subtract, multiply, reshape, output)
+
+
+class _Unscoped:
+    """Names taken as given (for graphs built from scratch, where nothing clashes)."""
+
+    @staticmethod
+    def make(base: str) -> str:
+        return base

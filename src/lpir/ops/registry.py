@@ -101,7 +101,9 @@ class Traits:
     ``has_bias``: a following Add of a constant is its bias (NNCF's OPERATIONS_WITH_BIAS);
     ``elementwise``: output element i depends only on input element i (after broadcasting);
     ``precision_sensitive_inputs``: inputs whose constants OpenVINO keeps in full precision when
-    it compresses weights to f16 (Interpolate's scales).
+    it compresses weights to f16 (Interpolate's scales);
+    ``table_inputs``: inputs holding a table read by index (Gather's data): a constant one is an
+    embedding, whose rows weight compression treats as channels.
     """
 
     elementwise: bool = False
@@ -112,6 +114,7 @@ class Traits:
     weight_inputs: tuple[int, ...] = ()
     has_bias: bool = False
     precision_sensitive_inputs: tuple[int, ...] = ()
+    table_inputs: tuple[int, ...] = ()
 
     def quantizable_inputs(self, num_inputs: int) -> tuple[int, ...]:
         """Inputs that may carry a quantizer: activations and weights, not shapes or axes."""

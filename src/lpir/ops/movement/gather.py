@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from lpir.ir.shape import DYNAMIC, Shape
@@ -45,7 +47,7 @@ def _gather(data: np.ndarray, indices: np.ndarray, axis: int, batch_dims: int) -
 
 
 class _Gather(MovementOp):
-    traits = AGNOSTIC
+    traits = dataclasses.replace(AGNOSTIC, table_inputs=(0,))
 
     def infer_outputs(self, ctx):
         data, indices, axis = ctx.shape(0), ctx.shape(1), _scalar(ctx.value(2))

@@ -1,0 +1,373 @@
+"""Weight compression to int8/int4/nf4, as NNCF's ``compress_weights`` does it, streamed.
+
+Each float weight of a layer (the ``weight_inputs`` of its op's traits, and constant tables read
+by index — embeddings) becomes ``Const(u8|i8|u4|i4|nf4) → Convert(f16) → [Subtract zero point]
+→ Multiply(f16 scale) → [Reshape] → [Convert]`` (:func:`lpir.ir.dequantization.make_dequantization`),
+with the same layers in the same modes and the same bytes as NNCF 3.4 writes.
+
+Which layer gets which mode (NNCF's rules): layers whose weight reduces over one axis (matrix
+products) take the primary mode; convolutions (several reduction axes), embeddings and the last
+matrix product take the backup mode unless ``all_layers`` (convolutions always stay 8-bit with a
+4-bit mode); int8 modes apply to every layer. With ``ratio < 1`` the least sensitive share of
+the primary weights (:mod:`lpir.compression.mixed_precision`) keeps the primary mode.
+
+Nothing is computed here: the new constants are lazy tensors, lowered when a writer or the
+interpreter reads them, and only the most recent weight is kept, so
+``save_model(compress_weights(read_model(big)), out)`` holds a few tensors at a time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lpir.compression import mixed_precision
+from lpir.compression.lowering import MODES, Lowered, Mode, grouped_shape, lower
+from lpir.errors import LpirWarning, QuantizationError, describe_node
+from lpir.ir import types
+from lpir.ir.dequantization import dequantization_ending_at, make_dequantization
+from lpir.ir.graph import Input, Model, Node, Output
+from lpir.ir.packing import pack
+from lpir.ir.passes import clone_model
+from lpir.ir.rewrite import NameScope, replace_constant
+from lpir.ir.tensor import Tensor
+from lpir.ops.registry import lookup
+from lpir.scope import IgnoredScope, as_ignored_scope
+
+FLOAT_WEIGHT_TYPES = (types.f16, types.bf16, types.f32, types.f64)
+BACKUP_MODES = ("int8_asym", "int8_sym", "none")
+DEFAULT_GROUP_SIZE = 128
+
+
+@dataclass
+class WeightSite:
+    """One weight to compress: the layer reading it, the input port, the float Const, its plan."""
+
+    layer: Node
+    port: int
+    const: Node
+    reduction_axes: tuple[int, ...]
+    is_table: bool
+    mode: Mode | None = None
+    group_size: int = -1
+    original_etype: types.ElementType = field(default=types.f32)
+
+    @property
+    def name(self) -> str:
+        return self.const.name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.const.tensor.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def is_matrix(self) -> bool:
+        """A matrix product's weight: one reduction axis (convolutions reduce over several)."""
+        return not self.is_table and len(self.reduction_axes) == 1
+
+    def describe(self) -> str:
+        return f"weight '{self.name}' {list(self.shape)} of {describe_node(self.layer)}"
+
+
+def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.0, group_size: int | None = None,
+                     ignored_scope: IgnoredScope | Iterable[str] | None = None, all_layers: bool = False,
+                     backup_mode: str = "int8_asym", dataset=None, sensitivity_metric: str | None = None,
+                     on_lowered: Callable[[WeightSite], None] | None = None) -> Model:
+    """A copy of ``model`` with float weights stored as int8/int4/nf4 codes, NNCF-exact.
+
+    ``mode``: int8_asym, int8_sym (per output channel), int4_asym, int4_sym, nf4 (groups of
+    ``group_size`` input channels, default 128; -1 per channel). ``ratio`` (4-bit modes): the
+    share of the primary weights kept in ``mode``, the rest in ``backup_mode`` (int8_asym,
+    int8_sym or none = float). ``all_layers`` puts embeddings and the last matrix product in
+    the primary mode too. ``on_lowered`` is called after each weight is lowered — which happens
+    when the result is saved or run, one weight at a time.
+
+    Raises QuantizationError for a bad mode, ratio or group size (naming the layers), and, when
+    the weights are lowered, for NaN or infinite weights. Warns (:class:`lpir.errors.LpirWarning`)
+    and returns the model unchanged when it has no float weights to compress.
+    """
+    primary = _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_metric)
+    if group_size is None:
+        group_size = -1 if primary.bits == 8 else DEFAULT_GROUP_SIZE
+    result = clone_model(model)
+    sites = plan_compression(result, primary, ratio=ratio, group_size=group_size,
+                             ignored_scope=as_ignored_scope(ignored_scope), all_layers=all_layers,
+                             backup=None if backup_mode == "none" else MODES[backup_mode])
+    if not sites:
+        compressed = _count_compressed_weights(result)
+        why = (f"its {compressed} compressed weights keep their compression" if compressed
+               else "it has no float weights of convolutions, matrix products or embeddings")
+        warnings.warn(f"model '{model.name}': nothing to compress, {why}", LpirWarning, stacklevel=2)
+        return result
+    cache = _LastLowered(on_lowered)
+    names = NameScope(result)
+    for site in sites:
+        _rewrite(site, cache, names)
+    return result
+
+
+def _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_metric) -> Mode:
+    if mode not in MODES:
+        raise QuantizationError(f"unknown weight compression mode {mode!r}; expected one of {', '.join(MODES)}")
+    primary = MODES[mode]
+    if not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        raise QuantizationError(f"ratio={ratio!r} is outside [0, 1]")
+    if backup_mode not in BACKUP_MODES:
+        raise QuantizationError(f"unknown backup mode {backup_mode!r}; expected one of {', '.join(BACKUP_MODES)}")
+    if group_size is not None and (not isinstance(group_size, int) or (group_size <= 0 and group_size != -1)):
+        raise QuantizationError(f"group_size={group_size!r}: expected a positive number of channels or -1 (per channel)")
+    if primary.bits == 8 and group_size not in (None, -1):
+        raise QuantizationError(f"mode {mode} is per output channel; group_size={group_size} applies to 4-bit modes")
+    if primary.bits == 8 and ratio != 1:
+        raise QuantizationError(f"mode {mode} compresses every weight; ratio={ratio} applies to 4-bit modes")
+    if dataset is not None or sensitivity_metric not in (None, "weight_quantization_error"):
+        raise QuantizationError("data-aware sensitivity metrics are not implemented yet: compress without a "
+                                "dataset (sensitivity_metric='weight_quantization_error')")
+    return primary
+
+
+# -- finding and planning ---------------------------------------------------------------------
+def plan_compression(model: Model, primary: Mode, *, ratio: float = 1.0, group_size: int = -1,
+                     ignored_scope: IgnoredScope = IgnoredScope(), all_layers: bool = False,
+                     backup: Mode | None = MODES["int8_asym"]) -> list[WeightSite]:
+    """The weights to compress, each with its mode and group size, in NNCF's layer order."""
+    ignored = ignored_scope.ignored_names(model)
+    layers = [node for node in layer_order(model) if _weight_ports(node)]
+    sites: list[WeightSite] = []
+    seen: set[int] = set()
+    last_skipped = False
+    for index, layer in enumerate(layers):
+        is_last = index == len(layers) - 1
+        for port, is_table in _weight_ports(layer):
+            const = _float_const(layer.inputs[port].source)
+            if const.uid in seen:
+                last_skipped = is_last
+                continue
+            if layer.name in ignored or const.name in ignored:
+                last_skipped = is_last
+                continue
+            seen.add(const.uid)
+            sites.append(WeightSite(layer, port, const, _reduction_axes(layer, port, is_table), is_table,
+                                    mode=backup, original_etype=const.tensor.etype))
+    deciding = _ratio_defining(sites, primary, all_layers, last_skipped)
+    for site in deciding:
+        site.mode, site.group_size = primary, (-1 if primary.bits == 8 else group_size)
+    if ratio < 1 and deciding:
+        scores = [mixed_precision.sensitivity(_f32(site), site.reduction_axes[0]) for site in deciding]
+        chosen = {id(s) for s in mixed_precision.select_primary(deciding, [s.size for s in deciding], scores, ratio)}
+        for site in deciding:
+            if id(site) not in chosen:
+                site.mode, site.group_size = backup, -1
+    _check_group_sizes(deciding, group_size)
+    return [site for site in sites if site.mode is not None]
+
+
+def _weight_ports(layer: Node) -> list[tuple[int, bool]]:
+    """(port, is_table) of the inputs of ``layer`` fed by a float constant weight."""
+    op = lookup(layer.type, layer.opset)
+    if op is None:
+        return []
+    ports = [(p, False) for p in op.traits.weight_inputs] + [(p, True) for p in op.traits.table_inputs]
+    return [(p, t) for p, t in ports if p < len(layer.inputs) and _float_const(layer.inputs[p].source) is not None]
+
+
+def _float_const(source: Output) -> Node | None:
+    """The float Const behind a weight input (directly, or through a Convert as in f16 models)."""
+    node = source.node
+    if node.type == "Convert" and node.inputs:
+        node = node.inputs[0].source.node
+    if node.type != "Const" or node.tensor is None or node.tensor.etype not in FLOAT_WEIGHT_TYPES:
+        return None
+    if len(node.tensor.shape) == 0:
+        return None
+    return node
+
+
+def _reduction_axes(layer: Node, port: int, is_table: bool) -> tuple[int, ...]:
+    """Axes statistics are taken over: all but the output-channel axes (an embedding: its rows)."""
+    rank = len(_float_const(layer.inputs[port].source).tensor.shape)
+    if is_table:
+        channels = {0}
+    else:
+        op = lookup(layer.type, layer.opset)
+        channels = {axis % rank for axis in op.weight_channel_axes(op.resolved_attrs(layer.attrs, layer.name))}
+    return tuple(axis for axis in range(rank) if axis not in channels)
+
+
+def _ratio_defining(sites: list[WeightSite], primary: Mode, all_layers: bool, last_skipped: bool) -> list[WeightSite]:
+    """The weights that may take the primary mode (NNCF's "ratio-defining" weights)."""
+    if primary.bits == 8:
+        return list(sites)
+    matrices = [site for site in sites if site.is_matrix]
+    if not all_layers and not last_skipped:
+        matrices = matrices[:-1]
+    if all_layers:
+        matrices += [site for site in sites if site.is_table and len(site.reduction_axes) == 1]
+    return matrices
+
+
+def _check_group_sizes(sites: list[WeightSite], group_size: int) -> None:
+    bad = [site for site in sites if site.mode is not None and site.group_size > 0
+           and site.shape[site.reduction_axes[0]] % site.group_size]
+    if bad:
+        listed = "; ".join(f"{s.describe()}: {s.shape[s.reduction_axes[0]]} input channels" for s in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise QuantizationError(f"group size {group_size} does not divide the input channels of {len(bad)} "
+                                f"weight(s): {listed}{more}; choose a divisor or group_size=-1 (per channel)")
+
+
+def _count_compressed_weights(model: Model) -> int:
+    count = 0
+    for node in model.nodes():
+        op = lookup(node.type, node.opset)
+        for port in (op.traits.weight_inputs if op else ()):
+            if port < len(node.inputs):
+                match = dequantization_ending_at(node.inputs[port].source)
+                count += match is not None and match.is_weight
+    return count
+
+
+def layer_order(model: Model) -> list[Node]:
+    """The nodes in NNCF's order, so that "the last layer" and ties in sensitivity agree with it.
+
+    NNCF numbers nodes breadth-first from the model inputs (each node's consumers by name), then
+    the remaining (constant) nodes, and walks the graph in topological order taking the lowest
+    number first.
+    """
+    nodes = model.nodes()
+    consumers = {n.uid: [p.node for out in n.outputs for p in out.consumers] for n in nodes}
+    number: dict[int, int] = {}
+    queue = deque(n for n in nodes if n.type in ("Parameter", "ReadValue"))
+    while queue:
+        node = queue.popleft()
+        if node.uid not in number:
+            number[node.uid] = len(number)
+            queue.extend(sorted(consumers.get(node.uid, ()), key=lambda n: n.name))
+    for node in nodes:
+        number.setdefault(node.uid, len(number))
+    waiting = {n.uid: len({p.source.node.uid for p in n.inputs}) for n in nodes}
+    heap = [(number[n.uid], n.uid, n) for n in nodes if waiting[n.uid] == 0]
+    heapq.heapify(heap)
+    order: list[Node] = []
+    while heap:
+        _, _, node = heapq.heappop(heap)
+        order.append(node)
+        for consumer in {c.uid: c for c in consumers.get(node.uid, ())}.values():
+            if consumer.uid in waiting:
+                waiting[consumer.uid] -= 1
+                if waiting[consumer.uid] == 0:
+                    heapq.heappush(heap, (number[consumer.uid], consumer.uid, consumer))
+    return order
+
+
+def _f32(site: WeightSite) -> np.ndarray:
+    return np.asarray(site.const.tensor.numpy(), dtype=np.float32)
+
+
+# -- rewriting ------------------------------------------------------------------------------
+def _rewrite(site: WeightSite, cache: _LastLowered, names: NameScope) -> None:
+    """Replace the site's float Const by its codes and the dequantization subgraph."""
+    const = site.const
+    data: Output = const.outputs[0]
+    consumers = list(data.consumers)
+    original = const.tensor
+    needs_convert = original.etype != types.f16 and any(c.node.type != "Convert" for c in consumers)
+    job = _Lowering(site, original, cache)
+    replace_constant(const, _LoweredTensor(job, "codes"))
+    zero_point = _LoweredTensor(job, "zero_point") if site.mode.has_zero_point else None
+    grouped = job.shape != tuple(original.shape)
+    dq = make_dequantization(data, _LoweredTensor(job, "scale"), zero_point, name=const.name, port=site.port,
+                             out_shape=tuple(original.shape) if grouped else None,
+                             out_etype=original.etype if needs_convert else None, names=names)
+    for port in consumers:
+        _reconnect(port, dq.output)
+    if data.names:
+        dq.output.names, data.names = list(data.names), []
+
+
+def _reconnect(port: Input, output: Output) -> None:
+    """Feed ``port`` from ``output``; a Convert to the type ``output`` already has is skipped (NNCF)."""
+    node = port.node
+    if node.type == "Convert" and node.outputs[0].etype == output.etype:
+        for inner in list(node.outputs[0].consumers):
+            _reconnect(inner, output)
+        return
+    port.connect(output)
+
+
+class _Lowering:
+    """The lowering of one weight, computed on demand from the source tensor."""
+
+    def __init__(self, site: WeightSite, source: Tensor, cache: _LastLowered):
+        self.site, self.source, self.cache = site, source, cache
+        self.mode = site.mode
+        axes = site.reduction_axes
+        if site.group_size > 0:
+            self.shape, reduce = grouped_shape(tuple(source.shape), axes[0], site.group_size)
+            axes = (reduce,)
+        else:
+            self.shape = tuple(source.shape)
+        self.axes = axes
+        self.reduced = tuple(1 if a in axes else d for a, d in enumerate(self.shape))
+
+    def result(self) -> Lowered:
+        return self.cache.get(self)
+
+    def compute(self) -> Lowered:
+        lowered = lower(self.source.numpy(), self.site.reduction_axes, self.mode, self.site.group_size)
+        if not lowered.is_finite:
+            raise QuantizationError(f"{self.site.describe()}: NaN or infinite values cannot be compressed "
+                                    f"to {self.mode.name}")
+        return lowered
+
+
+class _LastLowered:
+    """Keeps only the most recently lowered weight: its three constants are written together."""
+
+    def __init__(self, on_lowered: Callable[[WeightSite], None] | None):
+        self.on_lowered = on_lowered
+        self.job: _Lowering | None = None
+        self.value: Lowered | None = None
+
+    def get(self, job: _Lowering) -> Lowered:
+        if self.job is not job:
+            self.job, self.value = None, None
+            value = job.compute()
+            self.job, self.value = job, value
+            if self.on_lowered is not None:
+                self.on_lowered(job.site)
+        return self.value
+
+
+class _LoweredTensor(Tensor):
+    """One constant of a lowered weight (its codes, scale or zero point), computed when read."""
+
+    __slots__ = ("_job", "_part")
+
+    def __init__(self, job: _Lowering, part: str):
+        etype = {"codes": job.mode.etype, "zero_point": job.mode.etype, "scale": types.f16}[part]
+        super().__init__(etype, job.shape if part == "codes" else job.reduced, raw=b"")
+        self._job, self._part = job, part
+
+    @property
+    def is_loaded(self) -> bool:
+        return False
+
+    def numpy(self) -> np.ndarray:
+        lowered = self._job.result()
+        return {"codes": lowered.codes, "scale": lowered.scale, "zero_point": lowered.zero_point}[self._part]
+
+    def raw_bytes(self):
+        values = self.numpy()
+        if self.etype.bits == 4:
+            return memoryview(pack(values, self.etype))
+        return memoryview(np.ascontiguousarray(values)).cast("B")
