@@ -11,7 +11,6 @@ compression and quantization all match and make it here.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,8 +24,8 @@ from lpir.ir.types import ElementType
 if TYPE_CHECKING:
     from lpir.ir.rewrite import NameScope
 
-# OpenVINO's ``decompression`` runtime attribute (serialised in IR): on the Convert of a
-# compressed constant it tells runtimes to keep the pair together instead of folding it.
+# OpenVINO's ``decompression`` runtime attribute (serialised in IR): on the Convert of an f16
+# constant it tells runtimes to keep the pair together instead of folding it.
 DECOMPRESSION = RtEntry("attribute", {"name": "decompression", "version": "0"})
 
 
@@ -133,16 +132,16 @@ def make_dequantization(data: Output, scale: Tensor, zero_point: Tensor | None =
     Node names are NNCF's, so reports and tools pair the nodes of both: ``{name}/zero_point``,
     ``{name}/zero_point/subtract``, ``{name}/scale``, ``{name}/fq_weights_{port}`` and
     ``{name}/fq_weights_{port}/convert``. ``out_shape`` adds a Reshape (group-wise codes back to
-    the weight's shape), ``out_etype`` a final Convert. The first Convert carries the
-    ``decompression`` marker, which tells runtimes to keep the pair together instead of folding
-    it. Nothing reads the result yet: the caller connects consumers to ``.output``.
+    the weight's shape), ``out_etype`` a final Convert. No Convert carries the ``decompression``
+    marker: on the integer Convert it makes OpenVINO's CPU plugin (2026.4, measured) decompress
+    the weights at load instead of running compressed kernels, and NNCF writes none. Nothing
+    reads the result yet: the caller connects consumers to ``.output``.
     """
     names = names or _Unscoped()
     compute = scale.etype
     shape = tuple(data.shape)
     convert = make_node("Convert", [data], {"destination_type": compute}, name=names.make(f"{name}/convert"),
                         outputs=[(compute, shape)])
-    convert.rt_info = [copy.deepcopy(DECOMPRESSION)]
     value, subtract = convert.outputs[0], None
     if zero_point is not None:
         zp_const = make_constant(zero_point, name=names.make(f"{name}/zero_point"))
