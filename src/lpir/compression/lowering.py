@@ -143,10 +143,11 @@ def dequantize(codes: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | No
 
 def lower_block(w: np.ndarray, axis: int | tuple[int, ...], mode: Mode) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Codes, f32 scale and zero point (in the code dtype) of one block of an f32 grouped weight."""
-    scale, zero_point = scale_and_zero_point(w, axis, mode)
-    codes = quantize(w, scale, zero_point, mode)
-    if zero_point is not None:
-        zero_point = zero_point.astype(np.uint8)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf weights: reported by the caller
+        scale, zero_point = scale_and_zero_point(w, axis, mode)
+        codes = quantize(w, scale, zero_point, mode)
+        if zero_point is not None:
+            zero_point = zero_point.astype(np.uint8)
     return codes, scale, zero_point
 
 
