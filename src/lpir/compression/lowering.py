@@ -21,6 +21,7 @@ thread pool: numpy releases the GIL, so a layer uses every core.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -152,13 +153,14 @@ def lower_block(w: np.ndarray, axis: int | tuple[int, ...], mode: Mode) -> tuple
 
 
 def lower(weight: np.ndarray, axis: int | tuple[int, ...], mode: Mode, group_size: int | None = None, *,
-          workers: int | None = None) -> Lowered:
+          workers: int | None = None, after_block: Callable[[np.ndarray], None] | None = None) -> Lowered:
     """Lower a float weight over its reduction ``axis``, per channel or in groups of ``group_size``.
 
     Codes come back in the grouped shape (``[..., axis/g, g, ...]``), the scale (f16) and zero
     point with size 1 on the reduced axes. Per channel, ``axis`` may be several axes (the input
     channels and kernel of a convolution). ``workers`` threads share the row blocks (default:
-    every core).
+    every core); ``after_block`` is called with each block of ``weight`` once it is lowered (to
+    release memory-mapped pages while streaming).
     """
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     if group_size not in (None, -1):
@@ -177,10 +179,11 @@ def lower(weight: np.ndarray, axis: int | tuple[int, ...], mode: Mode, group_siz
 
     def run(block: slice) -> None:
         index = (slice(None),) * split + (block,) if split is not None else ()
-        part = w[index]
-        if part.dtype != np.float32:
-            part = part.astype(np.float32)
+        source = w[index]
+        part = source if source.dtype == np.float32 else source.astype(np.float32)
         block_codes, block_scale, block_zero = lower_block(part, axes, mode)
+        if after_block is not None:
+            after_block(source)
         codes[index], scale[index] = block_codes, block_scale
         if zero_point is not None:
             zero_point[index] = block_zero

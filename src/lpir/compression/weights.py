@@ -22,7 +22,7 @@ import heapq
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from lpir.ir.graph import Input, Model, Node, Output
 from lpir.ir.packing import pack
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, replace_constant
-from lpir.ir.tensor import Tensor
+from lpir.ir.tensor import Tensor, release_mapped_pages
 from lpir.ops.registry import lookup
 from lpir.scope import IgnoredScope, as_ignored_scope
 
@@ -53,17 +53,14 @@ class WeightSite:
     const: Node
     reduction_axes: tuple[int, ...]
     is_table: bool
+    shape: tuple[int, ...]
+    original_etype: types.ElementType
     mode: Mode | None = None
     group_size: int = -1
-    original_etype: types.ElementType = field(default=types.f32)
 
     @property
     def name(self) -> str:
         return self.const.name
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.const.tensor.shape)
 
     @property
     def size(self) -> int:
@@ -106,7 +103,7 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
         compressed = _count_compressed_weights(result)
         why = (f"its {compressed} compressed weights keep their compression" if compressed
                else "it has no float weights of convolutions, matrix products or embeddings")
-        warnings.warn(f"model '{model.name}': nothing to compress, {why}", LpirWarning, stacklevel=2)
+        warnings.warn(f"model '{model.name}': nothing to compress, {why}", LpirWarning, stacklevel=3)
         return result
     cache = _LastLowered(on_lowered)
     names = NameScope(result)
@@ -157,7 +154,7 @@ def plan_compression(model: Model, primary: Mode, *, ratio: float = 1.0, group_s
                 continue
             seen.add(const.uid)
             sites.append(WeightSite(layer, port, const, _reduction_axes(layer, port, is_table), is_table,
-                                    mode=backup, original_etype=const.tensor.etype))
+                                    tuple(const.tensor.shape), const.tensor.etype, mode=backup))
     deciding = _ratio_defining(sites, primary, all_layers, last_skipped)
     for site in deciding:
         site.mode, site.group_size = primary, (-1 if primary.bits == 8 else group_size)
@@ -323,7 +320,10 @@ class _Lowering:
         return self.cache.get(self)
 
     def compute(self) -> Lowered:
-        lowered = lower(self.source.numpy(), self.site.reduction_axes, self.mode, self.site.group_size)
+        values = self.source.numpy()
+        lowered = lower(values, self.site.reduction_axes, self.mode, self.site.group_size,
+                        after_block=release_mapped_pages)
+        release_mapped_pages(values)
         if not lowered.is_finite:
             raise QuantizationError(f"{self.site.describe()}: NaN or infinite values cannot be compressed "
                                     f"to {self.mode.name}")

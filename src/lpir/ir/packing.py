@@ -43,10 +43,12 @@ def pack(values: np.ndarray, etype: ElementType) -> bytes:
     flat = np.ascontiguousarray(values).reshape(-1)
     if etype.bits == 4:
         _check_nibble_range(flat, etype)
-        codes = flat.astype(np.int16) & 0x0F
+        codes = ((flat.view(np.uint8) if flat.dtype.itemsize == 1 else flat.astype(np.int16)) & 0x0F).astype(np.uint8, copy=False)
         if codes.size % 2:
-            codes = np.append(codes, 0)
-        return (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8).tobytes()
+            codes = np.append(codes, np.uint8(0))
+        high = codes[1::2] << 4
+        high |= codes[0::2]
+        return high.tobytes()
     if etype.bits == 1:
         return np.packbits(flat.astype(bool), bitorder="big").tobytes()
     return flat.astype(etype.dtype, copy=False).tobytes()

@@ -7,6 +7,8 @@ straight to the new .bin, so a read → save round trip preserves every byte, pa
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 
 from lpir.ir import types
@@ -72,3 +74,29 @@ class Tensor:
     def __repr__(self) -> str:
         state = "loaded" if self.is_loaded else "lazy"
         return f"Tensor({self.etype.name}, {list(self.shape)}, {state})"
+
+
+def release_mapped_pages(values: np.ndarray) -> None:
+    """Let the OS take back the resident pages of a C-contiguous array mapped from a file.
+
+    Streaming passes read each weight of a memory-mapped .bin once; without this every page read
+    stays in the process's resident memory until the model is closed. The pages stay in the page
+    cache and are read again from there if touched later. Arrays not backed by a file mapping
+    are left alone.
+    """
+    mapping = _mapping_of(values)
+    if mapping is None or not values.flags.c_contiguous or values.nbytes == 0:
+        return
+    start = values.ctypes.data - np.frombuffer(mapping, np.uint8).ctypes.data
+    first = start - start % mmap.PAGESIZE
+    length = start + values.nbytes - first
+    mapping.madvise(mmap.MADV_DONTNEED, first, min(length, len(mapping) - first))
+
+
+def _mapping_of(values: np.ndarray) -> mmap.mmap | None:
+    base = values
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        return base.obj
+    return None
