@@ -12,17 +12,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lpir.cli import convert, demo, inspect, run
+from lpir.cli import compress, convert, demo, inspect, run
 from lpir.errors import LpirError
 
 EXIT_USER_ERROR = 2
-COMMANDS = (inspect, convert, run, demo)
+COMMANDS = (inspect, convert, compress, run, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from lpir import __version__
     parser = argparse.ArgumentParser(
-        prog="lpir", description="Low-precision models in OpenVINO IR: inspect, convert, run.",
+        prog="lpir", description="Low-precision models in OpenVINO IR: inspect, convert, compress, run.",
         epilog="example:\n  lpir inspect model.xml", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lpir {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
