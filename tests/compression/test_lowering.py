@@ -157,3 +157,13 @@ def test_sensitivity_error_matches_nncf(shape):
     w = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     theirs = get_integer_quantization_error(Tensor(w), (1,), WeightCompressionConfig(), reduction="max_mean")
     assert quantization_error(w, 1) == pytest.approx(theirs, rel=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["int4_asym", "int4_sym", "nf4"])
+def test_packing_block_by_block_gives_the_bin_layout(mode):
+    from lpir.ir.packing import pack
+    w = np.random.default_rng(2).standard_normal((300, 256)).astype(np.float32)
+    plain = lower(w, 1, MODES[mode], 32)
+    packed = lower(w, 1, MODES[mode], 32, pack=True, workers=2)
+    assert packed.codes is None
+    assert packed.packed.tobytes() == pack(plain.codes, MODES[mode].etype)

@@ -77,12 +77,17 @@ MODES: dict[str, Mode] = {m.name: m for m in (
 
 @dataclass
 class Lowered:
-    """A lowered weight: codes (one per item, in the grouped shape), f16 scale, zero point or None."""
+    """A lowered weight: codes (one per item, in the grouped shape), f16 scale, zero point or None.
 
-    codes: np.ndarray
+    4-bit codes lowered with ``pack=True`` come as ``packed`` bytes in the .bin layout instead
+    (``codes`` is then None).
+    """
+
+    codes: np.ndarray | None
     scale: np.ndarray
     zero_point: np.ndarray | None
     is_finite: bool = True  # False when a scale is NaN or infinite (NaN/inf weights)
+    packed: np.ndarray | None = None
 
 
 def grouped_shape(shape: tuple[int, ...], axis: int, group_size: int | None) -> tuple[tuple[int, ...], int]:
@@ -153,14 +158,16 @@ def lower_block(w: np.ndarray, axis: int | tuple[int, ...], mode: Mode) -> tuple
 
 
 def lower(weight: np.ndarray, axis: int | tuple[int, ...], mode: Mode, group_size: int | None = None, *,
-          workers: int | None = None, after_block: Callable[[np.ndarray], None] | None = None) -> Lowered:
+          workers: int | None = None, after_block: Callable[[np.ndarray], None] | None = None,
+          pack: bool = False) -> Lowered:
     """Lower a float weight over its reduction ``axis``, per channel or in groups of ``group_size``.
 
     Codes come back in the grouped shape (``[..., axis/g, g, ...]``), the scale (f16) and zero
     point with size 1 on the reduced axes. Per channel, ``axis`` may be several axes (the input
     channels and kernel of a convolution). ``workers`` threads share the row blocks (default:
     every core); ``after_block`` is called with each block of ``weight`` once it is lowered (to
-    release memory-mapped pages while streaming).
+    release memory-mapped pages while streaming). With ``pack`` 4-bit codes are packed two per
+    byte block by block, when the blocks are whole rows (saves a pass and the unpacked copy).
     """
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     if group_size not in (None, -1):
@@ -173,7 +180,11 @@ def lower(weight: np.ndarray, axis: int | tuple[int, ...], mode: Mode, group_siz
     w = weight.reshape(shape)
     split = next((a for a in range(len(shape)) if a not in axes and shape[a] > 1), None)
     reduced = tuple(1 if a in axes else d for a, d in enumerate(shape))
-    codes = np.empty(shape, dtype=np.int8 if mode.kind == "sym" else np.uint8)
+    size = int(np.prod(shape, dtype=np.int64))
+    row = size // shape[split] if split is not None else size
+    pack_rows = pack and mode.is_4bit and (split == 0 or split is None) and row % 2 == 0
+    codes = None if pack_rows else np.empty(shape, dtype=np.int8 if mode.kind == "sym" else np.uint8)
+    packed = np.empty(size // 2, dtype=np.uint8) if pack_rows else None
     scale = np.empty(reduced, dtype=np.float32)
     zero_point = np.empty(reduced, dtype=np.uint8) if mode.has_zero_point else None
 
@@ -184,9 +195,14 @@ def lower(weight: np.ndarray, axis: int | tuple[int, ...], mode: Mode, group_siz
         block_codes, block_scale, block_zero = lower_block(part, axes, mode)
         if after_block is not None:
             after_block(source)
-        codes[index], scale[index] = block_codes, block_scale
+        scale[index] = block_scale
         if zero_point is not None:
             zero_point[index] = block_zero
+        if packed is None:
+            codes[index] = block_codes
+        else:
+            start, stop, _ = block.indices(shape[split]) if split is not None else (0, 1, 1)
+            pack_nibbles(block_codes, packed[start * row // 2:stop * row // 2])
 
     blocks = _blocks(shape, split, w.itemsize)
     workers = workers or os.cpu_count() or 1
@@ -196,10 +212,18 @@ def lower(weight: np.ndarray, axis: int | tuple[int, ...], mode: Mode, group_siz
     else:
         for block in blocks:
             run(block)
-    return Lowered(codes, scale.astype(np.float16), zero_point, bool(np.isfinite(scale).all()))
+    return Lowered(codes, scale.astype(np.float16), zero_point, bool(np.isfinite(scale).all()), packed)
 
 
-def _blocks(shape: tuple[int, ...], split: int | None, itemsize: int, target: int = 1 << 22) -> list[slice]:
+def pack_nibbles(codes: np.ndarray, out: np.ndarray) -> None:
+    """Pack 4-bit codes (int8 or uint8, an even count) two per byte into ``out``, element ``2k``
+    in the low nibble (OpenVINO's layout, :mod:`lpir.ir.packing`), without range checks."""
+    flat = np.ascontiguousarray(codes).reshape(-1).view(np.uint8)
+    np.bitwise_and(flat[0::2], 0x0F, out=out)
+    out |= flat[1::2] << 4
+
+
+def _blocks(shape: tuple[int, ...], split: int | None, itemsize: int, target: int = 1 << 20) -> list[slice]:
     """Slices along ``split`` of about ``target`` bytes each (one slice when nothing splits)."""
     if split is None:
         return [slice(None)]

@@ -32,7 +32,7 @@ from lpir.errors import LpirWarning, QuantizationError, describe_node
 from lpir.ir import types
 from lpir.ir.dequantization import dequantization_ending_at, make_dequantization
 from lpir.ir.graph import Input, Model, Node, Output
-from lpir.ir.packing import pack
+from lpir.ir.packing import pack, unpack
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, replace_constant
 from lpir.ir.tensor import Tensor, release_mapped_pages
@@ -322,7 +322,7 @@ class _Lowering:
     def compute(self) -> Lowered:
         values = self.source.numpy()
         lowered = lower(values, self.site.reduction_axes, self.mode, self.site.group_size,
-                        after_block=release_mapped_pages)
+                        after_block=release_mapped_pages, pack=True)
         release_mapped_pages(values)
         if not lowered.is_finite:
             raise QuantizationError(f"{self.site.describe()}: NaN or infinite values cannot be compressed "
@@ -364,9 +364,14 @@ class _LoweredTensor(Tensor):
 
     def numpy(self) -> np.ndarray:
         lowered = self._job.result()
+        if self._part == "codes" and lowered.codes is None:
+            return unpack(lowered.packed, self.etype, self.size).reshape(self.shape)
         return {"codes": lowered.codes, "scale": lowered.scale, "zero_point": lowered.zero_point}[self._part]
 
     def raw_bytes(self):
+        lowered = self._job.result()
+        if self._part == "codes" and lowered.packed is not None:
+            return memoryview(lowered.packed)
         values = self.numpy()
         if self.etype.bits == 4:
             return memoryview(pack(values, self.etype))
