@@ -22,6 +22,7 @@ import heapq
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,7 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     names = NameScope(result)
     for site in sites:
         _rewrite(site, cache, names)
+    cache.order_as({node.uid: i for i, node in enumerate(result.nodes())})
     return result
 
 
@@ -306,6 +308,8 @@ class _Lowering:
 
     def __init__(self, site: WeightSite, source: Tensor, cache: _LastLowered):
         self.site, self.source, self.cache = site, source, cache
+        self.index = 0
+        cache.add(self)
         self.mode = site.mode
         axes = site.reduction_axes
         if site.group_size > 0:
@@ -331,21 +335,52 @@ class _Lowering:
 
 
 class _LastLowered:
-    """Keeps only the most recently lowered weight: its three constants are written together."""
+    """Keeps the most recently lowered weight (its constants are written together) and lowers
+    the next one in the background meanwhile, so writing and lowering overlap: at most two
+    weights are held at a time."""
 
     def __init__(self, on_lowered: Callable[[WeightSite], None] | None):
         self.on_lowered = on_lowered
+        self.jobs: list[_Lowering] = []
         self.job: _Lowering | None = None
         self.value: Lowered | None = None
+        self.ahead: tuple[_Lowering, Future] | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    def add(self, job: _Lowering) -> None:
+        self.jobs.append(job)
+
+    def order_as(self, position: dict[int, int]) -> None:
+        """Lower ahead in the order writers visit the constants (``position``: node uid → index)."""
+        self.jobs.sort(key=lambda job: position.get(job.site.const.uid, len(position)))
+        for index, job in enumerate(self.jobs):
+            job.index = index
 
     def get(self, job: _Lowering) -> Lowered:
         if self.job is not job:
             self.job, self.value = None, None
-            value = job.compute()
+            ahead, self.ahead = self.ahead, None
+            value = ahead[1].result() if ahead is not None and ahead[0] is job else self._compute(job)
             self.job, self.value = job, value
-            if self.on_lowered is not None:
-                self.on_lowered(job.site)
+            self._prefetch(job.index + 1)
         return self.value
+
+    def _compute(self, job: _Lowering) -> Lowered:
+        value = job.compute()
+        if self.on_lowered is not None:
+            self.on_lowered(job.site)
+        return value
+
+    def _prefetch(self, index: int) -> None:
+        if index >= len(self.jobs):
+            if self.pool is not None:
+                self.pool.shutdown(wait=False)
+                self.pool = None
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="lpir-lowering")
+        job = self.jobs[index]
+        self.ahead = (job, self.pool.submit(self._compute, job))
 
 
 class _LoweredTensor(Tensor):
