@@ -14,7 +14,7 @@ from lpir.cli import main
 from lpir.ir import make_parameter, make_result
 from lpir.ops import build
 
-from compression.builders import mlp
+from compression.builders import mlp, set_weight_value
 
 
 @pytest.fixture()
@@ -71,11 +71,7 @@ def test_bad_input_is_one_line_and_writes_nothing(model_xml, tmp_path, capsys, f
 
 def test_nan_weights_fail_naming_the_layer_and_write_nothing(tmp_path, capsys):
     model = mlp()
-    for node in model.nodes():
-        if node.name == "w0":
-            values = node.tensor.numpy().copy()
-            values[0, 0] = np.inf
-            node.tensor = lpir.Tensor.from_array(values)
+    set_weight_value(model, "w0", (0, 0), np.inf)
     lpir.save_model(model, tmp_path / "inf.xml")
     assert main(["compress", str(tmp_path / "inf.xml"), "-o", str(tmp_path / "out" / "x.xml")]) == 2
     err = capsys.readouterr().err

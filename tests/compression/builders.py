@@ -39,3 +39,11 @@ def mlp(widths=(64, 32, 16), *, seed=0, conv=False, embedding=False) -> lpir.Mod
             value = build("Relu", [value], name=f"relu{i}").output
     value.names = ["y"]
     return lpir.Model(params, [make_result(value)])
+
+
+def set_weight_value(model: lpir.Model, name: str, index: tuple[int, ...], value: float) -> None:
+    """Put ``value`` (e.g. NaN) at ``index`` of the Const ``name``."""
+    node = model.node(name)
+    values = node.tensor.numpy().copy()
+    values[index] = value
+    node.tensor = lpir.Tensor.from_array(values)

@@ -14,7 +14,7 @@ from lpir.ir import make_constant, make_parameter, make_result
 from lpir.ir.dequantization import make_dequantization, match_dequantization
 from lpir.ops import build
 
-from compression.builders import mlp
+from compression.builders import mlp, set_weight_value
 
 
 def modes(model: lpir.Model) -> dict[str, str]:
@@ -145,11 +145,7 @@ def test_an_already_compressed_model_keeps_its_compression():
 
 def test_nan_weights_name_the_layer_and_leave_no_file(tmp_path):
     model = mlp()
-    for node in model.nodes():
-        if node.name == "w1":
-            values = node.tensor.numpy().copy()
-            values[3, 2] = np.nan
-            node.tensor = lpir.Tensor.from_array(values)
+    set_weight_value(model, "w1", (3, 2), np.nan)
     compressed = lpir.compress_weights(model, mode="int4_sym", group_size=16, all_layers=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
