@@ -3,7 +3,8 @@
 The model is PaddleOCR's text-direction classifier (bundled, see ``lpir/data/NOTICE.md``); the
 data are text-line crops of a real scanned page (scikit-image's ``data.page()``), upright and
 turned 180°. The demo imports the ONNX model, converts it to OpenVINO IR, runs the IR in lpir's
-interpreter on the crops, shows the predictions and inspects the model. Each step is a function
+interpreter on the crops, shows the predictions, compresses the weights to int8 and checks the
+predictions again, and inspects the model. Each step is a function
 of the shared :class:`DemoState`, so new steps (quantize, compare) slot in.
 """
 
@@ -146,6 +147,19 @@ def _prediction_table(state: DemoState) -> str:
     return table(["crop", "size", "truth", "predicted", "confidence", ""], rows, limit=None)
 
 
+def step_compress(state: DemoState, console: Console) -> None:
+    """Weights to int8 (NNCF's int8_asym bytes), then the same crops through the smaller IR."""
+    say = console.say
+    import lpir
+    path = state.workdir / "ppocr_cls_int8.xml"
+    lpir.save_model(lpir.compress_weights(state.model, mode="int8_asym"), path)
+    before, after = state.ir_path.with_suffix(".bin").stat().st_size, path.with_suffix(".bin").stat().st_size
+    probabilities = lpir.compile_model(lpir.read_model(path))({"x": state.batch})[0]
+    same = sum(LABELS[i] == p for i, p in zip(np.argmax(probabilities, axis=1), state.predicted))
+    say(f"wrote {path.name}: weights {before:,} → {after:,} bytes (int8, scale and zero point per channel); "
+        f"{same}/{len(state.predicted)} crops get the same prediction as before")
+
+
 def step_inspect(state: DemoState, console: Console) -> None:
     say = console.say
     from lpir import inspect_model
@@ -168,6 +182,7 @@ STEPS: list[tuple[str, Callable]] = [
     ("convert to OpenVINO IR", step_convert),
     ("prepare real data", step_data),
     ("run in lpir", step_run),
+    ("compress the weights to int8", step_compress),
     ("inspect the IR", step_inspect),
 ]
 

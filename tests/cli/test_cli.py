@@ -171,7 +171,8 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_demo_classifies_upright_and_turned_text(tmp_path):
     proc = lpir_cli("demo", "--workdir", tmp_path)
     assert "accuracy: 14/14 (100%)" in proc.stdout
-    assert (tmp_path / "ppocr_cls.xml").exists()
+    assert "14/14 crops get the same prediction as before" in proc.stdout  # after int8 compression
+    assert (tmp_path / "ppocr_cls.xml").exists() and (tmp_path / "ppocr_cls_int8.xml").exists()
 
 
 def test_demo_predictions_agree_with_onnxruntime(tmp_path):
