@@ -167,3 +167,13 @@ def test_packing_block_by_block_gives_the_bin_layout(mode):
     packed = lower(w, 1, MODES[mode], 32, pack=True, workers=2)
     assert packed.codes is None
     assert packed.packed.tobytes() == pack(plain.codes, MODES[mode].etype)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_sensitivity_in_blocks_equals_the_whole_weight(axis):
+    from lpir.compression.mixed_precision import sensitivity
+    w = np.random.default_rng(4).standard_normal((300, 200)).astype(np.float32)
+    w[:, 7] *= 40
+    w[13] *= 25
+    whole = 1.0 / (quantization_error(w, axis) + np.finfo(np.float32).eps)
+    assert sensitivity(w, axis, block_bytes=4096) == whole

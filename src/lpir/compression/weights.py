@@ -161,7 +161,8 @@ def plan_compression(model: Model, primary: Mode, *, ratio: float = 1.0, group_s
     for site in deciding:
         site.mode, site.group_size = primary, (-1 if primary.bits == 8 else group_size)
     if ratio < 1 and deciding:
-        scores = [mixed_precision.sensitivity(_f32(site), site.reduction_axes[0]) for site in deciding]
+        scores = [mixed_precision.sensitivity(site.const.tensor.numpy(), site.reduction_axes[0],
+                                              after_block=release_mapped_pages) for site in deciding]
         chosen = {id(s) for s in mixed_precision.select_primary(deciding, [s.size for s in deciding], scores, ratio)}
         for site in deciding:
             if id(site) not in chosen:
@@ -266,10 +267,6 @@ def layer_order(model: Model) -> list[Node]:
                 if waiting[consumer.uid] == 0:
                     heapq.heappush(heap, (number[consumer.uid], consumer.uid, consumer))
     return order
-
-
-def _f32(site: WeightSite) -> np.ndarray:
-    return np.asarray(site.const.tensor.numpy(), dtype=np.float32)
 
 
 # -- rewriting ------------------------------------------------------------------------------
