@@ -5,9 +5,9 @@ from __future__ import annotations
 import lpir
 
 PUBLIC = {
-    "CompiledModel", "EvaluationError", "InferResult", "LpirError", "Model", "ModelParseError", "Node", "Output",
-    "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError", "compile_model", "inspect_model",
-    "read_model", "save_model", "__version__",
+    "CompiledModel", "EvaluationError", "IgnoredScope", "InferResult", "LpirError", "LpirWarning", "Model",
+    "ModelParseError", "Node", "Output", "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError",
+    "compile_model", "compress_weights", "inspect_model", "read_model", "save_model", "__version__",
 }
 
 
