@@ -21,14 +21,12 @@ from lpir.ir.dequantization import match_dequantization
 # groups, ratio 1 and below, all_layers, f32 and f16 weights, on all four real models.
 CASES = [
     ("minilm", False, "int8_asym", {}),
-    ("minilm", False, "int8_sym", {}),
-    ("minilm", False, "int4_asym", {}),
     ("minilm", False, "int4_sym", {"group_size": -1, "ratio": 0.6}),
     ("minilm", False, "nf4", {"group_size": 64, "all_layers": True}),
     ("minilm", True, "int4_asym", {"ratio": 0.8, "group_size": 32}),
     ("ppocr_rec", False, "int4_sym", {"group_size": 40, "ratio": 0.5}),
     ("ppocr_rec", False, "nf4", {"group_size": -1, "ratio": 0.7, "backup_mode": "int8_sym"}),
-    ("ppocr_det", False, "int8_asym", {}),
+    ("ppocr_det", False, "int8_sym", {}),
     ("ppocr_cls", True, "int4_asym", {"group_size": 8, "ratio": 0.5, "all_layers": True}),
 ]
 
