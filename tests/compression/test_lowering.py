@@ -177,3 +177,15 @@ def test_sensitivity_in_blocks_equals_the_whole_weight(axis):
     w[13] *= 25
     whole = 1.0 / (quantization_error(w, axis) + np.finfo(np.float32).eps)
     assert sensitivity(w, axis, block_bytes=4096) == whole
+
+
+def test_nf4_table_equals_a_search_over_the_midpoints_at_every_boundary():
+    """The bucket table must give searchsorted(midpoints, x, 'left') for any x, the midpoints
+    themselves, their float neighbours and the bucket edges included."""
+    from lpir.compression.lowering import NF4_MIDPOINTS, nf4_codes
+    edges = (-1 + 2 * np.arange(4096) / 4096).astype(np.float32)
+    special = np.concatenate([NF4_MIDPOINTS, edges, np.float32([-1, 1, 0, -0.0])])
+    x = np.concatenate([special, np.nextafter(special, np.float32(2)), np.nextafter(special, np.float32(-2)),
+                        np.random.default_rng(5).uniform(-1, 1, 100_000).astype(np.float32)])
+    x = np.clip(x, -1, 1)
+    np.testing.assert_array_equal(nf4_codes(x), np.searchsorted(NF4_MIDPOINTS, x, side="left"))

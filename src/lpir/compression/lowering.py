@@ -40,6 +40,25 @@ NF4_MIDPOINTS = np.array([-0.84809643, -0.6106329, -0.45999527, -0.33967942, -0.
                           0.5016634, 0.6427869, 0.8614784], dtype=np.float32)
 
 
+# nf4 codes by table: [-1, 1] cut into buckets narrower than the gap between two midpoints, so a
+# bucket holds at most one; a value's code is the number of midpoints below its bucket plus one
+# if it lies above the bucket's midpoint. Equal to searchsorted(NF4_MIDPOINTS, x, "left") for
+# every x (ties go to the lower level) and several times faster.
+_NF4_BUCKETS = 4096
+_NF4_BELOW = np.searchsorted(NF4_MIDPOINTS, -1 + 2 * np.arange(_NF4_BUCKETS, dtype=np.float64) / _NF4_BUCKETS,
+                             side="left").astype(np.uint8)
+_NF4_NEXT = np.append(NF4_MIDPOINTS, np.float32(np.inf))[_NF4_BELOW]
+
+
+def nf4_codes(normalized: np.ndarray) -> np.ndarray:
+    """The index of the NF4 level nearest to each value of ``normalized`` (in [-1, 1]), ties down."""
+    bucket = np.multiply(np.add(normalized, np.float32(1)), np.float32(_NF4_BUCKETS / 2))
+    bucket = np.clip(bucket, 0, _NF4_BUCKETS - 1, out=bucket).astype(np.int32)
+    codes = _NF4_BELOW[bucket]
+    codes += normalized > _NF4_NEXT[bucket]
+    return codes
+
+
 @dataclass(frozen=True)
 class Mode:
     """A compression mode: how many bits, how codes are chosen and how they are stored."""
@@ -127,7 +146,7 @@ def quantize(w: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, mo
     """Codes of f32 ``w`` for an f32 ``scale`` (and zero point): uint8 for unsigned/nf4, int8 for signed."""
     normalized = w / scale
     if mode.kind == "nf4":
-        return np.searchsorted(NF4_MIDPOINTS, normalized, side="left").astype(np.uint8)
+        return nf4_codes(normalized)
     if zero_point is not None:
         normalized += zero_point
     np.round(normalized, out=normalized)
