@@ -141,6 +141,9 @@ def test_an_already_compressed_model_keeps_its_compression():
     with pytest.warns(LpirWarning, match="2 compressed weights keep their compression"):
         twice = lpir.compress_weights(once, mode="int8_asym")
     assert modes(twice) == {"w0": "u4", "w1": "u4"}
+    partly = lpir.compress_weights(mlp((64, 32, 32, 16)), mode="int8_sym", ignored_scope=["mm2"])
+    with pytest.warns(LpirWarning, match="2 weights already compressed keep their compression"):
+        assert modes(lpir.compress_weights(partly, mode="int8_asym")) == {"w0": "i8", "w1": "i8", "w2": "u8"}
 
 
 def test_nan_weights_name_the_layer_and_leave_no_file(tmp_path):

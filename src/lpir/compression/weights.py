@@ -87,7 +87,8 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     share of the primary weights kept in ``mode``, the rest in ``backup_mode`` (int8_asym,
     int8_sym or none = float). ``all_layers`` puts embeddings and the last matrix product in
     the primary mode too. ``on_lowered`` is called after each weight is lowered — which happens
-    when the result is saved or run, one weight at a time.
+    when the result is saved or run, one weight at a time, possibly on a worker thread that
+    lowers the next weight while the current one is written.
 
     Raises QuantizationError for a bad mode, ratio or group size (naming the layers), and, when
     the weights are lowered, for NaN or infinite weights. Warns (:class:`lpir.errors.LpirWarning`)
@@ -100,12 +101,15 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     sites = plan_compression(result, primary, ratio=ratio, group_size=group_size,
                              ignored_scope=as_ignored_scope(ignored_scope), all_layers=all_layers,
                              backup=None if backup_mode == "none" else MODES[backup_mode])
+    compressed = _count_compressed_weights(result)
     if not sites:
-        compressed = _count_compressed_weights(result)
         why = (f"its {compressed} compressed weights keep their compression" if compressed
                else "it has no float weights of convolutions, matrix products or embeddings")
         warnings.warn(f"model '{model.name}': nothing to compress, {why}", LpirWarning, stacklevel=3)
         return result
+    if compressed:
+        warnings.warn(f"model '{model.name}': {compressed} weights already compressed keep their compression",
+                      LpirWarning, stacklevel=3)
     cache = _LastLowered(on_lowered)
     names = NameScope(result)
     for site in sites:
