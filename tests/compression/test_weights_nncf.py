@@ -99,3 +99,31 @@ def test_openvino_runs_it_compressed_and_agrees_with_lpir(real_ir, tmp_path):
         span = float(e.max() - e.min())
         # f16 decompression: lpir rounds the f16 product as the graph says, the plugin keeps f32
         assert float(np.abs(a - e).max()) <= 3e-4 * span
+
+
+def test_the_last_layer_of_parallel_heads_is_nncfs(tmp_path):
+    """With several heads "the last MatMul" depends on the walk order: NNCF numbers nodes
+    breadth-first from the inputs, consumers by name; the result must agree with it."""
+    from openvino import opset13 as ops
+
+    rng = np.random.default_rng(0)
+    x = ops.parameter([1, 64], np.float32, name="x")
+    trunk = ops.relu(ops.matmul(x, ops.constant(rng.standard_normal((64, 64)).astype(np.float32), name="w_trunk"),
+                                False, True))
+    heads = []
+    for name, depth in (("zeta", 2), ("alpha", 1), ("mid", 3)):
+        value = trunk
+        for i in range(depth):
+            weight = ops.constant(rng.standard_normal((64, 64)).astype(np.float32), name=f"w_{name}{i}")
+            value = ops.matmul(value, weight, False, True)
+            value.set_friendly_name(f"{name}{i}")
+        heads.append(value)
+    path = str(tmp_path / "heads.xml")
+    ov.save_model(ov.Model(heads, [x], "heads"), path, compress_to_fp16=False)
+    nncf_compress(path, str(tmp_path / "nncf.xml"), "int4_asym", group_size=32)
+    lpir.save_model(lpir.compress_weights(lpir.read_model(path), mode="int4_asym", group_size=32),
+                    tmp_path / "lpir.xml")
+    theirs = compressed_constants(lpir.read_model(tmp_path / "nncf.xml"))
+    assert compressed_constants(lpir.read_model(tmp_path / "lpir.xml")) == theirs
+    backup = [name for name, (etype, _, _) in theirs.items() if etype == "u8" and "/" not in name]
+    assert backup == ["w_zeta1"]  # not the last head in the IR, not the deepest one
