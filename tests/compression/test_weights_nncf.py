@@ -127,3 +127,25 @@ def test_the_last_layer_of_parallel_heads_is_nncfs(tmp_path):
     assert compressed_constants(lpir.read_model(tmp_path / "lpir.xml")) == theirs
     backup = [name for name, (etype, _, _) in theirs.items() if etype == "u8" and "/" not in name]
     assert backup == ["w_zeta1"]  # not the last head in the IR, not the deepest one
+
+
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_batched_matmul_weights_keep_their_batch_axes(tmp_path, transpose_b):
+    """A 3-D MatMul weight (experts, a batch of matrices): statistics per matrix and output
+    channel, over the input channels only, as NNCF takes them."""
+    from openvino import opset13 as ops
+
+    rng = np.random.default_rng(1)
+    x = ops.parameter([4, 2, 64], np.float32, name="x")
+    shape = (4, 32, 64) if transpose_b else (4, 64, 32)
+    first = ops.matmul(x, ops.constant(rng.standard_normal(shape).astype(np.float32), name="w_batched"),
+                       False, transpose_b)
+    last = ops.matmul(first, ops.constant(rng.standard_normal((32, 8)).astype(np.float32), name="w_last"),
+                      False, False)
+    path = str(tmp_path / "batched.xml")
+    ov.save_model(ov.Model([last], [x], "batched"), path, compress_to_fp16=False)
+    nncf_compress(path, str(tmp_path / "nncf.xml"), "int4_sym", group_size=16)
+    lpir.save_model(lpir.compress_weights(lpir.read_model(path), mode="int4_sym", group_size=16), tmp_path / "lpir.xml")
+    theirs = compressed_constants(lpir.read_model(tmp_path / "nncf.xml"))
+    assert compressed_constants(lpir.read_model(tmp_path / "lpir.xml")) == theirs
+    assert theirs["w_batched"][:2] == ("i4", (4, 32, 4, 16) if transpose_b else (4, 4, 16, 32))

@@ -203,7 +203,10 @@ def _reduction_axes(layer: Node, port: int, is_table: bool) -> tuple[int, ...]:
         channels = {0}
     else:
         op = lookup(layer.type, layer.opset)
-        channels = {axis % rank for axis in op.weight_channel_axes(op.resolved_attrs(layer.attrs, layer.name))}
+        axes = op.weight_channel_axes(op.resolved_attrs(layer.attrs, layer.name))
+        channels = {axis % rank for axis in axes}
+        if axes and all(axis < 0 for axis in axes):  # counted from the end: leading axes are batch axes
+            channels |= set(range(rank - 2))
     return tuple(axis for axis in range(rank) if axis not in channels)
 
 
