@@ -60,6 +60,7 @@ def test_every_flag_reaches_the_api(model_xml, tmp_path):
     (["--mode", "int4_asym", "--ratio", "1.5"], "ratio=1.5 is outside [0, 1]"),
     (["--mode", "int8_asym", "--group-size", "16"], "per output channel"),
     (["--ignore", "no_such_layer"], "'no_such_layer'"),
+    (["--mode", "int4_asym", "--group-size-fallback", "skip"], "unknown group_size_fallback 'skip'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(model_xml, tmp_path, capsys, flags, message):
     out = tmp_path / "bad.xml"
@@ -67,6 +68,13 @@ def test_bad_input_is_one_line_and_writes_nothing(model_xml, tmp_path, capsys, f
     err = capsys.readouterr().err.strip()
     assert err.startswith("lpir compress: error: ") and message in err and "\n" not in err
     assert not out.exists() and not out.with_suffix(".bin").exists()
+
+
+def test_group_size_fallback_flag(model_xml, tmp_path):
+    out = tmp_path / "adjusted.xml"
+    assert main(["compress", str(model_xml), "-o", str(out), "--mode", "int4_asym", "--group-size", "48",
+                 "--group-size-fallback", "ignore"]) == 0
+    assert weight_types(out) == {"w0": "f32", "w1": "f32", "w2": "u8"}  # 64 and 32 channels: not divisible
 
 
 def test_nan_weights_fail_naming_the_layer_and_write_nothing(tmp_path, capsys):

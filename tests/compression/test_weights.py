@@ -127,6 +127,18 @@ def test_a_group_size_that_does_not_divide_names_the_layers():
     lpir.compress_weights(model, mode="int4_asym", group_size=32, ratio=0.4)
 
 
+def test_group_size_fallbacks():
+    model = mlp((96, 48, 64, 32, 16))  # input channels 96, 48, 64, 32 (the last MatMul: backup)
+    adjusted = lpir.compress_weights(model, mode="int4_sym", group_size=64, group_size_fallback="adjust")
+    assert modes(adjusted) == {"w0": "i4", "w1": "u8", "w2": "i4", "w3": "u8"}  # 48: 16 < 32, backup
+    groups = {n.name: n.tensor.shape for n in adjusted.nodes() if n.name in ("w0", "w2")}
+    assert groups == {"w0": (48, 3, 32), "w2": (32, 1, 64)}  # 96 → groups of 32 (its largest power of 2)
+    ignored = lpir.compress_weights(model, mode="int4_sym", group_size=64, group_size_fallback="ignore")
+    assert modes(ignored) == {"w0": "f32", "w1": "f32", "w2": "i4", "w3": "u8"}
+    with pytest.raises(QuantizationError, match="unknown group_size_fallback 'skip'"):
+        lpir.compress_weights(model, mode="int4_sym", group_size_fallback="skip")
+
+
 def test_nothing_to_compress_warns_and_keeps_the_model():
     x = make_parameter("f32", (2,), name="x")
     relu = build("Relu", [x.output], name="relu")

@@ -18,7 +18,8 @@ from lpir.ir import types
 from lpir.ir.dequantization import match_dequantization
 
 # (model, f16 weights, mode, keyword arguments): every data-free mode, per channel and in
-# groups, ratio 1 and below, all_layers, f32 and f16 weights, on all four real models.
+# groups, ratio 1 and below, all_layers, f32 and f16 weights, on all four real models, and the
+# two group-size fallbacks.
 CASES = [
     ("minilm", False, "int8_asym", {}),
     ("minilm", False, "int4_sym", {"group_size": -1, "ratio": 0.6}),
@@ -28,13 +29,19 @@ CASES = [
     ("ppocr_rec", False, "nf4", {"group_size": -1, "ratio": 0.7, "backup_mode": "int8_sym"}),
     ("ppocr_det", False, "int8_sym", {}),
     ("ppocr_cls", True, "int4_asym", {"group_size": 8, "ratio": 0.5, "all_layers": True}),
+    ("minilm", False, "int4_asym", {"group_size": 256, "group_size_fallback": "adjust"}),
+    ("ppocr_rec", False, "int4_sym", {"group_size": 48, "group_size_fallback": "ignore", "ratio": 0.8}),
 ]
 
 
 def nncf_compress(xml: str, out: str, mode: str, **kw) -> None:
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedCompressionParameters, GroupSizeFallbackMode
     if "backup_mode" in kw:
         kw["backup_mode"] = nncf.BackupMode(kw["backup_mode"])
+    if "group_size_fallback" in kw:
+        fallback = GroupSizeFallbackMode(kw.pop("group_size_fallback"))
+        kw["advanced_parameters"] = AdvancedCompressionParameters(group_size_fallback_mode=fallback)
     model = nncf.compress_weights(ov.Core().read_model(xml), mode=nncf.CompressWeightsMode(mode), **kw)
     ov.save_model(model, out, compress_to_fp16=False)
 

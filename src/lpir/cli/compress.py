@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         compressed = lpir.compress_weights(
             model, mode=args.mode, ratio=args.ratio, group_size=args.group_size,
             ignored_scope=lpir.IgnoredScope(names=tuple(args.ignore)) if args.ignore else None,
-            all_layers=args.all_layers, backup_mode=args.backup_mode, on_lowered=lowered.put)
+            all_layers=args.all_layers, backup_mode=args.backup_mode,
+            group_size_fallback=args.group_size_fallback, on_lowered=lowered.put)
     for warning in caught:
         print(f"lpir compress: warning: {warning.message}")
     total = _count_compressed(compressed) - _count_compressed(model)
@@ -87,6 +88,9 @@ def register(subparsers) -> None:
     p.add_argument("--mode", default="int8_asym", help=f"one of {', '.join(MODES)} (default int8_asym)")
     p.add_argument("--group-size", type=int, default=None,
                    help="input channels per scale for 4-bit modes (default 128; -1: per output channel)")
+    p.add_argument("--group-size-fallback", default="error", metavar="HOW",
+                   help="a weight whose input channels the group size does not divide: error (default), "
+                        "ignore (kept float) or adjust (a smaller power-of-two group, at least 32)")
     p.add_argument("--ratio", type=float, default=1.0,
                    help="share of the eligible weights in the 4-bit mode, the least sensitive first (default 1)")
     p.add_argument("--all-layers", action="store_true",

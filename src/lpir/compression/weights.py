@@ -42,7 +42,9 @@ from lpir.scope import IgnoredScope, as_ignored_scope
 
 FLOAT_WEIGHT_TYPES = (types.f16, types.bf16, types.f32, types.f64)
 BACKUP_MODES = ("int8_asym", "int8_sym", "none")
+GROUP_SIZE_FALLBACKS = ("error", "ignore", "adjust")
 DEFAULT_GROUP_SIZE = 128
+MIN_ADJUSTED_GROUP_SIZE = 32
 
 
 @dataclass
@@ -79,6 +81,7 @@ class WeightSite:
 def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.0, group_size: int | None = None,
                      ignored_scope: IgnoredScope | Iterable[str] | None = None, all_layers: bool = False,
                      backup_mode: str = "int8_asym", dataset=None, sensitivity_metric: str | None = None,
+                     group_size_fallback: str = "error",
                      on_lowered: Callable[[WeightSite], None] | None = None) -> Model:
     """A copy of ``model`` with float weights stored as int8/int4/nf4 codes, NNCF-exact.
 
@@ -86,7 +89,11 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     ``group_size`` input channels, default 128; -1 per channel). ``ratio`` (4-bit modes): the
     share of the primary weights kept in ``mode``, the rest in ``backup_mode`` (int8_asym,
     int8_sym or none = float). ``all_layers`` puts embeddings and the last matrix product in
-    the primary mode too. ``on_lowered`` is called after each weight is lowered — which happens
+    the primary mode too. ``group_size_fallback`` says what happens to a 4-bit weight whose input
+    channels the group size does not divide: ``error`` (QuantizationError naming the layers),
+    ``ignore`` (the weight stays float) or ``adjust`` (the largest power of two dividing its
+    channels, if at least 32, else the backup mode) — NNCF's GroupSizeFallbackMode.
+    ``on_lowered`` is called after each weight is lowered — which happens
     when the result is saved or run, one weight at a time, possibly on a worker thread that
     lowers the next weight while the current one is written.
 
@@ -95,12 +102,16 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     and returns the model unchanged when it has no float weights to compress.
     """
     primary = _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_metric)
+    if group_size_fallback not in GROUP_SIZE_FALLBACKS:
+        raise QuantizationError(f"unknown group_size_fallback {group_size_fallback!r}; expected one of "
+                                f"{', '.join(GROUP_SIZE_FALLBACKS)}")
     if group_size is None:
         group_size = -1 if primary.bits == 8 else DEFAULT_GROUP_SIZE
     result = clone_model(model)
     sites = plan_compression(result, primary, ratio=ratio, group_size=group_size,
                              ignored_scope=as_ignored_scope(ignored_scope), all_layers=all_layers,
-                             backup=None if backup_mode == "none" else MODES[backup_mode])
+                             backup=None if backup_mode == "none" else MODES[backup_mode],
+                             group_size_fallback=group_size_fallback)
     compressed = _count_compressed_weights(result)
     if not sites:
         why = (f"its {compressed} compressed weights keep their compression" if compressed
@@ -141,7 +152,7 @@ def _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_
 # -- finding and planning ---------------------------------------------------------------------
 def plan_compression(model: Model, primary: Mode, *, ratio: float = 1.0, group_size: int = -1,
                      ignored_scope: IgnoredScope = IgnoredScope(), all_layers: bool = False,
-                     backup: Mode | None = MODES["int8_asym"]) -> list[WeightSite]:
+                     backup: Mode | None = MODES["int8_asym"], group_size_fallback: str = "error") -> list[WeightSite]:
     """The weights to compress, each with its mode and group size, in NNCF's layer order."""
     ignored = ignored_scope.ignored_names(model)
     layers = [node for node in layer_order(model) if _weight_ports(node)]
@@ -162,8 +173,11 @@ def plan_compression(model: Model, primary: Mode, *, ratio: float = 1.0, group_s
             sites.append(WeightSite(layer, port, const, _reduction_axes(layer, port, is_table), is_table,
                                     tuple(const.tensor.shape), const.tensor.etype, mode=backup))
     deciding = _ratio_defining(sites, primary, all_layers, last_skipped)
+    sizes = {id(site): -1 if primary.bits == 8 else group_size for site in deciding}
+    if group_size_fallback != "error" and primary.bits == 4 and group_size > 0:
+        deciding = _fall_back(deciding, group_size, group_size_fallback, sizes)
     for site in deciding:
-        site.mode, site.group_size = primary, (-1 if primary.bits == 8 else group_size)
+        site.mode, site.group_size = primary, sizes[id(site)]
     if ratio < 1 and deciding:
         scores = [mixed_precision.sensitivity(site.const.tensor.numpy(), site.reduction_axes[0],
                                               after_block=release_mapped_pages) for site in deciding]
@@ -222,6 +236,22 @@ def _ratio_defining(sites: list[WeightSite], primary: Mode, all_layers: bool, la
     return matrices
 
 
+def _fall_back(sites: list[WeightSite], group_size: int, how: str, sizes: dict[int, int]) -> list[WeightSite]:
+    """The sites that keep the primary mode when the group size does not divide every weight's
+    channels (``sizes`` gets adjusted group sizes); ignored weights leave the plan."""
+    kept = []
+    for site in sites:
+        channels = site.shape[site.reduction_axes[0]]
+        if channels % group_size == 0:
+            kept.append(site)
+        elif how == "ignore":
+            site.mode = None
+        elif (adjusted := channels & -channels) >= MIN_ADJUSTED_GROUP_SIZE:
+            sizes[id(site)] = adjusted
+            kept.append(site)
+    return kept
+
+
 def _check_group_sizes(sites: list[WeightSite], group_size: int) -> None:
     bad = [site for site in sites if site.mode is not None and site.group_size > 0
            and site.shape[site.reduction_axes[0]] % site.group_size]
@@ -229,7 +259,8 @@ def _check_group_sizes(sites: list[WeightSite], group_size: int) -> None:
         listed = "; ".join(f"{s.describe()}: {s.shape[s.reduction_axes[0]]} input channels" for s in bad[:5])
         more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
         raise QuantizationError(f"group size {group_size} does not divide the input channels of {len(bad)} "
-                                f"weight(s): {listed}{more}; choose a divisor or group_size=-1 (per channel)")
+                                f"weight(s): {listed}{more}; choose a divisor, group_size=-1 (per channel) or "
+                                "group_size_fallback='adjust'|'ignore'")
 
 
 def _count_compressed_weights(model: Model) -> int:
