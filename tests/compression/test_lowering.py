@@ -49,15 +49,17 @@ def test_asymmetric_range_includes_zero_exactly(w, bits):
 @settings(max_examples=100)
 @given(w=weights(), bits=st.sampled_from([8, 4]))
 def test_symmetric_scale_maps_the_larger_extreme_to_the_lowest_code(w, bits):
+    """The extreme of larger magnitude (the minimum on a tie) gets code -2^(b-1)."""
     spec = MODES[f"int{bits}_sym"]
     out = lower(w, 1, spec)
-    magnitude = np.abs(w).max(axis=1)
+    low, high = w.min(axis=1), w.max(axis=1)
+    extreme = np.where(np.abs(low) >= high, w.argmin(axis=1), w.argmax(axis=1))
+    codes = np.take_along_axis(out.codes, extreme[:, None], axis=1)[:, 0]
     # below f32 eps the scale is clamped; a constant positive row has |min| >= max, so NNCF's rule
     # takes the positive scale min/2^(b-1) and its values clip to the highest code instead
-    constant_positive = (w.min(axis=1) > 0) & (w.min(axis=1) == w.max(axis=1))
-    big = (magnitude > 1e-3) & ~constant_positive
-    extreme = np.take_along_axis(out.codes, np.abs(w).argmax(axis=1)[:, None], axis=1)[:, 0]
-    assert np.all(extreme[big] == -(2 ** (bits - 1)))
+    constant_positive = (low > 0) & (low == high)
+    big = (np.maximum(np.abs(low), np.abs(high)) > 1e-3) & ~constant_positive
+    assert np.all(codes[big] == -(2 ** (bits - 1)))
 
 
 @settings(max_examples=100)

@@ -11,32 +11,30 @@ matrix product take the backup mode unless ``all_layers`` (convolutions always s
 4-bit mode); int8 modes apply to every layer. With ``ratio < 1`` the least sensitive share of
 the primary weights (:mod:`lpir.compression.mixed_precision`) keeps the primary mode.
 
-Nothing is computed here: the new constants are lazy tensors, lowered when a writer or the
-interpreter reads them, and only the most recent weight is kept, so
+Nothing is computed here: the new constants are lazy tensors (:mod:`lpir.compression.lazy`),
+lowered when a writer or the interpreter reads them, so
 ``save_model(compress_weights(read_model(big)), out)`` holds a few tensors at a time.
 """
 
 from __future__ import annotations
 
-import heapq
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from lpir.compression import mixed_precision
-from lpir.compression.lowering import MODES, Lowered, Mode, grouped_shape, lower
+from lpir.compression.lazy import LastLowered, Lowering, LoweredTensor
+from lpir.compression.layer_order import layer_order
+from lpir.compression.lowering import MODES, Mode
 from lpir.errors import LpirWarning, QuantizationError, describe_node
 from lpir.ir import types
 from lpir.ir.dequantization import dequantization_ending_at, make_dequantization
 from lpir.ir.graph import Input, Model, Node, Output
-from lpir.ir.packing import pack, unpack
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, replace_constant
-from lpir.ir.tensor import Tensor, release_mapped_pages
+from lpir.ir.tensor import release_mapped_pages
 from lpir.ops.registry import lookup
 from lpir.scope import IgnoredScope, as_ignored_scope
 
@@ -121,7 +119,7 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     if compressed:
         warnings.warn(f"model '{model.name}': {compressed} weights already compressed keep their compression",
                       LpirWarning, stacklevel=3)
-    cache = _LastLowered(on_lowered)
+    cache = LastLowered(on_lowered)
     names = NameScope(result)
     for site in sites:
         _rewrite(site, cache, names)
@@ -274,76 +272,19 @@ def _count_compressed_weights(model: Model) -> int:
     return count
 
 
-def layer_order(model: Model) -> list[Node]:
-    """The nodes in NNCF's order, so that "the last layer" and ties in sensitivity agree with it.
-
-    NNCF numbers nodes breadth-first from the model inputs (each node's consumers by name), then
-    the remaining nodes (constants) in the order OpenVINO's ``Model.get_ops`` lists them, and
-    walks the graph in topological order taking the lowest number first: a layer comes when its
-    weight's number comes up.
-    """
-    nodes = model.nodes()
-    consumers = {n.uid: [p.node for out in n.outputs for p in out.consumers] for n in nodes}
-    number: dict[int, int] = {}
-    queue = deque(n for n in nodes if n.type in ("Parameter", "ReadValue"))
-    while queue:
-        node = queue.popleft()
-        if node.uid not in number:
-            number[node.uid] = len(number)
-            queue.extend(sorted(consumers.get(node.uid, ()), key=lambda n: n.name))
-    for node in _openvino_ops_order(model):
-        number.setdefault(node.uid, len(number))
-    for node in nodes:
-        number.setdefault(node.uid, len(number))
-    waiting = {n.uid: len({p.source.node.uid for p in n.inputs}) for n in nodes}
-    heap = [(number[n.uid], n.uid, n) for n in nodes if waiting[n.uid] == 0]
-    heapq.heapify(heap)
-    order: list[Node] = []
-    while heap:
-        _, _, node = heapq.heappop(heap)
-        order.append(node)
-        for consumer in {c.uid: c for c in consumers.get(node.uid, ())}.values():
-            if consumer.uid in waiting:
-                waiting[consumer.uid] -= 1
-                if waiting[consumer.uid] == 0:
-                    heapq.heappush(heap, (number[consumer.uid], consumer.uid, consumer))
-    return order
-
-
-def _openvino_ops_order(model: Model) -> list[Node]:
-    """OpenVINO's ``Model.get_ops`` order: depth first from a stack holding the results, sinks
-    and parameters (the last on top), each node's inputs pushed in order (a node is pushed once)."""
-    stack: list[Node] = []
-    seen: set[int] = set()
-    for root in [*model.results, *model.sinks, *model.parameters]:
-        if root.uid not in seen:
-            seen.add(root.uid)
-            stack.append(root)
-    order = []
-    while stack:
-        node = stack.pop()
-        order.append(node)
-        for port in node.inputs:
-            source = port.source.node
-            if source.uid not in seen:
-                seen.add(source.uid)
-                stack.append(source)
-    return order
-
-
 # -- rewriting ------------------------------------------------------------------------------
-def _rewrite(site: WeightSite, cache: _LastLowered, names: NameScope) -> None:
+def _rewrite(site: WeightSite, cache: LastLowered, names: NameScope) -> None:
     """Replace the site's float Const by its codes and the dequantization subgraph."""
     const = site.const
     data: Output = const.outputs[0]
     consumers = list(data.consumers)
     original = const.tensor
     needs_convert = original.etype != types.f16 and any(c.node.type != "Convert" for c in consumers)
-    job = _Lowering(site, original, cache)
-    replace_constant(const, _LoweredTensor(job, "codes"))
-    zero_point = _LoweredTensor(job, "zero_point") if site.mode.has_zero_point else None
+    job = Lowering(site, original, cache)
+    replace_constant(const, LoweredTensor(job, "codes"))
+    zero_point = LoweredTensor(job, "zero_point") if site.mode.has_zero_point else None
     grouped = job.shape != tuple(original.shape)
-    dq = make_dequantization(data, _LoweredTensor(job, "scale"), zero_point, name=const.name, port=site.port,
+    dq = make_dequantization(data, LoweredTensor(job, "scale"), zero_point, name=const.name, port=site.port,
                              out_shape=tuple(original.shape) if grouped else None,
                              out_etype=original.etype if needs_convert else None, names=names)
     for port in consumers:
@@ -360,113 +301,3 @@ def _reconnect(port: Input, output: Output) -> None:
             _reconnect(inner, output)
         return
     port.connect(output)
-
-
-class _Lowering:
-    """The lowering of one weight, computed on demand from the source tensor."""
-
-    def __init__(self, site: WeightSite, source: Tensor, cache: _LastLowered):
-        self.site, self.source, self.cache = site, source, cache
-        self.index = 0
-        cache.add(self)
-        self.mode = site.mode
-        axes = site.reduction_axes
-        if site.group_size > 0:
-            self.shape, reduce = grouped_shape(tuple(source.shape), axes[0], site.group_size)
-            axes = (reduce,)
-        else:
-            self.shape = tuple(source.shape)
-        self.axes = axes
-        self.reduced = tuple(1 if a in axes else d for a, d in enumerate(self.shape))
-
-    def result(self) -> Lowered:
-        return self.cache.get(self)
-
-    def compute(self) -> Lowered:
-        values = self.source.numpy()
-        lowered = lower(values, self.site.reduction_axes, self.mode, self.site.group_size,
-                        after_block=release_mapped_pages, pack=True)
-        release_mapped_pages(values)
-        if not lowered.is_finite:
-            raise QuantizationError(f"{self.site.describe()}: NaN or infinite values cannot be compressed "
-                                    f"to {self.mode.name}")
-        return lowered
-
-
-class _LastLowered:
-    """Keeps the most recently lowered weight (its constants are written together) and lowers
-    the next one in the background meanwhile, so writing and lowering overlap: at most two
-    weights are held at a time."""
-
-    def __init__(self, on_lowered: Callable[[WeightSite], None] | None):
-        self.on_lowered = on_lowered
-        self.jobs: list[_Lowering] = []
-        self.job: _Lowering | None = None
-        self.value: Lowered | None = None
-        self.ahead: tuple[_Lowering, Future] | None = None
-        self.pool: ThreadPoolExecutor | None = None
-
-    def add(self, job: _Lowering) -> None:
-        self.jobs.append(job)
-
-    def order_as(self, position: dict[int, int]) -> None:
-        """Lower ahead in the order writers visit the constants (``position``: node uid → index)."""
-        self.jobs.sort(key=lambda job: position.get(job.site.const.uid, len(position)))
-        for index, job in enumerate(self.jobs):
-            job.index = index
-
-    def get(self, job: _Lowering) -> Lowered:
-        if self.job is not job:
-            self.job, self.value = None, None
-            ahead, self.ahead = self.ahead, None
-            value = ahead[1].result() if ahead is not None and ahead[0] is job else self._compute(job)
-            self.job, self.value = job, value
-            self._prefetch(job.index + 1)
-        return self.value
-
-    def _compute(self, job: _Lowering) -> Lowered:
-        value = job.compute()
-        if self.on_lowered is not None:
-            self.on_lowered(job.site)
-        return value
-
-    def _prefetch(self, index: int) -> None:
-        if index >= len(self.jobs):
-            if self.pool is not None:
-                self.pool.shutdown(wait=False)
-                self.pool = None
-            return
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="lpir-lowering")
-        job = self.jobs[index]
-        self.ahead = (job, self.pool.submit(self._compute, job))
-
-
-class _LoweredTensor(Tensor):
-    """One constant of a lowered weight (its codes, scale or zero point), computed when read."""
-
-    __slots__ = ("_job", "_part")
-
-    def __init__(self, job: _Lowering, part: str):
-        etype = {"codes": job.mode.etype, "zero_point": job.mode.etype, "scale": types.f16}[part]
-        super().__init__(etype, job.shape if part == "codes" else job.reduced, raw=b"")
-        self._job, self._part = job, part
-
-    @property
-    def is_loaded(self) -> bool:
-        return False
-
-    def numpy(self) -> np.ndarray:
-        lowered = self._job.result()
-        if self._part == "codes" and lowered.codes is None:
-            return unpack(lowered.packed, self.etype, self.size).reshape(self.shape)
-        return {"codes": lowered.codes, "scale": lowered.scale, "zero_point": lowered.zero_point}[self._part]
-
-    def raw_bytes(self):
-        lowered = self._job.result()
-        if self._part == "codes" and lowered.packed is not None:
-            return memoryview(lowered.packed)
-        values = self.numpy()
-        if self.etype.bits == 4:
-            return memoryview(pack(values, self.etype))
-        return memoryview(np.ascontiguousarray(values)).cast("B")
