@@ -81,8 +81,9 @@ def release_mapped_pages(values: np.ndarray) -> None:
 
     Streaming passes read each weight of a memory-mapped .bin once; without this every page read
     stays in the process's resident memory until the model is closed. The pages stay in the page
-    cache and are read again from there if touched later. Arrays not backed by a file mapping
-    are left alone.
+    cache and are read again from there if touched later (the mapping must be a read-only one,
+    as lpir's IR reader makes: a copy-on-write mapping would lose its changes). Arrays not
+    backed by a file mapping are left alone.
     """
     mapping = _mapping_of(values)
     if mapping is None or not values.flags.c_contiguous or values.nbytes == 0:
