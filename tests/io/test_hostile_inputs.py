@@ -136,3 +136,12 @@ def test_inspect_refuses_a_graph_edited_into_inconsistent_shapes_and_takes_empty
                      outputs=[(types.f32, (1, 0, 4, 4))])
     report = lpir.inspect_model(lpir.Model([x], [make_result(conv.outputs[0])]))
     assert report.to_dict()["sparsity"]["layers"][0]["elements"] == 0
+
+
+def test_an_onnx_name_that_is_not_utf8_is_refused(tmp_path):
+    path = onnx_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="relu_QQ")],
+                     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    path.write_bytes(path.read_bytes().replace(b"relu_QQ", b"relu_\xf2Q"))
+    with pytest.raises(lpir.ModelParseError, match="is not valid UTF-8"):
+        lpir.read_model(path)

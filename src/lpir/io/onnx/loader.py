@@ -25,8 +25,21 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
         raise ModelParseError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
     if not model.HasField("graph") or not model.graph.node:
         raise ModelParseError(f"{path}: the file holds no ONNX graph (is it an ONNX model?)")
+    _check_names(model.graph, path)
     _load_external_data(model, path)
     return model
+
+
+def _check_names(graph: onnx.GraphProto, path: Path) -> None:
+    """Every name and op type is text: protobuf hands out a string that is not valid UTF-8 as
+    bytes, which nothing downstream expects."""
+    named = [*graph.input, *graph.output, *graph.value_info, *graph.initializer]
+    texts = [value.name for value in named]
+    for node in graph.node:
+        texts += [node.name, node.op_type, node.domain, *node.input, *node.output]
+    for text in texts:
+        if not isinstance(text, str):
+            raise ModelParseError(f"{path}: the name {text!r} is not valid UTF-8")
 
 
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
