@@ -15,13 +15,14 @@ import onnx
 from lpir.errors import LpirError, ModelParseError, UnsupportedOpError
 from lpir.io.onnx.context import CONVERTERS, NodeContext, element_type, tensor_to_array
 from lpir.io.onnx.loader import load_onnx
+from lpir.io.onnx.revisions import unreviewed_revision
 from lpir.ir import DYNAMIC, make_constant, make_parameter
 from lpir.ir.graph import Model, Output, make_result
 from lpir.ir.shape import Shape
 from lpir.ops import registered_types
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
-MIN_OPSET, MAX_OPSET = 1, 22
+MIN_OPSET = 1
 
 
 def import_onnx(path: str | os.PathLike) -> Model:
@@ -47,8 +48,8 @@ def model_opset(proto: onnx.ModelProto) -> int:
 def convert_model(proto: onnx.ModelProto) -> Model:
     """Convert a loaded ONNX model (external data already in place)."""
     opset = model_opset(proto)
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise UnsupportedOpError(f"ONNX opset {opset} is not supported (lpir reads opsets {MIN_OPSET}..{MAX_OPSET})")
+    if opset < MIN_OPSET:
+        raise UnsupportedOpError(f"ONNX opset {opset} is not supported (lpir reads opsets from {MIN_OPSET})")
     graph = proto.graph
     check_supported(graph, opset)
     tensors: dict[str, Output] = {}
@@ -71,7 +72,9 @@ def convert_model(proto: onnx.ModelProto) -> Model:
 
 
 def check_supported(graph: onnx.GraphProto, opset: int) -> None:
-    """Raise one UnsupportedOpError listing every op lpir cannot convert, with counts and names."""
+    """Raise one UnsupportedOpError listing every op lpir cannot convert, with counts and names:
+    ops without a converter, ops revised after the opsets the converters know, ops needing lpir
+    ops that are not registered."""
     known = registered_types()
     missing: dict[str, list[str]] = defaultdict(list)
     for index, node in enumerate(graph.node):
@@ -79,6 +82,10 @@ def check_supported(graph: onnx.GraphProto, opset: int) -> None:
         conv = CONVERTERS.get(node.op_type) if node.domain in DEFAULT_DOMAINS else None
         if conv is None:
             missing[label].append(_node_name(node, index))
+            continue
+        revised = unreviewed_revision(node, opset)
+        if revised:
+            missing[f"{label} ({revised})"].append(_node_name(node, index))
             continue
         absent = [op for op in conv.needs(opset) if op not in known]
         if absent:
