@@ -2,6 +2,7 @@
 
 from lpir.ops import (  # noqa: F401  (imported for their registrations)
     activations,
+    bitwise,
     convolution,
     einsum,
     elementwise,

@@ -5,22 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 from lpir.io.onnx.context import NodeContext, converter, element_type
+from lpir.ir import types
 from lpir.ir.graph import Output
 
 _BINARY = {
     "Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Pow": "Power",
     "Equal": "Equal", "Less": "Less", "Greater": "Greater", "LessOrEqual": "LessEqual",
     "GreaterOrEqual": "GreaterEqual", "And": "LogicalAnd", "Or": "LogicalOr", "Xor": "LogicalXor",
+    "BitwiseAnd": "BitwiseAnd", "BitwiseOr": "BitwiseOr", "BitwiseXor": "BitwiseXor",
 }
 _UNARY = {
     "Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Erf": "Erf", "Exp": "Exp", "Log": "Log",
     "Neg": "Negative", "Abs": "Abs", "Floor": "Floor", "Ceil": "Ceiling", "Sqrt": "Sqrt",
-    "Not": "LogicalNot", "Sign": "Sign", "Sin": "Sin", "Cos": "Cos",
+    "Not": "LogicalNot", "Sign": "Sign", "Sin": "Sin", "Cos": "Cos", "Tan": "Tan", "Asin": "Asin",
+    "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh", "Cosh": "Cosh", "Asinh": "Asinh", "Acosh": "Acosh",
+    "Atanh": "Atanh", "Softsign": "SoftSign", "IsNaN": "IsNaN", "BitwiseNot": "BitwiseNot",
 }
 
 
+# These lpir ops have one definition each: the newest is the one.
+_NEWEST = 1000
+
+
 def _binary(ctx: NodeContext) -> Output:
-    return ctx.op(_BINARY[ctx.op_type], ctx.input(0), ctx.input(1))
+    return ctx.op(_BINARY[ctx.op_type], ctx.input(0), ctx.input(1), opset=_NEWEST)
 
 
 for _onnx, _ov in _BINARY.items():
@@ -35,7 +43,7 @@ def _divide(ctx: NodeContext) -> Output:
 
 
 def _unary(ctx: NodeContext) -> Output:
-    return ctx.op(_UNARY[ctx.op_type], ctx.input(0))
+    return ctx.op(_UNARY[ctx.op_type], ctx.input(0), opset=_NEWEST)
 
 
 for _onnx, _ov in _UNARY.items():
@@ -140,9 +148,86 @@ def _where(ctx: NodeContext) -> Output:
     return ctx.op("Select", ctx.input(0), ctx.input(1), ctx.input(2))
 
 
-@converter("Identity", "Dropout")
+@converter("Identity", "Dropout", emits=("ShapeOf", "Broadcast"))
 def _identity(ctx: NodeContext) -> list[Output]:
-    """Identity and inference-mode Dropout pass their input through (no node is built)."""
-    if ctx.op_type == "Dropout" and len(ctx.node.output) > 1 and ctx.node.output[1]:
-        raise ctx.fail("the mask output of Dropout is not supported")
-    return [ctx.input(0)]
+    """Identity and inference-mode Dropout pass their input through (no node is built); the
+    mask of Dropout keeps every element (all true)."""
+    x = ctx.input(0)
+    if ctx.op_type != "Dropout" or len(ctx.node.output) < 2 or not ctx.node.output[1]:
+        return [x]
+    training = ctx.value(2)
+    if training is None and ctx.optional_input(2) is not None:
+        raise ctx.fail("training_mode must be a constant")
+    if training is not None and bool(training.reshape(-1)[0]):
+        raise ctx.fail("Dropout in training mode is not supported")
+    shape = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="shape")
+    return [x, ctx.op("Broadcast", ctx.const(np.bool_(True), "keep"), shape, opset=3, mode="numpy", suffix="mask")]
+
+
+@converter("Mod", emits=("FloorMod", "Mod"))
+def _mod(ctx: NodeContext) -> Output:
+    """fmod=0: the sign of the divisor (FloorMod); fmod=1: C's fmod, the sign of the dividend (Mod)."""
+    return ctx.op("Mod" if ctx.attr("fmod", 0) else "FloorMod", ctx.input(0), ctx.input(1))
+
+
+@converter("BitShift", emits=("BitwiseLeftShift", "BitwiseRightShift"))
+def _bit_shift(ctx: NodeContext) -> Output:
+    direction = ctx.attr("direction")
+    if direction not in ("LEFT", "RIGHT"):
+        raise ctx.fail(f"direction {direction!r} is not LEFT or RIGHT")
+    return ctx.op("BitwiseLeftShift" if direction == "LEFT" else "BitwiseRightShift", ctx.input(0), ctx.input(1),
+                  opset=15)
+
+
+@converter("IsInf", emits="IsInf")
+def _is_inf(ctx: NodeContext) -> Output:
+    return ctx.op("IsInf", ctx.input(0), opset=10, detect_negative=bool(ctx.attr("detect_negative", 1)),
+                  detect_positive=bool(ctx.attr("detect_positive", 1)))
+
+
+@converter("Round", emits="Round")
+def _round(ctx: NodeContext) -> Output:
+    return ctx.op("Round", ctx.input(0), opset=5, mode="half_to_even")
+
+
+@converter("Selu", emits="Selu")
+def _selu(ctx: NodeContext) -> Output:
+    x = ctx.input(0)
+    alpha = ctx.const_like(ctx.attr("alpha", 1.67326319217681884765625), x, "alpha")
+    gamma = ctx.const_like(ctx.attr("gamma", 1.05070102214813232421875), x, "lambda")
+    return ctx.op("Selu", x, alpha, gamma)
+
+
+@converter("Swish", emits="Swish")
+def _swish(ctx: NodeContext) -> Output:
+    x = ctx.input(0)
+    return ctx.op("Swish", x, ctx.const_like(ctx.attr("alpha", 1.0), x, "beta"), opset=4)
+
+
+@converter("Celu", emits=("Divide", "Elu", "Multiply"))
+def _celu(ctx: NodeContext) -> Output:
+    """alpha * Elu(x / alpha), which is x above 0 and alpha * (exp(x / alpha) - 1) below."""
+    x = ctx.input(0)
+    alpha = ctx.const_like(ctx.attr("alpha", 1.0), x, "alpha")
+    scaled = ctx.op("Divide", x, alpha, suffix="scaled")
+    return ctx.op("Multiply", ctx.op("Elu", scaled, alpha=1.0, suffix="elu"), alpha)
+
+
+@converter("ThresholdedRelu", emits=("Greater", "Select"))
+def _thresholded_relu(ctx: NodeContext) -> Output:
+    x = ctx.input(0)
+    above = ctx.op("Greater", x, ctx.const_like(ctx.attr("alpha", 1.0), x, "alpha"), suffix="above")
+    return ctx.op("Select", above, x, ctx.const_like(0, x, "zero"))
+
+
+@converter("Shrink", emits=("Less", "Greater", "Add", "Subtract", "Select"))
+def _shrink(ctx: NodeContext) -> Output:
+    """x + bias below -lambd, x - bias above lambd, 0 between."""
+    x = ctx.input(0)
+    lambd, bias = float(ctx.attr("lambd", 0.5)), float(ctx.attr("bias", 0.0))
+    low = ctx.op("Less", x, ctx.const_like(-lambd, x, "low"), suffix="below")
+    high = ctx.op("Greater", x, ctx.const_like(lambd, x, "high"), suffix="above")
+    raised = ctx.op("Add", x, ctx.const_like(bias, x, "bias"), suffix="raised")
+    lowered = ctx.op("Subtract", x, ctx.const_like(bias, x, "bias_sub"), suffix="lowered")
+    upper = ctx.op("Select", high, lowered, ctx.const_like(0, x, "zero"), suffix="upper")
+    return ctx.op("Select", low, raised, upper)
