@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lpir.io.onnx.context import NodeContext, converter
+from lpir.io.onnx.context import NodeContext, converter, element_type
 from lpir.ir import make_constant, types
 from lpir.ir.graph import Output
 
@@ -232,3 +232,110 @@ def _depth_to_space(ctx: NodeContext) -> Output:
 @converter("SpaceToDepth", emits="SpaceToDepth")
 def _space_to_depth(ctx: NodeContext) -> Output:
     return ctx.op("SpaceToDepth", ctx.input(0), mode="blocks_first", block_size=ctx.attr("blocksize"))
+
+
+@converter("CumSum", emits="CumSum")
+def _cumsum(ctx: NodeContext) -> Output:
+    return ctx.op("CumSum", ctx.input(0), ctx.input(1), opset=3, exclusive=bool(ctx.attr("exclusive", 0)),
+                  reverse=bool(ctx.attr("reverse", 0)))
+
+
+@converter("GatherND", emits="GatherND")
+def _gather_nd(ctx: NodeContext) -> Output:
+    return ctx.op("GatherND", ctx.input(0), ctx.input(1), opset=8, batch_dims=ctx.attr("batch_dims", 0))
+
+
+_SCATTER_REDUCTIONS = {"none": "none", "add": "sum", "mul": "prod", "max": "max", "min": "min"}
+
+
+@converter("ScatterElements", "Scatter", emits="ScatterElementsUpdate")
+def _scatter_elements(ctx: NodeContext) -> Output:
+    reduction = ctx.attr("reduction", "none")
+    if reduction not in _SCATTER_REDUCTIONS:
+        raise ctx.fail(f"reduction {reduction!r} is not one of {sorted(_SCATTER_REDUCTIONS)}")
+    axis = ctx.const(ctx.attr("axis", 0), "axis", types.i64)
+    return ctx.op("ScatterElementsUpdate", ctx.input(0), ctx.input(1), ctx.input(2), axis, opset=12,
+                  reduction=_SCATTER_REDUCTIONS[reduction], use_init_val=True)
+
+
+@converter("ScatterND", emits="ScatterNDUpdate")
+def _scatter_nd(ctx: NodeContext) -> Output:
+    reduction = ctx.attr("reduction", "none")
+    if reduction != "none":
+        raise ctx.fail(f"ScatterND reduction {reduction!r} is not supported (only none)")
+    return ctx.op("ScatterNDUpdate", ctx.input(0), ctx.input(1), ctx.input(2), opset=3)
+
+
+@converter("NonZero", emits="NonZero")
+def _non_zero(ctx: NodeContext) -> Output:
+    return ctx.op("NonZero", ctx.input(0), opset=3, output_type=types.i64)
+
+
+@converter("ReverseSequence", emits="ReverseSequence")
+def _reverse_sequence(ctx: NodeContext) -> Output:
+    return ctx.op("ReverseSequence", ctx.input(0), ctx.input(1), batch_axis=ctx.attr("batch_axis", 1),
+                  seq_axis=ctx.attr("time_axis", 0))
+
+
+@converter("OneHot", emits=("OneHot", "Less", "Add", "Select", "ConvertLike", "Reshape", "Gather"))
+def _one_hot(ctx: NodeContext) -> Output:
+    """Negative indices count from the end of the depth; values = [off, on]. Indices outside
+    [-depth, depth) give rows of off values."""
+    indices, values = ctx.input(0), ctx.input(2)
+    depth = ctx.op("Reshape", ctx.input(1), ctx.const(np.zeros(0, dtype=_I64), "scalar"), special_zero=False,
+                   suffix="depth")
+    negative = ctx.op("Less", indices, ctx.op("ConvertLike", ctx.const(np.int64(0), "zero"), indices,
+                                              suffix="zero_like"), suffix="negative")
+    shifted = ctx.op("Add", indices, ctx.op("ConvertLike", depth, indices, suffix="depth_like"), suffix="shifted")
+    wrapped = ctx.op("Select", negative, shifted, indices, suffix="indices")
+    zero_axis = ctx.const(np.int64(0), "values_axis")
+    off = ctx.op("Gather", values, ctx.const(np.int64(0), "off_index"), zero_axis, opset=8, suffix="off")
+    on = ctx.op("Gather", values, ctx.const(np.int64(1), "on_index"), zero_axis, opset=8, suffix="on")
+    return ctx.op("OneHot", wrapped, depth, on, off, axis=ctx.attr("axis", -1))
+
+
+@converter("EyeLike", emits=())
+def _eye_like(ctx: NodeContext) -> Output:
+    """A constant: ones on the k-th diagonal of the input's (static) 2-D shape."""
+    x = ctx.input(0)
+    if x.shape is None or len(x.shape) != 2 or not all(isinstance(d, int) for d in x.shape):
+        raise ctx.fail(f"EyeLike needs a static 2-D input shape, got {x.shape}")
+    dtype = x.etype.dtype if ctx.attr("dtype") is None else element_type(ctx.attr("dtype"), ctx.name).dtype
+    return make_constant(np.eye(x.shape[0], x.shape[1], k=ctx.attr("k", 0), dtype=dtype),
+                         name=ctx.node.output[0]).outputs[0]
+
+
+@converter("Trilu", emits=("ShapeOf", "Gather", "Range", "Unsqueeze", "Subtract", "GreaterEqual", "LessEqual",
+                           "Select", "ConvertLike"))
+def _trilu(ctx: NodeContext) -> Output:
+    """Keeps x where column - row >= k (upper) or <= k (lower), zero elsewhere."""
+    x = ctx.input(0)
+    k = ctx.optional_input(1)
+    k = ctx.const(np.int64(0), "k") if k is None else ctx.op("Reshape", k, ctx.const(np.zeros(0, _I64), "scalar"),
+                                                              special_zero=False, suffix="k")
+    shape = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="shape")
+    axis = ctx.const(np.int64(0), "gather_axis")
+    rows = ctx.op("Gather", shape, ctx.const(np.int64(-2), "row_dim"), axis, opset=8, suffix="rows")
+    cols = ctx.op("Gather", shape, ctx.const(np.int64(-1), "col_dim"), axis, opset=8, suffix="cols")
+    zero, one = ctx.const(np.int64(0), "zero"), ctx.const(np.int64(1), "one")
+    row = ctx.op("Range", zero, rows, one, opset=4, output_type=types.i64, suffix="row_range")
+    col = ctx.op("Range", zero, cols, one, opset=4, output_type=types.i64, suffix="col_range")
+    row = ctx.op("Unsqueeze", row, ctx.const(np.int64(1), "row_axis"), suffix="row_index")
+    offset = ctx.op("Subtract", col, row, suffix="offset")
+    keep = ctx.op("GreaterEqual" if ctx.attr("upper", 1) else "LessEqual", offset,
+                  ctx.op("Convert", k, destination_type=types.i64, suffix="k_i64"), suffix="keep")
+    return ctx.op("Select", keep, x, ctx.op("ConvertLike", zero, x, suffix="zero_like"))
+
+
+@converter("Compress", emits=("NonZero", "Reshape", "Gather"))
+def _compress(ctx: NodeContext) -> Output:
+    """Gathers the positions where the condition holds, along axis (or of the flattened input)."""
+    x, condition = ctx.input(0), ctx.input(1)
+    axis = ctx.attr("axis")
+    if axis is None:
+        x = ctx.op("Reshape", x, ctx.const(np.asarray([-1], dtype=_I64), "flat"), special_zero=False, suffix="flat")
+        axis = 0
+    positions = ctx.op("NonZero", condition, opset=3, output_type=types.i64, suffix="positions")
+    positions = ctx.op("Reshape", positions, ctx.const(np.asarray([-1], dtype=_I64), "positions_shape"),
+                       special_zero=False, suffix="indices")
+    return ctx.op("Gather", x, positions, ctx.const(np.int64(axis), "axis"), opset=8, batch_dims=0)
