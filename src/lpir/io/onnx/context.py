@@ -23,16 +23,20 @@ from lpir.errors import ModelParseError, UnsupportedOpError, ValidationError
 from lpir.ir import make_constant, types
 from lpir.ir.graph import Node, Output
 from lpir.ir.types import ElementType
+from lpir.io.onnx.revisions import KNOWN_OPSET
 from lpir.ops import build, registered_types, static_value
 from onnx import numpy_helper
 
 
 @dataclass(frozen=True)
 class Converter:
-    """A converter with the OpenVINO op types it builds (checked before converting)."""
+    """A converter with the OpenVINO op types it builds (checked before converting) and the
+    ONNX opset whose spec of the op it follows (revisions after that are checked by
+    :mod:`lpir.io.onnx.revisions`)."""
 
     function: Callable[[NodeContext], Output | list[Output]]
     emits: tuple[str, ...] | Callable[[int], tuple[str, ...]]
+    spec_opset: int
 
     def needs(self, opset: int) -> tuple[str, ...]:
         """The lpir op types this converter builds for an ONNX model of ``opset``."""
@@ -42,10 +46,12 @@ class Converter:
 CONVERTERS: dict[str, Converter] = {}
 
 
-def converter(*onnx_types: str, emits: tuple[str, ...] | str | Callable[[int], tuple[str, ...]] = ()):
+def converter(*onnx_types: str, emits: tuple[str, ...] | str | Callable[[int], tuple[str, ...]] = (),
+              spec_opset: int = KNOWN_OPSET):
     """Register the decorated function as the converter of ``onnx_types``.
 
-    ``emits`` names the OpenVINO ops it builds, or maps the ONNX opset to them.
+    ``emits`` names the OpenVINO ops it builds, or maps the ONNX opset to them; ``spec_opset``
+    is the ONNX opset whose spec of these ops it follows.
     """
     emitted = (emits,) if isinstance(emits, str) else emits if callable(emits) else tuple(emits)
 
@@ -53,7 +59,7 @@ def converter(*onnx_types: str, emits: tuple[str, ...] | str | Callable[[int], t
         for name in onnx_types:
             if name in CONVERTERS:
                 raise RuntimeError(f"ONNX op {name} has two converters")
-            CONVERTERS[name] = Converter(function, emitted)
+            CONVERTERS[name] = Converter(function, emitted, spec_opset)
         return function
     return decorate
 

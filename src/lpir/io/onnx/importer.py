@@ -83,7 +83,7 @@ def check_supported(graph: onnx.GraphProto, opset: int) -> None:
         if conv is None:
             missing[label].append(_node_name(node, index))
             continue
-        revised = unreviewed_revision(node, opset)
+        revised = unreviewed_revision(node, opset, conv.spec_opset)
         if revised:
             missing[f"{label} ({revised})"].append(_node_name(node, index))
             continue

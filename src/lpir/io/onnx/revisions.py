@@ -41,13 +41,14 @@ COMPATIBLE_REVISIONS: dict[tuple[str, int], dict[str, object]] = {
 }
 
 
-def unreviewed_revision(node: onnx.NodeProto, opset: int) -> str | None:
-    """Why ``node`` cannot be read with the converters of :data:`KNOWN_OPSET`, or None if it can.
+def unreviewed_revision(node: onnx.NodeProto, opset: int, spec_opset: int = KNOWN_OPSET) -> str | None:
+    """Why ``node`` cannot be read by a converter that follows the op's spec at ``spec_opset``,
+    or None if it can.
 
-    Every revision of the op after KNOWN_OPSET up to ``opset`` must be a compatible one, with
+    Every revision of the op after ``spec_opset`` up to ``opset`` must be a compatible one, with
     the node keeping the attributes it added at their defaults.
     """
-    if opset <= KNOWN_OPSET:
+    if opset <= spec_opset:
         return None
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     version = opset
@@ -56,7 +57,7 @@ def unreviewed_revision(node: onnx.NodeProto, opset: int) -> str | None:
             since = defs.get_schema(node.op_type, version, "").since_version
         except defs.SchemaError:
             return None  # not an ONNX op: the converter table answers for it
-        if since <= KNOWN_OPSET:
+        if since <= spec_opset:
             return None
         fixed = COMPATIBLE_REVISIONS.get((node.op_type, since))
         if fixed is None:

@@ -198,7 +198,7 @@ def _selu(ctx: NodeContext) -> Output:
     return ctx.op("Selu", x, alpha, gamma)
 
 
-@converter("Swish", emits="Swish")
+@converter("Swish", emits="Swish", spec_opset=24)
 def _swish(ctx: NodeContext) -> Output:
     x = ctx.input(0)
     return ctx.op("Swish", x, ctx.const_like(ctx.attr("alpha", 1.0), x, "beta"), opset=4)

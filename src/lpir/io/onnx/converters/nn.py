@@ -142,21 +142,122 @@ def _instance_norm(ctx: NodeContext) -> Output:
     return ctx.op("Add", ctx.op("Multiply", norm, scale, suffix="mul"), bias)
 
 
-@converter("LayerNormalization", emits=("MVN", "Multiply", "Add"))
-def _layer_norm(ctx: NodeContext) -> Output:
-    """MVN over the axes from ``axis`` to the last, then scale and bias (OpenVINO's decomposition)."""
+@converter("LayerNormalization", emits=("MVN", "Multiply", "Add", "ReduceMean", "Subtract", "Sqrt", "Divide",
+                                        "Convert"))
+def _layer_norm(ctx: NodeContext) -> list[Output]:
+    """MVN over the axes from ``axis`` to the last, then scale and bias (OpenVINO's decomposition).
+    When Mean or InvStdDev is wanted too, the statistics are computed step by step (in f32 with
+    stash_type 1) and the normalization uses them."""
     x = ctx.input(0)
-    if len([o for o in ctx.node.output if o]) > 1:
-        raise ctx.fail("only the first output (Y) of LayerNormalization is supported")
     axis = ctx.attr("axis", -1)
     if axis >= 0:
         axis -= ctx.rank(x)
     axes = ctx.const(np.arange(axis, 0, dtype=np.int64), "axes")
     bias = ctx.optional_input(2)
-    out = ctx.op("MVN", x, axes, opset=6, normalize_variance=True, eps=float(ctx.attr("epsilon", 1e-5)),
-                 eps_mode="inside_sqrt", suffix="mvn")
-    out = ctx.op("Multiply", out, ctx.input(1), suffix=None if bias is None else "scale")
-    return out if bias is None else ctx.op("Add", out, bias)
+    eps = float(ctx.attr("epsilon", 1e-5))
+    if len([o for o in ctx.node.output if o]) == 1:
+        out = ctx.op("MVN", x, axes, opset=6, normalize_variance=True, eps=eps, eps_mode="inside_sqrt", suffix="mvn")
+        out = ctx.op("Multiply", out, ctx.input(1), suffix=None if bias is None else "scale")
+        return [out if bias is None else ctx.op("Add", out, bias)]
+    stash = types.f32 if ctx.attr("stash_type", 1) == 1 else x.etype
+    work = x if stash is x.etype else ctx.op("Convert", x, destination_type=stash, suffix="stash")
+    mean = ctx.op("ReduceMean", work, axes, keep_dims=True, suffix="mean")
+    centred = ctx.op("Subtract", work, mean, suffix="centred")
+    variance = ctx.op("ReduceMean", ctx.op("Multiply", centred, centred, suffix="squared"), axes, keep_dims=True,
+                      suffix="variance")
+    std = ctx.op("Sqrt", ctx.op("Add", variance, ctx.const_like(eps, variance, "eps"), suffix="variance_eps"),
+                 suffix="std")
+    inv_std = ctx.op("Divide", ctx.const_like(1, std, "one"), std, suffix="inv_std")
+    normed = ctx.op("Multiply", centred, inv_std, suffix="normalized")
+    if stash is not x.etype:
+        normed = ctx.op("Convert", normed, destination_type=x.etype, suffix="normalized_x")
+    out = ctx.op("Multiply", normed, ctx.input(1), suffix=None if bias is None else "scale")
+    return [out if bias is None else ctx.op("Add", out, bias), mean, inv_std]
+
+
+@converter("RMSNormalization", emits=("Multiply", "ReduceMean", "Add", "Sqrt", "Divide", "Convert"), spec_opset=23)
+def _rms_norm(ctx: NodeContext) -> Output:
+    """x / sqrt(mean(x²) + epsilon) * scale over the axes from ``axis`` on (in f32 with stash_type 1)."""
+    x = ctx.input(0)
+    axis = ctx.attr("axis", -1)
+    if axis >= 0:
+        axis -= ctx.rank(x)
+    axes = ctx.const(np.arange(axis, 0, dtype=np.int64), "axes")
+    stash = types.f32 if ctx.attr("stash_type", 1) == 1 else x.etype
+    work = x if stash is x.etype else ctx.op("Convert", x, destination_type=stash, suffix="stash")
+    mean_square = ctx.op("ReduceMean", ctx.op("Multiply", work, work, suffix="squared"), axes, keep_dims=True,
+                         suffix="mean_square")
+    eps = ctx.const_like(float(ctx.attr("epsilon", 1e-5)), mean_square, "eps")
+    rms = ctx.op("Sqrt", ctx.op("Add", mean_square, eps, suffix="mean_square_eps"), suffix="rms")
+    normed = ctx.op("Divide", work, rms, suffix="normalized")
+    if stash is not x.etype:
+        normed = ctx.op("Convert", normed, destination_type=x.etype, suffix="normalized_x")
+    return ctx.op("Multiply", normed, ctx.input(1))
+
+
+@converter("GroupNormalization", emits=("GroupNormalization", "Reshape", "Tile"))
+def _group_norm(ctx: NodeContext) -> Output:
+    """From opset 21 scale and bias are per channel; opset 18 gave them per group (repeated here
+    over the group's channels)."""
+    x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
+    groups = ctx.attr("num_groups")
+    if ctx.opset < 21:
+        channels = x.shape[1] if x.shape is not None and len(x.shape) > 1 else None
+        if not isinstance(channels, int):
+            raise ctx.fail("GroupNormalization-18 needs a static channel count")
+        repeat = ctx.const(np.asarray([1, channels // groups], dtype=np.int64), "repeat")
+        column = ctx.const(np.asarray([groups, 1], dtype=np.int64), "column")
+        flat = ctx.const(np.asarray([channels], dtype=np.int64), "channels")
+        scale, bias = (ctx.op("Reshape", ctx.op("Tile", ctx.op("Reshape", p, column, special_zero=False,
+                                                               suffix=f"{name}_column"), repeat,
+                                                suffix=f"{name}_tiled"), flat, special_zero=False,
+                              suffix=f"{name}_per_channel") for p, name in ((scale, "scale"), (bias, "bias")))
+    return ctx.op("GroupNormalization", x, scale, bias, opset=12, num_groups=groups,
+                  epsilon=float(ctx.attr("epsilon", 1e-5)))
+
+
+@converter("LRN", emits="LRN")
+def _lrn(ctx: NodeContext) -> Output:
+    return ctx.op("LRN", ctx.input(0), ctx.const(np.asarray([1], dtype=np.int64), "axes"),
+                  alpha=float(ctx.attr("alpha", 1e-4)), beta=float(ctx.attr("beta", 0.75)),
+                  bias=float(ctx.attr("bias", 1.0)), size=ctx.attr("size"))
+
+
+@converter("MeanVarianceNormalization", emits="MVN")
+def _mean_variance_norm(ctx: NodeContext) -> Output:
+    axes = ctx.const(np.asarray(ctx.attr("axes", [0, 2, 3]), dtype=np.int64), "axes")
+    return ctx.op("MVN", ctx.input(0), axes, opset=6, normalize_variance=True, eps=1e-9, eps_mode="outside_sqrt")
+
+
+@converter("LpNormalization", emits=("ReduceL1", "ReduceL2", "Divide"))
+def _lp_norm(ctx: NodeContext) -> Output:
+    x = ctx.input(0)
+    p = ctx.attr("p", 2)
+    if p not in (1, 2):
+        raise ctx.fail(f"p={p}: LpNormalization takes p 1 or 2")
+    axes = ctx.const(np.asarray([ctx.attr("axis", -1)], dtype=np.int64), "axes")
+    norm = ctx.op(f"ReduceL{p}", x, axes, opset=4, keep_dims=True, suffix="norm")
+    return ctx.op("Divide", x, norm)
+
+
+@converter("Hardmax", emits=("TopK", "ShapeOf", "Gather", "Squeeze", "OneHot"))
+def _hardmax(ctx: NodeContext) -> Output:
+    """1 at the first maximum along ``axis``, 0 elsewhere (before opset 13 only over the last axis)."""
+    x = ctx.input(0)
+    rank = ctx.rank(x)
+    axis = ctx.attr("axis", -1 if ctx.opset >= 13 else 1)
+    axis = axis + rank if axis < 0 else axis
+    if ctx.opset < 13 and axis != rank - 1:
+        raise ctx.fail(f"Hardmax before opset 13 over axis {axis} of rank {rank} is not supported")
+    top = ctx.build("TopK", [x, ctx.const(np.int64(1), "k")],
+                    {"axis": axis, "mode": "max", "sort": "none", "index_element_type": types.i64},
+                    opset=11, suffix="topk")
+    axes = ctx.const(np.asarray([axis], dtype=np.int64), "axes")
+    index = ctx.op("Squeeze", top.outputs[1], axes, suffix="index")
+    shape = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="shape")
+    depth = ctx.op("Gather", shape, ctx.const(np.int64(axis), "axis"), ctx.const(np.int64(0), "gather_axis"),
+                   opset=8, suffix="depth")
+    return ctx.op("OneHot", index, depth, ctx.const_like(1, x, "on"), ctx.const_like(0, x, "off"), axis=axis)
 
 
 @converter("MatMul", emits="MatMul")
