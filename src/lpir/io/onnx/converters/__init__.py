@@ -1,6 +1,7 @@
 """One module per family of ONNX ops; importing them fills the converter table."""
 
 from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registrations)
+    attention,
     elementwise,
     nn,
     quantization,
