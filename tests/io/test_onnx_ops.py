@@ -24,6 +24,11 @@ def pos(*shape: int) -> np.ndarray:
     return RNG.uniform(0.5, 2.0, shape).astype(np.float32)
 
 
+def unit(*shape: int) -> np.ndarray:
+    """Inside (-1, 1), where asin, acos and atanh are defined."""
+    return RNG.uniform(-0.95, 0.95, shape).astype(np.float32)
+
+
 def x(value, name: str = "x"):
     return name, np.asarray(value), False
 
@@ -212,6 +217,90 @@ CASES = {
     "Einsum-transpose": ("Einsum", [x(f32(2, 3, 4), "a")], 12, {"equation": "abc->cab"}),
     "Einsum-three-inputs": ("Einsum", [x(f32(2, 3), "a"), x(f32(3, 4), "b"), x(f32(4, 5), "c")], 12,
                             {"equation": "ij,jk,kl->il"}),
+    # unary math, bitwise ops, activations built from other ops
+    **{op: (op, [x(unit(3, 4) * 2 if op == "Round" else unit(3, 4))], 13, {}) for op in ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh",
+                                                          "Atanh", "Softsign", "Round")},
+    "Acosh": ("Acosh", [x(pos(3, 4) + 1)], 13, {}),
+    "IsNaN": ("IsNaN", [x(np.asarray([1.0, np.nan, np.inf, -np.inf], np.float32))], 13, {}),
+    "IsInf-positive-only": ("IsInf", [x(np.asarray([1.0, np.nan, np.inf, -np.inf], np.float32))], 13,
+                            {"detect_negative": 0}),
+    "Mod-int-floor": ("Mod", [x(i64([-7, 7, -8, 9])), c("b", i64([2, -3, 3, -4]))], 13, {}),
+    "Mod-fmod": ("Mod", [x(f32(2, 3) * 5), c("b", pos(2, 3))], 13, {"fmod": 1}),
+    "BitShift-left": ("BitShift", [x(np.asarray([1, 7, 200], np.uint8)), c("s", np.asarray([1, 2, 1], np.uint8))],
+                      13, {"direction": "LEFT"}),
+    "BitShift-right": ("BitShift", [x(np.asarray([16, 7, 65535], np.uint32)), c("s", np.uint32(2))], 13,
+                       {"direction": "RIGHT"}),
+    "BitwiseAnd": ("BitwiseAnd", [x(i64([5, -3, 12])), c("b", i64([3, 6, -1]))], 18, {}),
+    "BitwiseOr": ("BitwiseOr", [x(np.asarray([5, 3], np.int32)), c("b", np.asarray([2, 9], np.int32))], 18, {}),
+    "BitwiseXor": ("BitwiseXor", [x(np.asarray([5, 255], np.uint8)), c("b", np.asarray([3, 15], np.uint8))], 18, {}),
+    "BitwiseNot": ("BitwiseNot", [x(np.asarray([0, 5, -7], np.int16))], 18, {}),
+    "Selu": ("Selu", [x(f32(3, 4) * 3)], 13, {"alpha": 1.5, "gamma": 2.0}),
+    "Celu": ("Celu", [x(f32(3, 4) * 3)], 13, {"alpha": 0.7}),
+    "ThresholdedRelu": ("ThresholdedRelu", [x(f32(3, 4) * 3)], 13, {"alpha": 0.5}),
+    "Shrink": ("Shrink", [x(f32(3, 4) * 3)], 13, {"lambd": 0.8, "bias": 0.3}),
+    "Dropout-mask": ("Dropout", [x(f32(3, 4))], 13, {}, 2),
+    # reductions
+    "ReduceSumSquare-18": ("ReduceSumSquare", [x(f32(2, 3, 4)), c("axes", i64([1]))], 18, {}),
+    "ReduceLogSum-13": ("ReduceLogSum", [x(pos(2, 3, 4))], 13, {"axes": [0, 2], "keepdims": 0}),
+    "ReduceLogSumExp-18": ("ReduceLogSumExp", [x(f32(2, 3, 4) * 20), c("axes", i64([-1]))], 18, {"keepdims": 0}),
+    "ReduceMean-18-runtime-axes": ("ReduceMean", [x(f32(2, 3, 4)), x(i64([0, 2]), "axes")], 18, {"keepdims": 0}),
+    "ReduceMax-18-runtime-empty-axes": ("ReduceMax", [x(f32(2, 3, 4)), x(np.zeros(0, np.int64), "axes")], 18, {}),
+    "ReduceSum-13-runtime-noop": ("ReduceSum", [x(f32(2, 3)), x(np.zeros(0, np.int64), "axes")], 13,
+                                  {"noop_with_empty_axes": 1}),
+    "ArgMax-select-last": ("ArgMax", [x(np.asarray([[1, 3, 3, 0], [2, 2, 1, 2]], np.float32))], 13,
+                           {"axis": 1, "select_last_index": 1}),
+    "ArgMin-select-last-no-keepdims": ("ArgMin", [x(np.asarray([[1, 0], [0, 2], [0, 0]], np.float32))], 13,
+                                       {"axis": 0, "keepdims": 0, "select_last_index": 1}),
+    "CumSum-exclusive-reverse": ("CumSum", [x(f32(3, 4)), c("axis", np.int64(1))], 14, {"exclusive": 1, "reverse": 1}),
+    # indexing and movement
+    "GatherND-batch": ("GatherND", [x(f32(2, 3, 4)), c("i", i64([[[1, 0]], [[2, 3]]]))], 13, {"batch_dims": 1}),
+    "ScatterElements-add": ("ScatterElements", [x(f32(3, 4)), c("i", i64([[1, 1], [0, 2]])), c("u", f32(2, 2))], 18,
+                            {"axis": 1, "reduction": "add"}),
+    "ScatterND": ("ScatterND", [x(f32(4, 3)), c("i", i64([[2], [0]])), c("u", f32(2, 3))], 13, {}),
+    "NonZero": ("NonZero", [x(np.asarray([[1, 0, 2], [0, 0, 3]], np.float32))], 13, {}),
+    "ReverseSequence": ("ReverseSequence", [x(f32(4, 3, 2)), c("lens", i64([1, 4, 2]))], 13,
+                        {"batch_axis": 1, "time_axis": 0}),
+    "OneHot-negative-and-outside": ("OneHot", [x(i64([[0, -1], [5, 2]])), c("d", np.float32(4)),
+                                               c("v", np.asarray([-1, 3], np.float32))], 11, {"axis": 1}),
+    "EyeLike-k": ("EyeLike", [x(f32(3, 5))], 13, {"k": 1}),
+    "EyeLike-int-dtype": ("EyeLike", [x(f32(4, 3))], 13, {"k": -1, "dtype": 7}),
+    "Trilu-upper-k": ("Trilu", [x(f32(2, 4, 5)), c("k", np.int64(1))], 14, {}),
+    "Trilu-lower": ("Trilu", [x(f32(5, 3))], 14, {"upper": 0}),
+    "Compress-axis": ("Compress", [x(f32(3, 4)), c("cond", np.asarray([True, False, True]))], 13, {"axis": 0}),
+    "Compress-flat": ("Compress", [x(f32(2, 3)), c("cond", np.asarray([0, 1, 1, 0, 1], bool))], 13, {}),
+    # normalizations
+    "LayerNormalization-3-outputs": ("LayerNormalization", [x(f32(2, 3, 4)), c("s", f32(3, 4)), c("b", f32(3, 4))],
+                                     17, {"axis": 1}, 3),
+    "GroupNormalization-21": ("GroupNormalization", [x(IMG), c("s", f32(4)), c("b", f32(4))], 21, {"num_groups": 2}),
+    "GroupNormalization-18": ("GroupNormalization", [x(IMG), c("s", f32(2)), c("b", f32(2))], 18, {"num_groups": 2}),
+    "LRN": ("LRN", [x(IMG)], 13, {"size": 3, "alpha": 0.01, "beta": 0.6, "bias": 2.0}),
+    "MeanVarianceNormalization": ("MeanVarianceNormalization", [x(IMG)], 13, {}),
+    "LpNormalization-p1": ("LpNormalization", [x(f32(3, 4))], 13, {"axis": 0, "p": 1}),
+    "LpNormalization-p2": ("LpNormalization", [x(f32(3, 4))], 13, {}),
+    "Hardmax-13": ("Hardmax", [x(f32(2, 3, 4))], 13, {"axis": 1}),
+    "RMSNormalization-23": ("RMSNormalization", [x(f32(2, 3, 4)), c("s", f32(4))], 23, {"epsilon": 1e-3}),
+    "RMSNormalization-23-axis1": ("RMSNormalization", [x(f32(2, 3, 4)), c("s", f32(3, 4))], 23, {"axis": 1}),
+    # attention (opset 23): heads from 3-D inputs, grouped queries, causal, masks, past key/value
+    "Attention-3d-gqa-causal": ("Attention", [x(f32(2, 5, 16), "q"), x(f32(2, 5, 8), "k"), x(f32(2, 5, 8), "v")],
+                                23, {"q_num_heads": 4, "kv_num_heads": 2, "is_causal": 1}),
+    "Attention-4d-bool-mask-scale": ("Attention", [x(f32(1, 2, 3, 4), "q"), x(f32(1, 2, 6, 4), "k"),
+                                                   x(f32(1, 2, 6, 5), "v"), c("m", f32(3, 6) > -0.5)],
+                                     23, {"scale": 0.3}),
+    "Attention-4d-past-float-mask-softcap": (
+        "Attention", [x(f32(1, 2, 3, 4), "q"), x(f32(1, 2, 3, 4), "k"), x(f32(1, 2, 3, 4), "v"), c("m", f32(3, 5)),
+                      x(f32(1, 2, 2, 4), "pk"), x(f32(1, 2, 2, 4), "pv")], 23, {"softcap": 2.0, "is_causal": 1}, 3),
+    "Attention-qk-output-softmax": ("Attention", [x(f32(1, 2, 3, 4), "q"), x(f32(1, 2, 3, 4), "k"),
+                                                  x(f32(1, 2, 3, 4), "v")], 23, {"qk_matmul_output_mode": 3}, 4),
+    # losses
+    "NegativeLogLikelihoodLoss-weight-ignore": (
+        "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,
+        {"ignore_index": -1}),
+    "NegativeLogLikelihoodLoss-sum": ("NegativeLogLikelihoodLoss", [x(f32(4, 3)), c("t", i64([2, 0, 1, 1]))], 13,
+                                      {"reduction": "sum"}),
+    "SoftmaxCrossEntropyLoss-none-log-prob": ("SoftmaxCrossEntropyLoss", [x(f32(4, 3)), c("t", i64([2, 0, 1, 1]))],
+                                              13, {"reduction": "none"}, 2),
+    "SoftmaxCrossEntropyLoss-mean-weight": ("SoftmaxCrossEntropyLoss", [x(f32(4, 3)), c("t", i64([2, 0, 1, 1])),
+                                                                         c("w", pos(3))], 13, {}),
 }
 
 

@@ -61,6 +61,15 @@ CASES = {
     "Cos": ("Cos", 1, {}, opset13.cos, [], (-7, 7)),
     "Identity": ("Identity", 16, {}, lambda x: opset13.convert(x, "f32"), [], (-5, 5)),
     "Selu": ("Selu", 1, {}, opset13.selu, [_SCALAR(1.67326), _SCALAR(1.0507)], (-6, 6)),
+    "Tan": ("Tan", 1, {}, opset13.tan, [], (-1.4, 1.4)),
+    "Asin": ("Asin", 1, {}, opset13.asin, [], (-0.99, 0.99)),
+    "Acos": ("Acos", 1, {}, opset13.acos, [], (-0.99, 0.99)),
+    "Atan": ("Atan", 1, {}, opset13.atan, [], (-10, 10)),
+    "Sinh": ("Sinh", 1, {}, opset13.sinh, [], (-5, 5)),
+    "Cosh": ("Cosh", 1, {}, opset13.cosh, [], (-5, 5)),
+    "Asinh": ("Asinh", 4, {}, opset13.asinh, [], (-10, 10)),
+    "Acosh": ("Acosh", 4, {}, opset13.acosh, [], (1, 10)),
+    "Atanh": ("Atanh", 4, {}, opset13.atanh, [], (-0.99, 0.99)),
 }
 
 
