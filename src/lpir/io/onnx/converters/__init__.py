@@ -8,4 +8,5 @@ from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registr
     quantization,
     reduce,
     shape,
+    signal,
 )

@@ -9,7 +9,7 @@ from lpir.ir import types
 from lpir.ir.graph import Output
 
 _BINARY = {
-    "Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Pow": "Power",
+    "Add": "Add", "Sub": "Subtract", "Mul": "Multiply",
     "Equal": "Equal", "Less": "Less", "Greater": "Greater", "LessOrEqual": "LessEqual",
     "GreaterOrEqual": "GreaterEqual", "And": "LogicalAnd", "Or": "LogicalOr", "Xor": "LogicalXor",
     "BitwiseAnd": "BitwiseAnd", "BitwiseOr": "BitwiseOr", "BitwiseXor": "BitwiseXor",
@@ -231,3 +231,16 @@ def _shrink(ctx: NodeContext) -> Output:
     lowered = ctx.op("Subtract", x, ctx.const_like(bias, x, "bias_sub"), suffix="lowered")
     upper = ctx.op("Select", high, lowered, ctx.const_like(0, x, "zero"), suffix="upper")
     return ctx.op("Select", low, raised, upper)
+
+
+@converter("Pow", emits=("Power", "ConvertLike"))
+def _pow(ctx: NodeContext) -> Output:
+    """The result has the base's type: a float exponent of an integer base is applied in float,
+    then truncated; other exponents take the base's type."""
+    base, exponent = ctx.input(0), ctx.input(1)
+    if exponent.etype is base.etype:
+        return ctx.op("Power", base, exponent)
+    if base.etype.is_integral and exponent.etype.is_float:
+        wide = ctx.op("ConvertLike", base, exponent, suffix="base")
+        return ctx.op("ConvertLike", ctx.op("Power", wide, exponent, suffix="power"), base)
+    return ctx.op("Power", base, ctx.op("ConvertLike", exponent, base, suffix="exponent"))

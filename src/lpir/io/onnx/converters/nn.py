@@ -113,6 +113,22 @@ def _average_pool(ctx: NodeContext) -> Output:
     return ctx.build("AvgPool", [ctx.input(0)], attrs).outputs[0]
 
 
+@converter("LpPool", emits=("Abs", "Power", "AvgPool", "Multiply"))
+def _lp_pool(ctx: NodeContext) -> Output:
+    """(Σ |x|^p over the window)^(1/p): the average of |x|^p, padding counted, times the window
+    size; dilated windows are not supported."""
+    x = ctx.input(0)
+    attrs = _pool_attrs(ctx)
+    if any(d != 1 for d in attrs.pop("dilations")):
+        raise ctx.fail("LpPool with dilations is not supported")
+    attrs["exclude-pad"] = False
+    p = float(ctx.attr("p", 2))
+    powered = ctx.op("Power", ctx.op("Abs", x, suffix="abs"), ctx.const_like(p, x, "p"), suffix="powered")
+    mean = ctx.build("AvgPool", [powered], attrs, suffix="mean").outputs[0]
+    total = ctx.op("Multiply", mean, ctx.const_like(float(np.prod(attrs["kernel"])), x, "window"), suffix="sum")
+    return ctx.op("Power", total, ctx.const_like(1 / p, x, "inverse_p"))
+
+
 @converter("GlobalAveragePool", "GlobalMaxPool", emits=("ReduceMean", "ReduceMax"))
 def _global_pool(ctx: NodeContext) -> Output:
     x = ctx.input(0)

@@ -10,13 +10,15 @@ from lpir.ir.graph import Output
 
 _REDUCE = {"ReduceMean": "ReduceMean", "ReduceSum": "ReduceSum", "ReduceMax": "ReduceMax",
            "ReduceMin": "ReduceMin", "ReduceProd": "ReduceProd", "ReduceL1": "ReduceL1", "ReduceL2": "ReduceL2"}
+# On booleans the largest is true when any is, the smallest when all are.
+_LOGICAL = {"ReduceMax": "ReduceLogicalOr", "ReduceMin": "ReduceLogicalAnd"}
 # ReduceSum took its axes as an input from opset 13, the other reductions from opset 18.
 _AXES_INPUT_SINCE = {"ReduceSum": 13}
 
 
 @converter(*_REDUCE, "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp",
-           emits=tuple(_REDUCE.values()) + ("Multiply", "Log", "Exp", "Subtract", "Add", "ShapeOf", "Range",
-                                             "Concat", "Slice", "Select", "Equal"))
+           emits=tuple(_REDUCE.values()) + tuple(_LOGICAL.values()) + (
+               "Multiply", "Log", "Exp", "Subtract", "Add", "ShapeOf", "Range", "Concat", "Slice", "Select", "Equal"))
 def _reduce(ctx: NodeContext) -> Output:
     """Axes known when converting or given at run time; ReduceSumSquare, ReduceLogSum and
     ReduceLogSumExp as the ReduceSum of x*x, the Log of a ReduceSum, and max + Log(ReduceSum(Exp(x - max)))."""
@@ -38,7 +40,10 @@ def _reduce(ctx: NodeContext) -> Output:
             peak = ctx.op("ReduceMax", x, axes, keep_dims=False, suffix="max_reduced")
         return ctx.op("Add", ctx.op("Log", total, suffix="log"), peak)
     opset = 4 if ctx.op_type in ("ReduceL1", "ReduceL2") else 1
-    return ctx.op(_REDUCE[ctx.op_type], x, axes, opset=opset, keep_dims=keep)
+    op_type = _REDUCE[ctx.op_type]
+    if x.etype is types.boolean and op_type in _LOGICAL:
+        op_type = _LOGICAL[op_type]
+    return ctx.op(op_type, x, axes, opset=opset, keep_dims=keep)
 
 
 def _reduction_axes(ctx: NodeContext, x: Output, since: int) -> Output | None:

@@ -189,7 +189,7 @@ def _uneven_split(ctx: NodeContext, x: Output, axis: Output, length: int, count:
     return ctx.build("VariadicSplit", [x, axis, ctx.const(np.asarray(sizes, dtype=_I64), "split")]).outputs
 
 
-@converter("Pad", emits=("Pad", "Split"))
+@converter("Pad", emits=("Pad", "Split", "Convert", "ScatterElementsUpdate", "FloorMod", "Concat", "Add"))
 def _pad(ctx: NodeContext) -> Output:
     """ONNX pads [begins..., ends...] become Pad's two inputs."""
     x = ctx.input(0)
@@ -209,10 +209,12 @@ def _pad(ctx: NodeContext) -> Output:
 def _split_pads(ctx: NodeContext, x: Output) -> tuple[Output, Output]:
     pads = ctx.value(1)
     if ctx.optional_input(3) is not None:
-        if pads is None:
-            raise ctx.fail("Pad with axes needs constant pads")
         rank = ctx.rank(x)
-        axes = [a + rank if a < 0 else a for a in ctx.static_input(3, "axes").tolist()]
+        axes = ctx.value(3)
+        if pads is None or axes is None:
+            pads = ctx.op("Convert", ctx.input(1), destination_type=types.i64, suffix="pads_i64")
+            return _scatter_pads(ctx, pads, ctx.input(3), rank)
+        axes = [a + rank if a < 0 else a for a in axes.tolist()]
         full = np.zeros(2 * rank, dtype=_I64)
         full[axes], full[[a + rank for a in axes]] = pads[: len(axes)], pads[len(axes):]
         pads = full
@@ -220,6 +222,20 @@ def _split_pads(ctx: NodeContext, x: Output) -> tuple[Output, Output]:
         pads = pads.astype(_I64)
         return ctx.const(pads[: len(pads) // 2], "pads_begin"), ctx.const(pads[len(pads) // 2:], "pads_end")
     parts = ctx.build("Split", [ctx.input(1), ctx.const(0, "axis", types.i64)], {"num_splits": 2}, suffix="pads")
+    return parts.outputs[0], parts.outputs[1]
+
+
+def _scatter_pads(ctx: NodeContext, pads: Output, axes: Output, rank: int) -> tuple[Output, Output]:
+    """Pads [begins..., ends...] of some axes (i64, possibly known only at run time) written into
+    zeros for all ``rank`` axes; returns (begins, ends)."""
+    rank_const = ctx.const(_I64(rank), "rank")
+    axes = ctx.op("FloorMod", ctx.op("Convert", axes, destination_type=types.i64, suffix="axes_i64"), rank_const,
+                  suffix="axes_positive")
+    positions = ctx.build("Concat", [axes, ctx.op("Add", axes, rank_const, suffix="end_positions")], {"axis": 0},
+                          suffix="pad_positions").outputs[0]
+    full = ctx.op("ScatterElementsUpdate", ctx.const(np.zeros(2 * rank, dtype=_I64), "no_pads"), positions, pads,
+                  ctx.const(_I64(0), "scatter_axis"), opset=12, reduction="none", use_init_val=True, suffix="all_pads")
+    parts = ctx.build("Split", [full, ctx.const(0, "axis", types.i64)], {"num_splits": 2}, suffix="pads")
     return parts.outputs[0], parts.outputs[1]
 
 
@@ -339,3 +355,28 @@ def _compress(ctx: NodeContext) -> Output:
     positions = ctx.op("Reshape", positions, ctx.const(np.asarray([-1], dtype=_I64), "positions_shape"),
                        special_zero=False, suffix="indices")
     return ctx.op("Gather", x, positions, ctx.const(np.int64(axis), "axis"), opset=8, batch_dims=0)
+
+
+@converter("CenterCropPad", emits=("ShapeOf", "Gather", "Convert", "Subtract", "Maximum", "Minimum", "Divide",
+                                   "Add", "Slice", "Concat", "FloorMod", "ScatterElementsUpdate", "Split", "Pad"))
+def _center_crop_pad(ctx: NodeContext) -> Output:
+    """Crops the axes longer than the target with a centred Slice and pads the shorter ones with
+    centred zeros (the odd element at the end), target and input sizes known or not."""
+    x = ctx.input(0)
+    rank = ctx.rank(x)
+    axes_list = ctx.attr("axes") or list(range(rank))
+    axes = ctx.const(np.asarray(axes_list, dtype=_I64), "axes")
+    zero, two = ctx.const(_I64(0), "zero"), ctx.const(_I64(2), "two")
+    shape = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="shape")
+    sizes = ctx.op("Gather", shape, axes, ctx.const(_I64(0), "gather_axis"), opset=8, suffix="sizes")
+    target = ctx.op("Convert", ctx.input(1), destination_type=types.i64, suffix="target")
+    excess = ctx.op("Subtract", sizes, target, suffix="excess")
+    start = ctx.op("Divide", ctx.op("Maximum", excess, zero, suffix="crop"), two, suffix="crop_start")
+    stop = ctx.op("Add", start, ctx.op("Minimum", sizes, target, suffix="kept"), suffix="crop_stop")
+    cropped = ctx.op("Slice", x, start, stop, ctx.const(np.ones(len(axes_list), _I64), "steps"), axes, opset=8, suffix="cropped")
+    missing = ctx.op("Maximum", ctx.op("Subtract", target, sizes, suffix="shortfall"), zero, suffix="missing")
+    before = ctx.op("Divide", missing, two, suffix="pad_before")
+    after = ctx.op("Subtract", missing, before, suffix="pad_after")
+    pads = ctx.build("Concat", [before, after], {"axis": 0}, suffix="pads").outputs[0]
+    begins, ends = _scatter_pads(ctx, pads, axes, rank)
+    return ctx.op("Pad", cropped, begins, ends, ctx.const_like(0, x, "pad_value"), opset=12, pad_mode="constant")
