@@ -3,6 +3,7 @@
 from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registrations)
     attention,
     elementwise,
+    integer,
     loss,
     nn,
     quantization,
