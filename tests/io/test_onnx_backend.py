@@ -15,6 +15,7 @@ import unittest
 from pathlib import Path
 
 import onnx.backend.test
+import pytest
 
 from lpir.io.onnx.backend import LpirBackend
 
@@ -47,6 +48,13 @@ def _cpu_test_cases() -> dict[str, type[unittest.TestCase]]:
     if stale:
         raise RuntimeError(f"{EXPECTED_FAILURES.name} lists tests the suite does not have: {stale[:5]}")
     return cases
+
+
+@pytest.fixture(autouse=True)
+def _model_data_in_temporary_folder(tmp_path_factory, monkeypatch):
+    """The suite writes the inputs of its 'light' model tests under $ONNX_HOME (~/.onnx by
+    default): a temporary folder instead."""
+    monkeypatch.setenv("ONNX_HOME", str(tmp_path_factory.getbasetemp() / "onnx_home"))
 
 
 globals().update(_cpu_test_cases())
