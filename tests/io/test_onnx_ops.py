@@ -324,6 +324,12 @@ CASES = {
                                          c("w", RNG.integers(0, 255, (3, 2, 3, 3)).astype(np.uint8)),
                                          c("xz", np.uint8(100)), c("wz", np.uint8(120))], 13, {"pads": [1, 1, 1, 1]}),
     "DynamicQuantizeLinear": ("DynamicQuantizeLinear", [x(f32(3, 4))], 13, {}, 3),
+    "RotaryEmbedding-3d-positions": ("RotaryEmbedding", [x(f32(2, 3, 16)), c("cos", f32(8, 4)), c("sin", f32(8, 4)),
+                                                         c("pos", i64([[0, 1, 2], [5, 6, 7]]))], 23,
+                                     {"num_heads": 2}),
+    "RotaryEmbedding-4d-interleaved-partial": ("RotaryEmbedding", [x(f32(1, 2, 3, 8)), c("cos", f32(1, 3, 2)),
+                                                                   c("sin", f32(1, 3, 2))], 23,
+                                               {"interleaved": 1, "rotary_embedding_dim": 4}),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

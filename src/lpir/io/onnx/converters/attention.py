@@ -2,6 +2,7 @@
 the past key/value concatenated, key/value heads repeated for grouped queries, the scaled
 product, soft cap, an additive bias made of the mask, the causal frontier and the sliding
 window, softmax (rows with no allowed key give zeros) and the product with the values.
+RotaryEmbedding (opset 23) as the rotation of feature pairs by cached angles.
 """
 
 from __future__ import annotations
@@ -180,3 +181,69 @@ def _attention(ctx: NodeContext) -> list[Output]:
     if qk is None:
         raise ctx.fail(f"qk_matmul_output_mode={mode} is not 0, 1, 2 or 3")
     return [out, present_key, present_value, qk]
+
+
+def _last_axis_slice(ctx: NodeContext, x: Output, start: int, stop: int, step: int, name: str) -> Output:
+    return ctx.op("Slice", x, ctx.const([start], f"{name}_start", types.i64), ctx.const([stop], f"{name}_stop", types.i64),
+                  ctx.const([step], f"{name}_step", types.i64), ctx.const([-1], f"{name}_axis", types.i64), opset=8,
+                  suffix=name)
+
+
+@converter("RotaryEmbedding", spec_opset=23,
+           emits=("Reshape", "Gather", "Unsqueeze", "Slice", "Multiply", "Subtract", "Add", "Concat"))
+def _rotary_embedding(ctx: NodeContext) -> Output:
+    """Rotates pairs of the first ``rotary_embedding_dim`` features of each head by the cached
+    angles of the token's position: (x1, x2) → (x1 cos - x2 sin, x1 sin + x2 cos), the pairs being
+    the two halves (or, interleaved, even and odd features)."""
+    x, cos, sin = ctx.input(0), ctx.input(1), ctx.input(2)
+    rank = ctx.rank(x)
+    if rank == 3:
+        heads = ctx.attr("num_heads")
+        if not heads:
+            raise ctx.fail("3-D input needs num_heads")
+        hidden = x.shape[2]
+        head_size = hidden // heads if isinstance(hidden, int) else None
+        x = ctx.op("Reshape", x, ctx.const(np.asarray([0, 0, heads, -1], _I64), "heads_shape"), special_zero=True,
+                   suffix="heads")
+        head_axis = 2  # [B, S, H, D]
+    else:
+        head_size = x.shape[3] if x.shape is not None else None
+        head_axis = 1  # [B, H, S, D]
+    if not isinstance(head_size, int):
+        raise ctx.fail("RotaryEmbedding needs a static head size")
+    dim = ctx.attr("rotary_embedding_dim", 0) or head_size
+    half = dim // 2
+    if ctx.optional_input(3) is not None:
+        axis = ctx.const(_I64(0), "cache_axis")
+        cos = ctx.op("Gather", cos, ctx.input(3), axis, opset=8, suffix="cos")
+        sin = ctx.op("Gather", sin, ctx.input(3), axis, opset=8, suffix="sin")
+    head = ctx.const(np.asarray([head_axis], _I64), "head_axis")
+    cos = ctx.op("Unsqueeze", cos, head, suffix="cos_heads")  # [B, S, half] → per head
+    sin = ctx.op("Unsqueeze", sin, head, suffix="sin_heads")
+    interleaved = bool(ctx.attr("interleaved", 0))
+    final = rank == 4 and dim == head_size  # the rotation gives the result: it carries the ONNX name
+    if interleaved:
+        first = _last_axis_slice(ctx, x, 0, dim, 2, "even")
+        second = _last_axis_slice(ctx, x, 1, dim, 2, "odd")
+    else:
+        first = _last_axis_slice(ctx, x, 0, half, 1, "first_half")
+        second = _last_axis_slice(ctx, x, half, dim, 1, "second_half")
+    real = ctx.op("Subtract", ctx.op("Multiply", cos, first, suffix="cos_first"),
+                  ctx.op("Multiply", sin, second, suffix="sin_second"), suffix="real")
+    imag = ctx.op("Add", ctx.op("Multiply", sin, first, suffix="sin_first"),
+                  ctx.op("Multiply", cos, second, suffix="cos_second"), suffix="imag")
+    if interleaved:
+        last = ctx.const(np.asarray([-1], _I64), "pair_axis")
+        pairs = ctx.build("Concat", [ctx.op("Unsqueeze", real, last, suffix="real_pair"),
+                                     ctx.op("Unsqueeze", imag, last, suffix="imag_pair")], {"axis": -1},
+                          suffix="pairs").outputs[0]
+        rotated = ctx.op("Reshape", pairs, ctx.const(np.asarray([0, 0, 0, -1], _I64), "rotated_shape"),
+                         special_zero=True, suffix=None if final else "rotated")
+    else:
+        rotated = ctx.build("Concat", [real, imag], {"axis": -1}, suffix=None if final else "rotated").outputs[0]
+    if dim < head_size:
+        kept = _last_axis_slice(ctx, x, dim, head_size, 1, "not_rotated")
+        rotated = ctx.build("Concat", [rotated, kept], {"axis": -1}, suffix=None if rank == 4 else "joined").outputs[0]
+    if rank == 3:
+        return ctx.op("Reshape", rotated, ctx.const(np.asarray([0, 0, -1], _I64), "out_shape"), special_zero=True)
+    return rotated
