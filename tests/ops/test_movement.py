@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from openvino import opset1, opset3, opset4, opset7, opset8, opset11, opset12, opset13
+from openvino import opset1, opset3, opset4, opset7, opset8, opset11, opset12, opset13, opset15
 from ops.oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
@@ -231,6 +231,12 @@ INDEX_CASES = [
     # i32 because OpenVINO's reference does not take i8 here, and its CPU plugin rounds an
     # integer mean toward zero where the reference floors
     for d, u in ((X, UPDATES), (data(2, 3, 4, dtype=np.int32), data(2, 2, 4, dtype=np.int32) % 7))
+] + [
+    # repeated indices: the updates combine with each other, in order, as well as with the data
+    Case("ScatterNDUpdate", 15, [d, i64([1, 2], [0, -1], [1, 2]).reshape(3, 2), u], {"reduction": reduction},
+         lambda *n, r=reduction: opset15.scatter_nd_update(*n, r), (1,))
+    for reduction in ("none", "sum", "sub", "prod", "min", "max")
+    for d, u in ((X, data(3, 4) + 500), (data(2, 3, 4, dtype=np.int32), data(3, 4, dtype=np.int32) % 5))
 ]
 
 REARRANGE_CASES = [

@@ -251,7 +251,7 @@ class ScatterNDUpdate(_Scatter):
         _check(indices[-1] <= len(data), f"indices of depth {indices[-1]} exceed data rank {len(data)}")
         return tuple(indices[:-1]) + tuple(data[indices[-1]:])
 
-    def evaluate(self, data, indices, updates):
+    def evaluate(self, data, indices, updates, *, reduction="none"):
         self.updates_shape(None, data.shape, indices.shape)
         _scatter_check(data.shape, indices.shape, updates.shape, lambda d, i: self.updates_shape(None, d, i))
         depth = indices.shape[-1]
@@ -260,5 +260,24 @@ class ScatterNDUpdate(_Scatter):
         idx = np.where(idx < 0, idx + sizes, idx)
         _check(bool(((idx >= 0) & (idx < sizes)).all()), f"ScatterNDUpdate indices out of range for data {list(data.shape)}")
         out = data.copy()
-        out[tuple(idx.T)] = updates.reshape((idx.shape[0],) + data.shape[depth:])
+        rows = updates.reshape((idx.shape[0],) + data.shape[depth:])
+        if reduction == "none":
+            out[tuple(idx.T)] = rows
+        else:
+            _ND_REDUCE[reduction].at(out, tuple(idx.T), rows)  # repeated indices combine in order
         return (out,)
+
+
+_ND_REDUCE = {"sum": np.add, "sub": np.subtract, "prod": np.multiply, "min": np.minimum, "max": np.maximum}
+
+
+@register("ScatterNDUpdate", opset=15)
+class ScatterNDUpdate15(ScatterNDUpdate):
+    """ScatterNDUpdate whose updates combine with the data (and each other) by ``reduction``."""
+
+    attrs = {"reduction": Attr("str", default="none")}
+
+    def infer_outputs(self, ctx):
+        reduction = ctx.attrs["reduction"]
+        _check(reduction in ("none", *_ND_REDUCE), f"reduction {reduction!r} is not one of none, {', '.join(_ND_REDUCE)}")
+        return super().infer_outputs(ctx)

@@ -277,9 +277,10 @@ def _scatter_elements(ctx: NodeContext) -> Output:
 @converter("ScatterND", emits="ScatterNDUpdate")
 def _scatter_nd(ctx: NodeContext) -> Output:
     reduction = ctx.attr("reduction", "none")
-    if reduction != "none":
-        raise ctx.fail(f"ScatterND reduction {reduction!r} is not supported (only none)")
-    return ctx.op("ScatterNDUpdate", ctx.input(0), ctx.input(1), ctx.input(2), opset=3)
+    if reduction not in _SCATTER_REDUCTIONS:
+        raise ctx.fail(f"reduction {reduction!r} is not one of {sorted(_SCATTER_REDUCTIONS)}")
+    return ctx.op("ScatterNDUpdate", ctx.input(0), ctx.input(1), ctx.input(2), opset=15,
+                  reduction=_SCATTER_REDUCTIONS[reduction])
 
 
 @converter("NonZero", emits="NonZero")
