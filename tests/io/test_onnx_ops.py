@@ -334,6 +334,12 @@ CASES = {
     "RotaryEmbedding-4d-interleaved-partial": ("RotaryEmbedding", [x(f32(1, 2, 3, 8)), c("cos", f32(1, 3, 2)),
                                                                    c("sin", f32(1, 3, 2))], 23,
                                                {"interleaved": 1, "rotary_embedding_dim": 4}),
+    **{f"GridSample-{mode}-{padding}": ("GridSample", [x(IMG), c("g", RNG.uniform(-1.4, 1.4, (2, 3, 5, 2)).astype(np.float32))],
+                                        20, {"mode": mode, "padding_mode": padding, "align_corners": corners})
+       for mode, padding, corners in (("linear", "zeros", 0), ("cubic", "border", 1), ("cubic", "border", 0),
+                                      ("nearest", "reflection", 0), ("linear", "reflection", 1))},
+    "GridSample-16-bicubic": ("GridSample", [x(IMG), c("g", RNG.uniform(-1.2, 1.2, (2, 2, 2, 2)).astype(np.float32))],
+                              16, {"mode": "bicubic"}),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

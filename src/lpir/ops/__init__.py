@@ -14,6 +14,7 @@ from lpir.ops import (  # noqa: F401  (imported for their registrations)
     quantization,
     reduce,
     resize,
+    sampling,
 )
 from lpir.ops.infer import build, infer_model, infer_node, static_value
 from lpir.ops.registry import Attr, InferContext, Op, Traits, lookup, register, registered_types

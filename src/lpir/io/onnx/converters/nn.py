@@ -362,3 +362,19 @@ def _resize_target(ctx: NodeContext, legacy: bool) -> tuple[Output, str]:
     if scales is None:
         raise ctx.fail("Resize needs scales or sizes")
     return scales, "scales"
+
+
+_GRID_MODES = {"bilinear": "bilinear", "linear": "bilinear", "bicubic": "bicubic", "cubic": "bicubic",
+               "nearest": "nearest"}
+
+
+@converter("GridSample", emits="GridSample")
+def _grid_sample(ctx: NodeContext) -> Output:
+    """2-D images only (opset 20 also samples volumes); the mode names changed in opset 20."""
+    mode = ctx.attr("mode", "linear" if ctx.opset >= 20 else "bilinear")
+    if mode not in _GRID_MODES:
+        raise ctx.fail(f"GridSample mode {mode!r} is not supported")
+    if ctx.rank(ctx.input(0)) != 4:
+        raise ctx.fail(f"GridSample of a {ctx.rank(ctx.input(0))}-D input is not supported (4-D only)")
+    return ctx.op("GridSample", ctx.input(0), ctx.input(1), opset=9, mode=_GRID_MODES[mode],
+                  padding_mode=ctx.attr("padding_mode", "zeros"), align_corners=bool(ctx.attr("align_corners", 0)))
