@@ -340,6 +340,14 @@ CASES = {
                                       ("nearest", "reflection", 0), ("linear", "reflection", 1))},
     "GridSample-16-bicubic": ("GridSample", [x(IMG), c("g", RNG.uniform(-1.2, 1.2, (2, 2, 2, 2)).astype(np.float32))],
                               16, {"mode": "bicubic"}),
+    "NonMaxSuppression-corners": ("NonMaxSuppression", [
+        x(np.concatenate([RNG.uniform(0, 6, (2, 10, 2)), RNG.uniform(4, 10, (2, 10, 2))], -1).astype(np.float32)),
+        x(RNG.uniform(0, 1, (2, 3, 10)).astype(np.float32), "scores"), c("limit", i64([3])),
+        c("iou", np.asarray([0.4], np.float32)), c("floor", np.asarray([0.3], np.float32))], 11, {}),
+    "NonMaxSuppression-centers-no-threshold": ("NonMaxSuppression", [
+        x(np.concatenate([RNG.uniform(0, 10, (1, 8, 2)), RNG.uniform(1, 5, (1, 8, 2))], -1).astype(np.float32)),
+        x(RNG.uniform(0, 1, (1, 2, 8)).astype(np.float32), "scores"), c("limit", i64([5]))], 11,
+        {"center_point_box": 1}),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

@@ -4,6 +4,7 @@ from lpir.ops import (  # noqa: F401  (imported for their registrations)
     activations,
     bitwise,
     convolution,
+    detection,
     einsum,
     elementwise,
     infrastructure,

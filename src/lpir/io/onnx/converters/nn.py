@@ -378,3 +378,23 @@ def _grid_sample(ctx: NodeContext) -> Output:
         raise ctx.fail(f"GridSample of a {ctx.rank(ctx.input(0))}-D input is not supported (4-D only)")
     return ctx.op("GridSample", ctx.input(0), ctx.input(1), opset=9, mode=_GRID_MODES[mode],
                   padding_mode=ctx.attr("padding_mode", "zeros"), align_corners=bool(ctx.attr("align_corners", 0)))
+
+
+@converter("NonMaxSuppression", emits="NonMaxSuppression")
+def _non_max_suppression(ctx: NodeContext) -> Output:
+    """Selected [batch, class, box] indices, by batch, class and score (not sorted across them).
+    ONNX suppresses an overlap above the IoU threshold, OpenVINO's op from it on: a constant
+    threshold is moved to the next float up."""
+    boxes, scores = ctx.input(0), ctx.input(1)
+    limit = ctx.optional_input(2) or ctx.const(np.int64(0), "max_output_boxes_per_class")
+    iou = ctx.optional_input(3)
+    known = ctx.value(3)
+    if iou is None or known is not None:
+        threshold = np.float32(0 if known is None else known.reshape(-1)[0])
+        iou = ctx.const_like(np.nextafter(threshold, np.float32(np.inf)), boxes, "iou_threshold")
+    floor = ctx.optional_input(4)
+    if floor is None:
+        floor = ctx.const_like(np.finfo(np.float32).min, boxes, "score_threshold")  # no threshold: every box
+    encoding = "center" if ctx.attr("center_point_box", 0) else "corner"
+    return ctx.build("NonMaxSuppression", [boxes, scores, limit, iou, floor], {
+        "box_encoding": encoding, "sort_result_descending": False, "output_type": types.i64}, opset=9).outputs[0]
