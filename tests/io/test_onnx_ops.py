@@ -348,6 +348,9 @@ CASES = {
         x(np.concatenate([RNG.uniform(0, 10, (1, 8, 2)), RNG.uniform(1, 5, (1, 8, 2))], -1).astype(np.float32)),
         x(RNG.uniform(0, 1, (1, 2, 8)).astype(np.float32), "scores"), c("limit", i64([5]))], 11,
         {"center_point_box": 1}),
+    "Unique-sorted": ("Unique", [x(np.asarray([2, 1, 1, 3, 4, 3], np.float32))], 11, {}, 4),
+    "Unique-unsorted-axis": ("Unique", [x(np.asarray([[1, 0, 0], [1, 0, 0], [2, 3, 4]], np.int64))], 11,
+                             {"sorted": 0, "axis": 0}, 4),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

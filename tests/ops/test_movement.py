@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from openvino import opset1, opset3, opset4, opset7, opset8, opset11, opset12, opset13, opset15
+from openvino import opset1, opset3, opset4, opset7, opset8, opset10, opset11, opset12, opset13, opset15
 from ops.oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
@@ -522,3 +522,21 @@ def test_gather_random(x: np.ndarray, seed: int) -> None:
     signed_axis = axis - x.ndim * int(rng.integers(0, 2))
     run_case(Case("Gather", 8, [x, indices, np.int64(signed_axis)], {"batch_dims": batch},
                   lambda d, i, a: opset8.gather(d, i, a, batch), (2,)))
+
+
+@settings(max_examples=30, deadline=None)  # each example compiles a model on the CPU plugin
+@given(seed=st.integers(0, 2**32 - 1), shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+       axis=st.sampled_from([None, 0, -1]), sort=st.booleans(), dtype=st.sampled_from([np.float32, np.int32]))
+def test_unique_matches_openvino(seed, shape, axis, sort, dtype):
+    """Small values, so that elements and slices repeat; all four outputs compared exactly."""
+    x = np.random.default_rng(seed).integers(0, 3, shape).astype(dtype)
+    inputs = [x] if axis is None else [x, np.int64(axis)]
+    attrs = {"sorted": sort}
+
+    def factory(*nodes):
+        return opset10.unique(*nodes, sorted=sort, index_element_type="i64", count_element_type="i64")
+
+    expected = openvino_op(factory, inputs, constant_inputs=(1,))
+    result = lpir_op("Unique", inputs, attrs, opset=10, constant_inputs=(1,))
+    for got, want in zip(result, expected):
+        np.testing.assert_array_equal(got, want)

@@ -8,4 +8,4 @@ Gather → Concat carry dynamic elements); otherwise the rank is kept when it ca
 dimensions become dynamic. The same shape functions serve inference and evaluation, so the two cannot disagree.
 """
 
-from lpir.ops.movement import gather, rearrange, reshape, slicing  # noqa: F401  (registrations)
+from lpir.ops.movement import gather, rearrange, reshape, slicing, unique  # noqa: F401  (registrations)

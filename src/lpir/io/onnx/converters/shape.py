@@ -381,3 +381,12 @@ def _center_crop_pad(ctx: NodeContext) -> Output:
     pads = ctx.build("Concat", [before, after], {"axis": 0}, suffix="pads").outputs[0]
     begins, ends = _scatter_pads(ctx, pads, axes, rank)
     return ctx.op("Pad", cropped, begins, ends, ctx.const_like(0, x, "pad_value"), opset=12, pad_mode="constant")
+
+
+@converter("Unique", emits="Unique")
+def _unique(ctx: NodeContext) -> list[Output]:
+    inputs = [ctx.input(0)]
+    if ctx.has_attr("axis"):
+        inputs.append(ctx.const(_I64(ctx.attr("axis")), "axis"))
+    return ctx.build("Unique", inputs, {"sorted": bool(ctx.attr("sorted", 1)), "index_element_type": types.i64,
+                                        "count_element_type": types.i64}, opset=10).outputs
