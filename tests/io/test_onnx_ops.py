@@ -351,6 +351,20 @@ CASES = {
     "Unique-sorted": ("Unique", [x(np.asarray([2, 1, 1, 3, 4, 3], np.float32))], 11, {}, 4),
     "Unique-unsorted-axis": ("Unique", [x(np.asarray([[1, 0, 0], [1, 0, 0], [2, 3, 4]], np.int64))], 11,
                              {"sorted": 0, "axis": 0}, 4),
+    # recurrent layers: ONNX gate order, separate biases, states [dirs, batch, hidden]
+    "LSTM-bidirectional-lengths": ("LSTM", [x(f32(4, 2, 3)), c("w", f32(2, 20, 3) * 0.5), c("r", f32(2, 20, 5) * 0.5),
+                                            c("b", f32(2, 40) * 0.5), c("lens", np.asarray([4, 2], np.int32)),
+                                            x(f32(2, 2, 5), "h0"), x(f32(2, 2, 5), "c0")], 14,
+                                   {"hidden_size": 5, "direction": "bidirectional"}, 3),
+    "LSTM-no-states-clip": ("LSTM", [x(f32(2, 3, 4)), c("w", f32(1, 8, 4)), c("r", f32(1, 8, 2))], 14,
+                            {"hidden_size": 2, "clip": 0.5}, 3),
+    "GRU-linear-before-reset-reverse": ("GRU", [x(f32(3, 2, 4)), c("w", f32(1, 9, 4)), c("r", f32(1, 9, 3)),
+                                                c("b", f32(1, 18))], 14,
+                                        {"hidden_size": 3, "linear_before_reset": 1, "direction": "reverse"}, 2),
+    "GRU-lengths": ("GRU", [x(f32(3, 2, 4)), c("w", f32(1, 9, 4)), c("r", f32(1, 9, 3)), c("b", f32(1, 18)),
+                            c("lens", np.asarray([1, 3], np.int32))], 14, {"hidden_size": 3}, 2),
+    "RNN-relu": ("RNN", [x(f32(3, 2, 4)), c("w", f32(1, 3, 4) * 0.5), c("r", f32(1, 3, 3) * 0.5)], 14,
+                 {"hidden_size": 3, "activations": ["Relu"]}, 2),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

@@ -13,6 +13,7 @@ from lpir.ops import (  # noqa: F401  (imported for their registrations)
     normalization,
     pooling,
     quantization,
+    recurrent,
     reduce,
     resize,
     sampling,

@@ -7,6 +7,7 @@ from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registr
     loss,
     nn,
     quantization,
+    recurrent,
     reduce,
     shape,
     signal,
