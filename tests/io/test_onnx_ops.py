@@ -365,6 +365,12 @@ CASES = {
                             c("lens", np.asarray([1, 3], np.int32))], 14, {"hidden_size": 3}, 2),
     "RNN-relu": ("RNN", [x(f32(3, 2, 4)), c("w", f32(1, 3, 4) * 0.5), c("r", f32(1, 3, 3) * 0.5)], 14,
                  {"hidden_size": 3, "activations": ["Relu"]}, 2),
+    "AffineGrid-2d": ("AffineGrid", [x(f32(2, 2, 3)), c("size", i64([2, 3, 4, 5]))], 20, {}),
+    "AffineGrid-3d-align-corners": ("AffineGrid", [x(f32(1, 3, 4)), c("size", i64([1, 1, 2, 3, 4]))], 20,
+                                    {"align_corners": 1}),
+    "BatchNormalization-training": ("BatchNormalization", [x(IMG), c("s", pos(4)), c("b", f32(4)), c("m", f32(4)),
+                                                           c("v", pos(4))], 15, {"training_mode": 1, "momentum": 0.8},
+                                    3),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

@@ -137,12 +137,33 @@ def _global_pool(ctx: NodeContext) -> Output:
     return ctx.op(op_type, x, ctx.const(axes, "axes"), keep_dims=True)
 
 
-@converter("BatchNormalization", emits="BatchNormInference")
-def _batch_norm(ctx: NodeContext) -> Output:
-    if ctx.attr("training_mode", 0) or len([o for o in ctx.node.output if o]) > 1:
-        raise ctx.fail("BatchNormalization in training mode is not supported")
+@converter("BatchNormalization", emits=("BatchNormInference", "ReduceMean", "Subtract", "Multiply", "Add"))
+def _batch_norm(ctx: NodeContext) -> list[Output]:
+    """Inference: the given statistics. Training mode (opset 14 on): the batch's own mean and
+    (biased) variance over all axes but the channels, and the running statistics updated with
+    ``momentum``."""
     inputs = [ctx.input(i) for i in range(5)]
-    return ctx.op("BatchNormInference", *inputs, opset=5, epsilon=float(ctx.attr("epsilon", 1e-5)))
+    eps = float(ctx.attr("epsilon", 1e-5))
+    if not ctx.attr("training_mode", 0):
+        if len([o for o in ctx.node.output if o]) > 1:
+            raise ctx.fail("the running statistics are outputs only in training mode")
+        return [ctx.op("BatchNormInference", *inputs, opset=5, epsilon=eps)]
+    x, mean, var = inputs[0], inputs[3], inputs[4]
+    axes = ctx.const(np.asarray([a for a in range(ctx.rank(x)) if a != 1], dtype=np.int64), "axes")
+    batch_mean = ctx.op("ReduceMean", x, axes, keep_dims=False, suffix="batch_mean")
+    centred = ctx.op("Subtract", x, ctx.op("ReduceMean", x, axes, keep_dims=True, suffix="batch_mean_kept"),
+                     suffix="centred")
+    batch_var = ctx.op("ReduceMean", ctx.op("Multiply", centred, centred, suffix="squared"), axes, keep_dims=False,
+                       suffix="batch_var")
+    y = ctx.op("BatchNormInference", x, inputs[1], inputs[2], batch_mean, batch_var, opset=5, epsilon=eps)
+    momentum = float(ctx.attr("momentum", 0.9))
+
+    def running(old: Output, new: Output, name: str) -> Output:
+        kept = ctx.op("Multiply", old, ctx.const_like(momentum, old, f"{name}_momentum"), suffix=f"{name}_kept")
+        added = ctx.op("Multiply", new, ctx.const_like(1 - momentum, new, f"{name}_rest"), suffix=f"{name}_added")
+        return ctx.op("Add", kept, added, suffix=name)
+
+    return [y, running(mean, batch_mean, "running_mean"), running(var, batch_var, "running_var")]
 
 
 @converter("InstanceNormalization", emits=("MVN", "Multiply", "Add", "Reshape"))
@@ -398,3 +419,53 @@ def _non_max_suppression(ctx: NodeContext) -> Output:
     encoding = "center" if ctx.attr("center_point_box", 0) else "corner"
     return ctx.build("NonMaxSuppression", [boxes, scores, limit, iou, floor], {
         "box_encoding": encoding, "sort_result_descending": False, "output_type": types.i64}, opset=9).outputs[0]
+
+
+@converter("AffineGrid", emits=("Convert", "Gather", "Range", "Multiply", "Add", "Subtract", "Divide", "Reshape",
+                                "Slice", "Broadcast", "Unsqueeze", "Concat", "MatMul", "Transpose", "ConvertLike"))
+def _affine_grid(ctx: NodeContext) -> Output:
+    """The sampling grid of theta: the normalized coordinates of every output pixel (pixel
+    centres, or corners with align_corners), as homogeneous (x, y[, z], 1) rows, times thetaᵀ."""
+    theta, size = ctx.input(0), ctx.input(1)
+    if size.shape is None or not isinstance(size.shape[0], int):
+        raise ctx.fail("AffineGrid needs a size input of static length")
+    spatial = size.shape[0] - 2
+    i64, f32 = types.i64, types.f32
+    dims = ctx.op("Slice", size, ctx.const([2], "spatial_start", i64), ctx.const([spatial + 2], "spatial_stop", i64),
+                  ctx.const([1], "spatial_step", i64), opset=8, suffix="spatial_dims")
+    align = bool(ctx.attr("align_corners", 0))
+    one, two = ctx.const(np.float32(1), "one"), ctx.const(np.float32(2), "two")
+    components = []
+    for axis in range(spatial):
+        length = ctx.op("Convert", ctx.op("Gather", size, ctx.const(np.int64(axis + 2), f"dim{axis}_index"),
+                                          ctx.const(np.int64(0), f"dim{axis}_axis"), opset=8, suffix=f"dim{axis}"),
+                        destination_type=f32, suffix=f"dim{axis}_f32")
+        index = ctx.op("Range", ctx.const(np.float32(0), f"start{axis}"), length, one, opset=4, output_type=f32,
+                       suffix=f"index{axis}")
+        if align:  # -1 + 2i / (L - 1)
+            span = ctx.op("Subtract", length, one, suffix=f"span{axis}")
+            coordinate = ctx.op("Divide", ctx.op("Multiply", index, two, suffix=f"twice{axis}"), span,
+                                suffix=f"scaled{axis}")
+        else:  # (2i + 1) / L - 1
+            coordinate = ctx.op("Divide", ctx.op("Add", ctx.op("Multiply", index, two, suffix=f"twice{axis}"), one,
+                                                 suffix=f"centre{axis}"), length, suffix=f"scaled{axis}")
+        coordinate = ctx.op("Subtract", coordinate, one, suffix=f"coordinate{axis}")
+        shape = [1] * spatial
+        shape[axis] = -1
+        shaped = ctx.op("Reshape", coordinate, ctx.const(np.asarray(shape, np.int64), f"shape{axis}"),
+                        special_zero=False, suffix=f"shaped{axis}")
+        components.append(ctx.op("Broadcast", shaped, dims, opset=3, mode="numpy", suffix=f"grid{axis}"))
+    components = components[::-1] + [ctx.op("Broadcast", one, dims, opset=3, mode="numpy", suffix="ones")]
+    last = ctx.const(np.asarray([-1], np.int64), "last_axis")
+    stacked = ctx.build("Concat", [ctx.op("Unsqueeze", c, last, suffix=f"component{i}") for i, c in enumerate(components)],
+                        {"axis": -1}, suffix="homogeneous").outputs[0]
+    rows = ctx.op("Reshape", stacked, ctx.const(np.asarray([-1, spatial + 1], np.int64), "rows_shape"),
+                  special_zero=False, suffix="rows")
+    rows = ctx.op("ConvertLike", rows, theta, suffix="rows_like")
+    moved = ctx.op("MatMul", theta, rows, transpose_a=False, transpose_b=True, suffix="moved")  # [N, k, P]
+    points = ctx.op("Transpose", moved, ctx.const(np.asarray([0, 2, 1], np.int64), "perm"), suffix="points")
+    batch = ctx.op("Slice", size, ctx.const([0], "batch_start", i64), ctx.const([1], "batch_stop", i64),
+                   ctx.const([1], "batch_step", i64), opset=8, suffix="batch")
+    target = ctx.build("Concat", [batch, dims, ctx.const([spatial], "coordinates", i64)], {"axis": 0},
+                       suffix="grid_shape").outputs[0]
+    return ctx.op("Reshape", points, target, special_zero=False)
