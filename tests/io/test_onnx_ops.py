@@ -371,6 +371,18 @@ CASES = {
     "BatchNormalization-training": ("BatchNormalization", [x(IMG), c("s", pos(4)), c("b", f32(4)), c("m", f32(4)),
                                                            c("v", pos(4))], 15, {"training_mode": 1, "momentum": 0.8},
                                     3),
+    "AveragePool-dilations-ceil-include-pad": ("AveragePool", [x(f32(1, 2, 7, 8))], 19,
+                                               {"kernel_shape": [3, 2], "dilations": [2, 3], "strides": [2, 2],
+                                                "pads": [1, 0, 1, 1], "ceil_mode": 1, "count_include_pad": 1}),
+    "AveragePool-dilations-exclude-pad": ("AveragePool", [x(f32(1, 2, 6, 6))], 19,
+                                          {"kernel_shape": [2, 2], "dilations": [2, 2], "pads": [1, 1, 1, 1]}),
+    "AveragePool-ceil-last-window-in-pad": ("AveragePool", [x(f32(1, 1, 5, 5))], 19,
+                                            {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                                             "ceil_mode": 1}),
+    "MaxPool-ceil-last-window-in-pad": ("MaxPool", [x(f32(1, 1, 5, 5))], 12,
+                                        {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                                         "ceil_mode": 1}),
+    "LpPool-dilations": ("LpPool", [x(IMG)], 18, {"kernel_shape": [2, 2], "dilations": [2, 1], "p": 2}),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

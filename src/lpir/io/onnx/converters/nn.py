@@ -101,31 +101,89 @@ def _max_pool(ctx: NodeContext) -> list[Output]:
         raise ctx.fail("MaxPool storage_order=1 (column-major indices) is not supported")
     attrs = _pool_attrs(ctx)
     attrs.update(index_element_type=types.i64, axis=0)
-    return ctx.build("MaxPool", [ctx.input(0)], attrs, opset=8).outputs
+    if attrs["rounding_type"] == "ceil":  # ONNX drops a last window that would start in the end padding
+        attrs["rounding_type"] = "ceil_torch"
+    return ctx.build("MaxPool", [ctx.input(0)], attrs, opset=14).outputs
 
 
-@converter("AveragePool", emits="AvgPool")
+@converter("AveragePool", emits=("AvgPool", "Reshape", "Convolution", "ShapeOf", "Slice", "Concat", "Divide"))
 def _average_pool(ctx: NodeContext) -> Output:
     attrs = _pool_attrs(ctx)
-    if any(d != 1 for d in attrs.pop("dilations")):
-        raise ctx.fail("AveragePool with dilations is not supported")
-    attrs["exclude-pad"] = not ctx.attr("count_include_pad", 0)
-    return ctx.build("AvgPool", [ctx.input(0)], attrs).outputs[0]
+    include_pad = bool(ctx.attr("count_include_pad", 0))
+    if any(d != 1 for d in attrs["dilations"]):
+        total, counts = _dilated_window_sum(ctx, ctx.input(0), attrs, include_pad)
+        return ctx.op("Divide", total, ctx.const_like(counts, total, "counts"))
+    del attrs["dilations"]
+    attrs["exclude-pad"] = not include_pad
+    if attrs["rounding_type"] == "ceil":  # ONNX drops a last window that would start in the end padding
+        attrs["rounding_type"] = "ceil_torch"
+    return ctx.build("AvgPool", [ctx.input(0)], attrs, opset=14).outputs[0]
 
 
-@converter("LpPool", emits=("Abs", "Power", "AvgPool", "Multiply"))
+def _dilated_window_sum(ctx: NodeContext, x: Output, attrs: dict, include_pad: bool) -> tuple[Output, np.ndarray]:
+    """Sums over dilated windows (a convolution of each channel with ones) and how many input
+    (or, with ``include_pad``, input or explicit padding) positions each window covers; the
+    spatial dims must be static. A ceil-mode window starting in the end padding is dropped."""
+    shape = x.shape
+    spatial = len(attrs["kernel"])
+    if shape is None or not all(isinstance(d, int) for d in shape[2:]):
+        raise ctx.fail(f"pooling with dilations needs static spatial dims, got {shape}")
+    sizes = list(shape[2:])
+    kernel, strides, dilations = attrs["kernel"], attrs["strides"], attrs["dilations"]
+    begins, ends, outs = [], [], []
+    for length, k, s, d, pb, pe in zip(sizes, kernel, strides, dilations, attrs["pads_begin"], attrs["pads_end"]):
+        extent = (k - 1) * d + 1
+        if attrs["auto_pad"] in ("same_upper", "same_lower"):
+            out = -(-length // s)
+            total = max((out - 1) * s + extent - length, 0)
+            pb = total // 2 if attrs["auto_pad"] == "same_upper" else total - total // 2
+            pe = total - pb
+        elif attrs["auto_pad"] == "valid":
+            pb = pe = 0
+        span = length + pb + pe - extent
+        out = (-(-span // s) if attrs["rounding_type"] == "ceil" else span // s) + 1
+        if (out - 1) * s >= length + pb:
+            out -= 1
+        begins.append(pb)
+        ends.append(pe)
+        outs.append(out)
+    counts = np.ones(outs, dtype=np.float64)
+    for axis, (length, k, s, d, pb, pe, out) in enumerate(zip(sizes, kernel, strides, dilations, begins, ends, outs)):
+        taps = np.arange(out)[:, None] * s - pb + np.arange(k)[None, :] * d  # input position of each tap
+        inside = (taps >= -pb) & (taps < length + pe) if include_pad else (taps >= 0) & (taps < length)
+        shape_1d = [1] * spatial
+        shape_1d[axis] = out
+        counts = counts * inside.sum(axis=1).reshape(shape_1d)
+    i64 = types.i64
+    flat = ctx.op("Reshape", x, ctx.const(np.asarray([-1, 1] + sizes, np.int64), "channels_flat"), special_zero=False,
+                  suffix="channels")
+    extra = [(o - 1) * s + (k - 1) * d + 1 - length - pb for o, s, k, d, length, pb
+             in zip(outs, strides, kernel, dilations, sizes, begins)]
+    ones = ctx.const_like(np.ones([1, 1] + list(kernel)), x, "window")
+    total = ctx.op("Convolution", flat, ones, strides=list(strides), dilations=list(dilations), pads_begin=begins,
+                   pads_end=[max(e, 0) for e in extra], auto_pad="explicit", suffix="window_sum")
+    lead = ctx.op("Slice", ctx.op("ShapeOf", x, opset=3, output_type=i64, suffix="shape"), ctx.const([0], "lead_start", i64),
+                  ctx.const([2], "lead_stop", i64), ctx.const([1], "lead_step", i64), opset=8, suffix="lead")
+    target = ctx.build("Concat", [lead, ctx.const(outs, "out_dims", i64)], {"axis": 0}, suffix="out_shape").outputs[0]
+    return ctx.op("Reshape", total, target, special_zero=False, suffix="sums"), counts.reshape([1, 1] + outs)
+
+
+@converter("LpPool", emits=("Abs", "Power", "AvgPool", "Multiply", "Reshape", "Convolution", "ShapeOf", "Slice",
+                            "Concat"))
 def _lp_pool(ctx: NodeContext) -> Output:
     """(Σ |x|^p over the window)^(1/p): the average of |x|^p, padding counted, times the window
-    size; dilated windows are not supported."""
+    size; dilated windows sum through a convolution."""
     x = ctx.input(0)
     attrs = _pool_attrs(ctx)
-    if any(d != 1 for d in attrs.pop("dilations")):
-        raise ctx.fail("LpPool with dilations is not supported")
-    attrs["exclude-pad"] = False
     p = float(ctx.attr("p", 2))
     powered = ctx.op("Power", ctx.op("Abs", x, suffix="abs"), ctx.const_like(p, x, "p"), suffix="powered")
-    mean = ctx.build("AvgPool", [powered], attrs, suffix="mean").outputs[0]
-    total = ctx.op("Multiply", mean, ctx.const_like(float(np.prod(attrs["kernel"])), x, "window"), suffix="sum")
+    if any(d != 1 for d in attrs["dilations"]):
+        total, _ = _dilated_window_sum(ctx, powered, attrs, True)
+    else:
+        del attrs["dilations"]
+        attrs["exclude-pad"] = False
+        mean = ctx.build("AvgPool", [powered], attrs, suffix="mean").outputs[0]
+        total = ctx.op("Multiply", mean, ctx.const_like(float(np.prod(attrs["kernel"])), x, "window"), suffix="sum")
     return ctx.op("Power", total, ctx.const_like(1 / p, x, "inverse_p"))
 
 
