@@ -7,6 +7,9 @@ the candidate gate); outputs Y [batch, dirs, seq, hidden] and the last states [b
 Gate order: LSTM f, i, c, o; GRU z, r, h. A batch element stops at its sequence length: later
 outputs are 0 and its state stays; the reverse direction starts at the last valid step. ``clip``
 (> 0) bounds the gates' pre-activations. Activations: sigmoid, tanh, relu.
+
+Traits as NNCF places quantizers: GRU and LSTM run quantized on their data and states, W and R
+are weights with the output channels (gates x hidden) on axis 1.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 from lpir.ir import types
 from lpir.ops.activations import _sigmoid
 from lpir.ops.elementwise import as_compute
-from lpir.ops.registry import Attr, InferContext, Op, register
+from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
 _ACTIVATIONS = {"sigmoid": _sigmoid, "tanh": np.tanh, "relu": lambda x: np.maximum(x, 0)}
 _DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
@@ -31,6 +34,9 @@ class _Sequence(Op):
     attrs = {"hidden_size": Attr("int"), "direction": Attr("str"),
              "activations": Attr("strs", default=None), "activations_alpha": Attr("floats", default=[]),
              "activations_beta": Attr("floats", default=[]), "clip": Attr("float", default=0.0)}
+
+    def weight_channel_axes(self, attrs) -> tuple[int, ...]:
+        return (1,) if self.traits.weight_inputs else ()
 
     def infer(self, ctx: InferContext):
         direction = ctx.attrs["direction"]
@@ -95,6 +101,7 @@ class RNNSequence(_Sequence):
 @register("GRUSequence", opset=5)
 class GRUSequence(_Sequence):
     gates, default_activations = 3, ["sigmoid", "tanh"]
+    traits = Traits(quantizable=True, activation_inputs=(0, 1, 3, 4, 5), weight_inputs=(3, 4))  # not the lengths
     attrs = {**_Sequence.attrs, "linear_before_reset": Attr("bool", default=False)}
 
     @staticmethod
@@ -120,6 +127,7 @@ class GRUSequence(_Sequence):
 @register("LSTMSequence", opset=5)
 class LSTMSequence(_Sequence):
     gates, default_activations, states = 4, ["sigmoid", "tanh", "tanh"], 2
+    traits = Traits(quantizable=True, activation_inputs=(0, 1, 2, 4, 5, 6), weight_inputs=(4, 5))
 
     @staticmethod
     def cell(x, states, w, r, b, act, clip):
