@@ -383,6 +383,10 @@ CASES = {
                                         {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1],
                                          "ceil_mode": 1}),
     "LpPool-dilations": ("LpPool", [x(IMG)], 18, {"kernel_shape": [2, 2], "dilations": [2, 1], "p": 2}),
+    "Col2Im-strides-pads": ("Col2Im", [x(f32(2, 12, 4)), c("image", i64([4, 5])), c("block", i64([2, 3]))], 18,
+                            {"strides": [2, 2], "pads": [0, 1, 1, 0]}),
+    "Col2Im-dilations": ("Col2Im", [x(f32(1, 4, 9)), c("image", i64([5, 5])), c("block", i64([2, 2]))], 18,
+                         {"dilations": [2, 2]}),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

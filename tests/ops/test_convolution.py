@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openvino import opset13 as ov_ops
+from openvino import opset15
 
 from lpir.errors import ValidationError
 from lpir.ir import make_constant, make_parameter, types
@@ -307,3 +308,25 @@ def test_weight_channel_axes_name_every_output_channel_axis():
     for op_type in ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "GroupConvolutionBackpropData"):
         traits = lookup(op_type, 1).traits
         assert traits.quantizable and traits.weight_inputs == (1,)
+
+
+@settings(max_examples=30, deadline=None)  # each example compiles a model on the CPU plugin
+@given(seed=st.integers(0, 2**32 - 1), channels=st.integers(1, 3), kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       size=st.tuples(st.integers(3, 7), st.integers(3, 7)), strides=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       dilations=st.tuples(st.integers(1, 2), st.integers(1, 2)), pads=st.tuples(*[st.integers(0, 1)] * 4),
+       batched=st.booleans())
+def test_col2im_matches_openvino(seed, channels, kernel, size, strides, dilations, pads, batched):
+    """Overlapping blocks (stride below the dilated kernel) add up; padding is cropped."""
+    blocks = [(s + pads[i] + pads[i + 2] - (d * (k - 1) + 1)) // st_ + 1
+              for i, (s, k, d, st_) in enumerate(zip(size, kernel, dilations, strides))]
+    if min(blocks) < 1:
+        return
+    rng = np.random.default_rng(seed)
+    shape = (channels * kernel[0] * kernel[1], blocks[0] * blocks[1])
+    data = rng.standard_normal(((2,) + shape) if batched else shape).astype(np.float32)
+    inputs = [data, np.asarray(size, np.int64), np.asarray(kernel, np.int64)]
+    attrs = {"strides": list(strides), "dilations": list(dilations), "pads_begin": list(pads[:2]),
+             "pads_end": list(pads[2:])}
+    expected = openvino_op(lambda d, o, k: opset15.col2im(d, o, k, **attrs), inputs, constant_inputs=(1, 2))[0]
+    result = lpir_op("Col2Im", inputs, attrs, opset=15, constant_inputs=(1, 2))[0]
+    np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-6)

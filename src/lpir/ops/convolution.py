@@ -1,4 +1,4 @@
-"""Convolution, GroupConvolution and their backprop-data (transposed) forms.
+"""Convolution, GroupConvolution and their backprop-data (transposed) forms; Col2Im.
 
 All four share one geometry (strides, dilations, pads or ``auto_pad``) and one evaluation
 strategy chosen for speed with plain numpy:
@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from lpir.errors import EvaluationError
 from lpir.ir.shape import DYNAMIC, Dimension, Shape
 from lpir.ops.depthwise import crop_rows, depthwise_reference, tap_layout
+from lpir.ops.elementwise import as_compute
 from lpir.ops.matmul import accumulation_dtype, to_output
 from lpir.ops.registry import Attr, InferContext, Op, Traits, register
 
@@ -420,3 +422,56 @@ def check_channels(ctx: InferContext, channels: Dimension, groups: Dimension, pe
 def dim_mul(a: Dimension, b: Dimension) -> Dimension:
     """Product of two dimensions, dynamic if either is."""
     return a * b if isinstance(a, int) and isinstance(b, int) else DYNAMIC
+
+
+@register("Col2Im", opset=15)
+class Col2Im(Op):
+    """Sums sliding blocks back into an image, the adjoint of im2col: data [N, C*kh*kw, L] (or
+    without N), the columns of L blocks in row-major order; output [N, C, H, W]. Overlapping
+    taps add up; taps in the padding are dropped."""
+
+    attrs = {"strides": Attr("ints", default=[1, 1]), "dilations": Attr("ints", default=[1, 1]),
+             "pads_begin": Attr("ints", default=[0, 0]), "pads_end": Attr("ints", default=[0, 0])}
+
+    def infer(self, ctx: InferContext):
+        data = ctx.shape(0)
+        if data is not None and len(data) not in (2, 3):
+            raise ctx.fail(f"data must be [N, C*kh*kw, L] or [C*kh*kw, L], got shape {list(data)}")
+        for i, what in ((1, "output_size"), (2, "kernel_size")):
+            if ctx.shape(i) is not None and tuple(ctx.shape(i)) not in ((2,), (DYNAMIC,)):
+                raise ctx.fail(f"{what} must hold 2 values (2-D images), got shape {list(ctx.shape(i))}")
+        size, kernel = ctx.value(1), ctx.value(2)
+        batch = () if data is None or len(data) == 2 else (data[0],)
+        channels = DYNAMIC
+        if data is not None and kernel is not None and isinstance(data[-2], int):
+            block = int(np.prod(kernel))
+            if data[-2] % block:
+                raise ctx.fail(f"{data[-2]} rows do not split into blocks of {block}")
+            channels = data[-2] // block
+        spatial = (DYNAMIC, DYNAMIC) if size is None else tuple(int(v) for v in np.asarray(size).reshape(-1))
+        if data is None:
+            return [(ctx.etype(0), None)]
+        return [(ctx.etype(0), batch + (channels,) + spatial)]
+
+    def evaluate(self, data, output_size, kernel_size, *, strides, dilations, pads_begin, pads_end):
+        data = np.asarray(data)
+        batched = data.ndim == 3
+        columns = data if batched else data[None]
+        (height, width), (kh, kw) = (tuple(int(v) for v in np.asarray(a).reshape(-1)) for a in (output_size, kernel_size))
+        padded = (height + pads_begin[0] + pads_end[0], width + pads_begin[1] + pads_end[1])
+        blocks = [(padded[i] - (dilations[i] * (k - 1) + 1)) // strides[i] + 1 for i, k in enumerate((kh, kw))]
+        n, rows, count = columns.shape
+        channels = rows // (kh * kw)
+        if count != blocks[0] * blocks[1]:
+            raise EvaluationError(f"Col2Im: {count} blocks given, the geometry makes {blocks[0]}x{blocks[1]}")
+        taps = columns.reshape(n, channels, kh, kw, blocks[0], blocks[1])
+        out = np.zeros((n, channels) + padded, dtype=as_compute(columns).dtype)
+        for i in range(kh):
+            for j in range(kw):
+                top, left = i * dilations[0], j * dilations[1]
+                rows = slice(top, top + strides[0] * blocks[0], strides[0])
+                cols = slice(left, left + strides[1] * blocks[1], strides[1])
+                out[:, :, rows, cols] += taps[:, :, i, j]
+        out = out[:, :, pads_begin[0]:pads_begin[0] + height, pads_begin[1]:pads_begin[1] + width]
+        out = out.astype(data.dtype, copy=False)
+        return (out if batched else out[0],)

@@ -527,3 +527,20 @@ def _affine_grid(ctx: NodeContext) -> Output:
     target = ctx.build("Concat", [batch, dims, ctx.const([spatial], "coordinates", i64)], {"axis": 0},
                        suffix="grid_shape").outputs[0]
     return ctx.op("Reshape", points, target, special_zero=False)
+
+
+@converter("Col2Im", emits=("Col2Im", "Convert"))
+def _col2im(ctx: NodeContext) -> Output:
+    """2-D images (OpenVINO's Col2Im-15); ONNX pads are [top, left, bottom, right]."""
+    block_shape = ctx.input(2).shape
+    if block_shape is not None and tuple(block_shape) != (2,):
+        raise ctx.fail(f"Col2Im over {block_shape[0]} dimensions is not supported (2 only)")
+    pads = list(ctx.attr("pads") or [0, 0, 0, 0])
+    i64 = types.i64
+    size, block = ctx.input(1), ctx.input(2)
+    if size.etype is not i64:
+        size = ctx.op("Convert", size, destination_type=i64, suffix="image_shape")
+    if block.etype is not i64:
+        block = ctx.op("Convert", block, destination_type=i64, suffix="block_shape")
+    return ctx.op("Col2Im", ctx.input(0), size, block, opset=15, strides=list(ctx.attr("strides") or [1, 1]),
+                  dilations=list(ctx.attr("dilations") or [1, 1]), pads_begin=pads[:2], pads_end=pads[2:])
