@@ -387,6 +387,11 @@ CASES = {
                             {"strides": [2, 2], "pads": [0, 1, 1, 0]}),
     "Col2Im-dilations": ("Col2Im", [x(f32(1, 4, 9)), c("image", i64([5, 5])), c("block", i64([2, 2]))], 18,
                          {"dilations": [2, 2]}),
+    "LpNormalization-zero-norm": ("LpNormalization", [x(np.asarray([[0, 3], [0, 4]], np.float32))], 13, {"axis": 0}),
+    "ConvTranspose-same-upper": ("ConvTranspose", [x(f32(1, 2, 3, 3)), c("w", f32(2, 3, 3, 3))], 13,
+                                 {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    "ConvTranspose-same-lower-dilated": ("ConvTranspose", [x(f32(1, 2, 4, 3)), c("w", f32(2, 1, 2, 3))], 13,
+                                         {"auto_pad": "SAME_LOWER", "strides": [3, 2], "dilations": [2, 1]}),
     # losses
     "NegativeLogLikelihoodLoss-weight-ignore": (
         "NegativeLogLikelihoodLoss", [x(f32(3, 5, 2)), c("t", i64([[0, 4], [2, -1], [-1, 1]])), c("w", pos(5))], 13,

@@ -108,12 +108,20 @@ def _mask_bias(ctx: NodeContext, mask: Output, kv_len_static, like: Output) -> O
 
 
 @converter("Attention", spec_opset=25,
-           emits=("Reshape", "Transpose", "Concat", "Unsqueeze", "Tile", "ShapeOf", "Multiply", "MatMul", "Divide",
+           emits=("Reshape", "Transpose", "Concat", "ConvertLike", "Unsqueeze", "Tile", "ShapeOf", "Multiply", "MatMul", "Divide",
                   "Tanh", "Add", "Select", "Pad", "Softmax", "ReduceMax", "Equal", "Convert", "Gather", "Range",
                   "Subtract", "GreaterEqual", "LessEqual", "Less", "LogicalAnd"))
 def _attention(ctx: NodeContext) -> list[Output]:
     q, k, v = ctx.input(0), ctx.input(1), ctx.input(2)
     mask, past_key, past_value = ctx.optional_input(3), ctx.optional_input(4), ctx.optional_input(5)
+    narrow = q.etype if q.etype in (types.f16, types.bf16) else None
+    if narrow is not None:  # computed in f32 and rounded once, as OpenVINO's CPU plugin does
+        q, k, v, past_key, past_value = (None if t is None else ctx.op("Convert", t, destination_type=types.f32,
+                                                                        suffix=f"{name}_f32")
+                                         for t, name in ((q, "q"), (k, "k"), (v, "v"), (past_key, "past_key"),
+                                                         (past_value, "past_value")))
+        if mask is not None and mask.etype is narrow:
+            mask = ctx.op("Convert", mask, destination_type=types.f32, suffix="mask_f32")
     nonpad = ctx.optional_input(6)
     three_d = ctx.rank(q) == 3
     if three_d:
@@ -170,17 +178,22 @@ def _attention(ctx: NodeContext) -> list[Output]:
         probs = ctx.op("Select", closed, ctx.const_like(0, probs, "zero_prob"), probs, suffix="probs")
     if precision is not None:
         probs = ctx.op("ConvertLike", probs, q, suffix="probs_q")
-    out = ctx.op("MatMul", probs, v, transpose_a=False, transpose_b=False, suffix="context" if three_d else None)
+    last = "y_f32" if narrow is not None else None  # the node giving Y carries the ONNX name
+    out = ctx.op("MatMul", probs, v, transpose_a=False, transpose_b=False, suffix="context" if three_d else last)
     if three_d:
         merged = ctx.op("Transpose", out, ctx.const(np.asarray([0, 2, 1, 3], dtype=_I64), "out_perm"),
                         suffix="context_bshd")
         out = ctx.op("Reshape", merged, ctx.const(np.asarray([0, 0, -1], dtype=_I64), "out_shape"),
-                     special_zero=True)
+                     special_zero=True, suffix=last)
     mode = ctx.attr("qk_matmul_output_mode", 0)
     qk = {0: capped, 1: capped, 2: biased, 3: probs}.get(mode)
     if qk is None:
         raise ctx.fail(f"qk_matmul_output_mode={mode} is not 0, 1, 2 or 3")
-    return [out, present_key, present_value, qk]
+    outputs = [out, present_key, present_value, qk]
+    if narrow is not None:
+        outputs = [ctx.op("Convert", o, destination_type=narrow, suffix=None if name == "y" else f"{name}_narrow")
+                   for o, name in zip(outputs, ("y", "present_key", "present_value", "qk"))]
+    return outputs
 
 
 def _last_axis_slice(ctx: NodeContext, x: Output, start: int, stop: int, step: int, name: str) -> Output:

@@ -75,6 +75,9 @@ def _conv_transpose(ctx: NodeContext) -> Output:
     attrs["output_padding"] = list(ctx.attr("output_padding") or [0] * spatial)
     inputs = [x, weights]
     output_shape = ctx.attr("output_shape")
+    if output_shape is None and attrs["auto_pad"] in ("same_upper", "same_lower") and x.shape is not None \
+            and all(isinstance(d, int) for d in x.shape[2:]):
+        _same_transposed_pads(ctx, x, weights, attrs)
     if output_shape is not None:
         inputs.append(ctx.const(np.asarray(output_shape[-spatial:], dtype=np.int64), "output_shape"))
         attrs["auto_pad"] = "same_lower" if attrs["auto_pad"] == "same_lower" else "same_upper"
@@ -85,6 +88,21 @@ def _conv_transpose(ctx: NodeContext) -> Output:
         op_type = "GroupConvolutionBackpropData"
     out = ctx.build(op_type, inputs, attrs, suffix=None if bias is None else "deconv").outputs[0]
     return _add_bias(ctx, out, bias, spatial)
+
+
+def _same_transposed_pads(ctx: NodeContext, x: Output, weights: Output, attrs: dict) -> None:
+    """ONNX's SAME for ConvTranspose, as explicit pads: output = input * stride; of an odd total
+    padding the extra element goes to the end for SAME_UPPER, to the start for SAME_LOWER (as
+    ONNX Runtime pads; OpenVINO's same_* with an output shape would place it otherwise)."""
+    kernel = ctx.attr("kernel_shape") or list(weights.shape[2:])
+    begins, ends = [], []
+    for size, k, s, d, extra in zip(x.shape[2:], kernel, attrs["strides"], attrs["dilations"],
+                                    attrs["output_padding"]):
+        total = max(s * (size - 1) + extra + (k - 1) * d + 1 - size * s, 0)
+        small, large = total // 2, total - total // 2
+        begins.append(small if attrs["auto_pad"] == "same_upper" else large)
+        ends.append(large if attrs["auto_pad"] == "same_upper" else small)
+    attrs.update(pads_begin=begins, pads_end=ends, auto_pad="explicit")
 
 
 def _pool_attrs(ctx: NodeContext) -> dict:
@@ -324,7 +342,7 @@ def _mean_variance_norm(ctx: NodeContext) -> Output:
     return ctx.op("MVN", ctx.input(0), axes, opset=6, normalize_variance=True, eps=1e-9, eps_mode="outside_sqrt")
 
 
-@converter("LpNormalization", emits=("ReduceL1", "ReduceL2", "Divide"))
+@converter("LpNormalization", emits=("ReduceL1", "ReduceL2", "Divide", "Equal", "Select"))
 def _lp_norm(ctx: NodeContext) -> Output:
     x = ctx.input(0)
     p = ctx.attr("p", 2)
@@ -332,7 +350,9 @@ def _lp_norm(ctx: NodeContext) -> Output:
         raise ctx.fail(f"p={p}: LpNormalization takes p 1 or 2")
     axes = ctx.const(np.asarray([ctx.attr("axis", -1)], dtype=np.int64), "axes")
     norm = ctx.op(f"ReduceL{p}", x, axes, opset=4, keep_dims=True, suffix="norm")
-    return ctx.op("Divide", x, norm)
+    quotient = ctx.op("Divide", x, norm, suffix="quotient")
+    zero = ctx.const_like(0, x, "zero")
+    return ctx.op("Select", ctx.op("Equal", norm, zero, suffix="zero_norm"), zero, quotient)  # 0 / 0 gives 0
 
 
 @converter("Hardmax", emits=("TopK", "ShapeOf", "Gather", "Squeeze", "OneHot"))
