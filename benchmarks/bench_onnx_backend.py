@@ -8,8 +8,8 @@ with its ONNX reader and runs its reference interpreter; OpenVINO reads the .onn
 ``Core().read_model`` and compiles it for the CPU plugin with the f32 hint and no dynamic
 quantization. A test passes when every output matches the suite's reference within the suite's
 tolerances (shape and element type included). Prints the pass counts, the wall time of each, and
-the tests only one of them passes. ``--write-expected-failures`` writes lpir's failures, with the
-last line of each error, to tests/io/onnx_backend_expected_failures.txt.
+how many tests only one of them passes. ``--write-expected-failures`` writes lpir's failures, each
+with its error on one line, to tests/io/onnx_backend_expected_failures.txt.
 """
 
 from __future__ import annotations
