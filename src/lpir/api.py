@@ -37,15 +37,29 @@ def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
     raise ValidationError(f"{path}: unknown model format {suffix!r} (expected .xml or .onnx)")
 
 
-def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool = False) -> None:
-    """Write ``model`` as OpenVINO IR v11: ``path`` (.xml) and the .bin beside it, atomically.
+def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool = False,
+               opset: int | None = None, float_fallback: bool = False) -> None:
+    """Write ``model``, atomically: OpenVINO IR v11 for a ``.xml`` path (the .bin beside it), ONNX
+    for a ``.onnx`` path.
 
-    With ``compress_to_fp16`` float weights are stored as f16 and decompressed by a Convert, as
-    ``openvino.save_model`` does by default.
+    IR: with ``compress_to_fp16`` float weights are stored as f16 and decompressed by a Convert,
+    as ``openvino.save_model`` does by default. ONNX: FakeQuantize becomes QuantizeLinear →
+    DequantizeLinear and compressed weights stay integers; ``opset`` pins the ONNX opset (default:
+    the lowest from 13 on that holds the model) and ``float_fallback`` writes FakeQuantize nodes
+    that have no QDQ form as float arithmetic instead of raising.
     """
     path = Path(path)
-    if path.suffix.lower() != ".xml":
-        raise ValidationError(f"{path}: an IR is saved to a .xml path")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        if compress_to_fp16:
+            raise ValidationError(f"{path}: compress_to_fp16 is for IR; ONNX export keeps f32 weights")
+        from lpir.io.onnx.exporter import export_onnx
+        export_onnx(model, path, opset=opset, float_fallback=float_fallback)
+        return
+    if suffix != ".xml":
+        raise ValidationError(f"{path}: unknown model format {suffix!r} (save to .xml for IR or .onnx)")
+    if opset is not None or float_fallback:
+        raise ValidationError(f"{path}: opset= and float_fallback= are for ONNX (.onnx) paths")
     if compress_to_fp16:
         from lpir.compression import compress_weights_to_f16
         model = compress_weights_to_f16(model)

@@ -17,6 +17,7 @@ import numpy as np
 from lpir.io.onnx.context import NodeContext, converter
 from lpir.ir import types
 from lpir.ir.graph import Output
+from lpir.ir.qparams import scale_to_range
 from lpir.ir.types import ElementType
 
 # Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; their bands are the types' ranges.
@@ -97,10 +98,8 @@ def _input_bands(ctx: NodeContext, x: Output, zero_point: Output | None, low: in
     if scale is not None and zp is not None:
         target = _per_axis_shape(ctx, x, ctx.input(1)) or _band_shape(x)
         zp_target = _per_axis_shape(ctx, x, zero_point) if zero_point is not None else None
-        scale = scale.astype(np.float32).reshape(target)
-        zp = zp.astype(np.float32).reshape(zp_target or _band_shape(x))
-        return (ctx.const(scale * (np.float32(low) - zp), "input_low"),
-                ctx.const(scale * (np.float32(high) - zp), "input_high"))
+        in_low, in_high = scale_to_range(scale.reshape(target), zp.reshape(zp_target or _band_shape(x)), low, high)
+        return ctx.const(in_low, "input_low"), ctx.const(in_high, "input_high")
     scale_out = _broadcastable(ctx, x, _as_f32(ctx, ctx.input(1), "scale_f32"), "scale")
     zp_out = ctx.const(np.zeros(1, np.float32), "zero_point") if zero_point is None else \
         _broadcastable(ctx, x, _as_f32(ctx, zero_point, "zero_point_f32"), "zero_point")

@@ -1,0 +1,270 @@
+"""What an emitter sees while one lpir node is written as ONNX, and the table of emitters.
+
+An emitter is a function ``emit(ctx, node)`` registered with :func:`emitter` for OpenVINO op
+types. It asks :class:`EmitContext` for the ONNX names of its inputs (constants become
+initializers on first use, weights in compressed form become integer initializers with a
+``DequantizeLinear``), adds ONNX nodes with :meth:`EmitContext.add` and binds its outputs. It may
+*absorb* a consumer (a Conv absorbs the Add of its bias) so that the pair becomes one ONNX node.
+
+Forms that changed between ONNX opsets are written in their opset-13 form and raised to the
+model's final opset at the end (:func:`upgrade_forms`); emitters that need a newer opset say so
+with :meth:`EmitContext.require`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import onnx
+from lpir.errors import ValidationError, describe_node
+from lpir.ir import types
+from lpir.ir.graph import Model, Node, Output
+from lpir.ir.packing import pack
+from lpir.ir.types import ElementType
+from lpir.ops.infer import op_of
+from onnx import helper
+
+BASE_OPSET = 13
+
+EMITTERS: dict[str, Callable[[EmitContext, Node], None]] = {}
+
+
+def emitter(*op_types: str):
+    """Register the decorated function as the emitter of the OpenVINO ``op_types``."""
+    def decorate(function):
+        for op_type in op_types:
+            if op_type in EMITTERS:
+                raise RuntimeError(f"{op_type} has two ONNX emitters")
+            EMITTERS[op_type] = function
+        return function
+    return decorate
+
+
+_ONNX_TYPES: dict[ElementType, int] = {
+    types.f32: onnx.TensorProto.FLOAT, types.f16: onnx.TensorProto.FLOAT16,
+    types.f64: onnx.TensorProto.DOUBLE, types.bf16: onnx.TensorProto.BFLOAT16,
+    types.i8: onnx.TensorProto.INT8, types.u8: onnx.TensorProto.UINT8,
+    types.i16: onnx.TensorProto.INT16, types.u16: onnx.TensorProto.UINT16,
+    types.i32: onnx.TensorProto.INT32, types.u32: onnx.TensorProto.UINT32,
+    types.i64: onnx.TensorProto.INT64, types.u64: onnx.TensorProto.UINT64,
+    types.boolean: onnx.TensorProto.BOOL, types.i4: onnx.TensorProto.INT4, types.u4: onnx.TensorProto.UINT4,
+    types.f8e4m3: onnx.TensorProto.FLOAT8E4M3FN, types.f8e5m2: onnx.TensorProto.FLOAT8E5M2,
+}
+
+
+def onnx_type(etype: ElementType, where: str) -> int:
+    """The ONNX data type of an element type (raises ValidationError naming ``where``)."""
+    try:
+        return _ONNX_TYPES[etype]
+    except KeyError:
+        raise ValidationError(f"{where}: element type {etype.name} has no ONNX equivalent") from None
+
+
+def make_tensor(name: str, array: np.ndarray, etype: ElementType | None = None) -> onnx.TensorProto:
+    """An ONNX tensor holding ``array`` as raw little-endian bytes (4-bit types packed)."""
+    array = np.asarray(array)
+    etype = etype or types.from_dtype(array.dtype)
+    tensor = onnx.TensorProto()
+    tensor.name = name
+    tensor.data_type = onnx_type(etype, f"tensor {name!r}")
+    tensor.dims.extend(array.shape)
+    if etype.is_packed:
+        tensor.raw_data = bytes(pack(array.reshape(-1), etype))
+    else:
+        tensor.raw_data = np.ascontiguousarray(array, dtype=etype.dtype.newbyteorder("<")).tobytes()
+    return tensor
+
+
+class EmitContext:
+    """The ONNX graph being built from one lpir Model."""
+
+    def __init__(self, model: Model, *, float_fallback: bool = False):
+        self.model = model
+        self.float_fallback = float_fallback
+        self.opset = BASE_OPSET
+        self.opset_reasons: dict[int, str] = {}
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.names: dict[tuple[int, int], str] = {}      # lpir output → ONNX tensor name
+        self.absorbed: set[int] = set()                  # node uids written by another emitter
+        self.activation_scales: dict[str, np.ndarray] = {}  # DequantizeLinear outputs → their scale
+        self.weight_scales: dict[str, tuple[np.ndarray, int | None]] = {}  # weight → (scale, axis)
+        self._used: set[str] = set()
+        self._node_names: set[str] = set()
+        self._preferred: dict[tuple[int, int], str] = {}
+        self._constant: dict[int, bool] = {}
+        self._values: dict[tuple[int, int], np.ndarray] = {}
+
+    # -- names ---------------------------------------------------------------------------------
+    def unique(self, base: str) -> str:
+        """``base`` or ``base_1``, ``base_2`` ... whichever is not taken yet."""
+        name, index = base or "tensor", 0
+        while name in self._used:
+            index += 1
+            name = f"{base}_{index}"
+        self._used.add(name)
+        return name
+
+    def prefer(self, output: Output, name: str) -> None:
+        """Give ``output`` this ONNX name when it is written (graph inputs and outputs)."""
+        self._preferred[_key(output)] = name
+
+    def output_name(self, output: Output) -> str:
+        """The ONNX name an emitter gives to the tensor of ``output`` (bound on first call)."""
+        key = _key(output)
+        if key not in self.names:
+            base = self._preferred.get(key) or (output.names[0] if output.names else
+                                                output.node.name if len(output.node.outputs) == 1
+                                                else f"{output.node.name}:{output.index}")
+            self.names[key] = self.unique(base)
+        return self.names[key]
+
+    def bind(self, output: Output, name: str) -> None:
+        """Make ``name`` (an ONNX tensor already written) the value of ``output``."""
+        self.names[_key(output)] = name
+
+    def name(self, output: Output) -> str:
+        """The ONNX name of an lpir output; constants are written (as weights) on first use."""
+        key = _key(output)
+        if key in self.names:
+            return self.names[key]
+        if self.is_constant(output):
+            from lpir.io.onnx.emitters.weights import emit_constant
+            name = emit_constant(self, output)
+            self.names[key] = name
+            return name
+        raise ValidationError(f"{describe_node(output.node)}: output {output.index} is read before it is written")
+
+    # -- constants -----------------------------------------------------------------------------
+    def is_constant(self, output: Output) -> bool:
+        """True when ``output`` depends on no model input (its value is known when exporting)."""
+        node = output.node
+        if node.uid not in self._constant:
+            self._constant[node.uid] = _is_constant_node(node, self._constant)
+        return self._constant[node.uid]
+
+    def value(self, output: Output) -> np.ndarray | None:
+        """The value of a constant output (None for run-time values), computed once."""
+        if not self.is_constant(output):
+            return None
+        key = _key(output)
+        if key not in self._values:
+            self._evaluate(output.node)
+        return self._values[key]
+
+    def static(self, output: Output, what: str) -> np.ndarray:
+        """The value of ``output``, which must be constant for ONNX (axes, shapes, ranges)."""
+        value = self.value(output)
+        if value is None:
+            raise self.fail(output.node if not output.consumers else output.consumers[0].node,
+                            f"{what} must be a constant to be written as ONNX")
+        return value
+
+    def _evaluate(self, node: Node) -> None:
+        stack = [node]
+        while stack:
+            current = stack[-1]
+            is_leaf = current.type in ("Const", "ShapeOf")
+            pending = [] if is_leaf else [p.source.node for p in current.inputs if _key(p.source) not in self._values]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if current.type == "Const":
+                values = (current.tensor.numpy(),)
+            elif current.type == "ShapeOf":
+                values = (np.asarray(current.inputs[0].source.shape, dtype=current.outputs[0].etype.dtype),)
+            else:
+                op = op_of(current)
+                attrs = op.resolved_attrs(current.attrs, describe_node(current))
+                values = op.evaluate(*[self._values[_key(p.source)] for p in current.inputs], **attrs)
+            for index, value in enumerate(values):
+                self._values[(current.uid, index)] = np.asarray(value)
+
+    # -- building ------------------------------------------------------------------------------
+    def add(self, op_type: str, inputs: list[str], outputs: list[str] | str | None = None, *,
+            name: str, domain: str = "", **attrs: Any) -> list[str]:
+        """Append an ONNX node; ``outputs`` are names, or None for one fresh name from ``name``."""
+        if outputs is None:
+            outputs = [self.unique(name)]
+        elif isinstance(outputs, str):
+            outputs = [outputs]
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self.unique_node(name),
+                                           domain=domain or None, **attrs))
+        return outputs
+
+    def unique_node(self, base: str) -> str:
+        name, index = base, 0
+        while name in self._node_names:
+            index += 1
+            name = f"{base}_{index}"
+        self._node_names.add(name)
+        return name
+
+    def initializer(self, array: np.ndarray, name: str, etype: ElementType | None = None) -> str:
+        """Write ``array`` as an initializer; returns its (unique) name."""
+        name = self.unique(name)
+        self.initializers.append(make_tensor(name, array, etype))
+        return name
+
+    def absorb(self, node: Node) -> None:
+        """Mark ``node`` as written by the current emitter."""
+        self.absorbed.add(node.uid)
+
+    def require(self, opset: int, reason: str) -> None:
+        """Raise the model's opset to ``opset`` (``reason`` names the node, for errors)."""
+        if opset > self.opset:
+            self.opset = opset
+        self.opset_reasons.setdefault(opset, reason)
+
+    def fail(self, node: Node, message: str) -> ValidationError:
+        return ValidationError(f"{describe_node(node)}: {message}")
+
+
+def _key(output: Output) -> tuple[int, int]:
+    return (output.node.uid, output.index)
+
+
+def _is_constant_node(node: Node, cache: dict[int, bool]) -> bool:
+    """Iteratively (deep graphs): a node is constant when all its producers are."""
+    stack = [node]
+    while stack:
+        current = stack[-1]
+        if current.type == "Const":
+            cache[current.uid] = True
+        elif current.type in ("Parameter", "Result") or not current.inputs:
+            cache[current.uid] = False
+        elif current.type == "ShapeOf":
+            shape = current.inputs[0].source.shape
+            cache[current.uid] = shape is not None and all(isinstance(d, int) for d in shape)
+        else:
+            pending = [p.source.node for p in current.inputs if p.source.node.uid not in cache]
+            if pending:
+                stack.extend(pending)
+                continue
+            cache[current.uid] = all(cache[p.source.node.uid] for p in current.inputs)
+        stack.pop()
+    return cache[node.uid]
+
+
+# Reductions took their axes as an attribute until opset 18 and as an input from it on.
+_AXES_TO_INPUT = {"ReduceMean": 18, "ReduceMax": 18, "ReduceMin": 18, "ReduceProd": 18, "ReduceL1": 18,
+                  "ReduceL2": 18, "ReduceLogSum": 18, "ReduceLogSumExp": 18, "ReduceSumSquare": 18}
+
+
+def upgrade_forms(ctx: EmitContext) -> None:
+    """Rewrite nodes written in their opset-13 form into the form of the final opset."""
+    for node in ctx.nodes:
+        since = _AXES_TO_INPUT.get(node.op_type)
+        if since is None or ctx.opset < since:
+            continue
+        axes = next((a for a in node.attribute if a.name == "axes"), None)
+        if axes is None:
+            continue
+        values = np.asarray(list(axes.ints), dtype=np.int64)
+        node.attribute.remove(axes)
+        node.input.append(ctx.initializer(values, f"{node.name}/axes"))
