@@ -15,6 +15,7 @@ import numpy as np
 
 from lpir.io.onnx.emit import EmitContext, emitter, onnx_type
 from lpir.ir import qparams, types
+from lpir.ir.dequantization import match_dequantization
 from lpir.ir.graph import Node
 from lpir.ir.qparams import Affine
 
@@ -24,6 +25,8 @@ def _fake_quantize(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0].source
     ranges = [ctx.static(p.source, f"FakeQuantize input {p.index} (a range limit)") for p in node.inputs[1:]]
     levels = int(node.attrs["levels"])
+    if _quantize_to_integers(ctx, node, ranges, levels):
+        return
     try:
         form = qparams.fake_quantize_to_qdq(*ranges, levels)
     except ValueError as exc:
@@ -44,6 +47,33 @@ def _fake_quantize(ctx: EmitContext, node: Node) -> None:
     ctx.add("DequantizeLinear", [quantized[0], scale, zero_point], output, name=node.name, axis=axis)
     if np.asarray(form.dequantize.scale).size == 1:
         ctx.activation_scales[output] = np.asarray(form.dequantize.scale, np.float32).reshape(())
+
+
+def _quantize_to_integers(ctx: EmitContext, node: Node, ranges: list[np.ndarray], levels: int) -> bool:
+    """``Convert(int)(FakeQuantize(x) onto the type's integers)`` — an imported QuantizeLinear — is
+    written back as one QuantizeLinear whose output is the Convert's."""
+    consumers = [port.node for port in node.outputs[0].consumers]
+    if not consumers or any(c.type != "Convert" for c in consumers):
+        return False
+    targets = {types.parse_type(c.attrs["destination_type"]) for c in consumers}
+    target = targets.pop() if len(targets) == 1 else None
+    if target is None or target not in (types.i8, types.u8, types.i4, types.u4) or levels != 1 << target.bits:
+        return False
+    if not (np.all(ranges[2] == target.min) and np.all(ranges[3] == target.max)):
+        return False
+    form = qparams.affine(ranges[0], ranges[1], levels, target)
+    if form is None:
+        return False
+    if target.bits == 4:
+        ctx.require(21, f"FakeQuantize '{node.name}' onto {target.name} (4-bit QuantizeLinear)")
+    rank = len(node.inputs[0].source.shape) if node.inputs[0].source.shape is not None else None
+    scale, zero_point, axis = _params(ctx, node, form, rank, "quantize", with_axis=True)
+    name = ctx.output_name(consumers[0].outputs[0])
+    ctx.add("QuantizeLinear", [ctx.name(node.inputs[0].source), scale, zero_point], name, name=node.name, axis=axis)
+    for convert in consumers:
+        ctx.bind(convert.outputs[0], name)
+        ctx.absorb(convert)
+    return True
 
 
 def _axis(node: Node, form: Affine, rank: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
@@ -95,7 +125,41 @@ def _float_formula(ctx: EmitContext, node: Node, ranges: list[np.ndarray], level
 
 @emitter("Convert")
 def _convert(ctx: EmitContext, node: Node) -> None:
-    target = node.attrs["destination_type"]
-    target = types.parse_type(target)
+    target = types.parse_type(node.attrs["destination_type"])
+    if _dequantize_activation(ctx, node):
+        return
     ctx.add("Cast", [ctx.name(node.inputs[0].source)], ctx.output_name(node.outputs[0]), name=node.name,
             to=onnx_type(target, f"Convert '{node.name}'"))
+
+
+def _dequantize_activation(ctx: EmitContext, node: Node) -> bool:
+    """``Convert → [Subtract zero point] → Multiply scale`` on integers computed at run time (an
+    imported DequantizeLinear) is written back as one DequantizeLinear."""
+    data = node.inputs[0].source
+    match = match_dequantization(data)
+    if match is None or match.convert is not node or match.data.etype not in (types.i8, types.u8, types.i4, types.u4):
+        return False
+    scale_port = next(p for p in match.multiply.inputs if p.source.node is not (match.subtract or match.convert))
+    scale = ctx.value(scale_port.source)
+    zero_point = None if match.subtract is None else ctx.value(match.subtract.inputs[1].source)
+    rank = len(data.shape) if data.shape is not None else None
+    if scale is None or (match.subtract is not None and zero_point is None) or rank is None:
+        return False
+    if zero_point is None:
+        zero_point = np.zeros((), np.int64)
+    form = Affine(match.data.etype, np.asarray(scale, np.float32), np.rint(zero_point).astype(np.int64))
+    try:
+        scale_out, zero_out, axis = _axis(node, form, rank)
+    except ValueError:
+        return False
+    output = match.multiply.outputs[0]
+    inputs = [ctx.name(data), ctx.initializer(scale_out.astype(np.float32), f"{node.name}/scale", types.f32),
+              ctx.initializer(zero_out.astype(match.data.etype.dtype), f"{node.name}/zero_point", match.data.etype)]
+    name = ctx.output_name(output)
+    ctx.add("DequantizeLinear", inputs, name, name=match.multiply.name, axis=axis)
+    for absorbed in (match.subtract, match.multiply):
+        if absorbed is not None:
+            ctx.absorb(absorbed)
+    if scale_out.size == 1:
+        ctx.activation_scales[name] = scale_out.reshape(())
+    return True

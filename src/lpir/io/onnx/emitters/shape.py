@@ -187,6 +187,8 @@ def _depth_space(ctx: EmitContext, node: Node) -> None:
 _REDUCE = {"ReduceMean": "ReduceMean", "ReduceMax": "ReduceMax", "ReduceMin": "ReduceMin",
            "ReduceProd": "ReduceProd", "ReduceSum": "ReduceSum", "ReduceL1": "ReduceL1", "ReduceL2": "ReduceL2"}
 
+_GLOBAL_POOL = {"ReduceMean": "GlobalAveragePool", "ReduceMax": "GlobalMaxPool"}
+
 
 @emitter(*_REDUCE)
 def _reduce(ctx: EmitContext, node: Node) -> None:
@@ -194,6 +196,11 @@ def _reduce(ctx: EmitContext, node: Node) -> None:
     keepdims = 1 if node.attrs.get("keep_dims", False) else 0
     if not axes:  # OpenVINO reduces nothing; ONNX's empty axes would reduce everything
         ctx.add("Identity", [_name(ctx, node, 0)], _out(ctx, node), name=node.name)
+        return
+    rank = node.inputs[0].source.shape
+    spatial = rank is not None and len(rank) > 2 and sorted(a % len(rank) for a in axes) == list(range(2, len(rank)))
+    if keepdims and spatial and node.type in _GLOBAL_POOL:  # the importer's reading of global pools
+        ctx.add(_GLOBAL_POOL[node.type], [_name(ctx, node, 0)], _out(ctx, node), name=node.name)
         return
     if node.type == "ReduceSum":
         ctx.add("ReduceSum", [_name(ctx, node, 0), _i64(ctx, node, axes, "axes")], _out(ctx, node),

@@ -112,7 +112,7 @@ def _base_weight(ctx: EmitContext, output: Output) -> QuantizedWeight | None:
     if output.node.type == "FakeQuantize":
         return _fake_quantized(ctx, output)
     dq = dequantization_ending_at(output)
-    if dq is None or not dq.is_weight or dq.data.etype not in _INTEGER_WEIGHTS:
+    if dq is None or not ctx.is_constant(dq.data) or dq.data.etype not in _INTEGER_WEIGHTS:
         return None
     data = np.asarray(ctx.value(dq.data))
     scale_port = next(p for p in dq.multiply.inputs if p.source.node is not (dq.subtract or dq.convert))

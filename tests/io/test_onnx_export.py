@@ -1,0 +1,321 @@
+"""ONNX export checked with ONNX Runtime: float round trips, QDQ models, weights, errors, files.
+
+Float models must come back from ONNX → lpir → ONNX computing what the original computes in ONNX
+Runtime. Quantized models (built with OpenVINO's opset API, or quantized by NNCF) must load and
+run in ONNX Runtime close to lpir's own FakeQuantize emulation, and ONNX Runtime's graph
+optimiser must turn them into integer kernels.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import openvino as ov
+import pytest
+from onnx import numpy_helper
+
+import lpir
+import ovmodels
+import realdata
+from conftest import REAL_MODELS
+from lpir.io.onnx.exporter import convert_to_onnx, write_onnx
+from lpir.ir import make_constant, make_parameter, make_result
+from lpir.ir.graph import Model
+from lpir.ops import build
+from onnx_check import assert_close, ort_run
+
+INTEGER_KERNELS = {"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat"}
+
+
+def export(model: lpir.Model, folder: Path, name: str = "model.onnx", **kwargs) -> Path:
+    path = folder / name
+    lpir.save_model(model, path, **kwargs)
+    onnx.checker.check_model(str(path), full_check=True)
+    return path
+
+
+def lpir_outputs(model: lpir.Model, inputs) -> list[np.ndarray]:
+    return list(lpir.compile_model(model)(list(inputs)))
+
+
+def ort_session(path: Path, level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = level
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ort_unfused_run(path: Path, inputs) -> list[np.ndarray]:
+    """ONNX Runtime computing the graph as written (basic optimisations only: no weight-only
+    kernels, which quantize activations on the fly by design)."""
+    session = ort_session(path, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)
+    return session.run(None, {i.name: v for i, v in zip(session.get_inputs(), inputs)})
+
+
+def op_counts(path: Path) -> Counter:
+    return Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+
+
+def optimized_ops(path: Path, folder: Path) -> Counter:
+    """The op types of ONNX Runtime's optimised graph of ``path`` (all optimisations on)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(folder / f"{path.stem}.optimized.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return Counter(node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node)
+
+
+# -- float models ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", REAL_MODELS)
+def test_float_model_round_trips_onnx_lpir_onnx(real_onnx, tmp_path, name):
+    """The exported model computes in ONNX Runtime what the original computes there."""
+    inputs = realdata.inputs_for(name)
+    path = export(lpir.read_model(real_onnx[name]), tmp_path)
+    assert onnx.load(str(path)).opset_import[0].version == 13
+    assert_close(ort_run(path, inputs), ort_run(real_onnx[name], inputs), tolerance=1e-5)
+
+
+@pytest.mark.parametrize("name", REAL_MODELS)
+def test_openvino_converted_ir_exports(real_ir, tmp_path, name):
+    """IRs written by OpenVINO's converter (fused HSwish, ScaledDotProductAttention, f16
+    weights for one of them) run in ONNX Runtime as in lpir."""
+    model = lpir.read_model(real_ir(name, f16=name == "ppocr_rec"))
+    inputs = realdata.inputs_for(name)
+    path = export(model, tmp_path)
+    assert_close(ort_run(path, inputs), lpir_outputs(model, inputs), tolerance=1e-4)
+
+
+def test_graph_interface_keeps_names_types_and_dynamic_dims(real_onnx, tmp_path):
+    original = onnx.load(str(real_onnx["minilm"]))
+    exported = onnx.load(str(export(lpir.read_model(real_onnx["minilm"]), tmp_path)))
+    for before, after in ((original.graph.input, exported.graph.input), (original.graph.output, exported.graph.output)):
+        assert [v.name for v in after] == [v.name for v in before]
+        assert [v.type.tensor_type.elem_type for v in after] == [v.type.tensor_type.elem_type for v in before]
+        for b, a in zip(before, after):
+            dims_b = [d.dim_value if d.HasField("dim_value") else None for d in b.type.tensor_type.shape.dim]
+            dims_a = [d.dim_value if d.HasField("dim_value") else None for d in a.type.tensor_type.shape.dim]
+            assert len(dims_a) == len(dims_b)
+            assert all(b is None or a == b for a, b in zip(dims_a, dims_b))  # dynamic stays dynamic
+            assert any(a is None for a in dims_a)  # the batch at least
+
+
+def test_conv_biases_are_folded(real_onnx, tmp_path):
+    """The importer splits Conv + bias into Convolution + Add; the exporter puts them together."""
+    counts = op_counts(export(lpir.read_model(real_onnx["ppocr_cls"]), tmp_path))
+    original = Counter(n.op_type for n in onnx.load(str(real_onnx["ppocr_cls"])).graph.node)
+    assert counts["Conv"] == original["Conv"]
+    assert counts["Add"] <= original["Add"]
+
+
+# -- quantized models ------------------------------------------------------------------------
+def test_fake_quantize_conv_becomes_qdq_with_integer_kernels(quantized_ir, tmp_path):
+    model = lpir.read_model(quantized_ir("fq_conv"))
+    path = export(model, tmp_path)
+    counts = op_counts(path)
+    assert counts["QuantizeLinear"] == 2 and counts["Conv"] == 2
+    proto = onnx.load(str(path))
+    tensors = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    activations = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
+    assert [tensors[n.input[2]].dtype for n in activations] == [np.uint8, np.uint8]  # [0, 1] and [0, 6]
+    weights = [tensors[n.input[0]] for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in tensors]
+    assert [w.dtype for w in weights] == [np.int8, np.int8]  # symmetric, 255 levels: -127..127
+    assert all(np.abs(w).max() <= 127 for w in weights)
+    x = realdata.photo_batch(16, 16, ("coffee",))
+    assert_close(ort_run(path, [x]), lpir_outputs(model, [x]), tolerance=1e-2)
+    # the first Conv feeds a Relu then a QuantizeLinear: fused; the second is the model output
+    assert optimized_ops(path, tmp_path)["QLinearConv"] == 1
+
+
+def test_compressed_weights_stay_integers(quantized_ir, tmp_path):
+    """i8 per-channel conv weights and u8 MatMul weights with zero points: integer initializers
+    read through DequantizeLinear along the output channel."""
+    model = lpir.read_model(quantized_ir("int8_weights"))
+    path = export(model, tmp_path)
+    proto = onnx.load(str(path))
+    by_name = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    dequantize = [n for n in proto.graph.node if n.op_type == "DequantizeLinear"]
+    assert len(dequantize) == 2
+    weights = [by_name[n.input[0]] for n in dequantize]
+    assert sorted(w.dtype.name for w in weights) == ["int8", "uint8"]
+    axes = {n.input[0]: next(a.i for a in n.attribute if a.name == "axis") for n in dequantize}
+    matmul_weight = next(n.input[0] for n in dequantize if by_name[n.input[0]].dtype == np.uint8)
+    assert by_name[matmul_weight].shape == (216, 10) and axes[matmul_weight] == 1  # transposed for ONNX MatMul
+    x = np.random.default_rng(0).standard_normal((2, 4, 8, 8)).astype(np.float32)
+    assert_close(ort_unfused_run(path, [x]), lpir_outputs(model, [x]), tolerance=1e-5)
+    # ONNX Runtime's weight-only kernel takes the MatMul (int8 activations on the fly)
+    assert optimized_ops(path, tmp_path)["MatMulNBits"] == 1
+    assert_close(ort_run(path, [x]), lpir_outputs(model, [x]), tolerance=1e-2)
+
+
+@pytest.mark.parametrize("name", ["u4_group", "i4_group"])
+def test_int4_group_weights_become_blocked_dequantize(quantized_ir, tmp_path, name):
+    model = lpir.read_model(quantized_ir(name))
+    path = export(model, tmp_path)
+    proto = onnx.load(str(path))
+    assert proto.opset_import[0].version == 21
+    node = next(n for n in proto.graph.node if n.op_type == "DequantizeLinear")
+    attrs = {a.name: a.i for a in node.attribute}
+    assert attrs["block_size"] == 16 and attrs["axis"] == 0  # [K, N] weight, groups along K
+    data = next(t for t in proto.graph.initializer if t.name == node.input[0])
+    assert data.data_type == (onnx.TensorProto.UINT4 if name == "u4_group" else onnx.TensorProto.INT4)
+    x = np.random.default_rng(1).standard_normal((3, 64)).astype(np.float32)
+    # the IR computes (q - zp) * scale in f16; ONNX's DequantizeLinear here in f32
+    assert_close(ort_unfused_run(path, [x]), lpir_outputs(model, [x]), tolerance=1e-3)
+    assert optimized_ops(path, tmp_path)["MatMulNBits"] == 1
+    assert_close(ort_run(path, [x]), lpir_outputs(model, [x]), tolerance=1e-2)
+
+
+def test_int4_weights_at_a_pinned_older_opset_name_the_layer(quantized_ir, tmp_path):
+    model = lpir.read_model(quantized_ir("u4_group"))
+    with pytest.raises(lpir.ValidationError, match=r"opset 17 cannot express .*weight '.*'.*needs opset 21"):
+        lpir.save_model(model, tmp_path / "old.onnx", opset=17)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def nncf_cls(real_onnx, tmp_path_factory) -> Path:
+    """PP-OCR's direction classifier quantized to INT8 by NNCF on 8 real text lines (its IR as
+    ``openvino.save_model`` writes it: FakeQuantize on activations, i8 weights compressed)."""
+    import nncf
+    assert multiprocessing.get_start_method() == "forkserver"
+    lines = realdata.text_lines(48, 192, 8)
+    dataset = nncf.Dataset([lines[i:i + 1] for i in range(len(lines))])
+    quantized = nncf.quantize(ov.convert_model(str(real_onnx["ppocr_cls"])), dataset, subset_size=len(lines))
+    return Path(ovmodels.save(quantized, tmp_path_factory.mktemp("nncf") / "cls_int8.xml"))
+
+
+def test_nncf_quantized_model_runs_in_integer_kernels(nncf_cls, tmp_path):
+    model = lpir.read_model(nncf_cls)
+    path = export(model, tmp_path)
+    counts = op_counts(path)
+    fake_quantize = sum(1 for n in model.nodes() if n.type == "FakeQuantize")
+    assert counts["QuantizeLinear"] == fake_quantize
+    assert {numpy_helper.to_array(t).dtype for t in onnx.load(str(path)).graph.initializer} >= {np.dtype(np.int8)}
+    fused = optimized_ops(path, tmp_path)
+    assert fused["QLinearConv"] >= 12, fused  # every Conv whose output goes straight into a QuantizeLinear
+
+
+def test_nncf_quantized_model_agrees_with_lpir_as_openvino_does(nncf_cls, tmp_path):
+    """ONNX Runtime's integer execution of the export departs from lpir's float emulation of the
+    FakeQuantize model no more than OpenVINO's own INT8 execution of the IR does: a quantized
+    network amplifies one-step rounding flips, so the oracle is the spread of the real runtime.
+    The classes agree."""
+    model = lpir.read_model(nncf_cls)
+    lines = realdata.text_lines(48, 192, 16)
+    inputs = np.concatenate([lines, lines[:, :, ::-1, ::-1]])
+    reference = lpir_outputs(model, [inputs])[0]
+    session = ort_session(export(model, tmp_path))
+    onnx_runtime = session.run(None, {session.get_inputs()[0].name: inputs})[0]
+    openvino = ovmodels.run(nncf_cls, [inputs])[0]  # INT8 kernels (low-precision transformations on)
+    ort_error = np.abs(onnx_runtime - reference).mean()
+    ov_error = np.abs(openvino - reference).mean()
+    assert ort_error <= 1.5 * ov_error + 1e-3, (ort_error, ov_error)
+    assert np.mean(onnx_runtime.argmax(1) == reference.argmax(1)) >= 0.9
+
+
+def test_onnx_runtime_qdq_model_round_trips(real_onnx, tmp_path):
+    """A QDQ model written by ONNX Runtime's quantize_static imports as FakeQuantize and exports
+    back to a QDQ model that ONNX Runtime fuses into the same integer kernels.
+
+    lpir reads QuantizeLinear as FakeQuantize, whose rounding may differ by one step at near
+    ties (weights quantized at run time in the original included), so outputs are compared by
+    class, not value."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    lines = realdata.text_lines(48, 192, 8)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"x": lines[i:i + 1]} for i in range(len(lines))])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    source = tmp_path / "ort_int8.onnx"
+    quantize_static(str(real_onnx["ppocr_cls"]), str(source), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    path = export(lpir.read_model(source), tmp_path)
+    fused = optimized_ops(path, tmp_path)
+    original = optimized_ops(source, tmp_path)
+    for kernel in ("QLinearConv", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool"):
+        assert fused[kernel] == original[kernel] > 0, kernel
+    text = realdata.text_lines(48, 192, 16)
+    x = np.concatenate([text, text[:, :, ::-1, ::-1]])
+    exported, reference = ort_run(path, [x])[0], ort_run(source, [x])[0]
+    assert np.mean(exported.argmax(1) == reference.argmax(1)) >= 0.9
+
+
+# -- FakeQuantize that QDQ cannot express ----------------------------------------------------
+def _fq_model(low: float, high: float, levels: int) -> Model:
+    x = make_parameter("f32", [1, 8], name="x")
+    limits = [make_constant(np.float32(v)).outputs[0] for v in (low, high, low, high)]
+    fq = build("FakeQuantize", [x.outputs[0], *limits], {"levels": levels, "auto_broadcast": "numpy"}, name="act_fq")
+    relu = build("Relu", [fq.outputs[0]], name="relu")
+    return Model([x], [make_result(relu.outputs[0], name="y")], name="fq")
+
+
+@pytest.mark.parametrize("low, high, levels, reason", [
+    (-1.0, 1.0, 256, "zero point 127.5 is not an integer"),
+    (0.0, 1.0, 17, "levels=17"),
+])
+def test_fake_quantize_without_qdq_form_is_an_error_naming_it(tmp_path, low, high, levels, reason):
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"previous")
+    with pytest.raises(lpir.ValidationError, match=f"'act_fq'.*{reason}"):
+        lpir.save_model(_fq_model(low, high, levels), target)
+    assert target.read_bytes() == b"previous"  # nothing half-written, no temporary left
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_float_fallback_writes_the_fake_quantize_formula(tmp_path):
+    model = _fq_model(-1.0, 1.0, 256)
+    path = export(model, tmp_path, float_fallback=True)
+    assert op_counts(path)["QuantizeLinear"] == 0 and op_counts(path)["Round"] == 1
+    x = np.linspace(-1.5, 1.5, 8, dtype=np.float32).reshape(1, 8)
+    assert_close(ort_run(path, [x]), lpir_outputs(model, [x]), tolerance=1e-6)
+
+
+def test_symmetric_activation_ranges_from_openvino_api_fail_with_a_node_name(real_onnx, tmp_path):
+    """Symmetric [-a, a] ranges with 256 levels (tests/ovmodels.insert_fake_quantize) have no
+    integer zero point: the error names the node."""
+    ov_model = ov.convert_model(str(real_onnx["ppocr_cls"]))
+    quantized = ovmodels.insert_fake_quantize(ov_model, [realdata.text_lines(48, 192, 2)])
+    model = lpir.read_model(ovmodels.save(quantized, tmp_path / "sym.xml"))
+    with pytest.raises(lpir.ValidationError, match=r"FakeQuantize.*zero point .* is not an integer"):
+        lpir.save_model(model, tmp_path / "sym.onnx")
+
+
+def test_unsupported_ops_are_listed_once(tmp_path):
+    x = make_parameter("f32", [2, 3], name="x")
+    node = build("CumSum", [x.outputs[0], make_constant(np.int64(1)).outputs[0]], {}, name="running", opset=3)
+    model = Model([x], [make_result(node.outputs[0], name="y")])
+    with pytest.raises(lpir.UnsupportedOpError, match=r"CumSum-opset3: 1 node\(s\), e.g. 'running'"):
+        lpir.save_model(model, tmp_path / "m.onnx")
+
+
+# -- files -----------------------------------------------------------------------------------
+def test_large_initializers_go_to_external_data_beside_the_model(real_onnx, tmp_path):
+    model = lpir.read_model(real_onnx["ppocr_cls"])
+    path = tmp_path / "big.onnx"
+    write_onnx(convert_to_onnx(model), path, external_threshold=1000)
+    data = tmp_path / "big.onnx.data"
+    assert data.stat().st_size > 400_000 and path.stat().st_size < 100_000
+    inputs = realdata.inputs_for("ppocr_cls")
+    assert_close(ort_run(path, inputs), ort_run(real_onnx["ppocr_cls"], inputs), tolerance=1e-5)
+    assert_close(lpir_outputs(lpir.read_model(path), inputs), ort_run(path, inputs), tolerance=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.onnx", "big.onnx.data"]
+
+
+def test_save_model_rejects_ir_options_for_onnx(real_onnx, tmp_path):
+    model = lpir.read_model(real_onnx["ppocr_cls"])
+    with pytest.raises(lpir.ValidationError, match="compress_to_fp16 is for IR"):
+        lpir.save_model(model, tmp_path / "m.onnx", compress_to_fp16=True)
+    with pytest.raises(lpir.ValidationError, match="are for ONNX"):
+        lpir.save_model(model, tmp_path / "m.xml", opset=13)
+    with pytest.raises(lpir.ValidationError, match="opset 12 cannot be written"):
+        lpir.save_model(model, tmp_path / "m.onnx", opset=12)
