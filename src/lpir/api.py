@@ -14,6 +14,7 @@ from lpir.ir.graph import Model
 if TYPE_CHECKING:
     from lpir.analysis import ModelReport
     from lpir.compression.weights import WeightSite
+    from lpir.io.onnx.exporter import OnnxExport
     from lpir.scope import IgnoredScope
     from lpir.runtime import CompiledModel
 
@@ -38,7 +39,7 @@ def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
 
 
 def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool = False,
-               opset: int | None = None, float_fallback: bool = False) -> None:
+               opset: int | None = None, float_fallback: bool = False) -> OnnxExport | None:
     """Write ``model``, atomically: OpenVINO IR v11 for a ``.xml`` path (the .bin beside it), ONNX
     for a ``.onnx`` path.
 
@@ -46,7 +47,7 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
     as ``openvino.save_model`` does by default. ONNX: FakeQuantize becomes QuantizeLinear →
     DequantizeLinear and compressed weights stay integers; ``opset`` pins the ONNX opset (default:
     the lowest from 13 on that holds the model) and ``float_fallback`` writes FakeQuantize nodes
-    that have no QDQ form as float arithmetic instead of raising.
+    that have no QDQ form as float arithmetic instead of raising; what was written is returned.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -54,8 +55,7 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
         if compress_to_fp16:
             raise ValidationError(f"{path}: compress_to_fp16 is for IR; ONNX export keeps f32 weights")
         from lpir.io.onnx.exporter import export_onnx
-        export_onnx(model, path, opset=opset, float_fallback=float_fallback)
-        return
+        return export_onnx(model, path, opset=opset, float_fallback=float_fallback)
     if suffix != ".xml":
         raise ValidationError(f"{path}: unknown model format {suffix!r} (save to .xml for IR or .onnx)")
     if opset is not None or float_fallback:
@@ -65,6 +65,7 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
         model = compress_weights_to_f16(model)
     from lpir.io.openvino.writer import write_ir
     write_ir(model, path)
+    return None
 
 
 def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.0,

@@ -106,6 +106,34 @@ def test_convert_onnx_to_ir_matches_onnxruntime(real_onnx, tmp_path):
     np.testing.assert_allclose(actual, expected, atol=1e-4)
 
 
+def test_convert_quantized_ir_to_onnx_runs_in_onnxruntime(quantized_ir, tmp_path):
+    import onnxruntime as ort
+    out = tmp_path / "fq_conv.onnx"
+    proc = lpir_cli("convert", quantized_ir("fq_conv"), "-o", out)
+    assert "ONNX opset 13" in proc.stdout and "2 QuantizeLinear" in proc.stdout
+    x = np.random.default_rng(4).random((1, 3, 16, 16), dtype=np.float32)
+    actual = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    expected = lpir.compile_model(quantized_ir("fq_conv"))([x])[0]
+    np.testing.assert_allclose(actual, expected, atol=1e-2 * float(np.ptp(expected)))
+
+
+def test_convert_to_onnx_names_a_fake_quantize_without_qdq_form(real_ir, tmp_path):
+    """Symmetric activation ranges with 256 levels put 0.0 between two points of the grid."""
+    import openvino as ov
+    import realdata
+    model = ovmodels.insert_fake_quantize(ov.Core().read_model(real_ir("ppocr_cls")), [realdata.text_lines(48, 192, 2)])
+    source = ovmodels.save(model, tmp_path / "sym.xml")
+    proc = lpir_cli("convert", source, "-o", tmp_path / "sym.onnx", check=False)
+    assert_user_error(proc, "FakeQuantize", "is not an integer", "float_fallback")
+    assert not (tmp_path / "sym.onnx").exists()
+    lpir_cli("convert", source, "-o", tmp_path / "sym.onnx", "--float-fallback")
+    import onnxruntime as ort
+    x = realdata.text_lines(48, 192, 2)
+    actual = ort.InferenceSession(str(tmp_path / "sym.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    expected = lpir.compile_model(lpir.read_model(source))([x])[0]
+    assert np.array_equal(actual.argmax(1), expected.argmax(1))
+
+
 # -- run -----------------------------------------------------------------------------------
 def test_run_with_input_file_matches_openvino(quantized_ir, tmp_path):
     path = quantized_ir("u4_group")
@@ -131,8 +159,19 @@ def test_run_random_dynamic_shape(real_ir, tmp_path):
     assert "top-2" in proc.stdout
 
 
-def test_run_random_dynamic_shape_without_shape_is_a_user_error(real_ir):
-    assert_user_error(lpir_cli("run", real_ir("ppocr_cls"), "--random", check=False), "--shape x=")
+def test_run_random_dynamic_shape_without_shape_uses_one_and_says_so(real_onnx, tmp_path):
+    """MiniLM's inputs are [batch, sequence], both dynamic: 1 each, said on the output."""
+    proc = lpir_cli("run", real_onnx["minilm"], "--random", "--output", tmp_path / "o.npz")
+    assert "input 'input_ids' [?,?]: dynamic dimensions set to 1, shape [1,1]" in proc.stdout
+    outputs = np.load(tmp_path / "o.npz")
+    assert all(value.shape[:2] in ((1, 1), (1, 384)) for value in outputs.values())
+
+
+def test_run_random_shape_overrides_dynamic_dimensions(real_onnx, tmp_path):
+    proc = lpir_cli("run", real_onnx["minilm"], "--random", "--shape", "input_ids=2,7", "--shape",
+                    "attention_mask=2,7", "--output", tmp_path / "o.npz")
+    assert "dynamic dimensions set to 1" not in proc.stdout
+    assert any(value.shape[:2] == (2, 7) for value in np.load(tmp_path / "o.npz").values())
 
 
 # -- errors --------------------------------------------------------------------------------

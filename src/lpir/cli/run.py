@@ -12,18 +12,22 @@ from lpir.errors import ValidationError
 from lpir.progress import run_with_progress
 
 
-def random_inputs(model, shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
-    """Random inputs: floats uniform in [0, 1), integers in [0, 100); dynamic dims from ``shapes``."""
+def random_inputs(model, shapes: dict[str, tuple[int, ...]], seed: int,
+                  notes: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Random inputs: floats uniform in [0, 1), integers in [0, 100). An input's shape comes from
+    ``shapes``, else from the model with 1 for each dynamic dimension (said in ``notes``)."""
     rng = np.random.default_rng(seed)
     inputs = {}
     for out in model.inputs:
         name = out.names[0] if out.names else out.node.name
         shape = shapes.get(name) or shapes.get(out.node.name)
         if shape is None:
-            if out.shape is None or any(not isinstance(d, int) for d in out.shape):
-                raise ValidationError(f"input '{name}' has dynamic shape [{_shape_text(out.shape)}]; "
-                                      f"give one with --shape {name}=...")
-            shape = tuple(out.shape)
+            if out.shape is None:
+                raise ValidationError(f"input '{name}' has a dynamic rank; give its shape with --shape {name}=...")
+            shape = tuple(d if isinstance(d, int) else 1 for d in out.shape)
+            if notes is not None and any(not isinstance(d, int) for d in out.shape):
+                notes.append(f"input '{name}' [{_shape_text(out.shape)}]: dynamic dimensions set to 1, "
+                             f"shape [{','.join(map(str, shape))}] (choose with --shape {name}=...)")
         dtype = out.etype.dtype
         if out.etype.is_float:
             inputs[name] = rng.random(shape, dtype=np.float32).astype(dtype)
@@ -86,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
     model = read(args.model)
     inputs = _load_inputs(args.input)
     if args.random:
-        inputs = {**random_inputs(model, _parse_shapes(args.shape), args.seed), **inputs}
+        notes: list[str] = []
+        inputs = {**random_inputs(model, _parse_shapes(args.shape), args.seed, notes), **inputs}
+        for note in notes:
+            print(note)
     elif not inputs:
         raise ValidationError("give inputs with --input NAME=FILE.npy, or --random")
     outputs = run_with_progress(lpir.compile_model(model), inputs)

@@ -13,7 +13,8 @@ beside it, ``<name>.onnx.data``.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
@@ -30,8 +31,22 @@ EXTERNAL_DATA_THRESHOLD = 2_000_000_000
 _GRAPH_NODES = ("Parameter", "Result")
 
 
+@dataclass(frozen=True)
+class OnnxExport:
+    """What an export wrote: the model file, its external data file if any, opset and op counts."""
+
+    path: Path
+    data_path: Path | None
+    opset: int
+    op_counts: dict[str, int]
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size + (self.data_path.stat().st_size if self.data_path else 0)
+
+
 def export_onnx(model: Model, path: str | os.PathLike, *, opset: int | None = None,
-                float_fallback: bool = False) -> None:
+                float_fallback: bool = False) -> OnnxExport:
     """Write ``model`` as ONNX at ``path``, atomically.
 
     ``opset`` pins the ONNX opset (an error names the first node that needs a newer one);
@@ -43,7 +58,9 @@ def export_onnx(model: Model, path: str | os.PathLike, *, opset: int | None = No
         proto = convert_to_onnx(model, opset=opset, float_fallback=float_fallback)
     except LpirError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
-    write_onnx(proto, path)
+    counts = Counter(node.op_type for node in proto.graph.node)
+    data_path = write_onnx(proto, path)
+    return OnnxExport(path, data_path, proto.opset_import[0].version, dict(counts))
 
 
 def convert_to_onnx(model: Model, *, opset: int | None = None, float_fallback: bool = False) -> onnx.ModelProto:
@@ -125,9 +142,9 @@ def _result(ctx: EmitContext, result: Node, name: str, written: set[str]) -> onn
 
 
 def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike, *,
-               external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> None:
+               external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> Path | None:
     """Serialise ``proto`` to ``path`` atomically; when its initializers hold more than
-    ``external_threshold`` bytes, they go to ``<name>.data`` beside it."""
+    ``external_threshold`` bytes, they go to ``<name>.data`` beside it (its path is returned)."""
     path = Path(path)
     data_path = path.with_name(path.name + ".data")
     model_tmp, data_tmp = TempFile(path), TempFile(data_path)
@@ -148,6 +165,7 @@ def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike, *,
         if isinstance(exc, OSError):
             raise ValidationError(f"{path}: cannot save the model ({exc.strerror or exc})") from exc
         raise
+    return data_path if external else None
 
 
 _ALIGNMENT = 4096
