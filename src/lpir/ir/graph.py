@@ -23,7 +23,7 @@ import numpy as np
 from lpir.errors import ValidationError, describe_node
 from lpir.ir import types
 from lpir.ir.shape import Shape, as_shape
-from lpir.ir.tensor import Tensor
+from lpir.ir.tensor import MappedFile, Tensor
 from lpir.ir.types import ElementType
 
 
@@ -199,6 +199,20 @@ class Model:
         # Model Optimizer), kept verbatim so that a read + save loses nothing.
         self.sections: list[RtEntry] = []
         self.source_path: str | None = None  # the file the model was read from, for messages
+        self.weights: MappedFile | None = None  # the mapped .bin its lazy constants read from
+
+    # -- resources --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Unmap the weights file the model was read from; its lazy constants cannot be read
+        afterwards. Arrays already taken from them keep the map alive until they go."""
+        if self.weights is not None:
+            self.weights.close()
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     # -- walking ----------------------------------------------------------------------------
     def nodes(self) -> list[Node]:

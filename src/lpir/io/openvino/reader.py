@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import mmap
 import os
 import pyexpat
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from lpir.io.openvino import names
 from lpir.ir import types
 from lpir.ir.graph import RESULT_NAMES, Input, Model, Node, RtEntry
 from lpir.ir.shape import Shape, parse_dim
-from lpir.ir.tensor import Tensor
+from lpir.ir.tensor import MappedFile, Tensor
 from lpir.ops import registry
 from lpir.ops.infer import verify_node
 
@@ -157,18 +156,14 @@ class _IrReader:
     def __init__(self, xml_path: Path, bin_path: Path):
         self.xml_path = xml_path
         self.bin_path = bin_path
-        self._weights: memoryview | None = None
+        self._weights: MappedFile | None = None
         self._ops: dict[tuple[str, int], registry.Op | None] = {}
 
     # -- weights ----------------------------------------------------------------------------
-    def weights(self, where: str) -> memoryview:
+    def weights(self, where: str) -> MappedFile:
         if self._weights is None:
             try:
-                with open(self.bin_path, "rb") as f:
-                    if os.fstat(f.fileno()).st_size == 0:
-                        self._weights = memoryview(b"")
-                    else:
-                        self._weights = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+                self._weights = MappedFile(self.bin_path)
             except FileNotFoundError as exc:
                 raise ModelParseError(f"{where}: needs weights but {self.bin_path} does not exist") from exc
             except OSError as exc:
@@ -190,15 +185,15 @@ class _IrReader:
         if any(not isinstance(d, int) for d in shape):
             raise ModelParseError(f"{where}: Const shape {data.get('shape')!r} is not static")
         weights = self.weights(where)
-        if offset < 0 or size < 0 or offset + size > len(weights):
+        if offset < 0 or size < 0 or offset + size > weights.size:
             raise ModelParseError(
                 f"{where}: offset {offset} + size {size} = {offset + size} is beyond the end of "
-                f"{self.bin_path} ({len(weights)} bytes); the .bin is truncated or belongs to another model")
+                f"{self.bin_path} ({weights.size} bytes); the .bin is truncated or belongs to another model")
         needed = etype.nbytes(math.prod(shape))
         if size < needed:
             raise ModelParseError(
                 f"{where}: size {size} is too small for {etype.name}{list(shape)} ({needed} bytes needed)")
-        return Tensor.from_buffer(weights[offset:offset + size], etype, shape)
+        return Tensor.from_file(weights, offset, etype, shape)
 
     def op(self, op_type: str, opset: int) -> registry.Op | None:
         key = (op_type, opset)
@@ -236,6 +231,7 @@ class _IrReader:
                       rt_info=parse_rt_entries(root.find("rt_info")))
         model.sections = [parse_entry(child) for child in root if child.tag not in ("layers", "edges", "rt_info")]
         model.source_path = str(self.xml_path)
+        model.weights = self._weights
         self.verify(model)
         return model
 

@@ -3,8 +3,9 @@
 Layout follows OpenVINO's serializer: layers in topological order (parameters first, results
 last), ports numbered inputs first then outputs, Const data back to back in the .bin with
 identical blobs stored once. Both files are written under temporary names and renamed into
-place only when complete, so an interrupted save never leaves a broken model, and saving over
-the model that is being read is safe (the old files stay mapped until released).
+place only when complete, so an interrupted save never leaves a broken model. Saving a model
+over the files it was read from unmaps the old .bin before the rename (a mapped file cannot be
+replaced on every platform) and then reads the model's constants from the new one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lpir.io.atomic import TempFile
 from lpir.io.openvino import names
 from lpir.ir.graph import RESULT_NAMES, Model, Node, RtEntry
 from lpir.ir.shape import dim_for_port, format_shape
+from lpir.ir.tensor import MappedFile, Tensor
 from lpir.ops.registry import format_attr
 
 IR_VERSION = "11"
@@ -36,6 +38,7 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
     nodes = model.nodes()
     ids = {node.uid: index for index, node in enumerate(nodes)}
     bin_tmp, xml_tmp = TempFile(bin_path), TempFile(xml_path)
+    replaced, bin_written = None, False
     try:
         xml_path.parent.mkdir(parents=True, exist_ok=True)
         with bin_tmp.open() as bin_file:
@@ -45,14 +48,44 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> None:
             xml_file.write(_net_xml(model, nodes, ids, layers).encode("utf-8"))
         bin_tmp.link()
         xml_tmp.link()
+        replaced = _own_weights(model, bin_path)
+        if replaced is not None:
+            replaced.close()  # a mapped file cannot be replaced on every platform
         bin_tmp.commit()
+        bin_written = True
         xml_tmp.commit()
+        if replaced is not None:
+            _read_weights_from(model, nodes, replaced, bin_path, blobs.placed)
     except BaseException as exc:
         bin_tmp.discard()
         xml_tmp.discard()
+        if replaced is not None and model.weights is replaced:  # closed, then the save failed
+            if bin_written:
+                _read_weights_from(model, nodes, replaced, bin_path, blobs.placed)
+            else:
+                replaced.reopen()
         if isinstance(exc, OSError):
             raise ValidationError(f"{xml_path}: cannot save the model ({exc.strerror or exc})") from exc
         raise
+
+
+def _own_weights(model: Model, bin_path: Path) -> MappedFile | None:
+    """The model's mapped weights when they are the file about to be replaced."""
+    mapping = model.weights
+    if mapping is None or mapping.closed or not bin_path.exists():
+        return None
+    return mapping if os.path.samefile(mapping.path, bin_path) else None
+
+
+def _read_weights_from(model: Model, nodes: list[Node], old: MappedFile, bin_path: Path,
+                       placed: dict[int, int]) -> None:
+    """After saving over its own .bin, the model's lazy constants read from the new file."""
+    mapping = MappedFile(bin_path)
+    for node in nodes:
+        tensor = node.tensor
+        if tensor is not None and tensor.mapping is old:
+            node.tensor = Tensor.from_file(mapping, placed[node.uid], tensor.etype, tensor.shape)
+    model.weights = mapping
 
 
 def _net_xml(model: Model, nodes: list[Node], ids: dict[int, int], layers: list[str]) -> str:
@@ -86,6 +119,7 @@ class _BlobWriter:
         self.file = file
         self.offset = 0
         self.by_key: dict[tuple, list[int]] = {}
+        self.placed: dict[int, int] = {}  # Const node uid → offset of its bytes
 
     def add(self, data) -> tuple[int, int]:
         view = memoryview(data).cast("B")
@@ -124,6 +158,7 @@ def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
     lines = [head]
     if node.type == "Const" and node.tensor is not None:
         offset, size = blobs.add(node.tensor.raw_bytes())
+        blobs.placed[node.uid] = offset
         data = {"element_type": node.tensor.etype, "shape": format_shape(node.tensor.shape, sep=", "),
                 "offset": offset, "size": size}
     elif "shape" in data and not isinstance(data["shape"], str):  # a partial shape: "?,3,224,224"
