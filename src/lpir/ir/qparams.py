@@ -140,5 +140,4 @@ def quantize_values(values, form: Affine, levels: int) -> np.ndarray:
     FakeQuantize), clipped to the ``levels`` points."""
     offset = storage_offset(form.etype, levels)
     q = np.rint(np.asarray(values, np.float64) / form.scale) + form.zero_point
-    low = offset + np.zeros_like(form.zero_point)
-    return np.clip(q, low, low + levels - 1).astype(form.etype.dtype)
+    return np.clip(q, offset, offset + levels - 1).astype(form.etype.dtype)

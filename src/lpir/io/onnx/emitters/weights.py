@@ -54,8 +54,9 @@ def emit_constant(ctx: EmitContext, output: Output) -> str:
     """Write a constant output: compressed weights through DequantizeLinear, the rest folded."""
     weight = quantized_weight(ctx, output)
     base = output.names[0] if output.names else output.node.name
-    if weight is not None:
-        return emit_dequantize(ctx, weight, base, output)
+    written = None if weight is None else emit_dequantize(ctx, weight, base, output)
+    if written is not None:
+        return written
     value = ctx.value(output)
     etype = output.etype if output.etype in (types.f16, types.bf16) or not output.etype.is_float else types.f32
     if etype is types.dynamic or etype.name in ("nf4", "f4e2m1"):
@@ -73,8 +74,10 @@ def weight_input(ctx: EmitContext, output: Output, move: Callable[[np.ndarray], 
         return None
     base = output.names[0] if output.names else output.node.name
     weight = quantized_weight(ctx, output)
-    if weight is not None:
-        return emit_dequantize(ctx, weight.transformed(move, keeps_axes=keeps_axes), base, output)
+    written = None if weight is None else emit_dequantize(ctx, weight.transformed(move, keeps_axes=keeps_axes),
+                                                          base, output)
+    if written is not None:
+        return written
     value = np.asarray(ctx.value(output))
     etype = types.f32 if output.etype.is_float and output.etype is not types.f16 else output.etype
     return ctx.initializer(move(value).astype(etype.dtype, copy=False), base, etype)
@@ -84,7 +87,7 @@ def quantized_weight(ctx: EmitContext, output: Output) -> QuantizedWeight | None
     """The integers behind a constant ``output``, looking back through layout ops; None when it is
     not a compressed or FakeQuantize'd weight."""
     moves = []
-    while output.node.type in _LAYOUT_OPS and not _is_base(ctx, output):
+    while output.node.type in _LAYOUT_OPS and dequantization_ending_at(output) is None:
         node = output.node
         if node.type == "Convert" and not (node.inputs[0].source.etype.is_float and output.etype.is_float):
             return None
@@ -102,10 +105,6 @@ def quantized_weight(ctx: EmitContext, output: Output) -> QuantizedWeight | None
             perm = perm or list(range(weight.data.ndim))[::-1]
             weight = weight.transformed(lambda a, p=perm: np.transpose(a, p), keeps_axes=True)
     return weight
-
-
-def _is_base(ctx: EmitContext, output: Output) -> bool:
-    return dequantization_ending_at(output) is not None
 
 
 def _base_weight(ctx: EmitContext, output: Output) -> QuantizedWeight | None:
@@ -155,9 +154,13 @@ def _rank(value: np.ndarray | None, rank: int) -> np.ndarray | None:
     return value.reshape((1,) * (rank - value.ndim) + value.shape)
 
 
-def emit_dequantize(ctx: EmitContext, weight: QuantizedWeight, base: str, output: Output) -> str:
-    """An integer initializer and the DequantizeLinear that reads it back as f32."""
-    scale, zero_point, axis, block = _granularity(weight)
+def emit_dequantize(ctx: EmitContext, weight: QuantizedWeight, base: str, output: Output) -> str | None:
+    """An integer initializer and the DequantizeLinear that reads it back as f32; None when its
+    scales are neither per tensor, per axis nor blocked (the caller writes the float values)."""
+    try:
+        scale, zero_point, axis, block = _granularity(weight)
+    except ValueError:
+        return None
     if block is not None:
         ctx.require(21, f"{_label(output)}: group-wise weights (DequantizeLinear block_size)")
     if weight.etype.bits == 4:
