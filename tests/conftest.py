@@ -70,3 +70,17 @@ def quantized_ir(tmp_path_factory):
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def nncf_cls(real_onnx, tmp_path_factory) -> Path:
+    """PP-OCR's direction classifier quantized to INT8 by NNCF on 8 real text lines (its IR as
+    ``openvino.save_model`` writes it: FakeQuantize on activations, i8 weights compressed)."""
+    import nncf
+    import openvino as ov
+    import realdata
+
+    lines = realdata.text_lines(48, 192, 8)
+    dataset = nncf.Dataset([lines[i:i + 1] for i in range(len(lines))])
+    quantized = nncf.quantize(ov.convert_model(str(real_onnx["ppocr_cls"])), dataset, subset_size=len(lines))
+    return Path(ovmodels.save(quantized, tmp_path_factory.mktemp("nncf") / "cls_int8.xml"))

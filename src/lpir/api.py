@@ -12,7 +12,7 @@ from lpir.errors import ValidationError
 from lpir.ir.graph import Model
 
 if TYPE_CHECKING:
-    from lpir.analysis import ModelReport
+    from lpir.analysis import CompareReport, ModelReport
     from lpir.compression.weights import WeightSite
     from lpir.io.onnx.exporter import OnnxExport
     from lpir.scope import IgnoredScope
@@ -119,3 +119,19 @@ def inspect_model(model: Model | str | os.PathLike, *, sparsity: bool = True,
     if not isinstance(model, Model):
         model = read_model(model)
     return inspect_(model, sparsity=sparsity, progress=progress)
+
+
+def compare_models(reference: Model | str | os.PathLike, candidate: Model | str | os.PathLike, dataset: Iterable, *,
+                   layers: Iterable[str] | None = None,
+                   progress: Callable[[Iterable], Iterable] | None = None) -> CompareReport:
+    """Where ``candidate`` (a quantized or compressed version) departs from ``reference``.
+
+    Both run in lpir's interpreter on each sample of ``dataset`` (inputs as a compiled model takes
+    them); the layers both have by name get SQNR, cosine similarity and errors relative to the
+    reference's range, the FakeQuantize inputs of the candidate the share of values clipped,
+    the outputs top-1 agreement. Memory holds one sample's activations. ``report.to_dict()`` is
+    the ``lpir compare --json`` document.
+    """
+    from lpir.analysis import compare_models as compare_
+    models = [m if isinstance(m, Model) else read_model(m) for m in (reference, candidate)]
+    return compare_(models[0], models[1], dataset, layers=layers, progress=progress)

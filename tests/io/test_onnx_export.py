@@ -8,7 +8,6 @@ optimiser must turn them into integer kernels.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import Counter
 from pathlib import Path
 
@@ -175,18 +174,6 @@ def test_int4_weights_at_a_pinned_older_opset_name_the_layer(quantized_ir, tmp_p
     with pytest.raises(lpir.ValidationError, match=r"opset 17 cannot express .*weight '.*'.*needs opset 21"):
         lpir.save_model(model, tmp_path / "old.onnx", opset=17)
     assert not list(tmp_path.iterdir())
-
-
-@pytest.fixture(scope="module")
-def nncf_cls(real_onnx, tmp_path_factory) -> Path:
-    """PP-OCR's direction classifier quantized to INT8 by NNCF on 8 real text lines (its IR as
-    ``openvino.save_model`` writes it: FakeQuantize on activations, i8 weights compressed)."""
-    import nncf
-    assert multiprocessing.get_start_method() == "forkserver"
-    lines = realdata.text_lines(48, 192, 8)
-    dataset = nncf.Dataset([lines[i:i + 1] for i in range(len(lines))])
-    quantized = nncf.quantize(ov.convert_model(str(real_onnx["ppocr_cls"])), dataset, subset_size=len(lines))
-    return Path(ovmodels.save(quantized, tmp_path_factory.mktemp("nncf") / "cls_int8.xml"))
 
 
 def test_nncf_quantized_model_runs_in_integer_kernels(nncf_cls, tmp_path):

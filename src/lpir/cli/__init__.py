@@ -12,11 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lpir.cli import compress, convert, demo, inspect, run
+from lpir.cli import compare, compress, convert, demo, inspect, run
 from lpir.errors import LpirError
 
 EXIT_USER_ERROR = 2
-COMMANDS = (inspect, convert, compress, run, demo)
+COMMANDS = (inspect, convert, compress, run, compare, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

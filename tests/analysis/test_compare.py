@@ -1,0 +1,119 @@
+"""compare_models: streamed per-layer metrics checked against the same metrics computed at once
+with numpy from every activation, on PP-OCR's classifier and its NNCF INT8 version."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lpir
+import realdata
+
+
+def sqnr(reference: np.ndarray, candidate: np.ndarray) -> float:
+    r, c = reference.astype(np.float64).ravel(), candidate.astype(np.float64).ravel()
+    return 10 * math.log10(np.sum(r * r) / np.sum((c - r) ** 2))
+
+
+def samples(count: int = 3) -> list[list[np.ndarray]]:
+    lines = realdata.text_lines(48, 192, 2 * count)
+    return [[lines[2 * i:2 * i + 2]] for i in range(count)]
+
+
+def activations(model: lpir.Model, names: list[str], data) -> dict[str, np.ndarray]:
+    """Every sample's value of each named layer, concatenated (what the report must not store)."""
+    compiled = lpir.compile_model(model)
+    seen: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    taps = compiled.tap(names, lambda out, value: seen[out.node.name].append(np.array(value)))
+    for sample in data:
+        compiled(sample, taps=taps)
+    return {n: np.concatenate([v.ravel() for v in values]) for n, values in seen.items()}
+
+
+@pytest.fixture(scope="module")
+def report_and_models(real_ir, nncf_cls):
+    reference, candidate = lpir.read_model(real_ir("ppocr_cls")), lpir.read_model(nncf_cls)
+    return lpir.compare_models(reference, candidate, samples()), reference, candidate
+
+
+def test_streamed_metrics_equal_metrics_over_all_activations(report_and_models):
+    report, reference, candidate = report_and_models
+    assert report.samples == 3 and len(report.layers) > 100
+    picked = [report.layers[5], report.worst(1)[0], report.layers[-1]]
+    names = [layer.name for layer in picked]
+    ref, cand = activations(reference, names, samples()), activations(candidate, names, samples())
+    for layer in picked:
+        r, c = ref[layer.name], cand[layer.name]
+        assert layer.stats.sqnr_db == pytest.approx(sqnr(r, c), rel=1e-9)
+        cosine = float(r.astype(np.float64) @ c / np.linalg.norm(r.astype(np.float64)) / np.linalg.norm(c.astype(np.float64)))
+        assert layer.stats.cosine == pytest.approx(cosine, rel=1e-9)
+        span = float(r.max() - r.min())
+        assert layer.stats.to_dict()["max_abs_error_of_range"] == pytest.approx(np.abs(c.astype(np.float64) - r).max() / span)
+
+
+def test_outputs_and_clipping_against_direct_runs(report_and_models):
+    report, reference, candidate = report_and_models
+    data = samples()
+    ref_out = np.concatenate([lpir.compile_model(reference)(s)[0] for s in data])
+    cand_out = np.concatenate([lpir.compile_model(candidate)(s)[0] for s in data])
+    [output] = report.outputs
+    assert output["top1_agreement"] == pytest.approx(np.mean(ref_out.argmax(1) == cand_out.argmax(1)))
+    assert output["sqnr_db"] == pytest.approx(sqnr(ref_out, cand_out), rel=1e-9)
+    clipped = [q for layer in report.layers for q in layer.quantized_inputs]
+    assert clipped, "the INT8 model's layers read FakeQuantize outputs"
+    fq = candidate.node(clipped[0].name)
+    [values] = activations(candidate, [fq.inputs[0].source.node.name], data).values()
+    low, high = clipped[0].input_range
+    assert clipped[0].to_dict()["clipped_share"] == pytest.approx(np.mean((values < low) | (values > high)))
+    assert clipped[0].to_dict()["values_seen"] == pytest.approx([values.min(), values.max()])
+
+
+def test_first_jump_and_ranking(report_and_models):
+    report = report_and_models[0]
+    order = [layer.stats.sqnr_db for layer in report.worst()]
+    assert order == sorted(order)
+    names = [layer.name for layer in report.layers]
+    assert report.jump in names
+    before = [layer.stats.sqnr_db for layer in report.layers[:names.index(report.jump)]]
+    jump = report.layers[names.index(report.jump)].stats.sqnr_db
+    assert all(jump < min(s, 150.0) - 6.0 for s in before)
+
+
+def test_a_model_against_itself_has_no_error(real_ir):
+    model = lpir.read_model(real_ir("ppocr_cls"))
+    report = lpir.compare_models(model, model, samples(1))
+    assert all(math.isinf(layer.stats.sqnr_db) and layer.stats.cosine == pytest.approx(1.0) for layer in report.layers)
+    assert report.jump is None and report.outputs[0]["top1_agreement"] == 1.0
+
+
+def test_layers_that_do_not_match_are_reported(real_ir, real_onnx):
+    """The ONNX import names layers after ONNX nodes, OpenVINO's converter after its own: few match."""
+    report = lpir.compare_models(real_ir("ppocr_cls"), real_onnx["ppocr_cls"], samples(1))
+    assert report.only_in_reference and report.only_in_candidate
+    with pytest.raises(lpir.ValidationError, match="not in both models"):
+        lpir.compare_models(real_ir("ppocr_cls"), real_onnx["ppocr_cls"], samples(1), layers=["no such layer"])
+
+
+def test_a_sample_the_candidate_cannot_run_names_it(real_ir, quantized_ir):
+    with pytest.raises(lpir.LpirError, match="the candidate model cannot run this sample"):
+        lpir.compare_models(real_ir("ppocr_cls"), quantized_ir("fq_conv"), samples(1))
+
+
+def test_cli_json_is_the_api_report(real_ir, nncf_cls, tmp_path):
+    data = samples(2)
+    for i, sample in enumerate(data):
+        np.savez(tmp_path / f"s{i}.npz", x=sample[0])
+    proc = subprocess.run([sys.executable, "-m", "lpir", "compare", real_ir("ppocr_cls"), str(nncf_cls),
+                           "--data", str(tmp_path), "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    expected = json.loads(json.dumps(lpir.compare_models(real_ir("ppocr_cls"), nncf_cls, data).to_dict()))
+    assert json.loads(proc.stdout) == expected
+    table = subprocess.run([sys.executable, "-m", "lpir", "compare", real_ir("ppocr_cls"), str(nncf_cls),
+                            "--data", str(tmp_path / "s0.npz"), "--top", "3"], capture_output=True, text=True,
+                           timeout=600)
+    assert table.returncode == 0 and "worst 3 layers" in table.stdout and "top-1 agreement" in table.stdout
