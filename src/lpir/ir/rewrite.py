@@ -75,8 +75,8 @@ class NameScope:
     """Unique node names within one model: ``make("conv1/fq_input_0")`` returns it, or
     ``conv1/fq_input_0_1`` if the model (or an earlier ``make``) already uses it."""
 
-    def __init__(self, model: Model):
-        self._taken = {node.name for node in model.nodes()}
+    def __init__(self, model: Model | None = None):
+        self._taken = {node.name for node in model.nodes()} if model is not None else set()
 
     def make(self, base: str) -> str:
         name, suffix = base, 0

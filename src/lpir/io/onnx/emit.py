@@ -23,6 +23,7 @@ from lpir.errors import ValidationError, describe_node
 from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output
 from lpir.ir.packing import pack
+from lpir.ir.rewrite import NameScope
 from lpir.ir.types import ElementType
 from lpir.ops.infer import op_of
 from onnx import helper
@@ -92,21 +93,16 @@ class EmitContext:
         self.absorbed: set[int] = set()                  # node uids written by another emitter
         self.activation_scales: dict[str, np.ndarray] = {}  # DequantizeLinear outputs → their scale
         self.weight_scales: dict[str, tuple[np.ndarray, int | None]] = {}  # weight → (scale, axis)
-        self._used: set[str] = set()
-        self._node_names: set[str] = set()
+        self._tensor_names = NameScope()
+        self._node_names = NameScope()
         self._preferred: dict[tuple[int, int], str] = {}
         self._constant: dict[int, bool] = {}
         self._values: dict[tuple[int, int], np.ndarray] = {}
 
     # -- names ---------------------------------------------------------------------------------
     def unique(self, base: str) -> str:
-        """``base`` or ``base_1``, ``base_2`` ... whichever is not taken yet."""
-        name, index = base or "tensor", 0
-        while name in self._used:
-            index += 1
-            name = f"{base}_{index}"
-        self._used.add(name)
-        return name
+        """A tensor name: ``base`` or ``base_1``, ``base_2`` ... whichever is not taken yet."""
+        return self._tensor_names.make(base or "tensor")
 
     def prefer(self, output: Output, name: str) -> None:
         """Give ``output`` this ONNX name when it is written (graph inputs and outputs)."""
@@ -193,17 +189,9 @@ class EmitContext:
         elif isinstance(outputs, str):
             outputs = [outputs]
         attrs = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self.unique_node(name),
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self._node_names.make(name),
                                            domain=domain or None, **attrs))
         return outputs
-
-    def unique_node(self, base: str) -> str:
-        name, index = base, 0
-        while name in self._node_names:
-            index += 1
-            name = f"{base}_{index}"
-        self._node_names.add(name)
-        return name
 
     def initializer(self, array: np.ndarray, name: str, etype: ElementType | None = None) -> str:
         """Write ``array`` as an initializer; returns its (unique) name."""

@@ -77,18 +77,21 @@ def _output_after_bias(ctx: EmitContext, node: Node, channels: int, axis: int):
     return bias, add.outputs[0]
 
 
-@emitter("Convolution", "GroupConvolution")
-def _convolution(ctx: EmitContext, node: Node) -> None:
+def _grouped_weights(ctx: EmitContext, node: Node):
+    """(weights, static shape, group, move): grouped weights [G, A/G, ...] are [A, ...] in ONNX."""
     weights = node.inputs[1].source
     shape = weights.shape
     if shape is None or not all(isinstance(d, int) for d in shape):
         raise ctx.fail(node, "weights of unknown shape")
-    group = 1
-    move = None
-    if node.type == "GroupConvolution":
-        group = shape[0]
-        onnx_shape = (shape[0] * shape[1],) + tuple(shape[2:])
-        move = lambda a: a.reshape(onnx_shape)  # noqa: E731
+    if not node.type.startswith("Group"):
+        return weights, shape, 1, None
+    onnx_shape = (shape[0] * shape[1],) + tuple(shape[2:])
+    return weights, shape, shape[0], lambda a: a.reshape(onnx_shape)
+
+
+@emitter("Convolution", "GroupConvolution")
+def _convolution(ctx: EmitContext, node: Node) -> None:
+    weights, shape, group, move = _grouped_weights(ctx, node)
     w_name = weight_input(ctx, weights, move, keeps_axes=False)
     if w_name is None:  # weights computed at run time: reshape them in the graph
         target = ctx.initializer(np.asarray((-1,) + tuple(shape[2:]), np.int64), f"{node.name}/weights_shape")
@@ -105,15 +108,7 @@ def _convolution(ctx: EmitContext, node: Node) -> None:
 
 @emitter("ConvolutionBackpropData", "GroupConvolutionBackpropData")
 def _transposed_convolution(ctx: EmitContext, node: Node) -> None:
-    weights = node.inputs[1].source
-    shape = weights.shape
-    if shape is None or not all(isinstance(d, int) for d in shape):
-        raise ctx.fail(node, "weights of unknown shape")
-    group, move = 1, None
-    if node.type == "GroupConvolutionBackpropData":  # [G, Cin/G, Cout/G, k...] → [Cin, Cout/G, k...]
-        group = shape[0]
-        onnx_shape = (shape[0] * shape[1],) + tuple(shape[2:])
-        move = lambda a: a.reshape(onnx_shape)  # noqa: E731
+    weights, shape, group, move = _grouped_weights(ctx, node)  # [G, Cin/G, Cout/G, k...] → [Cin, Cout/G, k...]
     w_name = weight_input(ctx, weights, move, keeps_axes=False)
     if w_name is None:
         raise ctx.fail(node, "grouped transposed convolution weights must be constant")
