@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -117,3 +118,53 @@ def test_cli_json_is_the_api_report(real_ir, nncf_cls, tmp_path):
                             "--data", str(tmp_path / "s0.npz"), "--top", "3"], capture_output=True, text=True,
                            timeout=600)
     assert table.returncode == 0 and "worst 3 layers" in table.stdout and "top-1 agreement" in table.stdout
+
+
+class _Cells(HTMLParser):
+    """The data-value cells of each table row and the plotted SQNR points of an HTML report."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.points: list[tuple[str, str, bool]] = []
+        self.external: list[str] = []
+        self._table = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "link", "img", "iframe"):
+            self.external.append(tag)
+        if tag == "table":
+            self._table = self.tables.setdefault(attrs.get("id"), [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag == "td" and "data-value" in attrs:
+            self._table[-1].append(attrs["data-value"])
+        elif tag == "circle":
+            self.points.append((attrs["data-layer"], attrs["data-sqnr"], attrs.get("data-jump") == "true"))
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._table = None
+
+
+def test_html_report_is_self_contained_and_holds_the_json_figures(real_ir, nncf_cls, tmp_path):
+    np.savez(tmp_path / "sample.npz", x=samples(1)[0][0])
+    html = tmp_path / "report.html"
+    proc = subprocess.run([sys.executable, "-m", "lpir", "compare", real_ir("ppocr_cls"), str(nncf_cls), "--data",
+                           str(tmp_path / "sample.npz"), "--json", "--html", str(html), "--top", "5"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    parser = _Cells()
+    parser.feed(html.read_text())
+    assert not parser.external and "http" not in html.read_text().replace("http://www.w3.org/2000/svg", "")
+    [output_row] = [row for row in parser.tables["outputs"] if row]
+    assert float(output_row[0]) == report["outputs"][0]["sqnr_db"]
+    assert float(output_row[3]) == report["outputs"][0]["top1_agreement"]
+    worst = sorted(report["layers"], key=lambda layer: float(layer["sqnr_db"]))[:5]
+    rows = [row for row in parser.tables["layers"] if row]
+    assert [float(row[0]) for row in rows] == [float(layer["sqnr_db"]) for layer in worst]
+    assert [float(row[2]) for row in rows] == [layer["max_abs_error_of_range"] for layer in worst]
+    assert [name for name, _, _ in parser.points] == [layer["name"] for layer in report["layers"]]
+    assert [name for name, _, jump in parser.points if jump] == [report["first_jump"]]

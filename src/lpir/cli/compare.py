@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,16 +56,34 @@ def run(args: argparse.Namespace) -> int:
     report = lpir.compare_models(read(args.reference), read(args.candidate), samples,
                                  progress=lambda xs: progress(xs, total=len(samples), desc="comparing"))
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_comparison(report, args.top))
+    if args.html:
+        _write_html(report, Path(args.html), f"{Path(args.candidate).name} against {Path(args.reference).name}",
+                    args.top)
+        print(f"wrote {args.html}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _write_html(report, path: Path, title: str, top: int) -> None:
+    from lpir.analysis.compare_html import render_html
+    from lpir.io.atomic import TempFile
+    temp = TempFile(path)
+    try:
+        with temp.open() as file:
+            file.write(render_html(report, title=title, top=top).encode("utf-8"))
+        temp.commit()
+    except OSError as exc:
+        temp.discard()
+        raise ValidationError(f"--html {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def register(subparsers) -> None:
     p = add_command(subparsers, "compare", run,
                     "Compare a model with its reference layer by layer (SQNR, cosine, errors, clipping).",
-                    "lpir compare float.xml int8.xml --data samples/ --top 10")
+                    "lpir compare float.xml int8.xml --data samples/ --top 10 --html report.html")
     p.add_argument("reference", help="the reference model (.xml or .onnx), typically the float one")
     p.add_argument("candidate", help="the model to check (quantized, compressed ...)")
     p.add_argument("--data", required=True, metavar="FILE.npz|DIR",
                    help="inputs by name in an .npz (one sample), or a folder of .npz files")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--html", metavar="REPORT.html", help="also write the report as one self-contained HTML file")
     p.add_argument("--top", type=positive_int, default=10, help="worst layers shown (default 10)")
