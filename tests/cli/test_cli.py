@@ -38,7 +38,7 @@ def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> Non
         assert fragment in proc.stderr
 
 
-@pytest.mark.parametrize("command", ["inspect", "convert", "run", "demo"])
+@pytest.mark.parametrize("command", ["inspect", "convert", "run", "compare", "demo"])
 def test_every_subcommand_has_help_with_an_example(command):
     out = lpir_cli(command, "--help").stdout
     assert "example:" in out and f"lpir {command}" in out
