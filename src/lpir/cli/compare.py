@@ -70,6 +70,7 @@ def _write_html(report, path: Path, title: str, top: int) -> None:
     try:
         with temp.open() as file:
             file.write(render_html(report, title=title, top=top).encode("utf-8"))
+        temp.link()
         temp.commit()
     except OSError as exc:
         temp.discard()

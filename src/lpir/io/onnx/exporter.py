@@ -156,7 +156,9 @@ def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike, *,
                 _move_to_external(proto, data_file, data_path.name)
         with model_tmp.open() as model_file:
             model_file.write(proto.SerializeToString())
+        model_tmp.link()
         if external:
+            data_tmp.link()
             data_tmp.commit()
         model_tmp.commit()
     except BaseException as exc:
