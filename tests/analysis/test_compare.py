@@ -72,6 +72,10 @@ def test_outputs_and_clipping_against_direct_runs(report_and_models):
     low, high = clipped[0].input_range
     assert clipped[0].to_dict()["clipped_share"] == pytest.approx(np.mean((values < low) | (values > high)))
     assert clipped[0].to_dict()["values_seen"] == pytest.approx([values.min(), values.max()])
+    histogram = clipped[0].to_dict()["histogram"]
+    expected, _ = np.histogram(values.astype(np.float64), bins=len(histogram["counts"]), range=histogram["range"])
+    assert histogram["counts"] == expected.tolist()
+    assert histogram["below"] + sum(histogram["counts"]) + histogram["above"] == values.size
 
 
 def test_first_jump_and_ranking(report_and_models):
@@ -127,6 +131,7 @@ class _Cells(HTMLParser):
         super().__init__()
         self.tables: dict[str, list[list[str]]] = {}
         self.points: list[tuple[str, str, bool]] = []
+        self.histograms: dict[str, list[int]] = {}
         self.external: list[str] = []
         self._table = None
 
@@ -140,6 +145,11 @@ class _Cells(HTMLParser):
             self._table.append([])
         elif tag == "td" and "data-value" in attrs:
             self._table[-1].append(attrs["data-value"])
+        elif tag == "svg" and "data-fq" in attrs:
+            self.histograms[attrs["data-fq"]] = []
+            self._histogram = self.histograms[attrs["data-fq"]]
+        elif tag == "rect":
+            self._histogram.append(int(attrs["data-count"]))
         elif tag == "circle":
             self.points.append((attrs["data-layer"], attrs["data-sqnr"], attrs.get("data-jump") == "true"))
 
@@ -168,3 +178,5 @@ def test_html_report_is_self_contained_and_holds_the_json_figures(real_ir, nncf_
     assert [float(row[2]) for row in rows] == [layer["max_abs_error_of_range"] for layer in worst]
     assert [name for name, _, _ in parser.points] == [layer["name"] for layer in report["layers"]]
     assert [name for name, _, jump in parser.points if jump] == [report["first_jump"]]
+    shown = {q["name"]: q["histogram"]["counts"] for layer in worst for q in layer["quantized_inputs"]}
+    assert shown and parser.histograms == shown

@@ -23,6 +23,7 @@ from lpir.ir.graph import Model, Output
 # A layer whose SQNR is this many dB below every earlier layer's is where the error jumps.
 JUMP_DB = 6.0
 SQNR_CAP = 150.0
+HISTOGRAM_BINS = 64
 _SKIPPED = ("Const", "Parameter", "Result", "FakeQuantize", "Convert")
 
 
@@ -84,25 +85,44 @@ def _finite(value: float) -> float | str:
 
 @dataclass
 class ClipStats:
-    """What a FakeQuantize of the candidate saw: values outside its input range, values' range."""
+    """What a FakeQuantize of the candidate saw: values outside its input range, values' range,
+    and a histogram of the values over the range widened by half its width on each side (values
+    further out are counted in ``below``/``above``)."""
 
     name: str
     input_range: tuple[float, float]
+    levels: int = 256
     count: int = 0
     clipped: int = 0
     low: float = math.inf
     high: float = -math.inf
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(HISTOGRAM_BINS, np.int64))
+    below: int = 0
+    above: int = 0
+
+    @property
+    def edges(self) -> tuple[float, float]:
+        lo, hi = self.input_range
+        margin = (hi - lo) / 2 if hi > lo else 1.0
+        return lo - margin, hi + margin
 
     def add(self, values: np.ndarray) -> None:
         lo, hi = self.input_range
+        values = np.asarray(values, np.float64).reshape(-1)
         self.count += values.size
         self.clipped += int(np.count_nonzero((values < lo) | (values > hi)))
         if values.size:
             self.low, self.high = min(self.low, float(values.min())), max(self.high, float(values.max()))
+        start, stop = self.edges
+        self.counts += np.histogram(values, bins=HISTOGRAM_BINS, range=(start, stop))[0]
+        self.below += int(np.count_nonzero(values < start))
+        self.above += int(np.count_nonzero(values > stop))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "input_range": list(self.input_range), "values_seen": [self.low, self.high],
-                "clipped_share": self.clipped / max(self.count, 1)}
+        return {"name": self.name, "levels": self.levels, "input_range": list(self.input_range),
+                "values_seen": [self.low, self.high], "clipped_share": self.clipped / max(self.count, 1),
+                "histogram": {"range": list(self.edges), "counts": self.counts.tolist(), "below": self.below,
+                              "above": self.above}}
 
 
 @dataclass
@@ -239,7 +259,7 @@ def _clip_stats(candidate: Model, by_name: dict[str, Output], common: list[str])
     layer_of = {id(by_name[n].node): n for n in common}
     for fq in _fake_quantizes(candidate):
         low, high = (float(np.min(static_value(p.source))) for p in fq.inputs[1:3])
-        clip = ClipStats(fq.name, (low, high))
+        clip = ClipStats(fq.name, (low, high), int(fq.attrs["levels"]))
         result.setdefault(_key(fq.inputs[0].source), []).append(clip)
         for consumer in fq.outputs[0].consumers:
             name = layer_of.get(id(consumer.node))

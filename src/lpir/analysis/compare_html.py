@@ -1,7 +1,8 @@
 """A comparison report as one self-contained HTML file: no script, no network, the plot inline SVG.
 
 It shows the output metrics, SQNR of every compared layer along the graph order (the layer where
-the error first jumps marked), and the worst layers with the clipping at their quantized inputs.
+the error first jumps marked), the worst layers with the clipping at their quantized inputs, and
+histograms of those inputs with the FakeQuantize range and the clipped tails.
 Every figure is also an element a program can read: table cells carry ``data-value`` attributes
 with the numbers of the JSON report, unrounded.
 """
@@ -29,7 +30,8 @@ def render_html(report: CompareReport, *, title: str = "lpir compare", top: int 
              _sqnr_plot(report)]
     if report.jump:
         parts.append(f"<p id='jump'>The error first jumps at layer <b>{escape(report.jump)}</b>.</p>")
-    parts += [f"<h2>Worst {min(top, len(report.layers))} layers</h2>", _layers_table(report, top), "</body></html>"]
+    parts += [f"<h2>Worst {min(top, len(report.layers))} layers</h2>", _layers_table(report, top),
+              "<h2>Quantized inputs of the worst layers</h2>", _histograms(report, top), "</body></html>"]
     return "\n".join(parts)
 
 
@@ -65,6 +67,44 @@ def _layers_table(report: CompareReport, top: int) -> str:
                     f"{_cell(d['max_abs_error_of_range'])}{_cell(d['mean_abs_error_of_range'])}"
                     f"<td>{clipped}</td><td>{escape(ranges)}</td></tr>")
     return "".join(rows) + "</table>"
+
+
+def _histograms(report: CompareReport, top: int) -> str:
+    """Per quantized input of the worst layers: the values seen, the FakeQuantize range (red lines)
+    and the clipped tails (red bars outside it)."""
+    parts = []
+    for layer in report.worst(top):
+        for clip in layer.quantized_inputs:
+            parts.append(f"<h3>{escape(layer.name)} &larr; {escape(clip.name)}</h3>{_histogram_svg(clip)}")
+    return "".join(parts) or "<p>No quantized inputs among these layers.</p>"
+
+
+def _histogram_svg(clip) -> str:
+    width, height, pad = 600, 160, 24
+    counts = clip.counts
+    start, stop = clip.edges
+    low, high = clip.input_range
+    peak = max(int(counts.max()), 1)
+    bar = (width - 2 * pad) / len(counts)
+
+    def x(value):
+        return pad + (width - 2 * pad) * (value - start) / (stop - start)
+
+    parts = [f"<svg class='histogram' data-fq='{escape(clip.name)}' data-below='{clip.below}' "
+             f"data-above='{clip.above}' xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}'>"]
+    for i, count in enumerate(counts):
+        left = start + (stop - start) * i / len(counts)
+        right = start + (stop - start) * (i + 1) / len(counts)
+        colour = "#dc2626" if left < low or right > high else "#2563eb"
+        h = (height - 2 * pad) * count / peak
+        parts.append(f"<rect x='{pad + i * bar:.1f}' y='{height - pad - h:.1f}' width='{bar - 1:.1f}' "
+                     f"height='{h:.1f}' fill='{colour}' data-count='{int(count)}'/>")
+    for edge in (low, high):
+        parts.append(f"<line x1='{x(edge):.1f}' x2='{x(edge):.1f}' y1='{pad / 2}' y2='{height - pad}' "
+                     "stroke='#dc2626' stroke-dasharray='4 2'/>")
+    parts.append(f"<text x='{pad}' y='{height - 6}' font-size='11'>[{low:.4g}, {high:.4g}], {clip.levels} levels; "
+                 f"clipped {clip.clipped / max(clip.count, 1):.2%}; values seen [{clip.low:.4g}, {clip.high:.4g}]</text>")
+    return "".join(parts) + "</svg>"
 
 
 def _sqnr_plot(report: CompareReport) -> str:
