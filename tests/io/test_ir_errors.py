@@ -13,7 +13,7 @@ import openvino as ov
 import pytest
 
 import lpir
-from lpir.errors import LpirError, ModelParseError, UnsupportedOpError, ValidationError
+from lpir.errors import LpirError, ModelParseError, UnsupportedOpError
 
 VALID_IR = """<?xml version="1.0"?>
 <net name="m" version="11">
