@@ -1,7 +1,7 @@
 """The kernel table: fast implementations the interpreter may run instead of an op's reference.
 
-Keyed by op type and *mode* (``float`` today; the integer and sparse interpretations register
-under their own modes), each entry is a :class:`Kernel`: a function of the step's inputs and
+Keyed by op type and *mode* (``float``; ``integer`` for the exact integer layers of the
+integer interpretation), each entry is a :class:`Kernel`: a function of the step's inputs and
 attributes that returns the outputs, or None when it does not apply to these inputs (the
 interpreter then runs the op's numpy reference). Kernels give the reference's bits; tests
 compare each with its reference. ``inplace`` kernels write their result into input 0 and run
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 KernelFunction = Callable[..., "tuple[np.ndarray, ...] | None"]
-MODES = ("float",)
+MODES = ("float", "integer")
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,4 @@ def kernels_for(op_type: str, mode: str = "float") -> list[Kernel]:
 
 
 from lpir.runtime.kernels import depthwise as _depthwise, inplace as _inplace  # noqa: E402,F401  (registrations)
+from lpir.runtime.kernels import integer as _integer  # noqa: E402,F401  (registrations)

@@ -1,0 +1,145 @@
+"""Exact integer Convolution, GroupConvolution, ConvolutionBackpropData and MatMul.
+
+The integer interpretation (:mod:`lpir.runtime.lowering`) feeds these layers integer tensors
+(quantized activations minus their zero point, i8 weights) and reads an i32 accumulator. The
+accumulator must be the exact integer dot product, yet numpy's integer matrix products do not
+use BLAS and are 10-50x slower. So the products run in BLAS on integer-valued floats, with the
+contraction (K) split into chunks small enough that *every* partial sum of a chunk is an
+integer below 2**24 in magnitude (exact in f32, whatever the summation order or FMA), or below
+2**53 (f64) when a single f32 chunk would be too short to pay off; the chunk results are then
+added exactly in f64 (their total stays below 2**53) or i64. The bound uses the operands'
+actual largest magnitudes: ``max|x| * max|w| * taps * chunk``.
+
+An accumulator outside the i32 range is an error naming the layer (OpenVINO would wrap it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from lpir.errors import EvaluationError
+from lpir.ops import lookup
+from lpir.runtime.kernels import kernels_for, register_kernel
+
+F32_EXACT = 1 << 24
+F64_EXACT = 1 << 53
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+# A chunk shorter than this runs faster in one f64 product than in many f32 ones.
+MIN_F32_CHUNK = 64
+
+
+def magnitude(a: np.ndarray) -> int:
+    """The largest absolute value in ``a`` (0 for an empty array), as a Python int."""
+    if a.size == 0:
+        return 0
+    return max(abs(int(a.min())), abs(int(a.max())))
+
+
+def chunk_plan(term_bound: int, depth: int) -> tuple[np.dtype, int]:
+    """(work type, chunk length) for summing ``depth`` terms each at most ``term_bound`` in
+    magnitude so that every partial sum of a chunk is exact in the work type."""
+    if term_bound == 0 or depth == 0:
+        return np.dtype(np.float32), max(depth, 1)
+    in_f32 = (F32_EXACT - 1) // term_bound
+    if in_f32 >= min(depth, MIN_F32_CHUNK):
+        return np.dtype(np.float32), min(depth, in_f32)
+    in_f64 = (F64_EXACT - 1) // term_bound
+    if in_f64 >= 1:
+        return np.dtype(np.float64), min(depth, in_f64)
+    return np.dtype(np.int64), depth
+
+
+Product = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def exact_contraction(product: Product, x: np.ndarray, w: np.ndarray, x_axis: int, w_axis: int, *,
+                      taps: int = 1, groups: int = 1) -> np.ndarray:
+    """``product(x, w)`` for integer ``x`` and ``w`` as an exact i32 accumulator.
+
+    ``product`` is a float layer (a convolution or matrix product) that sums over axis
+    ``x_axis`` of ``x`` (holding ``groups`` groups of channels) paired with axis ``w_axis`` of
+    ``w``, and over ``taps`` kernel positions. It is called on chunks of that axis cast to a
+    float type in which the chunk's sums are exact (:func:`chunk_plan`).
+    """
+    depth = w.shape[w_axis]
+    term = magnitude(x) * magnitude(w) * taps
+    work, chunk = chunk_plan(term, depth)
+    total_type = np.float64 if term * depth < F64_EXACT else np.int64
+    total = None
+    for start in range(0, depth, chunk):
+        stop = min(start + chunk, depth)
+        part = product(_channels(x, x_axis, groups, start, stop).astype(work),
+                       _channels(w, w_axis, 1, start, stop).astype(work))
+        if total is None:
+            total = part if stop == depth else part.astype(total_type)
+        else:
+            total += part.astype(total_type, copy=False)
+    return to_i32(total, term * depth)
+
+
+def _channels(a: np.ndarray, axis: int, groups: int, start: int, stop: int) -> np.ndarray:
+    """Channels ``start:stop`` of every group along ``axis`` of ``a`` (all of them: ``a`` itself)."""
+    axis %= a.ndim
+    per_group = a.shape[axis] // groups
+    if start == 0 and stop == per_group:
+        return a
+    split = a.reshape(a.shape[:axis] + (groups, per_group) + a.shape[axis + 1:])
+    index = (slice(None),) * (axis + 1) + (slice(start, stop),)
+    return split[index].reshape(a.shape[:axis] + (groups * (stop - start),) + a.shape[axis + 1:])
+
+
+def to_i32(total: np.ndarray, bound: int) -> np.ndarray:
+    """The accumulator as i32; raises when a value falls outside the i32 range."""
+    if bound > I32_MAX and total.size:
+        low, high = int(total.min()), int(total.max())
+        if low < I32_MIN or high > I32_MAX:
+            worst = low if -low > high else high
+            raise EvaluationError(f"the i32 accumulator overflows: a dot product reaches {worst} "
+                                  f"(i32 holds {I32_MIN} to {I32_MAX}); quantize with fewer levels or split the layer")
+    return total.astype(np.int32)
+
+
+def _is_integer(*arrays: np.ndarray) -> bool:
+    return all(a.dtype.kind in "iu" for a in arrays)
+
+
+@register_kernel("MatMul", "integer")
+def integer_matmul(a: np.ndarray, b: np.ndarray, *, transpose_a: bool, transpose_b: bool):
+    if not _is_integer(a, b):
+        return None
+    op = lookup("MatMul", 1)
+    a_axis = -2 if transpose_a and a.ndim > 1 else -1
+    b_axis = -1 if transpose_b and b.ndim > 1 else (-2 if b.ndim > 1 else 0)
+    product = lambda x, w: op.evaluate(x, w, transpose_a=transpose_a, transpose_b=transpose_b)[0]  # noqa: E731
+    return (exact_contraction(product, a, b, a_axis, b_axis),)
+
+
+def _convolution_kernel(op_type: str, grouped: bool, backprop: bool):
+    """The exact kernel of one convolution op: chunks over the input channels of each group."""
+    def run(x: np.ndarray, w: np.ndarray, *rest: np.ndarray, **attrs):
+        if not _is_integer(x, w):
+            return None
+        op = lookup(op_type, 1)
+        float_kernels = kernels_for(op_type)
+
+        def product(xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+            for kernel in float_kernels:  # the compiled depthwise kernel where it applies
+                result = kernel.run(xs, ws, *rest, **attrs)
+                if result is not None:
+                    return result[0]
+            return op.evaluate(xs, ws, *rest, **attrs)[0]
+
+        lead = 1 if grouped else 0
+        w_axis = lead + (0 if backprop else 1)   # weights [G?, C_IN, C_OUT, k] or [G?, C_OUT, C_IN, k]
+        taps = int(np.prod(w.shape[lead + 2:]))
+        groups = w.shape[0] if grouped else 1
+        return (exact_contraction(product, x, w, 1, w_axis, taps=taps, groups=groups),)
+    register_kernel(op_type, "integer")(run)
+
+
+for _type, _grouped, _backprop in (("Convolution", False, False), ("GroupConvolution", True, False),
+                                   ("ConvolutionBackpropData", False, True),
+                                   ("GroupConvolutionBackpropData", True, True)):
+    _convolution_kernel(_type, _grouped, _backprop)
