@@ -92,18 +92,23 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
                     on_lowered=on_lowered)
 
 
-def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True) -> CompiledModel:
+def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True,
+                  integer: bool = False) -> CompiledModel:
     """Prepare a model (or the model at a path) for lpir's reference interpreter.
 
     The result is callable with inputs by name (dict) or position (list) and returns the
     outputs in model order, also indexable by tensor name. With ``fold_constants`` weight
     decompression subgraphs are computed once, at compile time: faster calls, but compressed
     weights are then held in float (turn it off to keep an int4 model small in memory).
+
+    With ``integer`` the layers whose inputs are quantized run as OpenVINO's CPU runs them:
+    u8/i8 × i8 → exact i32 accumulators, dequantized after the layer (``compiled.plan`` says
+    which layers and why not the others). A model without FakeQuantize warns and runs in float.
     """
     from lpir.runtime import compile_model as compile_
     if not isinstance(model, Model):
         model = read_model(model)
-    return compile_(model, fold_constants=fold_constants)
+    return compile_(model, fold_constants=fold_constants, integer=integer)
 
 
 def inspect_model(model: Model | str | os.PathLike, *, sparsity: bool = True,

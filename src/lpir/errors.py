@@ -35,6 +35,10 @@ class QuantizationError(LpirError):
     """Quantization or weight compression cannot proceed (bad ranges, bad group size, ...)."""
 
 
+class LowPrecisionWarning(UserWarning):
+    """A low-precision request that lpir could only partly honour (e.g. integer=True on a float model)."""
+
+
 def describe_node(node: object) -> str:
     """A short label for a node in messages: ``layer 12 'conv1' (Convolution-opset1)``."""
     layer_id = getattr(node, "layer_id", None)

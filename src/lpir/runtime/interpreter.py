@@ -13,14 +13,16 @@ as they are produced; calibration collects all its statistics in one pass with t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from lpir.errors import ValidationError
+from lpir.errors import LowPrecisionWarning, ValidationError
 from lpir.ir.graph import RESULT_NAMES, Model, Node, Output
 from lpir.ir.shape import Shape
+from lpir.runtime.lowering import Plan, lower_to_integer
 from lpir.runtime.program import Program
 from lpir.runtime.taps import TapCallback, Taps
 
@@ -50,10 +52,27 @@ class InferResult(list):
 class CompiledModel:
     """A model prepared for execution. Call it with inputs; get an :class:`InferResult`."""
 
-    def __init__(self, model: Model, *, fold_constants: bool = True):
+    def __init__(self, model: Model, *, fold_constants: bool = True, integer: bool = False):
         self.model = model
-        self._program = Program(model, fold_constants=fold_constants)
+        self.integer = integer and _has_fake_quantize(model)
+        if integer and not self.integer:
+            warnings.warn(f"model '{model.name}' has no FakeQuantize: integer=True has nothing to lower, "
+                          "it runs in float", LowPrecisionWarning, stacklevel=3)
+        self._plan: Plan | None = None
+        self.lowered = model
+        if self.integer:
+            self.lowered, self._plan = lower_to_integer(model)
+        self._program = Program(self.lowered, fold_constants=fold_constants,
+                                mode="integer" if self.integer else "float")
         self._output_names = [_result_names(r) for r in model.results]
+
+    @property
+    def plan(self) -> Plan:
+        """How each Convolution/GroupConvolution/ConvolutionBackpropData/MatMul runs (``print`` it
+        for a table): in integers with which input precisions, or in float and why."""
+        if self._plan is None:
+            self._plan = lower_to_integer(self.model, rewrite=False)[1]
+        return self._plan
 
     def tap(self, targets: Iterable[Output | str], callback: TapCallback) -> Taps:
         """Taps for ``compiled(inputs, taps=...)``: ``callback(output, value)`` on each target
@@ -116,13 +135,18 @@ class CompiledModel:
     infer = __call__
 
 
-def compile_model(model: Model, *, fold_constants: bool = True) -> CompiledModel:
+def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = False) -> CompiledModel:
     """Prepare ``model`` for the reference interpreter (raises if any op is unsupported).
 
     With ``fold_constants`` every node whose inputs are all constant (weight decompression
-    subgraphs, FakeQuantize on weights) is evaluated once here instead of on every call.
+    subgraphs, FakeQuantize on weights) is evaluated once here instead of on every call. With
+    ``integer`` the quantized layers run in integers (:mod:`lpir.runtime.lowering`).
     """
-    return CompiledModel(model, fold_constants=fold_constants)
+    return CompiledModel(model, fold_constants=fold_constants, integer=integer)
+
+
+def _has_fake_quantize(model: Model) -> bool:
+    return any(node.type == "FakeQuantize" for node in model.nodes())
 
 
 def _result_names(result: Node) -> list[str]:
