@@ -1,0 +1,216 @@
+"""The integer interpretation (compile_model(integer=True)) against the float emulation and OpenVINO.
+
+Models: real ones quantized by NNCF 3.4 (nncf.quantize on real inputs) and small ones built
+with OpenVINO's opset API for the rules. Per layer, on the float emulation's own inputs
+(teacher forcing), the integer layer (exact i32 accumulator times s_x·s_w) equals the emulated
+float layer within a few f32 ULPs of the layer's output range: what remains is the emulation's
+own f32 summation rounding. End to end, a FakeQuantize network is discontinuous: those ULPs
+move values lying on a rounding boundary of the next FakeQuantize by one quantum, and the
+moves cascade (README, "integer interpretation"), so end-to-end checks are on what the models
+compute (classes, embeddings) and on the mean difference.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import openvino as ov
+import pytest
+from openvino import opset13 as ops
+
+import lpir
+import ovmodels
+import realdata
+from lpir.errors import EvaluationError, LowPrecisionWarning
+from lpir.ir.subgraph import extract_subgraph
+
+NNCF_MODELS = ["ppocr_cls", "minilm"]
+LAYER_ULPS = 8
+
+
+@pytest.fixture(scope="module")
+def nncf_ir(tmp_path_factory, real_onnx):
+    import nncf
+    folder = tmp_path_factory.mktemp("nncf")
+    cache = {}
+
+    def get(name: str) -> str:
+        if name not in cache:
+            model = ov.convert_model(str(real_onnx[name]))
+            inputs = realdata.inputs_for(name)
+            samples = [inputs] + ([list(realdata.token_batch(seed=s)) for s in range(3)] if name == "minilm" else [])
+            options = {"model_type": nncf.ModelType.TRANSFORMER} if name == "minilm" else {}
+            quantized = nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples), **options)
+            cache[name] = ovmodels.save(quantized, folder / f"{name}_int8.xml")
+        return cache[name]
+
+    return get
+
+
+def dequantized_output(lowered, layer_name: str):
+    """The float output of an integer layer: layer → Convert(f32) → Multiply."""
+    layer = lowered.node(layer_name)
+    convert = layer.outputs[0].consumers[0].node
+    return convert.outputs[0].consumers[0].node.outputs[0]
+
+
+def quantized_sources(layer):
+    """The float tensors the integer layer's quantize FakeQuantizes read."""
+    sources = []
+    for port in layer.inputs:
+        node = port.source.node
+        while node.type in ("Convert", "Subtract"):
+            node = node.inputs[0].source.node
+        if node.type == "FakeQuantize":
+            sources.append(node.inputs[0].source)
+    return sources
+
+
+@pytest.mark.parametrize("name", NNCF_MODELS)
+def test_layers_match_the_float_emulation_on_its_own_inputs(nncf_ir, name):
+    model = lpir.read_model(nncf_ir(name))
+    inputs = realdata.inputs_for(name)
+    emulation = lpir.compile_model(model)
+    integer = lpir.compile_model(model, integer=True)
+    assert integer.plan.integer_layers and len(integer.plan.integer_layers) == len(integer.plan.layers)
+    worst = 0.0
+    for row in integer.plan.integer_layers:
+        layer = integer.lowered.node(row.name)
+        sources = quantized_sources(layer)
+        seen = {}
+        targets = [model.node(s.node.name).outputs[s.index] for s in sources] + [model.node(row.name).outputs[0]]
+        emulation(inputs, taps=emulation.tap(targets, lambda out, value: seen.__setitem__((out.node.name, out.index), value)))
+        fragment = lpir.runtime.CompiledModel(extract_subgraph(integer.lowered, sources, [dequantized_output(integer.lowered, row.name)]))
+        fragment._program = lpir.runtime.program.Program(fragment.model, mode="integer")
+        actual = fragment([seen[(s.node.name, s.index)] for s in sources])[0]
+        expected = seen[(row.name, 0)]
+        span = np.float32(np.ptp(expected))
+        ulps = float(np.abs(actual.astype(np.float64) - expected).max() / np.spacing(span))
+        assert ulps <= LAYER_ULPS, (row.name, ulps)
+        worst = max(worst, ulps)
+    print(f"{name}: {len(integer.plan.integer_layers)} integer layers, worst {worst:.2f} ULPs of the layer's range")
+
+
+def test_end_to_end_classes_agree_with_the_float_emulation(nncf_ir):
+    model = lpir.read_model(nncf_ir("ppocr_cls"))
+    lines = realdata.text_lines(48, 192, 8)
+    batch = np.concatenate([lines, lines[:, :, ::-1, ::-1]])
+    emulated = lpir.compile_model(model)([batch])[0]
+    integer = lpir.compile_model(model, integer=True)([batch])[0]
+    np.testing.assert_array_equal(integer.argmax(1), emulated.argmax(1))
+    assert np.abs(integer - emulated).mean() <= 0.02 * np.ptp(emulated)
+
+
+def test_end_to_end_embeddings_agree_with_the_float_emulation(nncf_ir):
+    model = lpir.read_model(nncf_ir("minilm"))
+    tokens = list(realdata.token_batch(4, 32, seed=7))
+    emulated = lpir.compile_model(model)(tokens)
+    integer = lpir.compile_model(model, integer=True)(tokens)
+    for e, i in zip(emulated, integer):
+        cosine = np.sum(e * i, -1) / np.linalg.norm(e, axis=-1) / np.linalg.norm(i, axis=-1)
+        assert cosine.min() > 0.9999
+        assert np.abs(i - e).mean() <= 1e-3 * np.ptp(e)
+
+
+def test_integer_mode_agrees_with_openvino_integer_pipeline(nncf_ir):
+    """OpenVINO with its low-precision transformations on (f32 hint, no dynamic quantization)."""
+    xml = nncf_ir("minilm")
+    tokens = list(realdata.token_batch(4, 32, seed=7))
+    lpir_out = lpir.compile_model(lpir.read_model(xml), integer=True)(tokens)
+    openvino_out = ovmodels.run(xml, tokens)
+    for a, e in zip(lpir_out, openvino_out):
+        cosine = np.sum(a * e, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(e, axis=-1)
+        assert cosine.min() > 0.9999
+        assert np.abs(a - e).mean() <= 1e-3 * np.ptp(e)
+
+
+def test_lowered_model_saves_and_runs_in_openvino(quantized_ir, tmp_path):
+    """The lowering is standard OpenVINO ops: OpenVINO reads lpir's integer graph and computes
+    what lpir's integer interpreter computes."""
+    model = lpir.read_model(quantized_ir("fq_conv"))
+    compiled = lpir.compile_model(model, integer=True)
+    assert [row.integer for row in compiled.plan.layers] == [True, True]
+    lpir.save_model(compiled.lowered, tmp_path / "lowered.xml")
+    types = {op.get_type_name() for op in ovmodels.core().read_model(str(tmp_path / "lowered.xml")).get_ordered_ops()}
+    assert {"FakeQuantize", "Convert", "Convolution", "Multiply"} <= types
+    x = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
+    expected = ovmodels.run(tmp_path / "lowered.xml", [x])[0]
+    actual = compiled([x])[0]
+    assert np.abs(actual - expected).max() <= 1e-4 * np.ptp(expected)
+    lowered = lpir.read_model(tmp_path / "lowered.xml")
+    conv = next(n for n in lowered.nodes() if n.type == "Convolution")
+    assert [p.source.etype.name for p in conv.inputs] == ["i32", "i32"]
+
+
+def _fq(node, lo, hi, levels=256):
+    f = lambda v: ops.constant(np.asarray(v, np.float32))  # noqa: E731
+    return ops.fake_quantize(node, f(lo), f(hi), f(lo), f(hi), levels)
+
+
+def _plan(model: ov.Model, tmp_path) -> lpir.runtime.lowering.Plan:
+    return lpir.compile_model(lpir.read_model(ovmodels.save(model, tmp_path / "m.xml")), integer=True).plan
+
+
+def _conv(x, w):
+    return ops.convolution(x, w, [1, 1], [0, 0], [0, 0], [1, 1])
+
+
+def test_rules_keep_layers_in_float_and_say_why(tmp_path):
+    rng = np.random.default_rng(0)
+    x = ops.parameter([1, 4, 6, 6], np.float32, name="x")
+    w = _fq(ops.constant(rng.normal(size=(4, 4, 1, 1)).astype(np.float32)), -2.0, 2.0, 255)
+    per_channel = _conv(_fq(x, np.zeros((1, 4, 1, 1)), np.arange(1, 5).reshape(1, 4, 1, 1)), w)
+    sixteen = _conv(_fq(per_channel, 0.0, 4.0, levels=16), w)
+    plain = _conv(sixteen, w)
+    flat = ops.reshape(plain, ops.constant(np.array([1, 144], np.int64)), False)
+    asym_w = _fq(ops.constant(rng.random((144, 3)).astype(np.float32)), 0.0, 1.0, 256)
+    matmul = ops.matmul(_fq(flat, -1.0, 2.984375), asym_w, False, False)  # step 1/64: zero point 64
+    good = ops.matmul(_fq(matmul, 0.0, 2.0), _fq(ops.constant(rng.normal(size=(3, 2)).astype(np.float32)), -1.0, 1.0, 255),
+                      False, False)
+    plan = _plan(ov.Model([ops.result(good)], [x], "rules"), tmp_path)
+    reasons = [row.reason for row in plan.layers]
+    assert "per-channel activations on Convolution" in reasons[0]
+    assert "16-level FakeQuantize" in reasons[1]
+    assert reasons[2] == "input 0 not quantized"
+    assert "zero point on MatMul input 1" in reasons[3]
+    assert plan.layers[4].integer and plan.layers[4].inputs == ["u8", "i8"]
+    assert plan.layers[3].inputs[0] == "u8 zp 64"
+    fractional = _plan(ov.Model([ops.result(ops.matmul(_fq(flat, -1.0, 3.0), asym_w, False, False))], [x], "f"), tmp_path)
+    assert "zero point 63.75 is not an integer" in fractional.layers[-1].reason
+    text = str(plan)
+    assert "1 of 5 layers run in integers" in text and "why float" in text
+
+
+def test_signed_activation_on_convolution_takes_u8_with_zero_point(tmp_path):
+    x = ops.parameter([1, 2, 4, 4], np.float32, name="x")
+    w = _fq(ops.constant(np.ones((3, 2, 3, 3), np.float32)), -1.0, 1.0, 255)
+    conv = ops.convolution(_fq(x, -128 / 127, 1.0), w, [1, 1], [1, 1], [1, 1], [1, 1])
+    model = ov.Model([ops.result(conv)], [x], "signed")
+    compiled = lpir.compile_model(lpir.read_model(ovmodels.save(model, tmp_path / "s.xml")), integer=True)
+    assert compiled.plan.layers[0].inputs == ["u8 zp 128", "i8"]
+    value = np.random.default_rng(1).uniform(-1.2, 1.2, (1, 2, 4, 4)).astype(np.float32)
+    emulated = lpir.compile_model(compiled.model)([value])[0]  # the padding (zero) must stay zero: zp 128 is 0.0
+    assert np.abs(compiled([value])[0] - emulated).max() <= 1e-5 * np.ptp(emulated)
+
+
+def test_model_without_fake_quantize_warns_and_runs_in_float(real_ir):
+    model = lpir.read_model(real_ir("ppocr_cls"))
+    with pytest.warns(LowPrecisionWarning, match="no FakeQuantize"):
+        compiled = lpir.compile_model(model, integer=True)
+    assert not compiled.integer and not compiled.plan.integer_layers
+    assert all("not quantized" in row.reason for row in compiled.plan.layers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lpir.compile_model(model)
+
+
+def test_accumulator_overflow_names_the_layer(tmp_path):
+    k = 70_000  # 255 * 127 * 70000 > 2**31
+    x = ops.parameter([1, k], np.float32, name="x")
+    matmul = ops.matmul(_fq(x, 0.0, 1.0), _fq(ops.constant(np.ones((k, 1), np.float32)), -1.0, 1.0, 255), False, False)
+    matmul.set_friendly_name("wide_matmul")
+    compiled = lpir.compile_model(lpir.read_model(ovmodels.save(ov.Model([ops.result(matmul)], [x], "wide"), tmp_path / "w.xml")),
+                                  integer=True)
+    with pytest.raises(EvaluationError, match="wide_matmul.*i32 accumulator overflows"):
+        compiled([np.ones((1, k), np.float32)])
