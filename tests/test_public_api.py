@@ -7,7 +7,8 @@ import lpir
 PUBLIC = {
     "CompiledModel", "EvaluationError", "IgnoredScope", "InferResult", "LpirError", "LpirWarning", "Model",
     "ModelParseError", "Node", "Output", "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError",
-    "compare_models", "compile_model", "compress_weights", "inspect_model", "read_model", "save_model", "__version__",
+    "compare_models", "compile_model", "compress_weights", "inspect_model", "read_model", "save_model", "sparsify",
+    "__version__",
 }
 
 

@@ -8,7 +8,8 @@
 """
 
 from lpir import ops  # noqa: F401  (registers the op definitions)
-from lpir.api import compare_models, compile_model, compress_weights, inspect_model, read_model, save_model
+from lpir.api import (compare_models, compile_model, compress_weights, inspect_model, read_model, save_model,
+                      sparsify)
 from lpir.errors import (EvaluationError, LpirError, LpirWarning, ModelParseError, QuantizationError,
                          UnsupportedOpError, ValidationError)
 from lpir.ir import Model, Node, Output, Tensor
@@ -20,4 +21,4 @@ __version__ = "0.1.0"
 __all__ = ["CompiledModel", "EvaluationError", "IgnoredScope", "InferResult", "LpirError", "LpirWarning", "Model",
            "ModelParseError", "Node", "Output", "QuantizationError", "Tensor", "UnsupportedOpError",
            "ValidationError", "compare_models", "compile_model", "compress_weights", "inspect_model", "read_model",
-           "save_model", "__version__"]
+           "save_model", "sparsify", "__version__"]

@@ -93,7 +93,7 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
 
 
 def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True,
-                  integer: bool = False) -> CompiledModel:
+                  integer: bool = False, sparse_weights_rate: float = 1.0) -> CompiledModel:
     """Prepare a model (or the model at a path) for lpir's reference interpreter.
 
     The result is callable with inputs by name (dict) or position (list) and returns the
@@ -104,11 +104,27 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     With ``integer`` the layers whose inputs are quantized run as OpenVINO's CPU runs them:
     u8/i8 × i8 → exact i32 accumulators, dequantized after the layer (``compiled.plan`` says
     which layers and why not the others). A model without FakeQuantize warns and runs in float.
+    A MatMul whose constant weights hold at least ``sparse_weights_rate`` exact zeros runs a
+    sparse kernel, as OpenVINO's ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE`` (1.0: off).
     """
     from lpir.runtime import compile_model as compile_
     if not isinstance(model, Model):
         model = read_model(model)
-    return compile_(model, fold_constants=fold_constants, integer=integer)
+    return compile_(model, fold_constants=fold_constants, integer=integer, sparse_weights_rate=sparse_weights_rate)
+
+
+def sparsify(model: Model | str | os.PathLike, sparsity: float = 0.5, *, dataset: Iterable | None = None,
+             pattern: str = "unstructured", ignored_scope: Iterable[str] | None = None) -> Model:
+    """A copy of ``model`` with ``sparsity`` of each MatMul/Convolution's weights set to exact zero.
+
+    Without ``dataset`` by magnitude; with one (model inputs, e.g. an ``lpir.Dataset``) by
+    ``|W| · ‖X‖`` per output row, the activation norms collected with taps. ``pattern="2:4"``
+    keeps 2 of every 4 input features. Layers named in ``ignored_scope`` stay dense.
+    """
+    from lpir.compression.sparsify import sparsify as sparsify_
+    if not isinstance(model, Model):
+        model = read_model(model)
+    return sparsify_(model, sparsity, dataset=dataset, pattern=pattern, ignored_scope=ignored_scope)
 
 
 def inspect_model(model: Model | str | os.PathLike, *, sparsity: bool = True,

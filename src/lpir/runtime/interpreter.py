@@ -24,6 +24,7 @@ from lpir.ir.graph import RESULT_NAMES, Model, Node, Output
 from lpir.ir.shape import Shape
 from lpir.runtime.lowering import Plan, lower_to_integer
 from lpir.runtime.program import Program
+from lpir.runtime.sparse import DEFAULT_SPARSE_RATE, check_rate, choose_sparse_kernels
 from lpir.runtime.taps import TapCallback, Taps
 
 
@@ -52,7 +53,8 @@ class InferResult(list):
 class CompiledModel:
     """A model prepared for execution. Call it with inputs; get an :class:`InferResult`."""
 
-    def __init__(self, model: Model, *, fold_constants: bool = True, integer: bool = False):
+    def __init__(self, model: Model, *, fold_constants: bool = True, integer: bool = False,
+                 sparse_weights_rate: float = DEFAULT_SPARSE_RATE):
         self.model = model
         self.integer = integer and _has_fake_quantize(model)
         if integer and not self.integer:
@@ -64,6 +66,7 @@ class CompiledModel:
             self.lowered, self._plan = lower_to_integer(model)
         self._program = Program(self.lowered, fold_constants=fold_constants,
                                 mode="integer" if self.integer else "float")
+        self.sparse_layers = choose_sparse_kernels(self._program, check_rate(sparse_weights_rate))
         self._output_names = [_result_names(r) for r in model.results]
 
     @property
@@ -72,6 +75,9 @@ class CompiledModel:
         for a table): in integers with which input precisions, or in float and why."""
         if self._plan is None:
             self._plan = lower_to_integer(self.model, rewrite=False)[1]
+        for layer in self._plan.layers:
+            if layer.name in self.sparse_layers:
+                layer.kernel = f"sparse {100 * self.sparse_layers[layer.name]:.0f}%"
         return self._plan
 
     def tap(self, targets: Iterable[Output | str], callback: TapCallback) -> Taps:
@@ -135,14 +141,17 @@ class CompiledModel:
     infer = __call__
 
 
-def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = False) -> CompiledModel:
+def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = False,
+                  sparse_weights_rate: float = DEFAULT_SPARSE_RATE) -> CompiledModel:
     """Prepare ``model`` for the reference interpreter (raises if any op is unsupported).
 
     With ``fold_constants`` every node whose inputs are all constant (weight decompression
     subgraphs, FakeQuantize on weights) is evaluated once here instead of on every call. With
-    ``integer`` the quantized layers run in integers (:mod:`lpir.runtime.lowering`).
+    ``integer`` the quantized layers run in integers (:mod:`lpir.runtime.lowering`). MatMul
+    layers whose constant weights have at least ``sparse_weights_rate`` exact zeros run a sparse
+    kernel (:mod:`lpir.runtime.sparse`; 1.0 turns it off).
     """
-    return CompiledModel(model, fold_constants=fold_constants, integer=integer)
+    return CompiledModel(model, fold_constants=fold_constants, integer=integer, sparse_weights_rate=sparse_weights_rate)
 
 
 def _has_fake_quantize(model: Model) -> bool:
