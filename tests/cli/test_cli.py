@@ -38,7 +38,7 @@ def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> Non
         assert fragment in proc.stderr
 
 
-@pytest.mark.parametrize("command", ["inspect", "convert", "run", "compare", "demo"])
+@pytest.mark.parametrize("command", ["inspect", "convert", "run", "sparsify", "compare", "demo"])
 def test_every_subcommand_has_help_with_an_example(command):
     out = lpir_cli(command, "--help").stdout
     assert "example:" in out and f"lpir {command}" in out
@@ -236,3 +236,53 @@ def test_run_bad_arguments_are_one_line_errors(quantized_ir, tmp_path, args, fra
     np.savez(tmp_path / "two.npz", a=np.zeros(1), b=np.ones(1))
     proc = lpir_cli("run", quantized_ir("u4_group"), *[a.format(dir=tmp_path) for a in args], check=False)
     assert_user_error(proc, fragment)
+
+
+# -- integer and sparse runs, sparsify ------------------------------------------------------
+def test_run_integer_prints_the_plan_and_matches_the_api(quantized_ir, tmp_path):
+    path = quantized_ir("fq_conv")
+    x = np.random.default_rng(4).random((1, 3, 16, 16), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    proc = lpir_cli("run", path, "--integer", "--input", f"input={tmp_path / 'x.npy'}", "--output", tmp_path / "o.npz")
+    assert "2 of 2 layers run in integers" in proc.stdout and "u8 | i8" in proc.stdout
+    saved = np.load(tmp_path / "o.npz")
+    np.testing.assert_array_equal(saved[saved.files[0]], lpir.compile_model(path, integer=True)([x])[0])
+
+
+def test_run_integer_on_a_float_model_warns_and_runs(real_ir):
+    proc = lpir_cli("run", real_ir("ppocr_cls"), "--integer", "--random", "--shape", "x=1,3,48,192")
+    assert "no FakeQuantize" in proc.stderr and "0 of " in proc.stdout
+
+
+def test_sparsify_then_run_sparse(real_ir, tmp_path):
+    import realdata
+    ids, mask = realdata.token_batch(3, 16)
+    np.savez(tmp_path / "data.npz", input_ids=ids, attention_mask=mask)
+    out = tmp_path / "sparse.xml"
+    proc = lpir_cli("sparsify", real_ir("minilm"), "-o", out, "--sparsity", "0.9", "--data", tmp_path / "data.npz")
+    assert "3 samples" in proc.stdout
+    model = lpir.read_model(out)
+    assert lpir.inspect_model(model).to_dict()["sparsity"]["overall"] > 0.85
+    np.save(tmp_path / "ids.npy", ids[:1])
+    np.save(tmp_path / "mask.npy", mask[:1])
+    proc = lpir_cli("run", out, "--sparse-rate", "0.85", "--input", f"input_ids={tmp_path / 'ids.npy'}",
+                    "--input", f"attention_mask={tmp_path / 'mask.npy'}")
+    assert proc.stdout.count("sparse 90%") == 18
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--sparsity", "1"], "must be in [0, 1)"),
+    (["--pattern", "2:5"], "divisible by 5"),
+    (["--pattern", "two"], "N:M"),
+    (["--data", "{dir}/missing.npz"], "cannot load"),
+])
+def test_sparsify_bad_arguments_are_one_line_errors(real_ir, tmp_path, args, fragment):
+    proc = lpir_cli("sparsify", real_ir("minilm"), "-o", tmp_path / "s.xml", *[a.format(dir=tmp_path) for a in args],
+                    check=False)
+    assert_user_error(proc, fragment)
+    assert not (tmp_path / "s.xml").exists()
+
+
+def test_run_bad_sparse_rate(quantized_ir):
+    assert_user_error(lpir_cli("run", quantized_ir("fq_conv"), "--random", "--sparse-rate", "2", check=False),
+                      "sparse_weights_rate")

@@ -12,11 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lpir.cli import compare, compress, convert, demo, inspect, run
+from lpir.cli import compare, compress, convert, demo, inspect, run, sparsify
 from lpir.errors import LpirError
 
 EXIT_USER_ERROR = 2
-COMMANDS = (inspect, convert, compress, run, compare, demo)
+COMMANDS = (inspect, convert, compress, run, sparsify, compare, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
             print(note)
     elif not inputs:
         raise ValidationError("give inputs with --input NAME=FILE.npy, or --random")
-    outputs = run_with_progress(lpir.compile_model(model), inputs)
+    compiled = lpir.compile_model(model, integer=args.integer, sparse_weights_rate=args.sparse_rate)
+    if args.integer or args.sparse_rate < 1.0:
+        print(compiled.plan)
+    outputs = run_with_progress(compiled, inputs)
     named = outputs.to_dict()
     for name, value in named.items():
         print(output_summary(name, value, args.top))
@@ -120,3 +123,7 @@ def register(subparsers) -> None:
                    help="shape of a random input with dynamic dimensions")
     p.add_argument("--top", type=positive_int, default=5, help="classes shown for classifier-like outputs (default 5)")
     p.add_argument("--output", metavar="OUT.npz", help="save the outputs, keyed by name")
+    p.add_argument("--integer", action="store_true",
+                   help="run quantized layers in integers as OpenVINO's CPU does, and print the plan")
+    p.add_argument("--sparse-rate", type=float, default=1.0, metavar="R",
+                   help="MatMul weights with at least this share of zeros run a sparse kernel (default 1.0: off)")
