@@ -1,0 +1,81 @@
+"""Integer mode against the float emulation and OpenVINO INT8, same run.
+
+    python benchmarks/bench_integer.py [--runs 10]
+
+Each model is quantized once by NNCF (nncf.quantize on a few real inputs) and saved as IR; lpir
+runs it in its float emulation (FakeQuantize as float ops) and in integer mode (exact u8/i8 × i8
+→ i32 layers), OpenVINO's CPU runs it with its low-precision transformations (f32 hint, no
+dynamic quantization). Prints median latencies, integer/emulation ratio (target ≤ 1.5) and how
+far integer mode is from the emulation and from OpenVINO end to end (max |difference| / range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+import lpir
+from timing import OV_F32, median_ms
+from lpir import zoo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import realdata  # noqa: E402
+
+
+def cases():
+    ids, mask = realdata.token_batch(1, 128)
+    yield "MiniLM-L3 b1 s128", "minilm", [ids, mask], [list(realdata.token_batch(2, 32, seed=s)) for s in range(4)]
+    lines = realdata.text_lines(48, 192, 6)
+    yield "PP-OCR cls b6", "ppocr_cls", [lines], [[realdata.text_lines(48, 192, 4)]]
+    yield "PP-OCRv4 rec 48x320", "ppocr_rec", [realdata.text_lines(48, 320, 1)], [[realdata.text_lines(48, 320, 2)]]
+    yield "PP-OCRv4 det 256", "ppocr_det", [realdata.photo_batch(256, 256, ("page",))], [[realdata.photo_batch(256, 256, ("page", "coffee"))]]
+
+
+def quantize(name: str, samples, folder: Path) -> str:
+    import nncf
+    model = ov.convert_model(str(zoo.all_models()[name]))
+    options = {"model_type": nncf.ModelType.TRANSFORMER} if name == "minilm" else {}
+    quantized = nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples), **options)
+    path = folder / f"{name}.xml"
+    ov.save_model(quantized, str(path), compress_to_fp16=False)
+    return str(path)
+
+
+def relative(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float64) - b).max() / (np.ptp(b) or 1.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    core = ov.Core()
+    print(f"{'model':22s} {'emulation ms':>12s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
+          f"{'int vs emu':>10s} {'int vs OV':>9s}")
+    with tempfile.TemporaryDirectory() as folder:
+        for label, name, inputs, samples in cases():
+            xml = quantize(name, samples, Path(folder))
+            model = lpir.read_model(xml)
+            emulation = lpir.compile_model(model)
+            integer = lpir.compile_model(model, integer=True)
+            openvino = core.compile_model(xml, "CPU", OV_F32)
+            times = []
+            for _ in range(3):  # rounds: the machine is shared, the load drifts
+                times.append((median_ms(lambda: emulation(inputs), args.runs),
+                              median_ms(lambda: integer(inputs), args.runs),
+                              median_ms(lambda: openvino(inputs), args.runs)))
+            emu_ms, int_ms, ov_ms = np.median(np.array(times), axis=0)
+            ratio = float(np.median([t[1] / t[0] for t in times]))
+            e, i = emulation(inputs)[0], integer(inputs)[0]
+            o = np.array(openvino(inputs)[openvino.outputs[0]])
+            print(f"{label:22s} {emu_ms:12.1f} {int_ms:10.1f} {ratio:6.2f}x {ov_ms:10.1f} {relative(i, e):10.2e} "
+                  f"{relative(i, o):9.2e}   ({len(integer.plan.integer_layers)}/{len(integer.plan.layers)} layers integer)")
+
+
+if __name__ == "__main__":
+    main()
