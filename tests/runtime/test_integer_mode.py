@@ -92,6 +92,83 @@ def test_layers_match_the_float_emulation_on_its_own_inputs(nncf_ir, name):
     print(f"{name}: {len(integer.plan.integer_layers)} integer layers, worst {worst:.2f} ULPs of the layer's range")
 
 
+def openvino_values(xml: str, inputs, tensors: list[tuple[str, int]]):
+    """Tensors (layer name, port) as OpenVINO's CPU computes them with its integer pipeline, and
+    the runtime precisions of its convolution/matmul nodes."""
+    model = ovmodels.core().read_model(xml)
+    ops_by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
+    ports = []
+    for k, (name, index) in enumerate(tensors):
+        port = ops_by_name[name].output(index)
+        port.get_tensor().add_names({f"probe:{k}"})
+        ports.append(port)
+    model.add_outputs(ports)
+    compiled = ovmodels.core().compile_model(model, "CPU", ovmodels.F32_HINT)
+    results = compiled(inputs)
+    values = {tensors[int(t[6:])]: np.array(results[out]) for out in compiled.outputs
+              for t in out.get_names() if t.startswith("probe:")}
+    precisions = {op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
+                  if op.get_rt_info()["layerType"].astype(str) in ("Convolution", "FullyConnected", "MatMul")}
+    return values, precisions
+
+
+def openvino_cpu_quantize(x, il, ih, lo, levels):
+    """FakeQuantize as OpenVINO's CPU computes it (facts §1.5): clamp, then x * scale + shift in one
+    fused multiply-add with f32 constants precomputed as the plugin does, round half to even."""
+    f = np.float32
+    il, ih = np.asarray(il, f), np.asarray(ih, f)
+    scale = f(levels - 1) / (ih - il)
+    shift = (-il * f(levels - 1)) / (ih - il)
+    clamped = np.minimum(np.maximum(x, il), ih)
+    return np.rint((clamped.astype(np.float64) * scale + shift).astype(f)) + f(lo)  # f64 product: exact, as FMA
+
+
+def run_integer(lowered, inputs: list, outputs: list, values: list) -> np.ndarray:
+    fragment = lpir.runtime.CompiledModel(extract_subgraph(lowered, inputs, outputs))
+    fragment._program = lpir.runtime.program.Program(fragment.model, mode="integer")
+    return fragment(values)[0]
+
+
+@pytest.mark.parametrize("name", NNCF_MODELS)
+def test_layers_match_openvino_integer_pipeline(nncf_ir, name):
+    """Per layer on OpenVINO's own inputs, lpir's integer layers equal OpenVINO's CPU with its
+    low-precision transformations on. Where they differ, OpenVINO's CPU FakeQuantize (fused
+    multiply-add with precomputed scales) put an input on the other side of a rounding boundary
+    than the reference formula: with that formula in place of the quantize step, lpir agrees."""
+    xml = nncf_ir(name)
+    inputs = realdata.inputs_for(name)
+    integer = lpir.compile_model(lpir.read_model(xml), integer=True)
+    lowered = integer.lowered
+    rows = integer.plan.integer_layers
+    sources = {row.name: quantized_sources(lowered.node(row.name)) for row in rows}
+    wanted = sorted({(s.node.name, s.index) for row in rows for s in sources[row.name]} | {(row.name, 0) for row in rows})
+    values, precisions = openvino_values(xml, inputs, wanted)
+    assert precisions & {"u8", "i8"}, precisions  # OpenVINO really ran integer kernels
+    departures = 0
+    for row in rows:
+        expected = values[(row.name, 0)]
+        out = dequantized_output(lowered, row.name)
+        actual = run_integer(lowered, sources[row.name], [out], [values[(s.node.name, s.index)] for s in sources[row.name]])
+        span = np.float32(np.ptp(expected))
+        if np.abs(actual.astype(np.float64) - expected).max() <= LAYER_ULPS * np.spacing(span):
+            continue
+        departures += 1
+        quantize = _quantize_node(lowered.node(row.name))
+        il, ih, lo, _ = (lpir.runtime.lowering.constant_value(p.source) for p in quantize.inputs[1:])
+        x = values[(quantize.inputs[0].source.node.name, quantize.inputs[0].source.index)]
+        as_cpu = openvino_cpu_quantize(x, il, ih, lo, quantize.attrs["levels"])
+        actual = run_integer(lowered, [quantize.outputs[0]], [out], [as_cpu])
+        assert np.abs(actual.astype(np.float64) - expected).max() <= LAYER_ULPS * np.spacing(span), row.name
+    assert departures <= len(rows) // 10, departures
+
+
+def _quantize_node(layer):
+    node = layer.inputs[0].source.node
+    while node.type in ("Convert", "Subtract"):
+        node = node.inputs[0].source.node
+    return node
+
+
 def test_end_to_end_classes_agree_with_the_float_emulation(nncf_ir):
     model = lpir.read_model(nncf_ir("ppocr_cls"))
     lines = realdata.text_lines(48, 192, 8)
