@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from lpir.errors import EvaluationError
 from lpir.runtime.kernels import kernels_for
-from lpir.runtime.kernels.integer import F32_EXACT, chunk_plan, exact_contraction, integer_matmul
+from lpir.runtime.kernels.integer import F32_EXACT, bound_kernel, chunk_plan, exact_contraction, integer_matmul, weight_chunks
 
 
 def kernel(op_type: str):
@@ -153,3 +153,30 @@ def test_contraction_of_grouped_channels_matches_whole():
     x, w = operands(rng, (3, 8), (8, 2), 0)
     whole = int64_matmul(x, w)
     np.testing.assert_array_equal(exact_contraction(lambda p, q: p @ q, x, w, 1, 0), whole)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.sampled_from([5, 300, 2000, 5000]), n=st.integers(1, 6), x_bound=st.sampled_from([1, 128, 255]),
+       heavy=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_kernel_bound_to_weights_is_exact(k, n, x_bound, heavy, seed):
+    """Chunks sized by each output's Σ|w| (known at compile time) keep every partial sum exact."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-127, 128, (k, n)).astype(np.int32) if heavy else np.rint(rng.normal(0, 30, (k, n))).clip(-127, 127).astype(np.int32)
+    x = rng.integers(-x_bound, x_bound + 1, (3, k)).astype(np.int32)
+    x[0] = x_bound * np.sign(w[:, 0])  # the worst case for output 0
+    work, chunks = weight_chunks(w, -2, (-1,), x_bound)
+    for start, stop in chunks:
+        if work == np.float32:
+            assert x_bound * np.abs(w[start:stop].astype(np.int64)).sum(0).max() < F32_EXACT
+    kernel = bound_kernel("MatMul", w, {"transpose_a": False, "transpose_b": False}, x_bound)
+    (result,) = kernel.run(x, w, transpose_a=False, transpose_b=False)
+    np.testing.assert_array_equal(result, int64_matmul(x, w))
+
+
+def test_convolution_kernel_bound_to_weights_is_exact():
+    rng = np.random.default_rng(8)
+    x, w = operands(rng, (1, 96, 7, 7), (8, 96, 3, 3), 128)
+    attrs = dict(strides=[1, 1], pads_begin=[1, 1], pads_end=[1, 1], dilations=[1, 1], auto_pad="explicit")
+    kernel = bound_kernel("Convolution", w, attrs, 128)
+    np.testing.assert_array_equal(kernel.run(x, w, **attrs)[0], int64_convolution(x, w, 1, 1, 1, 1))
+    assert kernel.run(x, w.copy(), **attrs) is None  # bound to its weights only

@@ -22,6 +22,7 @@ import numpy as np
 from lpir.errors import LowPrecisionWarning, ValidationError
 from lpir.ir.graph import RESULT_NAMES, Model, Node, Output
 from lpir.ir.shape import Shape
+from lpir.runtime.kernels.integer import bind_integer_kernels
 from lpir.runtime.lowering import Plan, lower_to_integer
 from lpir.runtime.program import Program
 from lpir.runtime.sparse import DEFAULT_SPARSE_RATE, check_rate, choose_sparse_kernels
@@ -66,6 +67,8 @@ class CompiledModel:
             self.lowered, self._plan = lower_to_integer(model)
         self._program = Program(self.lowered, fold_constants=fold_constants,
                                 mode="integer" if self.integer else "float")
+        if self.integer:
+            bind_integer_kernels(self._program, self._plan.input_bounds)
         self.sparse_layers = choose_sparse_kernels(self._program, check_rate(sparse_weights_rate))
         self._output_names = [_result_names(r) for r in model.results]
 

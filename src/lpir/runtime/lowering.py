@@ -58,6 +58,8 @@ class Plan:
     """How a compiled model runs its Convolution/MatMul layers; ``str(plan)`` is a table."""
 
     layers: list[LayerPlan] = field(default_factory=list)
+    # Integer layers whose input 0 is a quantized activation: the largest magnitude it can take.
+    input_bounds: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def integer_layers(self) -> list[LayerPlan]:
@@ -105,6 +107,7 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
         model = clone_model(model)
     plan = Plan()
     scope = NameScope(model)
+    quantized_once: dict[tuple, Output] = {}
     for node in model.nodes():
         rule = CPU_RULES.get(node.type)
         if rule is None:
@@ -121,8 +124,12 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
         if not rewrite:
             plan.layers.append(LayerPlan(node.name, node.type, False, inputs, "float emulation (integer=False)"))
             continue
-        _rewrite(node, quantized, scope)
+        _rewrite(node, quantized, scope, quantized_once)
         plan.layers.append(LayerPlan(node.name, node.type, True, inputs))
+        if quantized[0].values is None:
+            lo, hi = INTERVALS[(quantized[0].precision, quantized[0].levels)]
+            zero_point = quantized[0].zero_point
+            plan.input_bounds[node.name] = int(max(np.abs(lo - zero_point).max(), np.abs(hi - zero_point).max()))
     return model, plan
 
 
@@ -235,11 +242,23 @@ def _k_axis(port: int, attrs: dict, rank: int) -> int:
 
 # ---------------------------------------------------------------- rewrite
 
-def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope) -> None:
+def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope, shared: dict[tuple, Output]) -> None:
+    """Replace ``node`` by its integer form; ``shared`` holds the quantized activations already
+    made, so layers reading the same tensor with the same quantization share one."""
     stem = layer_name(node)
     op = lookup(node.type, node.opset)
     attrs = op.resolved_attrs(node.attrs, node.name)
-    integer_inputs = [_integer_input(node, q, scope, stem) for q in quantized]
+    integer_inputs = []
+    for q in quantized:
+        key = None if q.values is not None else (id(q.source), q.precision, q.levels, q.port,
+                                                 *(np.asarray(a, np.float64).tobytes() for a in (*q.input_range, q.zero_point)))
+        if key not in shared or key is None:
+            value = _integer_input(node, q, scope, stem)
+            if key is None:
+                integer_inputs.append(value)
+                continue
+            shared[key] = value
+        integer_inputs.append(shared[key])
     layer = build(node.type, integer_inputs + [p.source for p in node.inputs[2:]], dict(node.attrs),
                   name=node.name, opset=node.opset)
     layer.rt_info = node.rt_info

@@ -21,13 +21,13 @@ import numpy as np
 
 from lpir.errors import EvaluationError
 from lpir.ops import lookup
-from lpir.runtime.kernels import kernels_for, register_kernel
+from lpir.runtime.kernels import Kernel, kernels_for, register_kernel
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 # A chunk shorter than this runs faster in one f64 product than in many f32 ones.
-MIN_F32_CHUNK = 64
+MIN_F32_CHUNK = 16
 
 
 def magnitude(a: np.ndarray) -> int:
@@ -143,3 +143,88 @@ for _type, _grouped, _backprop in (("Convolution", False, False), ("GroupConvolu
                                    ("ConvolutionBackpropData", False, True),
                                    ("GroupConvolutionBackpropData", True, True)):
     _convolution_kernel(_type, _grouped, _backprop)
+
+
+# ---------------------------------------------------------------- kernels bound to constant weights
+
+# Per op type: (is grouped, weight axis summed over); MatMul's depends on transpose_b.
+LAYOUTS = {"Convolution": (False, 1), "GroupConvolution": (True, 2), "ConvolutionBackpropData": (False, 0),
+           "GroupConvolutionBackpropData": (True, 1)}
+
+
+def weight_chunks(weights: np.ndarray, w_axis: int, out_axes: tuple[int, ...], x_bound: int) -> tuple[np.dtype, list[tuple[int, int]]]:
+    """Chunks of the contraction axis in which every partial sum is exact in f32, from the
+    weights themselves: a partial sum of output ``o`` is at most ``x_bound · Σ_chunk |w_o|``,
+    which for real weights allows chunks several times longer than ``max|w| · length`` does."""
+    w_axis %= weights.ndim
+    out_axes = tuple(a % weights.ndim for a in out_axes)
+    other = tuple(a for a in range(weights.ndim) if a != w_axis and a not in out_axes)
+    per = np.abs(weights.astype(np.int64)).sum(axis=other, keepdims=True)
+    per = np.moveaxis(per, w_axis, 0).reshape(weights.shape[w_axis], -1)  # [channels, outputs]
+    limit = (F32_EXACT - 1) // max(x_bound, 1)
+    if per.size and per.max() > limit:
+        return np.dtype(np.float64), [(0, weights.shape[w_axis])]
+    chunks, start = [], 0
+    running = np.zeros(per.shape[1], np.int64)
+    for c in range(per.shape[0]):
+        if c > start and np.any(running + per[c] > limit):
+            chunks.append((start, c))
+            start, running = c, np.zeros_like(running)
+        running += per[c]
+    chunks.append((start, per.shape[0]))
+    return np.dtype(np.float32), chunks
+
+
+def bound_kernel(op_type: str, weights: np.ndarray, attrs: dict, x_bound: int) -> Kernel:
+    """The exact kernel of one layer whose input 1 is always ``weights`` and whose input 0 never
+    exceeds ``x_bound`` in magnitude (known from its quantization): weight chunks are cast and
+    split once, and no call scans its operands for their range."""
+    op = lookup(op_type, 1)
+    if op_type == "MatMul":
+        grouped, w_axis = False, (-1 if attrs["transpose_b"] else -2)
+        x_axis = -2 if attrs["transpose_a"] else -1
+    else:
+        (grouped, w_axis), x_axis = LAYOUTS[op_type], 1
+    out_axes = op.weight_channel_axes(attrs)
+    work, chunks = weight_chunks(weights, w_axis, out_axes, x_bound)
+    pieces = [np.ascontiguousarray(_channels(weights, w_axis, 1, a, b).astype(work)) for a, b in chunks]
+    groups = weights.shape[0] if grouped else 1
+    kept = {a % weights.ndim for a in out_axes}
+    summed = tuple(a for a in range(weights.ndim) if a not in kept)
+    bound = x_bound * int(np.abs(weights.astype(np.int64)).sum(axis=summed).max()) if weights.size else 0
+    float_kernels = kernels_for(op_type)
+    fixed = weights
+
+    def product(xs: np.ndarray, ws: np.ndarray, rest, attrs) -> np.ndarray:
+        for kernel in float_kernels:
+            result = kernel.run(xs, ws, *rest, **attrs)
+            if result is not None:
+                return result[0]
+        return op.evaluate(xs, ws, *rest, **attrs)[0]
+
+    def run(x: np.ndarray, w: np.ndarray, *rest: np.ndarray, **attrs):
+        if w is not fixed or x.dtype.kind not in "iu":
+            return None
+        xf = x.astype(work)
+        total = None
+        for (start, stop), piece in zip(chunks, pieces):
+            part = product(_channels(xf, x_axis, groups, start, stop), piece, rest, attrs)
+            if total is None:
+                total = part if len(chunks) == 1 else part.astype(np.float64)
+            else:
+                total += part
+        return (to_i32(total, bound),)
+    return Kernel(op_type, "integer", run)
+
+
+def bind_integer_kernels(program, input_bounds: dict[str, int]) -> None:
+    """Give each integer layer of ``program`` with constant weights and a known input bound its
+    :func:`bound_kernel` (the others keep the generic exact kernels)."""
+    for step in program.steps:
+        bound = input_bounds.get(step.node.name)
+        weights = program.constants.get(step.inputs[1]) if len(step.inputs) > 1 else None
+        if bound is None or weights is None or weights.dtype.kind not in "iu":
+            continue
+        if step.node.type != "MatMul" and step.node.type not in LAYOUTS:
+            continue
+        step.kernels = [bound_kernel(step.node.type, weights, step.attrs, bound)] + step.kernels
