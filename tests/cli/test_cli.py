@@ -59,6 +59,7 @@ def test_inspect_table_names_the_low_precision_picture(quantized_ir):
     assert "FakeQuantize (4)" in out
     assert "layers: 2 of 2 run in low precision" in out
     assert "weight sparsity" in out
+    assert "in integer mode (lpir run --integer; OpenVINO's CPU rules): 2 of 2 layers run in integers" in out
     out = lpir_cli("inspect", quantized_ir("u4_group"), "--no-sparsity").stdout
     assert "group 16" in out and "weight sparsity" not in out
 

@@ -277,9 +277,16 @@ def test_model_without_fake_quantize_warns_and_runs_in_float(real_ir):
         compiled = lpir.compile_model(model, integer=True)
     assert not compiled.integer and not compiled.plan.integer_layers
     assert all("not quantized" in row.reason for row in compiled.plan.layers)
+    assert "0 of 54 layers run in integers" in str(compiled.plan)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lpir.compile_model(model)
+
+
+def test_float_mode_plan_says_which_layers_would_run_in_integers(quantized_ir):
+    plan = lpir.compile_model(quantized_ir("fq_conv")).plan
+    assert [row.integer for row in plan.layers] == [False, False]
+    assert all(row.reason.startswith("float emulation") and row.inputs == ["u8", "i8"] for row in plan.layers)
 
 
 def test_accumulator_overflow_names_the_layer(tmp_path):

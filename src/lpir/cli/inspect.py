@@ -12,9 +12,16 @@ from lpir.progress import progress
 def run(args: argparse.Namespace) -> int:
     from lpir import inspect_model
     from lpir.analysis.report import format_report
-    report = inspect_model(read(args.model), sparsity=not args.no_sparsity,
+    model = read(args.model)
+    report = inspect_model(model, sparsity=not args.no_sparsity,
                            progress=lambda xs: progress(xs, desc="reading weights"))
-    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    print(format_report(report))
+    if report.fake_quantize:
+        from lpir.runtime.lowering import lower_to_integer
+        print(f"\nin integer mode (lpir run --integer; OpenVINO's CPU rules): {lower_to_integer(model, rewrite=False)[1]}")
     return 0
 
 

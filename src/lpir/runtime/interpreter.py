@@ -78,6 +78,8 @@ class CompiledModel:
         for a table): in integers with which input precisions, or in float and why."""
         if self._plan is None:
             self._plan = lower_to_integer(self.model, rewrite=False)[1]
+            for layer in self._plan.integer_layers:
+                layer.integer, layer.reason = False, "float emulation (compiled without integer=True)"
         for layer in self._plan.layers:
             if layer.name in self.sparse_layers:
                 layer.kernel = f"sparse {100 * self.sparse_layers[layer.name]:.0f}%"

@@ -100,8 +100,8 @@ class InputQuantization:
 def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan]:
     """A copy of ``model`` with its quantized layers running in integers, and the plan.
 
-    Without ``rewrite`` the model is returned as it is and the plan says which layers could run
-    in integers (they run in the float emulation).
+    Without ``rewrite`` the model is returned as it is and the plan says which layers would run
+    in integers.
     """
     if rewrite:
         model = clone_model(model)
@@ -122,7 +122,7 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
             continue
         inputs = [q.describe() for q in quantized]
         if not rewrite:
-            plan.layers.append(LayerPlan(node.name, node.type, False, inputs, "float emulation (integer=False)"))
+            plan.layers.append(LayerPlan(node.name, node.type, True, inputs))
             continue
         _rewrite(node, quantized, scope, quantized_once)
         plan.layers.append(LayerPlan(node.name, node.type, True, inputs))
