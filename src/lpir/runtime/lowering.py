@@ -47,6 +47,7 @@ class LayerPlan:
     inputs: list[str]
     reason: str = ""
     kernel: str = "dense"
+    quantization: list[InputQuantization] | None = field(default=None, repr=False)  # integer layers: scales, zero points
 
     def to_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "integer": self.integer, "inputs": self.inputs,
@@ -122,10 +123,10 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
             continue
         inputs = [q.describe() for q in quantized]
         if not rewrite:
-            plan.layers.append(LayerPlan(node.name, node.type, True, inputs))
+            plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
             continue
         _rewrite(node, quantized, scope, quantized_once)
-        plan.layers.append(LayerPlan(node.name, node.type, True, inputs))
+        plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
         if quantized[0].values is None:
             lo, hi = INTERVALS[(quantized[0].precision, quantized[0].levels)]
             zero_point = quantized[0].zero_point
