@@ -5,7 +5,8 @@
 The weights of every distinct MatMul shape of paraphrase-MiniLM-L3 (384x384, 384x1536, 1536x384;
 128 tokens) are pruned by magnitude to 50 ... 99 % zeros; each kernel runs on the same input in
 the same run (f32, and i32 as in integer mode). The crossover, the share of zeros from which the
-sparse kernel is faster, sets lpir's default ``sparse_weights_rate``.
+sparse kernel is faster, sets lpir's default ``sparse_weights_rate``. Run with ``OPENBLAS_NUM_THREADS=1`` on a shared
+machine (see bench_integer.py).
 """
 
 from __future__ import annotations
