@@ -340,3 +340,17 @@ def test_accumulator_overflow_names_the_layer(tmp_path):
                                   integer=True)
     with pytest.raises(EvaluationError, match="wide_matmul.*i32 accumulator overflows"):
         compiled([np.ones((1, k), np.float32)])
+
+
+def test_taps_on_the_original_model_see_dequantized_layers(quantized_ir):
+    model = lpir.read_model(quantized_ir("fq_conv"))
+    compiled = lpir.compile_model(model, integer=True)
+    layer = next(n for n in model.nodes() if n.type == "Convolution")
+    seen = {}
+    x = np.random.default_rng(2).random((1, 3, 16, 16), dtype=np.float32)
+    compiled([x], taps=compiled.tap([layer.outputs[0]], lambda out, value: seen.setdefault("value", value)))
+    emulated = {}
+    float_run = lpir.compile_model(model)
+    float_run([x], taps=float_run.tap([layer.outputs[0]], lambda out, value: emulated.setdefault("value", value)))
+    assert seen["value"].dtype == np.float32
+    assert np.abs(seen["value"] - emulated["value"]).max() <= 1e-5 * np.ptp(emulated["value"])

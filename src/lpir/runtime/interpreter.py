@@ -87,8 +87,23 @@ class CompiledModel:
 
     def tap(self, targets: Iterable[Output | str], callback: TapCallback) -> Taps:
         """Taps for ``compiled(inputs, taps=...)``: ``callback(output, value)`` on each target
-        (outputs, tensor names or node names), resolved once and reusable across calls."""
+        (outputs, tensor names or node names), resolved once and reusable across calls.
+
+        In integer mode the program runs a rewritten copy of the model (:attr:`lowered`): outputs
+        of the original model are found in it by node name (a layer's output is then its
+        dequantized value), and ``callback`` receives the copy's outputs."""
+        if self.lowered is not self.model:
+            targets = [self._in_lowered(t) if isinstance(t, Output) else t for t in targets]
         return Taps(self._program, targets, callback)
+
+    def _in_lowered(self, output: Output) -> Output:
+        """The output of the rewritten model that stands for ``output`` of the original one."""
+        node = self.lowered.node(output.node.name)
+        found = node.outputs[output.index]
+        if any(row.name == node.name for row in self._plan.integer_layers):
+            while len(found.consumers) == 1 and found.consumers[0].node.type in ("Convert", "Multiply"):
+                found = found.consumers[0].node.outputs[0]  # accumulator → Convert → Multiply → [Convert]
+        return found
 
     # -- inputs -----------------------------------------------------------------------------
     def _bind_inputs(self, inputs) -> list[np.ndarray]:
