@@ -354,3 +354,20 @@ def test_taps_on_the_original_model_see_dequantized_layers(quantized_ir):
     float_run([x], taps=float_run.tap([layer.outputs[0]], lambda out, value: emulated.setdefault("value", value)))
     assert seen["value"].dtype == np.float32
     assert np.abs(seen["value"] - emulated["value"]).max() <= 1e-5 * np.ptp(emulated["value"])
+
+
+def test_asymmetric_weights_on_a_convolution_keep_their_zero_point(tmp_path):
+    """An unsigned weight range on a Convolution (i8 only) becomes i8 with zero point -128,
+    subtracted from the weights in i32 before the layer, as OpenVINO keeps it on the weights."""
+    rng = np.random.default_rng(3)
+    x = ops.parameter([1, 8, 5, 5], np.float32, name="x")
+    weights = _fq(ops.constant(rng.random((6, 8, 3, 3)).astype(np.float32)), 0.0, 1.0, 256)
+    conv = ops.convolution(_fq(x, 0.0, 2.0), weights, [1, 1], [1, 1], [1, 1], [1, 1])
+    path = ovmodels.save(ov.Model([ops.result(conv)], [x], "asym"), tmp_path / "a.xml")
+    compiled = lpir.compile_model(lpir.read_model(path), integer=True)
+    assert compiled.plan.layers[0].inputs == ["u8", "i8 zp -128"]
+    shift = next(n for n in compiled.lowered.nodes() if n.name.endswith("input_1/shift"))
+    assert shift.inputs[1].source.shape == (6, 1, 1, 1)
+    value = rng.uniform(0, 2, (1, 8, 5, 5)).astype(np.float32)
+    emulated = lpir.compile_model(compiled.model)([value])[0]
+    assert np.abs(compiled([value])[0] - emulated).max() <= 1e-5 * np.ptp(emulated)

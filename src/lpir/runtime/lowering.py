@@ -290,7 +290,12 @@ def _integer_input(node: Node, q: InputQuantization, scope: NameScope, stem: str
     value = build("Convert", [data], {"destination_type": types.i32}, name=scope.make(f"{stem}/input_{q.port}/i32")).outputs[0]
     if q.zero_point.any():
         rank = len(node.inputs[q.port].source.shape or ())
-        zero_point = _aligned(q.zero_point, rank) if q.values is None else q.zero_point
+        if q.values is None:
+            zero_point = _aligned(q.zero_point, rank)
+        else:  # one zero point per output channel (checked by _granularity)
+            op = lookup(node.type, node.opset)
+            axes = op.weight_channel_axes(op.resolved_attrs(node.attrs, node.name))
+            zero_point = _reduced(q.zero_point, {a % q.zero_point.ndim for a in axes}, exact=True)
         value = build("Subtract", [value, _const(zero_point.astype(np.int32), scope, f"{stem}/zero_point_{q.port}")],
                       name=scope.make(f"{stem}/input_{q.port}/shift")).outputs[0]
     return value

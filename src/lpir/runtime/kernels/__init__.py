@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 KernelFunction = Callable[..., "tuple[np.ndarray, ...] | None"]
-MODES = ("float", "integer")
+MODES = ("float", "integer", "sparse")
 
 
 @dataclass(frozen=True)
