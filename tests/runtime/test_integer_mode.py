@@ -100,7 +100,8 @@ def test_layers_match_the_float_emulation_on_its_own_inputs(nncf_ir, name):
         taps = fragment.tap([p.source for p in layer.inputs[:2]], lambda out, value: ints.__setitem__(out, value))
         actual = fragment([seen[(s.node.name, s.index)] for s in sources_of_layer], taps=taps)[0].astype(np.float64)
         emulated = [seen[(p.source.node.name, p.source.index)].astype(np.float64) for p in original.inputs]
-        dequantized = [np.asarray(q.scale) * ints[p.source] for q, p in zip(row.quantization, layer.inputs)]
+        dequantized = [np.asarray(q.scale) * (ints[p.source] - (q.zero_point if q.zero_point_after else 0))
+                       for q, p in zip(row.quantization, layer.inputs)]
         op = lpir.ops.lookup(original.type, original.opset)
         attrs = op.resolved_attrs(original.attrs, original.name)
         layer64 = lambda *args: op.evaluate(*args, *emulated[2:], **attrs)[0]  # noqa: E731
@@ -295,7 +296,7 @@ def test_rules_keep_layers_in_float_and_say_why(tmp_path):
     assert "zero point on MatMul input 1" in reasons[3]
     assert plan.layers[4].integer and plan.layers[4].inputs == ["u8", "i8"]
     assert plan.layers[3].inputs[0] == "u8 zp 64"
-    fractional = _plan(ov.Model([ops.result(ops.matmul(_fq(flat, -1.0, 3.0), asym_w, False, False))], [x], "f"), tmp_path)
+    fractional = _plan(ov.Model([ops.result(_conv(_fq(x, -1.0, 3.0), w))], [x], "f"), tmp_path)
     assert "zero point 63.75 is not an integer" in fractional.layers[-1].reason
     text = str(plan)
     assert "1 of 5 layers run in integers" in text and "why float" in text
@@ -369,5 +370,20 @@ def test_asymmetric_weights_on_a_convolution_keep_their_zero_point(tmp_path):
     shift = next(n for n in compiled.lowered.nodes() if n.name.endswith("input_1/shift"))
     assert shift.inputs[1].source.shape == (6, 1, 1, 1)
     value = rng.uniform(0, 2, (1, 8, 5, 5)).astype(np.float32)
+    emulated = lpir.compile_model(compiled.model)([value])[0]
+    assert np.abs(compiled([value])[0] - emulated).max() <= 1e-5 * np.ptp(emulated)
+
+
+def test_fractional_zero_point_of_a_matmul_is_applied_after_the_product(tmp_path):
+    """[-1, 1] on 256 levels is u8 with zero point 127.5: MatMul subtracts 127.5 · Σ_K W from the
+    exact accumulator (OpenVINO's mat_mul.cpp moves it there too); a Convolution cannot."""
+    rng = np.random.default_rng(5)
+    x = ops.parameter([2, 7, 48], np.float32, name="x")
+    weights = _fq(ops.constant(rng.normal(size=(48, 5)).astype(np.float32)), -2.0, 2.0, 255)
+    matmul = ops.matmul(_fq(x, -1.0, 1.0), weights, False, False)
+    path = ovmodels.save(ov.Model([ops.result(matmul)], [x], "frac"), tmp_path / "f.xml")
+    compiled = lpir.compile_model(lpir.read_model(path), integer=True)
+    assert compiled.plan.layers[0].integer and compiled.plan.layers[0].inputs == ["u8 zp 127.5", "i8"]
+    value = rng.uniform(-1.2, 1.2, (2, 7, 48)).astype(np.float32)
     emulated = lpir.compile_model(compiled.model)([value])[0]
     assert np.abs(compiled([value])[0] - emulated).max() <= 1e-5 * np.ptp(emulated)

@@ -13,6 +13,8 @@ once here and read by the lowering (:mod:`lpir.runtime.lowering`):
   (``QuantizationGranularityRestriction``); GroupConvolution takes per-channel scales that are
   constant inside each group; MatMul scales must not vary along K;
 * a zero point on MatMul's input 1 keeps it in float (``mat_mul.cpp``: symmetric weights only);
+  MatMul moves input 0's zero point after the product (``Subtract(zp · Σ_K B)``), so it may be
+  fractional there; the convolutions subtract it before the layer, in integers;
 * 8-bit FakeQuantize only (255 or 256 levels; ``DataPrecision::check`` rejects 16 levels with
   i8/u8).
 """
@@ -29,13 +31,14 @@ class LayerRule:
     precisions: tuple[tuple[str, ...], tuple[str, ...]]  # allowed for input 0 and input 1, in preference order
     activation_granularity: str  # "per-tensor" | "per-group" | "not-along-k"
     zero_point_on_input_1: bool
+    zero_point_after: bool = False  # input 0's zero point is applied after the layer (may be fractional)
 
 
 CPU_RULES: dict[str, LayerRule] = {
     "Convolution": LayerRule((("u8",), ("i8",)), "per-tensor", True),
     "GroupConvolution": LayerRule((("u8",), ("i8",)), "per-group", True),
     "ConvolutionBackpropData": LayerRule((("u8", "i8"), ("i8",)), "per-tensor", True),
-    "MatMul": LayerRule((("u8", "i8"), ("i8",)), "not-along-k", False),
+    "MatMul": LayerRule((("u8", "i8"), ("i8",)), "not-along-k", False, zero_point_after=True),
 }
 
 INTEGER_LEVELS = (255, 256)
@@ -77,6 +80,10 @@ class Reasons:
     @staticmethod
     def weight_granularity(port: int) -> str:
         return f"input {port}: weight scales vary along other axes than the output channels"
+
+    @staticmethod
+    def fractional_zero_point(port: int, value: float) -> str:
+        return f"input {port}: zero point {value:.4g} is not an integer"
 
     @staticmethod
     def not_constant(port: int) -> str:

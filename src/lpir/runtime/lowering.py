@@ -89,12 +89,13 @@ class InputQuantization:
     values: np.ndarray | None = None          # weights: the integers q, in the layer's layout
     source: Output | None = None              # activations: the tensor to quantize ...
     input_range: tuple[np.ndarray, np.ndarray] | None = None  # ... and the range mapped onto [lo, hi]
+    zero_point_after: bool = False  # the (possibly fractional) zero point is applied after the layer
 
     def describe(self) -> str:
         zp = self.zero_point
         if not zp.any():
             return self.precision
-        text = f"{zp.reshape(-1)[0]:.0f}" if np.all(zp == zp.reshape(-1)[0]) else "per-channel"
+        text = f"{zp.reshape(-1)[0]:g}" if np.all(zp == zp.reshape(-1)[0]) else "per-channel"
         return f"{self.precision} zp {text}"
 
 
@@ -117,6 +118,8 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
         reasons = [q for q in quantized if isinstance(q, str)]
         if not reasons:
             reasons = _granularity(node, rule, quantized)
+        if not reasons and quantized[0].zero_point_after and quantized[1].values is None:  # needs Σ_K B at compile time
+            reasons = [Reasons.fractional_zero_point(0, float(quantized[0].zero_point.reshape(-1)[0]))]
         if reasons:
             inputs = [q.describe() if isinstance(q, InputQuantization) else "float" for q in quantized]
             plan.layers.append(LayerPlan(node.name, node.type, False, inputs, "; ".join(reasons)))
@@ -129,7 +132,7 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
         plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
         if quantized[0].values is None:
             lo, hi = INTERVALS[(quantized[0].precision, quantized[0].levels)]
-            zero_point = quantized[0].zero_point
+            zero_point = 0 if quantized[0].zero_point_after else quantized[0].zero_point
             plan.input_bounds[node.name] = int(max(np.abs(lo - zero_point).max(), np.abs(hi - zero_point).max()))
     return model, plan
 
@@ -174,9 +177,13 @@ def _input(node: Node, port: int, rule: LayerRule) -> InputQuantization | str:
     has_zero_point = details.has_zero_point or precision != details.precision
     lo, hi = INTERVALS[(precision, levels)]
     scale = np.where(oh != ol, (oh - ol) / (hi - lo), 1.0)
-    zero_point = np.rint(lo - ol / scale) if has_zero_point else np.zeros_like(scale)
-    if has_zero_point and np.abs(zero_point - (lo - ol / scale)).max() > ZERO_POINT_TOLERANCE:
-        return f"input {port}: zero point {float((lo - ol / scale).reshape(-1)[0]):.4g} is not an integer"
+    exact_zero_point = lo - ol / scale
+    zero_point = np.rint(exact_zero_point) if has_zero_point else np.zeros_like(scale)
+    after = False
+    if has_zero_point and np.abs(zero_point - exact_zero_point).max() > ZERO_POINT_TOLERANCE:
+        if not (rule.zero_point_after and port == 0 and exact_zero_point.size == 1):
+            return Reasons.fractional_zero_point(port, float(exact_zero_point.reshape(-1)[0]))
+        zero_point, after = exact_zero_point, True
     data = fq.inputs[0].source
     weights = _constant_output(data)
     if weights is not None:  # FakeQuantize on weights: quantize them now
@@ -189,7 +196,8 @@ def _input(node: Node, port: int, rule: LayerRule) -> InputQuantization | str:
     if path and (scale.size > 1 or zero_point.size > 1):
         return Reasons.per_channel_through(port, path[0].type)
     source, limits = (data, (il, ih)) if not path else (out, (ol, oh))
-    quantization = InputQuantization(port, precision, levels, scale, zero_point, source=source, input_range=limits)
+    quantization = InputQuantization(port, precision, levels, scale, zero_point, source=source, input_range=limits,
+                                     zero_point_after=after)
     return _checked(port, rule, node.type, quantization)
 
 
@@ -251,7 +259,7 @@ def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope, s
     attrs = op.resolved_attrs(node.attrs, node.name)
     integer_inputs = []
     for q in quantized:
-        key = None if q.values is not None else (id(q.source), q.precision, q.levels, q.port,
+        key = None if q.values is not None else (id(q.source), q.precision, q.levels, q.port, q.zero_point_after,
                                                  *(np.asarray(a, np.float64).tobytes() for a in (*q.input_range, q.zero_point)))
         if key not in shared or key is None:
             value = _integer_input(node, q, scope, stem)
@@ -265,8 +273,12 @@ def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope, s
     layer.rt_info = node.rt_info
     scale = _output_scale(node, attrs, quantized)
     accumulator = build("Convert", [layer.outputs[0]], {"destination_type": types.f32},
-                        name=scope.make(f"{stem}/accumulator"))
-    result = build("Multiply", [accumulator.outputs[0], _const(scale.astype(np.float32), scope, f"{stem}/scale")],
+                        name=scope.make(f"{stem}/accumulator")).outputs[0]
+    if quantized[0].zero_point_after:
+        correction = _zero_point_correction(node, attrs, quantized)
+        accumulator = build("Subtract", [accumulator, _const(correction.astype(np.float32), scope, f"{stem}/zero_point_0")],
+                            name=scope.make(f"{stem}/shift")).outputs[0]
+    result = build("Multiply", [accumulator, _const(scale.astype(np.float32), scope, f"{stem}/scale")],
                    name=scope.make(f"{stem}/dequantize")).outputs[0]
     original = node.outputs[0]
     if original.etype != types.f32:
@@ -288,7 +300,7 @@ def _integer_input(node: Node, q: InputQuantization, scope: NameScope, stem: str
         data = build("Convert", [fq.outputs[0]], {"destination_type": types.parse_type(q.precision)},
                      name=scope.make(f"{stem}/quantize_{q.port}/{q.precision}")).outputs[0]
     value = build("Convert", [data], {"destination_type": types.i32}, name=scope.make(f"{stem}/input_{q.port}/i32")).outputs[0]
-    if q.zero_point.any():
+    if q.zero_point.any() and not q.zero_point_after:
         rank = len(node.inputs[q.port].source.shape or ())
         if q.values is None:
             zero_point = _aligned(q.zero_point, rank)
@@ -299,6 +311,17 @@ def _integer_input(node: Node, q: InputQuantization, scope: NameScope, stem: str
         value = build("Subtract", [value, _const(zero_point.astype(np.int32), scope, f"{stem}/zero_point_{q.port}")],
                       name=scope.make(f"{stem}/input_{q.port}/shift")).outputs[0]
     return value
+
+
+def _zero_point_correction(node: Node, attrs: dict, quantized: list[InputQuantization]) -> np.ndarray:
+    """``zp · Σ_K B`` for a MatMul whose input 0 keeps its zero point: one value per output column."""
+    weights = quantized[1].values.astype(np.float64)
+    if weights.ndim == 1:
+        return quantized[0].zero_point.reshape(()) * weights.sum()
+    column_sums = weights.sum(axis=-1 if attrs["transpose_b"] else -2, keepdims=True)
+    if attrs["transpose_b"]:
+        column_sums = np.swapaxes(column_sums, -1, -2)
+    return _aligned(quantized[0].zero_point.reshape(()) * column_sums, len(node.outputs[0].shape))
 
 
 def _output_scale(node: Node, attrs: dict, quantized: list[InputQuantization]) -> np.ndarray:
