@@ -34,9 +34,9 @@ import realdata  # noqa: E402
 EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
 
 
-def cases():
-    if EFFICIENTNET.exists():
-        yield ("EfficientNet-Lite0 b1", str(EFFICIENTNET), [realdata.photo_batch(224, 224, ("chelsea",))],
+def cases(efficientnet: Path):
+    if efficientnet.exists():
+        yield ("EfficientNet-Lite0 b1", str(efficientnet), [realdata.photo_batch(224, 224, ("chelsea",))],
                [[realdata.photo_batch(224, 224, ("coffee", "astronaut", "rocket"))]])
     ids, mask = realdata.token_batch(1, 128)
     yield "MiniLM-L3 b1 s128", "minilm", [ids, mask], [list(realdata.token_batch(2, 32, seed=s)) for s in range(4)]
@@ -67,12 +67,16 @@ def relative(actual: list, expected: list) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--efficientnet", type=Path, default=EFFICIENTNET, help="path of efficientnet_lite0.onnx")
+    parser.add_argument("--only", help="run only the models whose label contains this text")
     args = parser.parse_args()
     core = ov.Core()
     print(f"{'model':22s} {'emulation ms':>12s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
           f"{'int vs emu':>15s} {'int vs OV':>15s}")
     with tempfile.TemporaryDirectory() as folder:
-        for label, name, inputs, samples in cases():
+        for label, name, inputs, samples in cases(args.efficientnet):
+            if args.only and args.only not in label:
+                continue
             xml = quantize(name, samples, Path(folder))
             model = lpir.read_model(xml)
             emulation = lpir.compile_model(model)
