@@ -114,12 +114,12 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
 
 
 def sparsify(model: Model | str | os.PathLike, sparsity: float = 0.5, *, dataset: Iterable | None = None,
-             pattern: str = "unstructured", ignored_scope: Iterable[str] | None = None) -> Model:
+             pattern: str = "unstructured", ignored_scope: IgnoredScope | Iterable[str] | None = None) -> Model:
     """A copy of ``model`` with ``sparsity`` of each MatMul/Convolution's weights set to exact zero.
 
     Without ``dataset`` by magnitude; with one (model inputs, e.g. an ``lpir.Dataset``) by
     ``|W| · ‖X‖`` per output row, the activation norms collected with taps. ``pattern="2:4"``
-    keeps 2 of every 4 input features. Layers named in ``ignored_scope`` stay dense.
+    keeps 2 of every 4 input features. Layers in ``ignored_scope`` (names or an ``IgnoredScope``) stay dense.
     """
     from lpir.compression.sparsify import sparsify as sparsify_
     if not isinstance(model, Model):

@@ -35,10 +35,6 @@ class QuantizationError(LpirError):
     """Quantization or weight compression cannot proceed (bad ranges, bad group size, ...)."""
 
 
-class LowPrecisionWarning(UserWarning):
-    """A low-precision request that lpir could only partly honour (e.g. integer=True on a float model)."""
-
-
 def describe_node(node: object) -> str:
     """A short label for a node in messages: ``layer 12 'conv1' (Convolution-opset1)``."""
     layer_id = getattr(node, "layer_id", None)
@@ -51,3 +47,7 @@ def describe_node(node: object) -> str:
 
 class LpirWarning(UserWarning):
     """Something worth knowing that is not an error (e.g. a model with nothing to compress)."""
+
+
+class LowPrecisionWarning(LpirWarning):
+    """A low-precision request that lpir could only partly honour (e.g. integer=True on a float model)."""

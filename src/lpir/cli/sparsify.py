@@ -50,4 +50,4 @@ def register(subparsers) -> None:
                    help="calibration inputs by input name (first axis: samples): rank by |W|·‖X‖ per row")
     p.add_argument("--pattern", default="unstructured", help="'unstructured' (default) or N:M, e.g. 2:4")
     p.add_argument("--ignore", action="append", default=[], metavar="LAYER",
-                   help="a layer name (or regular expression) to leave dense; repeatable")
+                   help="a layer name to leave dense; repeatable")

@@ -27,22 +27,23 @@ from lpir.ir.graph import Model, Node
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import replace_constant
 from lpir.ops import lookup
+from lpir.scope import IgnoredScope, as_ignored_scope
 
 
 def sparsify(model: Model, sparsity: float = 0.5, *, dataset: Iterable[Any] | None = None,
-             pattern: str = "unstructured", ignored_scope: Iterable[str] | None = None) -> Model:
+             pattern: str = "unstructured", ignored_scope: IgnoredScope | Iterable[str] | None = None) -> Model:
     """A copy of ``model`` whose MatMul and Convolution weights hold ``sparsity`` exact zeros.
 
     ``dataset``: model inputs (each what ``compiled(inputs)`` takes) for the data-aware score;
     ``pattern``: ``"unstructured"`` or ``"N:M"`` (e.g. ``"2:4"``: 2 zeros in every 4 input
-    features); ``ignored_scope``: layer names (or regular expressions) left dense.
+    features); ``ignored_scope``: layers left dense (an :class:`~lpir.scope.IgnoredScope` or names).
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValidationError(f"sparsity={sparsity} must be in [0, 1)")
     structure = _parse_pattern(pattern)
     model = clone_model(model)
-    ignored = [re.compile(p) for p in (ignored_scope or [])]
-    layers = [(node, const) for node in model.nodes() if not any(r.fullmatch(node.name) for r in ignored)
+    ignored = as_ignored_scope(ignored_scope).ignored_names(model)
+    layers = [(node, const) for node in model.nodes() if node.name not in ignored
               for const in [_float_weight(node)] if const is not None]
     norms = _input_norms(model, [node for node, _ in layers], dataset) if dataset is not None else {}
     for node, const in layers:
