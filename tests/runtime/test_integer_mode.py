@@ -387,3 +387,25 @@ def test_fractional_zero_point_of_a_matmul_is_applied_after_the_product(tmp_path
     value = rng.uniform(-1.2, 1.2, (2, 7, 48)).astype(np.float32)
     emulated = lpir.compile_model(compiled.model)([value])[0]
     assert np.abs(compiled([value])[0] - emulated).max() <= 1e-5 * np.ptp(emulated)
+
+
+def test_group_and_transposed_convolutions_run_in_integers(tmp_path):
+    rng = np.random.default_rng(11)
+    x = ops.parameter([1, 6, 7, 7], np.float32, name="x")
+    depthwise_w = rng.normal(size=(6, 1, 1, 3, 3)).astype(np.float32)
+    lim = np.abs(depthwise_w).reshape(6, -1).max(1).reshape(6, 1, 1, 1, 1)
+    per_channel = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], np.float32).reshape(1, 6, 1, 1)
+    depthwise = ops.group_convolution(_fq(x, np.zeros_like(per_channel), per_channel), _fq(ops.constant(depthwise_w), -lim, lim, 255),
+                                      [1, 1], [1, 1], [1, 1], [1, 1])
+    up_w = rng.normal(size=(6, 4, 2, 2)).astype(np.float32)
+    up = ops.convolution_backprop_data(_fq(depthwise, -4.0 * 128 / 127, 4.0), _fq(ops.constant(up_w), -3.0, 3.0, 255),
+                                       strides=[2, 2], pads_begin=[0, 0], pads_end=[0, 0], dilations=[1, 1])
+    path = ovmodels.save(ov.Model([ops.result(up)], [x], "groups"), tmp_path / "g.xml")
+    compiled = lpir.compile_model(lpir.read_model(path), integer=True)
+    assert [(row.type, row.integer, row.inputs) for row in compiled.plan.layers] == [
+        ("GroupConvolution", True, ["u8", "i8"]), ("ConvolutionBackpropData", True, ["i8", "i8"])]
+    value = rng.uniform(-1, 7, (1, 6, 7, 7)).astype(np.float32)
+    emulated = lpir.compile_model(compiled.model)([value])[0]
+    assert np.abs(compiled([value])[0] - emulated).max() <= 1e-5 * np.ptp(emulated)
+    expected = ovmodels.run(path, [value], ovmodels.FQ_EMULATED)[0]  # OpenVINO's own emulation agrees too
+    assert np.abs(compiled([value])[0] - expected).max() <= 1e-4 * np.ptp(expected)
