@@ -52,7 +52,13 @@ class InferResult(list):
 
 
 class CompiledModel:
-    """A model prepared for execution. Call it with inputs; get an :class:`InferResult`."""
+    """A model prepared for execution. Call it with inputs; get an :class:`InferResult`.
+
+    ``integer``: whether quantized layers run in integers; ``lowered``: the model the program
+    runs (the integer rewrite of :attr:`model`, or the model itself); :attr:`plan`: how each
+    Convolution/MatMul layer runs; ``sparse_layers``: the layers given the sparse kernel, with
+    their share of zeros.
+    """
 
     def __init__(self, model: Model, *, fold_constants: bool = True, integer: bool = False,
                  sparse_weights_rate: float = DEFAULT_SPARSE_RATE):
