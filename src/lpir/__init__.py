@@ -13,12 +13,14 @@ from lpir.api import (compare_models, compile_model, compress_weights, inspect_m
 from lpir.errors import (EvaluationError, LpirError, LpirWarning, ModelParseError, QuantizationError,
                          UnsupportedOpError, ValidationError)
 from lpir.ir import Model, Node, Output, Tensor
+from lpir.quantization.dataset import Dataset
+from lpir.quantization.ptq import quantize
 from lpir.runtime import CompiledModel, InferResult
 from lpir.scope import IgnoredScope
 
 __version__ = "0.1.0"
 
-__all__ = ["CompiledModel", "EvaluationError", "IgnoredScope", "InferResult", "LpirError", "LpirWarning", "Model",
+__all__ = ["CompiledModel", "Dataset", "EvaluationError", "IgnoredScope", "InferResult", "LpirError", "LpirWarning", "Model",
            "ModelParseError", "Node", "Output", "QuantizationError", "Tensor", "UnsupportedOpError",
-           "ValidationError", "compare_models", "compile_model", "compress_weights", "inspect_model", "read_model",
-           "save_model", "sparsify", "__version__"]
+           "ValidationError", "compare_models", "compile_model", "compress_weights", "inspect_model", "quantize",
+           "read_model", "save_model", "sparsify", "__version__"]

@@ -1,0 +1,207 @@
+"""``lpir.quantize``: a float model in, the same model with FakeQuantize on the inputs of every
+low-precision layer out, in three steps: plan (placement), collect (one interpreter pass over
+the calibration data, every statistic at once through taps), apply (ranges, rewrite, bias
+correction). The input model is left unchanged."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lpir.errors import QuantizationError, ValidationError, describe_node
+from lpir.ir.graph import Model, Output, make_constant, make_result
+from lpir.ir.passes import clone_model
+from lpir.ir.rewrite import NameScope, insert_after, layer_name
+from lpir.ir.subgraph import tensor_label
+from lpir.ops import build
+from lpir.progress import Progress, no_progress
+from lpir.quantization import bias_correction, math
+from lpir.quantization.dataset import as_dataset
+from lpir.quantization.placement import ActivationQuantizer, QuantizationPlan, plan_quantization
+from lpir.quantization.statistics import ChannelMean, ChannelMinMax, MeanMinMax
+from lpir.scope import IgnoredScope
+
+PRESETS = ("performance", "mixed")
+MODEL_TYPES = (None, "transformer")
+OVERFLOW_FIX = ("first_layer", "enable", "disable")
+
+
+@dataclass
+class Calibration:
+    """Everything collected in the calibration pass."""
+
+    activations: dict[int, MeanMinMax] = field(default_factory=dict)   # id(output) → stats
+    means: dict[int, ChannelMean] = field(default_factory=dict)
+    samples: int = 0
+
+
+def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any], *, preset: str | None = None,
+             target_device: str = "CPU", subset_size: int = 300, fast_bias_correction: bool = True,
+             model_type: str | None = None, ignored_scope: IgnoredScope | None = None,
+             advanced: dict[str, Any] | None = None, progress: Progress = no_progress) -> Model:
+    """Quantize ``model`` to INT8 for OpenVINO's CPU, as ``nncf.quantize`` does.
+
+    ``preset``: ``"performance"`` (symmetric activations) or ``"mixed"`` (asymmetric
+    activations); None picks mixed for ``model_type="transformer"``, else performance.
+    ``subset_size``: calibration samples used (the first ones). ``advanced``: ``overflow_fix``
+    (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``). Returns a new model; a model
+    with nothing to quantize comes back unchanged (as a copy) with a warning.
+    """
+    advanced = dict(advanced or {})
+    _check_arguments(preset, target_device, subset_size, model_type, fast_bias_correction, advanced)
+    if not isinstance(model, Model):
+        from lpir.api import read_model
+        model = read_model(model)
+    preset = preset or ("mixed" if model_type == "transformer" else "performance")
+    work = clone_model(model)
+    ignored = ({name: "in the ignored scope" for name in ignored_scope.ignored_names(work)}
+               if ignored_scope is not None else {})
+    plan = plan_quantization(work, symmetric_activations=preset == "performance", transformer=model_type == "transformer",
+                             ignored=ignored, overflow_fix=advanced.get("overflow_fix", "first_layer"))
+    if plan.is_empty:
+        warnings.warn(f"model '{model.name}' has no layer to quantize; it is returned unchanged", stacklevel=2)
+        return work
+    weighted = list(dict.fromkeys(w.layer for w in plan.weights))
+    biased = bias_correction.find_biased_layers(work, weighted, constant_value) if fast_bias_correction else []
+    stats = collect(work, plan, biased, as_dataset(calibration_dataset), subset_size, progress)
+    apply(work, plan, stats)
+    for layer in progress(biased, total=len(biased), desc="bias correction"):
+        bias_correction.correct_bias(work, layer, stats.means[id(layer.float_input)],
+                                     stats.means[id(layer.layer.outputs[0])], _compile)
+    return work
+
+
+def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_correction, advanced) -> None:
+    if preset is not None and preset not in PRESETS:
+        raise ValidationError(f"preset={preset!r}: expected one of {PRESETS}")
+    if str(target_device).upper() not in ("CPU", "ANY"):
+        raise ValidationError(f"target_device={target_device!r}: lpir quantizes for 'CPU' (or 'ANY')")
+    if not isinstance(subset_size, int) or subset_size < 1:
+        raise ValidationError(f"subset_size={subset_size!r}: must be an integer of at least 1")
+    if model_type not in MODEL_TYPES:
+        raise ValidationError(f"model_type={model_type!r}: expected None or 'transformer'")
+    if not fast_bias_correction:
+        raise QuantizationError("fast_bias_correction=False (layer-by-layer BiasCorrection) is not implemented yet")
+    unknown = set(advanced) - {"overflow_fix"}
+    if unknown:
+        raise ValidationError(f"advanced: unknown option(s) {sorted(unknown)}; known: ['overflow_fix']")
+    if advanced.get("overflow_fix", "first_layer") not in OVERFLOW_FIX:
+        raise ValidationError(f"advanced overflow_fix={advanced['overflow_fix']!r}: expected one of {OVERFLOW_FIX}")
+
+
+def _compile(model: Model):
+    from lpir.runtime import compile_model
+    return compile_model(model)
+
+
+def constant_value(output: Output) -> np.ndarray | None:
+    """The value of a constant tensor (a Const, or a small subgraph of constants such as
+    ``Const(f16) → Convert``), computed once."""
+    node = output.node
+    if node.type == "Const":
+        return node.tensor.numpy()
+    sub = Model([], [make_result(output)], name=f"{node.name}/constant")
+    return np.asarray(_compile(sub)([])[0])
+
+
+# -- collect ----------------------------------------------------------------------------------
+def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: int,
+            progress: Progress = no_progress) -> Calibration:
+    """Run the float model once per calibration sample, feeding every statistic through taps."""
+    from lpir.runtime import compile_model
+    stats = Calibration()
+    targets: dict[int, Output] = {}
+    for quantizer in plan.activations:
+        stats.activations[id(quantizer.output)] = MeanMinMax()
+        targets[id(quantizer.output)] = quantizer.output
+    for layer in biased:
+        for out, mean in zip((layer.float_input, layer.layer.outputs[0]), layer.statistics()):
+            stats.means.setdefault(id(out), mean)
+            targets[id(out)] = out
+    compiled = compile_model(model)
+    batch = {"size": 1, "index": 0}
+
+    def observe(output: Output, value: np.ndarray) -> None:
+        axis = 0 if batch["size"] > 1 and value.ndim and value.shape[0] == batch["size"] else None
+        minmax = stats.activations.get(id(output))
+        if minmax is not None:
+            before = minmax.count
+            minmax.update(value, batch_axis=axis)
+            if not np.isfinite(minmax.mins[before:] + minmax.maxs[before:]).all():
+                raise QuantizationError(f"calibration sample {batch['index']}: tensor '{tensor_label(output)}' of "
+                                        f"{describe_node(output.node)} holds NaN or infinity; ranges cannot be set")
+        mean = stats.means.get(id(output))
+        if mean is not None:
+            mean.update(value, batch_axis=axis if axis is not None else (0 if value.ndim and value.shape[0] == 1 else None))
+
+    taps = compiled.tap(list(targets.values()), observe)
+    for index, sample in enumerate(progress(dataset.take(subset_size), total=subset_size, desc="calibration")):
+        batch["index"], batch["size"] = index, _batch_size(model, sample)
+        try:
+            compiled(sample, taps=taps)
+        except ValidationError as exc:
+            raise ValidationError(f"calibration sample {index}: {exc}") from None
+        stats.samples += 1
+    if stats.samples == 0:
+        raise ValidationError("the calibration dataset is empty: quantization needs at least one sample")
+    return stats
+
+
+def _batch_size(model: Model, sample: Any) -> int:
+    """Samples in one calibration item: the first dimension of its first input (1 if unknown)."""
+    first = next(iter(sample.values())) if isinstance(sample, dict) else (
+        sample[0] if isinstance(sample, (list, tuple)) and sample else sample)
+    shape = getattr(first, "shape", ())
+    return int(shape[0]) if len(shape) >= 2 else 1
+
+
+# -- apply ------------------------------------------------------------------------------------
+def apply(model: Model, plan: QuantizationPlan, stats: Calibration) -> None:
+    """Insert the planned FakeQuantize nodes with ranges from ``stats`` and the weights."""
+    names = NameScope(model)
+    for group in plan.groups():
+        params = _group_params(group, stats)
+        for quantizer in group:
+            _insert_activation(model, names, quantizer, params)
+    for weight in plan.weights:
+        value = constant_value(weight.weight)
+        minmax = ChannelMinMax(tuple(a % value.ndim for a in weight.channel_axes) if value.ndim else ())
+        minmax.update(value.astype(np.float32))
+        params = math.weight_params(minmax.low, minmax.abs_high, half_range=weight.half_range)
+        name = names.make(f"{layer_name(weight.layer)}/fq_weights_{weight.port}")
+        fq = _fake_quantize(weight.weight, params, name)
+        weight.layer.inputs[weight.port].connect(fq.outputs[0])
+
+
+def _group_params(group: list[ActivationQuantizer], stats: Calibration) -> math.FakeQuantizeParams:
+    """One range for quantizers that must share it: the widest of their statistics."""
+    results = [stats.activations[id(q.output)].result() for q in group]
+    low = min(r[0] for r in results)
+    high = max(r[1] for r in results)
+    abs_high = max(r[2] for r in results)
+    return math.activation_params(low, high, abs_high, symmetric=any(q.symmetric for q in group))
+
+
+def _insert_activation(model: Model, names: NameScope, quantizer: ActivationQuantizer,
+                       params: math.FakeQuantizeParams) -> None:
+    out = quantizer.output
+    if quantizer.covers_all_consumers:
+        name = names.make(f"{layer_name(out.node)}/fq_output_{out.index}")
+    else:
+        port = quantizer.ports[0]
+        name = names.make(f"{layer_name(port.node)}/fq_input_{port.index}")
+    fq = _fake_quantize(out, params, name)
+    insert_after(out, fq, consumers=None if quantizer.covers_all_consumers else quantizer.ports)
+
+
+def _fake_quantize(source: Output, params: math.FakeQuantizeParams, name: str):
+    dtype = source.etype.dtype
+    limits = [make_constant(np.asarray(value, dtype), name=f"{name}/{label}").outputs[0]
+              for value, label in ((params.low, "input_low"), (params.high, "input_high"),
+                                   (params.low, "output_low"), (params.high, "output_high"))]
+    return build("FakeQuantize", [source, *limits], {"levels": params.levels, "auto_broadcast": "numpy"}, name=name)

@@ -1,0 +1,111 @@
+"""Statistics that calibration gathers, as mergeable reductions.
+
+Each statistic takes values one call at a time (``update``) and combines with a partial result
+gathered elsewhere (``merge``) with no loss: per-sample values are kept as lists (the mean is
+taken at the end) and running extrema combine by min/max. Calibration can therefore be split
+across processes or machines and merged in any order. The first axis of a value is the batch:
+a call with several samples counts as that many samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _per_sample(value: np.ndarray, batch_axis: int | None) -> np.ndarray:
+    """``value`` as rows of samples: [N, -1] (N = batch size, or 1 without a batch axis)."""
+    if batch_axis is None or value.ndim == 0:
+        return value.reshape(1, -1)
+    return np.moveaxis(value, batch_axis, 0).reshape(value.shape[batch_axis], -1)
+
+
+@dataclass
+class MeanMinMax:
+    """NNCF's MEAN_MINMAX for per-tensor activations: means over samples of each sample's
+    minimum, maximum and absolute maximum."""
+
+    mins: list[float] = field(default_factory=list)
+    maxs: list[float] = field(default_factory=list)
+    abs_maxs: list[float] = field(default_factory=list)
+
+    def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
+        rows = _per_sample(value, batch_axis)
+        low, high = rows.min(axis=1), rows.max(axis=1)
+        self.mins.extend(low.astype(np.float64).tolist())
+        self.maxs.extend(high.astype(np.float64).tolist())
+        self.abs_maxs.extend(np.maximum(np.abs(low), np.abs(high)).astype(np.float64).tolist())
+
+    def merge(self, other: MeanMinMax) -> MeanMinMax:
+        return MeanMinMax(self.mins + other.mins, self.maxs + other.maxs, self.abs_maxs + other.abs_maxs)
+
+    @property
+    def count(self) -> int:
+        return len(self.mins)
+
+    def result(self) -> tuple[np.float32, np.float32, np.float32]:
+        """(mean min, mean max, mean absolute max)."""
+        return tuple(np.float32(np.mean(v)) for v in (self.mins, self.maxs, self.abs_maxs))
+
+
+@dataclass
+class ChannelMinMax:
+    """MINMAX per channel: the extrema over everything but ``channel_axes`` (kept as size-1 axes
+    elsewhere, so the result broadcasts against the tensor)."""
+
+    channel_axes: tuple[int, ...]
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    abs_high: np.ndarray | None = None
+
+    def update(self, value: np.ndarray) -> None:
+        axes = tuple(a for a in range(value.ndim) if a not in {c % value.ndim for c in self.channel_axes})
+        low = value.min(axis=axes, keepdims=True)
+        high = value.max(axis=axes, keepdims=True)
+        self.merge_into(low, high, np.maximum(np.abs(low), np.abs(high)))
+
+    def merge_into(self, low: np.ndarray, high: np.ndarray, abs_high: np.ndarray) -> None:
+        if self.low is None:
+            self.low, self.high, self.abs_high = low, high, abs_high
+        else:
+            self.low = np.minimum(self.low, low)
+            self.high = np.maximum(self.high, high)
+            self.abs_high = np.maximum(self.abs_high, abs_high)
+
+    def merge(self, other: ChannelMinMax) -> ChannelMinMax:
+        merged = ChannelMinMax(self.channel_axes, self.low, self.high, self.abs_high)
+        if other.low is not None:
+            merged.merge_into(other.low, other.high, other.abs_high)
+        return merged
+
+
+@dataclass
+class ChannelMean:
+    """Mean per channel along ``channel_axis`` over samples (each sample's mean over the other
+    axes, then the mean of those): the statistic bias correction compares."""
+
+    channel_axis: int
+    rows: list[np.ndarray] = field(default_factory=list)
+    shape: tuple[int, ...] | None = None  # one sample's shape (batch 1)
+
+    def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
+        axis = self.channel_axis % value.ndim
+        samples = value.shape[batch_axis] if batch_axis is not None and value.ndim else 1
+        moved = np.moveaxis(value, axis, -1)
+        if batch_axis is not None and value.ndim:
+            batch = batch_axis if batch_axis < axis else batch_axis - 1
+            moved = np.moveaxis(moved, batch, 0)
+        per_sample = moved.reshape(samples, -1, moved.shape[-1]).mean(axis=1, dtype=np.float64)
+        self.rows.extend(per_sample)
+        self.shape = tuple(1 if a == batch_axis else d for a, d in enumerate(value.shape))
+
+    def merge(self, other: ChannelMean) -> ChannelMean:
+        return ChannelMean(self.channel_axis, self.rows + other.rows, self.shape or other.shape)
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    def result(self) -> np.ndarray:
+        return np.mean(np.stack(self.rows), axis=0).astype(np.float32)
