@@ -80,6 +80,8 @@ def correct_bias(model: Model, biased: BiasedLayer, input_mean: ChannelMean, out
     q_mean = quantized.mean(axis=tuple(a for a in range(quantized.ndim) if a != out_axis), dtype=np.float64)
     shift = output_mean.result().astype(np.float64) - q_mean
     bias = biased.bias.astype(np.float64)
+    if shift.size != bias.size:
+        return False  # one bias broadcast over several channels: no per-channel correction fits
     if bias.ndim:
         shift = shift.reshape(bias.shape)
     if np.any(bias == 0):

@@ -41,6 +41,7 @@ class ActivationQuantizer:
     requested_by: list[Node]
     moved: bool = False
     removable: bool = False
+    per_channel: bool = False  # one range per channel (axis 1): inputs of depthwise convolutions
     group: int = -1  # quantizers of one group share one range (Concat inputs)
     key: int = field(default_factory=lambda: next(_keys))
 
@@ -109,8 +110,9 @@ def plan_quantization(model: Model, *, symmetric_activations: bool = True, trans
         multiplies = len(activations) >= 2 and not op.traits.elementwise  # MatMul of two activations, attention
         symmetric = symmetric_activations or (multiplies and (transformer or not op.traits.weight_inputs))
         removable = op.traits.elementwise and len(activations) == 1 and len(ports) > 1
+        per_channel = _is_depthwise(node, op, constant)
         requests.extend(ActivationQuantizer(node.inputs[i].source, [node.inputs[i]], symmetric, [node],
-                                            removable=removable) for i in activations)
+                                            removable=removable, per_channel=per_channel) for i in activations)
     quantizers = _propagate(nodes, requests, ignored, constant)
     plan.activations = [q for q in quantizers if not (q.removable and not q.moved and len(q.requested_by) == 1)]
     if overflow_fix == "first_layer":
@@ -168,7 +170,10 @@ def _propagate(nodes: list[Node], requests: list[ActivationQuantizer], ignored: 
         merged = [q for out in node.outputs for q in at.pop(id(out), [])]
         symmetric = any(q.symmetric for q in merged)
         requesters = [n for q in merged for n in q.requested_by]
-        moved = [ActivationQuantizer(p.source, [p], symmetric, requesters, moved=True) for p in data]
+        per_channel = all(q.per_channel for q in merged)
+        moved = [ActivationQuantizer(p.source, [p], symmetric, requesters, moved=True,
+                                     per_channel=per_channel and _same_channels(p.source, node.outputs[0]))
+                 for p in data]
         groups.join([q.key for q in merged] + [q.key for q in moved])
         for quantizer in moved:
             at.setdefault(id(quantizer.output), []).append(quantizer)
@@ -195,7 +200,24 @@ def _merge(at: dict[int, list[ActivationQuantizer]], output: Output) -> Activati
     if len(quantizers) == 1:
         return quantizers[0]
     return ActivationQuantizer(output, [p for q in quantizers for p in q.ports], any(q.symmetric for q in quantizers),
-                               [n for q in quantizers for n in q.requested_by], moved=any(q.moved for q in quantizers))
+                               [n for q in quantizers for n in q.requested_by], moved=any(q.moved for q in quantizers),
+                               per_channel=all(q.per_channel for q in quantizers))
+
+
+def _is_depthwise(node: Node, op, constant: set[int]) -> bool:
+    """A grouped convolution with one input channel per group: OpenVINO's CPU takes its input
+    quantized per channel (NNCF's DepthwiseConvolution)."""
+    weights = [node.inputs[i].source for i in op.traits.weight_inputs if i < len(node.inputs)]
+    if len(op.weight_channel_axes(node.attrs)) != 2 or not weights or id(weights[0]) not in constant:
+        return False
+    shape = weights[0].shape
+    return shape is not None and len(shape) >= 3 and shape[2] == 1 and isinstance(shape[0], int) and shape[0] > 1
+
+
+def _same_channels(a: Output, b: Output) -> bool:
+    """Whether axis 1 of ``a`` and ``b`` is the same channel axis (same rank and size)."""
+    return (a.shape is not None and b.shape is not None and len(a.shape) == len(b.shape) >= 2
+            and a.shape[1] == b.shape[1])
 
 
 class _Groups:

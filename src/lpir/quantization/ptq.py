@@ -35,7 +35,8 @@ OVERFLOW_FIX = ("first_layer", "enable", "disable")
 class Calibration:
     """Everything collected in the calibration pass."""
 
-    activations: dict[int, MeanMinMax] = field(default_factory=dict)   # id(output) → stats
+    activations: dict[int, MeanMinMax] = field(default_factory=dict)   # id(output) → per-tensor stats
+    channels: dict[int, ChannelMinMax] = field(default_factory=dict)   # id(output) → per-channel stats
     means: dict[int, ChannelMean] = field(default_factory=dict)
     samples: int = 0
 
@@ -117,7 +118,10 @@ def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: 
     stats = Calibration()
     targets: dict[int, Output] = {}
     for quantizer in plan.activations:
-        stats.activations[id(quantizer.output)] = MeanMinMax()
+        if quantizer.per_channel:
+            stats.channels[id(quantizer.output)] = ChannelMinMax((1,))
+        else:
+            stats.activations[id(quantizer.output)] = MeanMinMax()
         targets[id(quantizer.output)] = quantizer.output
     for layer in biased:
         for out, mean in zip((layer.float_input, layer.layer.outputs[0]), layer.statistics()):
@@ -133,6 +137,12 @@ def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: 
             before = minmax.count
             minmax.update(value, batch_axis=axis)
             if not np.isfinite(minmax.mins[before:] + minmax.maxs[before:]).all():
+                raise QuantizationError(f"calibration sample {batch['index']}: tensor '{tensor_label(output)}' of "
+                                        f"{describe_node(output.node)} holds NaN or infinity; ranges cannot be set")
+        channels = stats.channels.get(id(output))
+        if channels is not None:
+            channels.update(value)
+            if not (np.isfinite(channels.low).all() and np.isfinite(channels.high).all()):
                 raise QuantizationError(f"calibration sample {batch['index']}: tensor '{tensor_label(output)}' of "
                                         f"{describe_node(output.node)} holds NaN or infinity; ranges cannot be set")
         mean = stats.means.get(id(output))
@@ -180,6 +190,11 @@ def apply(model: Model, plan: QuantizationPlan, stats: Calibration) -> None:
 
 def _group_params(group: list[ActivationQuantizer], stats: Calibration) -> math.FakeQuantizeParams:
     """One range for quantizers that must share it: the widest of their statistics."""
+    if all(q.per_channel for q in group):
+        merged = stats.channels[id(group[0].output)]
+        for q in group[1:]:
+            merged = merged.merge(stats.channels[id(q.output)])
+        return math.activation_params(merged.low, merged.high, merged.abs_high, symmetric=any(q.symmetric for q in group))
     results = [stats.activations[id(q.output)].result() for q in group]
     low = min(r[0] for r in results)
     high = max(r[1] for r in results)

@@ -1,0 +1,172 @@
+"""lpir.quantize against nncf.quantize on the same OpenVINO float IR and the same real samples.
+
+NNCF is the reference: the same FakeQuantize placement (by producer and consumers, with NNCF's
+node names), the same activation and weight ranges, and OpenVINO's CPU plugin (the oracle of
+what runs in INT8) running as many Convolution/GroupConvolution/MatMul layers in u8/i8 on
+lpir's IR as on NNCF's.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import openvino as ov
+import pytest
+
+import lpir
+import ovmodels
+import realdata
+
+nncf = pytest.importorskip("nncf")
+
+INT8_LAYER_TYPES = ("Convolution", "GroupConvolution", "Deconvolution", "MatMul", "FullyConnected")
+MODELS = ["ppocr_cls", "ppocr_rec", "ppocr_det"]
+
+
+def samples(name: str) -> list[np.ndarray]:
+    batch = realdata.inputs_for(name)[0]
+    return [batch[i:i + 1] for i in range(len(batch))]
+
+
+@pytest.fixture(scope="module")
+def quantized(real_ir, tmp_path_factory):
+    """``quantized(name)`` → (float IR path, NNCF's ov.Model, its IR path, lpir's model, its IR path)."""
+    folder = tmp_path_factory.mktemp("ptq")
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            xml = real_ir(name)
+            data = samples(name)
+            reference = nncf.quantize(ovmodels.core().read_model(xml), nncf.Dataset(data), subset_size=len(data))
+            limits = fake_quantize_limits(reference), compressed_weights(reference)
+            nncf_xml = ovmodels.save(reference, folder / f"{name}_nncf.xml")
+            ours = lpir.quantize(lpir.read_model(xml), data, subset_size=len(data))
+            ours_xml = folder / f"{name}_lpir.xml"
+            lpir.save_model(ours, ours_xml)
+            cache[name] = (xml, limits, nncf_xml, ours, str(ours_xml))
+        return cache[name]
+
+    return get
+
+
+def fake_quantize_limits(model: ov.Model) -> dict[str, tuple[np.ndarray, np.ndarray, int, str, tuple[str, ...]]]:
+    """Each FakeQuantize by name: (input_low, input_high, levels, producer, consumers)."""
+    found = {}
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "FakeQuantize":
+            continue
+        low, high = (op.input_value(i).get_node().get_data() for i in (1, 2))
+        consumers = tuple(sorted(t.get_node().get_friendly_name() for t in op.output(0).get_target_inputs()))
+        found[op.get_friendly_name()] = (np.array(low), np.array(high), op.get_attributes()["levels"],
+                                         op.input_value(0).get_node().get_friendly_name(), consumers)
+    return found
+
+
+def compressed_weights(model: ov.Model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Weights of each layer NNCF quantized, stored ``Const(i8) → Convert → Multiply(scale)``:
+    layer name → (dequantized weights, scale)."""
+    found = {}
+    for op in model.get_ordered_ops():
+        if op.get_type_name() not in ("Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"):
+            continue
+        multiply = op.input_value(1).get_node()
+        if multiply.get_type_name() != "Multiply":
+            continue
+        convert, scale = (multiply.input_value(i).get_node() for i in (0, 1))
+        if convert.get_type_name() != "Convert" or scale.get_type_name() != "Constant":
+            continue
+        integers = convert.input_value(0).get_node().get_data().astype(np.float32)
+        found[op.get_friendly_name()] = (integers * scale.get_data(), np.array(scale.get_data()))
+    return found
+
+
+def lpir_weights(model: lpir.Model) -> dict[str, np.ndarray]:
+    """Layer name → its weights after lpir's weight FakeQuantize."""
+    fake_quantize = lpir.ops.lookup("FakeQuantize", 1)
+    found = {}
+    for node in model.nodes():
+        if node.type == "FakeQuantize" and "/fq_weights_" in node.name:
+            values = [p.source.node.tensor.numpy() for p in node.inputs]
+            found[node.outputs[0].consumers[0].node.name] = fake_quantize.evaluate(*values, levels=node.attrs["levels"],
+                                                                                   auto_broadcast="numpy")[0]
+    return found
+
+
+def lpir_limits(model: lpir.Model) -> dict[str, tuple[np.ndarray, np.ndarray, int, str, tuple[str, ...]]]:
+    found = {}
+    for node in model.nodes():
+        if node.type == "FakeQuantize":
+            low, high = (node.inputs[i].source.node.tensor.numpy() for i in (1, 2))
+            consumers = tuple(sorted(p.node.name for p in node.outputs[0].consumers))
+            found[node.name] = (low, high, node.attrs["levels"], node.inputs[0].source.node.name, consumers)
+    return found
+
+
+def int8_layers(xml: str) -> collections.Counter:
+    """(layer type, runtime precision) of the weighted layers OpenVINO's CPU plugin runs."""
+    compiled = ovmodels.core().compile_model(xml, "CPU", ovmodels.F32_HINT)
+    counts = collections.Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        layer_type = info["layerType"].astype(str) if "layerType" in info else ""
+        if layer_type in INT8_LAYER_TYPES:
+            counts[(layer_type, info["runtimePrecision"].astype(str))] += 1
+    return counts
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_same_fake_quantize_placement_and_ranges_as_nncf(quantized, name):
+    _, (reference, reference_weights), _, ours, _ = quantized(name)
+    mine = {k: v for k, v in lpir_limits(ours).items() if "/fq_weights_" not in k}
+    assert sorted(mine) == sorted(reference)
+    for fq_name, (low, high, levels, producer, consumers) in reference.items():
+        my_low, my_high, my_levels, my_producer, my_consumers = mine[fq_name]
+        assert (my_levels, my_producer, my_consumers) == (levels, producer, consumers), fq_name
+        np.testing.assert_allclose(my_high, high, rtol=1e-4, atol=1e-6, err_msg=fq_name)
+        np.testing.assert_allclose(my_low, low, rtol=1e-4, atol=1e-6, err_msg=fq_name)
+    weights = lpir_weights(ours)
+    assert sorted(weights) == sorted(reference_weights) and len(weights) >= 40
+    for layer, (expected, scale) in reference_weights.items():
+        quantum = np.broadcast_to(np.abs(scale), expected.shape)
+        assert np.all(np.abs(weights[layer] - expected) <= quantum * 1.01), layer
+        assert np.mean(np.abs(weights[layer] - expected) <= quantum * 1e-3) > 0.99, layer  # same integers
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_openvino_runs_as_many_layers_in_int8_as_for_nncf(quantized, name):
+    _, _, nncf_xml, _, ours_xml = quantized(name)
+    ours, reference = int8_layers(ours_xml), int8_layers(nncf_xml)
+    low_precision = {k: v for k, v in ours.items() if k[1] in ("u8", "i8")}
+    assert low_precision and ours == reference
+    assert sum(low_precision.values()) >= 40
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_lpir_and_openvino_agree_on_the_int8_model(quantized, name):
+    """OpenVINO runs integer kernels whose rounding differs from the FakeQuantize formula (see
+    tests/runtime/test_real_models.py): a value next to a rounding boundary moves by one quantum
+    and the move cascades. The mean error (over the output range) stays within 1e-2, except
+    where NNCF's own model shows the same cascade: the classifier's softmax, measured 0.020 for
+    NNCF's model and 0.026 for lpir's; then within 1.5 times NNCF's."""
+    _, _, nncf_xml, ours, ours_xml = quantized(name)
+    inputs = realdata.inputs_for(name)
+
+    def error(xml, model):
+        expected = ovmodels.run(xml, inputs)[0]
+        actual = lpir.compile_model(model)(inputs)[0]
+        return float(np.mean(np.abs(actual - expected))) / (float(np.ptp(expected)) or 1.0)
+
+    ours_error = error(ours_xml, ours)
+    reference_error = error(nncf_xml, lpir.read_model(nncf_xml))
+    assert ours_error <= max(1e-2, 1.5 * reference_error), (ours_error, reference_error)
+
+
+def test_classifier_keeps_its_answers(quantized):
+    xml, _, _, ours, _ = quantized("ppocr_cls")
+    batch = realdata.text_lines(48, 192, 8)
+    batch = np.concatenate([batch, batch[:, :, ::-1, ::-1]])
+    expected = lpir.compile_model(lpir.read_model(xml))(batch)[0].argmax(axis=1)
+    actual = lpir.compile_model(ours)(batch)[0].argmax(axis=1)
+    assert np.mean(actual == expected) >= 0.9
