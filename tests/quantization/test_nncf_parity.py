@@ -40,7 +40,7 @@ def quantized(real_ir, tmp_path_factory):
             xml = real_ir(name)
             data = samples(name)
             reference = nncf.quantize(ovmodels.core().read_model(xml), nncf.Dataset(data), subset_size=len(data))
-            limits = fake_quantize_limits(reference), compressed_weights(reference)
+            limits = fake_quantize_limits(reference), compressed_weights(reference), biases(reference)
             nncf_xml = ovmodels.save(reference, folder / f"{name}_nncf.xml")
             ours = lpir.quantize(lpir.read_model(xml), data, subset_size=len(data))
             ours_xml = folder / f"{name}_lpir.xml"
@@ -82,6 +82,20 @@ def compressed_weights(model: ov.Model) -> dict[str, tuple[np.ndarray, np.ndarra
     return found
 
 
+def biases(model: ov.Model) -> dict[str, np.ndarray]:
+    """Bias Add name → its constant, for the Convolution and MatMul layers (where NNCF corrects them)."""
+    found = {}
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in ("Convolution", "MatMul"):
+            targets = list(op.output(0).get_target_inputs())
+            add = targets[0].get_node() if len(targets) == 1 else None
+            if add is not None and add.get_type_name() == "Add":
+                bias = add.input_value(1 - targets[0].get_index()).get_node()
+                if bias.get_type_name() == "Constant":
+                    found[add.get_friendly_name()] = np.array(bias.get_data())
+    return found
+
+
 def lpir_weights(model: lpir.Model) -> dict[str, np.ndarray]:
     """Layer name → its weights after lpir's weight FakeQuantize."""
     fake_quantize = lpir.ops.lookup("FakeQuantize", 1)
@@ -118,7 +132,7 @@ def int8_layers(xml: str) -> collections.Counter:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_same_fake_quantize_placement_and_ranges_as_nncf(quantized, name):
-    _, (reference, reference_weights), _, ours, _ = quantized(name)
+    _, (reference, reference_weights, _), _, ours, _ = quantized(name)
     mine = {k: v for k, v in lpir_limits(ours).items() if "/fq_weights_" not in k}
     assert sorted(mine) == sorted(reference)
     for fq_name, (low, high, levels, producer, consumers) in reference.items():
@@ -132,6 +146,21 @@ def test_same_fake_quantize_placement_and_ranges_as_nncf(quantized, name):
         quantum = np.broadcast_to(np.abs(scale), expected.shape)
         assert np.all(np.abs(weights[layer] - expected) <= quantum * 1.01), layer
         assert np.mean(np.abs(weights[layer] - expected) <= quantum * 1e-3) > 0.99, layer  # same integers
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bias_correction_gives_nncfs_biases(quantized, name):
+    xml, (_, _, reference), _, ours, _ = quantized(name)
+    original = {name: node for name, node in ((n.name, n) for n in lpir.read_model(xml).nodes())}
+    changed = 0
+    for add_name, expected in reference.items():
+        add = ours.node(add_name)
+        bias = next(p.source.node for p in add.inputs if p.source.node.type == "Const")
+        before = next(p.source.node for p in original[add_name].inputs if p.source.node.type == "Const").tensor.numpy()
+        actual = bias.tensor.numpy()
+        np.testing.assert_allclose(actual, expected, rtol=1e-3, atol=1e-4 * float(np.abs(before).max()), err_msg=add_name)
+        changed += not np.array_equal(actual, before)
+    assert changed >= 10  # corrected where NNCF corrects, left where its threshold rejects
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -42,14 +42,15 @@ class Calibration:
 
 
 def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any], *, preset: str | None = None,
-             target_device: str = "CPU", subset_size: int = 300, fast_bias_correction: bool = True,
+             target_device: str = "CPU", subset_size: int = 300, fast_bias_correction: bool | None = True,
              model_type: str | None = None, ignored_scope: IgnoredScope | None = None,
              advanced: dict[str, Any] | None = None, progress: Progress = no_progress) -> Model:
     """Quantize ``model`` to INT8 for OpenVINO's CPU, as ``nncf.quantize`` does.
 
     ``preset``: ``"performance"`` (symmetric activations) or ``"mixed"`` (asymmetric
     activations); None picks mixed for ``model_type="transformer"``, else performance.
-    ``subset_size``: calibration samples used (the first ones). ``advanced``: ``overflow_fix``
+    ``subset_size``: calibration samples used (the first ones). ``fast_bias_correction``: True
+    corrects biases after quantization (FastBiasCorrection), None leaves them. ``advanced``: ``overflow_fix``
     (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``). Returns a new model; a model
     with nothing to quantize comes back unchanged (as a copy) with a warning.
     """
@@ -86,7 +87,7 @@ def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_c
         raise ValidationError(f"subset_size={subset_size!r}: must be an integer of at least 1")
     if model_type not in MODEL_TYPES:
         raise ValidationError(f"model_type={model_type!r}: expected None or 'transformer'")
-    if not fast_bias_correction:
+    if fast_bias_correction is False:
         raise QuantizationError("fast_bias_correction=False (layer-by-layer BiasCorrection) is not implemented yet")
     unknown = set(advanced) - {"overflow_fix"}
     if unknown:
