@@ -39,7 +39,8 @@ def read_model(path: str | os.PathLike, weights: str | os.PathLike | None = None
 
 
 def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool = False,
-               opset: int | None = None, float_fallback: bool = False) -> OnnxExport | None:
+               opset: int | None = None, float_fallback: bool = False,
+               compress_quantized_weights: bool | None = None) -> OnnxExport | None:
     """Write ``model``, atomically: OpenVINO IR v11 for a ``.xml`` path (the .bin beside it), ONNX
     for a ``.onnx`` path.
 
@@ -48,6 +49,9 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
     DequantizeLinear and compressed weights stay integers; ``opset`` pins the ONNX opset (default:
     the lowest from 13 on that holds the model) and ``float_fallback`` writes FakeQuantize nodes
     that have no QDQ form as float arithmetic instead of raising; what was written is returned.
+    IR: with ``compress_quantized_weights`` FakeQuantize on weights is folded into
+    ``Const(i8) → Convert → Multiply(scale)``, as NNCF saves its models; None (the default) does
+    it for models made by :func:`lpir.quantize`.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -60,6 +64,9 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
         raise ValidationError(f"{path}: unknown model format {suffix!r} (save to .xml for IR or .onnx)")
     if opset is not None or float_fallback:
         raise ValidationError(f"{path}: opset= and float_fallback= are for ONNX (.onnx) paths")
+    from lpir.quantization.compressed import compress_quantized_weights as fold, is_quantized_by_lpir
+    if compress_quantized_weights or (compress_quantized_weights is None and is_quantized_by_lpir(model)):
+        model = fold(model)
     if compress_to_fp16:
         from lpir.compression import compress_weights_to_f16
         model = compress_weights_to_f16(model)

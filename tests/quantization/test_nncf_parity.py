@@ -16,6 +16,7 @@ import pytest
 
 import lpir
 import ovmodels
+from lpir.ir.graph import Model, make_result
 import realdata
 
 nncf = pytest.importorskip("nncf")
@@ -199,3 +200,44 @@ def test_classifier_keeps_its_answers(quantized):
     expected = lpir.compile_model(lpir.read_model(xml))(batch)[0].argmax(axis=1)
     actual = lpir.compile_model(ours)(batch)[0].argmax(axis=1)
     assert np.mean(actual == expected) >= 0.9
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_saved_model_has_nncfs_compressed_weights_node_for_node(quantized, name):
+    _, (_, reference_weights, _), nncf_xml, _, ours_xml = quantized(name)
+    ours_ir, nncf_ir = (ovmodels.core().read_model(x) for x in (ours_xml, nncf_xml))
+    assert sorted(compressed_weights(ours_ir)) == sorted(reference_weights)
+    weights = compressed_weights(ours_ir)
+    for layer, (expected, scale) in reference_weights.items():
+        actual, my_scale = weights[layer]
+        assert my_scale.shape == scale.shape, layer
+        assert np.mean(np.abs(actual - expected) <= np.abs(scale) * 1e-3) > 0.99, layer
+
+    def structure(model):
+        return sorted((op.get_type_name(), op.get_friendly_name(), tuple(op.get_output_partial_shape(0).to_string()
+                       for _ in [0]), op.get_output_element_type(0).get_type_name())
+                      for op in model.get_ordered_ops() if op.get_type_name() in ("FakeQuantize", "Multiply")
+                      and "fq_" in op.get_friendly_name())
+
+    assert structure(ours_ir) == structure(nncf_ir)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_compressed_model_reads_back_with_the_same_weights_and_outputs(quantized, name):
+    """The folded weights are the FakeQuantize's weights up to float rounding (``q * scale``
+    versus the FakeQuantize formula: a few ULPs); through the activation quantizers such ULPs
+    cascade as between lpir and OpenVINO, so outputs agree in the mean, not bit for bit."""
+    _, _, _, ours, ours_xml = quantized(name)
+    read_back = lpir.read_model(ours_xml)
+    assert not any(n.type == "FakeQuantize" and n.inputs[0].source.node.type == "Const" for n in read_back.nodes())
+    folded = {n.outputs[0].consumers[0].node.name: n for n in read_back.nodes()
+              if n.type == "Multiply" and "/fq_weights_" in n.name}
+    weights = lpir_weights(ours)
+    assert sorted(folded) == sorted(weights)
+    for layer, expected in weights.items():
+        actual = lpir.compile_model(Model([], [make_result(folded[layer].outputs[0])]))([])[0]
+        np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-7 * float(np.abs(expected).max()), err_msg=layer)
+    inputs = realdata.inputs_for(name)
+    expected = lpir.compile_model(ours)(inputs)[0]
+    actual = lpir.compile_model(read_back)(inputs)[0]
+    assert float(np.mean(np.abs(actual - expected))) <= 2e-2 * (float(np.ptp(expected)) or 1.0)

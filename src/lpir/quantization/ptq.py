@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lpir.errors import QuantizationError, ValidationError, describe_node
-from lpir.ir.graph import Model, Output, make_constant, make_result
+from lpir.ir.graph import Model, Output, RtEntry, make_constant, make_result
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, insert_after, layer_name
 from lpir.ir.subgraph import tensor_label
@@ -75,7 +75,18 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     for layer in progress(biased, total=len(biased), desc="bias correction"):
         bias_correction.correct_bias(work, layer, stats.means[id(layer.float_input)],
                                      stats.means[id(layer.layer.outputs[0])], _compile)
+    _record(work, preset=preset, subset_size=subset_size, fast_bias_correction=fast_bias_correction,
+            model_type=model_type, ignored_scope=ignored_scope, advanced=advanced, samples=stats.samples)
     return work
+
+
+def _record(model: Model, **settings) -> None:
+    """Note the call in the model's rt_info (as NNCF does), so saving knows to compress weights."""
+    from lpir import __version__
+    entries = [RtEntry(key, {"value": str(value)}) for key, value in sorted(settings.items())]
+    model.rt_info = [e for e in model.rt_info if e.tag != "lpir"]
+    model.rt_info.append(RtEntry("lpir", children=[RtEntry("quantization", children=entries),
+                                                   RtEntry("version", {"value": __version__})]))
 
 
 def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_correction, advanced) -> None:
