@@ -12,17 +12,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lpir.cli import compare, compress, convert, demo, inspect, run, sparsify
+from lpir.cli import compare, compress, convert, demo, inspect, quantize, run, sparsify
 from lpir.errors import LpirError
 
 EXIT_USER_ERROR = 2
-COMMANDS = (inspect, convert, compress, run, sparsify, compare, demo)
+COMMANDS = (inspect, convert, compress, quantize, run, sparsify, compare, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from lpir import __version__
     parser = argparse.ArgumentParser(
-        prog="lpir", description="Low-precision models in OpenVINO IR: inspect, convert, compress, run.",
+        prog="lpir", description="Low-precision models in OpenVINO IR: inspect, convert, compress, quantize, run.",
         epilog="example:\n  lpir inspect model.xml", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"lpir {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
