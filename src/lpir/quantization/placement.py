@@ -1,7 +1,8 @@
 """Where FakeQuantize goes: NNCF's CPU placement, decided from op traits.
 
 1. Every quantizable op asks for one activation quantizer on each of its non-constant
-   quantizable inputs, and one weight quantizer (per output channel) on each constant weight.
+   quantizable inputs, and one weight quantizer (per output channel) on each constant weight;
+   embedding tables (constant tables read at computed indices) get a weight quantizer per row.
 2. Quantizers move up, against the data flow, through quantization-agnostic ops (MaxPool,
    Reshape, Transpose, Concat, ...) when every consumer of that op asks for one; quantizers
    that meet on one tensor merge into one. Those pushed through a Concat share one range.
@@ -95,6 +96,8 @@ def plan_quantization(model: Model, *, symmetric_activations: bool = True, trans
     requests: list[ActivationQuantizer] = []
     for node in nodes:
         op = lookup(node.type, node.opset)
+        if op is not None and node.name not in ignored and _is_embedding(node, op, constant):
+            plan.weights.append(WeightQuantizer(node, 0, (0,)))
         if op is None or not op.traits.quantizable:
             continue
         if node.name in ignored:
@@ -202,6 +205,17 @@ def _merge(at: dict[int, list[ActivationQuantizer]], output: Output) -> Activati
     return ActivationQuantizer(output, [p for q in quantizers for p in q.ports], any(q.symmetric for q in quantizers),
                                [n for q in quantizers for n in q.requested_by], moved=any(q.moved for q in quantizers),
                                per_channel=all(q.per_channel for q in quantizers))
+
+
+def _is_embedding(node: Node, op, constant: set[int]) -> bool:
+    """A lookup table: an agnostic op reading rows of a constant float table (input 0) at
+    non-constant integer indices (Gather of embeddings). Its table is quantized as weights, one
+    range per row, as NNCF's Embedding."""
+    if not op.traits.quantization_agnostic or len(node.inputs) < 2:
+        return False
+    table, indices = node.inputs[0].source, node.inputs[1].source
+    return (id(table) in constant and table.etype.is_float and table.rank == 2
+            and id(indices) not in constant and indices.etype.is_integral)
 
 
 def _is_depthwise(node: Node, op, constant: set[int]) -> bool:

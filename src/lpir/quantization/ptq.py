@@ -20,7 +20,7 @@ from lpir.ir.rewrite import NameScope, insert_after, layer_name
 from lpir.ir.subgraph import tensor_label
 from lpir.ops import build
 from lpir.progress import Progress, no_progress
-from lpir.quantization import bias_correction, math
+from lpir.quantization import bias_correction, math, smooth_quant
 from lpir.quantization.dataset import as_dataset
 from lpir.quantization.placement import ActivationQuantizer, QuantizationPlan, plan_quantization
 from lpir.quantization.statistics import ChannelMean, ChannelMinMax, MeanMinMax
@@ -63,6 +63,9 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     work = clone_model(model)
     ignored = ({name: "in the ignored scope" for name in ignored_scope.ignored_names(work)}
                if ignored_scope is not None else {})
+    dataset = as_dataset(calibration_dataset)
+    if model_type == "transformer":
+        _smooth_quant(work, ignored, dataset, subset_size, progress)
     plan = plan_quantization(work, symmetric_activations=preset == "performance", transformer=model_type == "transformer",
                              ignored=ignored, overflow_fix=advanced.get("overflow_fix", "first_layer"))
     if plan.is_empty:
@@ -70,7 +73,7 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
         return work
     weighted = list(dict.fromkeys(w.layer for w in plan.weights))
     biased = bias_correction.find_biased_layers(work, weighted, constant_value) if fast_bias_correction else []
-    stats = collect(work, plan, biased, as_dataset(calibration_dataset), subset_size, progress)
+    stats = collect(work, plan, biased, dataset, subset_size, progress)
     apply(work, plan, stats)
     for layer in progress(biased, total=len(biased), desc="bias correction"):
         bias_correction.correct_bias(work, layer, stats.means[id(layer.float_input)],
@@ -87,6 +90,16 @@ def _record(model: Model, **settings) -> None:
     model.rt_info = [e for e in model.rt_info if e.tag != "lpir"]
     model.rt_info.append(RtEntry("lpir", children=[RtEntry("quantization", children=entries),
                                                    RtEntry("version", {"value": __version__})]))
+
+
+def _smooth_quant(model: Model, ignored: dict[str, str], dataset, subset_size: int, progress: Progress) -> None:
+    """SmoothQuant's own calibration pass (it changes the activations the ranges are set on)."""
+    groups = smooth_quant.smoothing_groups(model, ignored)
+    if not groups:
+        return
+    wanted = {id(g.source): (g.source, g.channel_axis) for g in groups}
+    stats = collect(model, QuantizationPlan(), [], dataset, subset_size, progress, channel_abs_max=wanted)
+    smooth_quant.smooth(model, groups, stats.channels, constant_value)
 
 
 def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_correction, advanced) -> None:
@@ -124,9 +137,12 @@ def constant_value(output: Output) -> np.ndarray | None:
 
 # -- collect ----------------------------------------------------------------------------------
 def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: int,
-            progress: Progress = no_progress) -> Calibration:
-    """Run the float model once per calibration sample, feeding every statistic through taps."""
-    from lpir.runtime import compile_model
+            progress: Progress = no_progress, channel_abs_max: dict[int, tuple[Output, int]] | None = None) -> Calibration:
+    """Run the float model once per calibration sample, feeding every statistic through taps.
+
+    ``channel_abs_max``: extra tensors (id → (output, channel axis)) whose per-channel extrema
+    are wanted (SmoothQuant's statistics), gathered into ``Calibration.channels``.
+    """
     stats = Calibration()
     targets: dict[int, Output] = {}
     for quantizer in plan.activations:
@@ -135,43 +151,59 @@ def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: 
         else:
             stats.activations[id(quantizer.output)] = MeanMinMax()
         targets[id(quantizer.output)] = quantizer.output
+    for key, (out, axis) in (channel_abs_max or {}).items():
+        stats.channels[key] = ChannelMinMax((axis,))
+        targets[key] = out
     for layer in biased:
         for out, mean in zip((layer.float_input, layer.layer.outputs[0]), layer.statistics()):
             stats.means.setdefault(id(out), mean)
             targets[id(out)] = out
-    compiled = compile_model(model)
-    batch = {"size": 1, "index": 0}
 
-    def observe(output: Output, value: np.ndarray) -> None:
-        axis = 0 if batch["size"] > 1 and value.ndim and value.shape[0] == batch["size"] else None
+    def observe(output: Output, value: np.ndarray, index: int, batch: int) -> None:
+        axis = 0 if batch > 1 and value.ndim and value.shape[0] == batch else None
         minmax = stats.activations.get(id(output))
         if minmax is not None:
             before = minmax.count
             minmax.update(value, batch_axis=axis)
             if not np.isfinite(minmax.mins[before:] + minmax.maxs[before:]).all():
-                raise QuantizationError(f"calibration sample {batch['index']}: tensor '{tensor_label(output)}' of "
-                                        f"{describe_node(output.node)} holds NaN or infinity; ranges cannot be set")
+                raise _not_finite(output, index)
         channels = stats.channels.get(id(output))
         if channels is not None:
             channels.update(value)
             if not (np.isfinite(channels.low).all() and np.isfinite(channels.high).all()):
-                raise QuantizationError(f"calibration sample {batch['index']}: tensor '{tensor_label(output)}' of "
-                                        f"{describe_node(output.node)} holds NaN or infinity; ranges cannot be set")
+                raise _not_finite(output, index)
         mean = stats.means.get(id(output))
         if mean is not None:
             mean.update(value, batch_axis=axis if axis is not None else (0 if value.ndim and value.shape[0] == 1 else None))
 
-    taps = compiled.tap(list(targets.values()), observe)
+    stats.samples = calibration_pass(model, list(targets.values()), observe, dataset, subset_size, progress)
+    return stats
+
+
+def calibration_pass(model: Model, targets: list[Output], observe, dataset, subset_size: int,
+                     progress: Progress = no_progress) -> int:
+    """Run ``model`` on up to ``subset_size`` samples with ``observe(output, value, sample index,
+    batch size)`` on each target; returns the number of samples (an empty dataset is an error)."""
+    from lpir.runtime import compile_model
+    compiled = compile_model(model)
+    current = {"index": 0, "batch": 1}
+    taps = compiled.tap(targets, lambda output, value: observe(output, value, current["index"], current["batch"]))
+    samples = 0
     for index, sample in enumerate(progress(dataset.take(subset_size), total=subset_size, desc="calibration")):
-        batch["index"], batch["size"] = index, _batch_size(model, sample)
+        current["index"], current["batch"] = index, _batch_size(model, sample)
         try:
             compiled(sample, taps=taps)
         except ValidationError as exc:
             raise ValidationError(f"calibration sample {index}: {exc}") from None
-        stats.samples += 1
-    if stats.samples == 0:
+        samples += 1
+    if samples == 0:
         raise ValidationError("the calibration dataset is empty: quantization needs at least one sample")
-    return stats
+    return samples
+
+
+def _not_finite(output: Output, index: int) -> QuantizationError:
+    return QuantizationError(f"calibration sample {index}: tensor '{tensor_label(output)}' of "
+                             f"{describe_node(output.node)} holds NaN or infinity; ranges cannot be set")
 
 
 def _batch_size(model: Model, sample: Any) -> int:

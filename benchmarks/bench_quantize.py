@@ -1,0 +1,215 @@
+"""lpir.quantize against nncf.quantize: accuracy on real data, wall time, peak memory, latency.
+
+    python benchmarks/bench_quantize.py [--subset-size 300] [--repeats 3] [--skip-speed]
+
+Both quantize the same float IR (OpenVINO's converter output) on the same calibration samples;
+each INT8 model is then run by OpenVINO's CPU plugin (its integer pipeline on, f32 hint), as it
+would be deployed. Accuracy:
+
+- PP-OCR text-direction classifier: accuracy on crops of the text lines of scikit-image's
+  scanned page (windows of each line, upright and turned 180°); calibration on other windows;
+- EfficientNet-Lite0 (../shared/models): top-1 agreement with the float model on random crops
+  and flips of scikit-image's photos (evaluation and calibration crops drawn apart), overall and
+  where the float model's top probability is below 0.2.
+
+Speed and memory: the whole quantize call on EfficientNet-Lite0 with ``--subset-size`` samples,
+each run in a fresh process (peak RSS of that process), median of ``--repeats``; and the
+OpenVINO latency of both INT8 IRs (median of rounds, ratio lpir / NNCF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from timing import OV_F32, rounds_ms
+
+DEFAULT_EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
+          "camera", "moon", "motorcycle", "cat", "logo")
+
+
+# -- data ------------------------------------------------------------------------------------
+def photos() -> list[np.ndarray]:
+    """scikit-image's photos as HxWx3 floats in [0, 1]."""
+    from skimage import data
+    images = []
+    for name in PHOTOS:
+        if name == "motorcycle":
+            image = data.stereo_motorcycle()[0]
+        elif not hasattr(data, name):
+            continue
+        else:
+            image = getattr(data, name)()
+        image = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else max(float(image.max()), 1.0))
+        image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
+        images.append(image)
+    return images
+
+
+def photo_crops(count: int, seed: int) -> list[np.ndarray]:
+    """Random square crops (30-100 % of the short side), flips, resized to 224: NCHW, ImageNet-normalised."""
+    from skimage.transform import resize
+    rng = np.random.default_rng(seed)
+    images = photos()
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    crops = []
+    for _ in range(count):
+        image = images[rng.integers(len(images))]
+        side = int(min(image.shape[:2]) * rng.uniform(0.3, 1.0))
+        top, left = rng.integers(0, image.shape[0] - side + 1), rng.integers(0, image.shape[1] - side + 1)
+        crop = image[top:top + side, left:left + side]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        crop = resize(crop, (224, 224), anti_aliasing=True).astype(np.float32)
+        crops.append(((crop - mean) / std).transpose(2, 0, 1)[None])
+    return crops
+
+
+def text_crops(seed: int, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Windows of the scanned page's text lines (PP-OCR classifier input) and labels (0 upright, 1 turned)."""
+    from lpir.demo import preprocess, text_line_crops
+    rng = np.random.default_rng(seed)
+    lines = text_line_crops()
+    inputs, labels = [], []
+    for _ in range(count):
+        line = lines[rng.integers(len(lines))]
+        width = line.shape[1]
+        span = int(width * rng.uniform(0.3, 1.0))
+        start = rng.integers(0, width - span + 1)
+        crop = line[:, start:start + span]
+        turned = rng.random() < 0.5
+        inputs.append(preprocess(np.rot90(crop, 2) if turned else crop)[None])
+        labels.append(int(turned))
+    return inputs, np.array(labels)
+
+
+# -- quantizers -------------------------------------------------------------------------------
+def quantize_nncf(xml: str, samples: list, out: str) -> None:
+    import nncf
+    import openvino as ov
+    model = nncf.quantize(ov.Core().read_model(xml), nncf.Dataset(samples), subset_size=len(samples))
+    ov.save_model(model, out, compress_to_fp16=False)
+
+
+def quantize_lpir(xml: str, samples: list, out: str) -> None:
+    import lpir
+    lpir.save_model(lpir.quantize(lpir.read_model(xml), samples, subset_size=len(samples)), out)
+
+
+def run_openvino(xml: str, samples: list) -> np.ndarray:
+    import openvino as ov
+    compiled = ov.Core().compile_model(xml, "CPU", OV_F32)
+    return np.concatenate([np.asarray(compiled(s)[0]) for s in samples])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# -- speed / memory worker --------------------------------------------------------------------
+def worker(tool: str, xml: str, count: int, out: str) -> None:
+    """One quantize call in this fresh process; prints wall time and peak RSS as JSON."""
+    samples = photo_crops(count, seed=1)
+    start = time.perf_counter()
+    (quantize_lpir if tool == "lpir" else quantize_nncf)(xml, samples, out)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
+
+
+def measure(tool: str, xml: str, count: int, out: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", tool, xml, str(count), out],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- main ---------------------------------------------------------------------------------------
+def accuracy_rows(folder: Path, efficientnet: Path, subset_size: int) -> list[tuple]:
+    import openvino as ov
+    from lpir import zoo
+    rows = []
+    cls_xml = str(folder / "cls.xml")
+    ov.save_model(ov.convert_model(str(zoo.ppocr("cls"))), cls_xml, compress_to_fp16=False)
+    calibration, _ = text_crops(seed=1, count=min(subset_size, 100))
+    evaluation, labels = text_crops(seed=2, count=200)
+    quantize_nncf(cls_xml, calibration, str(folder / "cls_nncf.xml"))
+    quantize_lpir(cls_xml, calibration, str(folder / "cls_lpir.xml"))
+    for label, xml in (("fp32", cls_xml), ("NNCF INT8", folder / "cls_nncf.xml"), ("lpir INT8", folder / "cls_lpir.xml")):
+        predicted = run_openvino(str(xml), evaluation).argmax(axis=1)
+        rows.append(("PP-OCR cls: accuracy, 200 text crops", label, f"{100 * np.mean(predicted == labels):.1f} %"))
+    if not efficientnet.exists():
+        print(f"(EfficientNet-Lite0 not found at {efficientnet}; skipped)")
+        return rows
+    net_xml = str(folder / "effnet.xml")
+    ov.save_model(ov.convert_model(str(efficientnet)), net_xml, compress_to_fp16=False)
+    calibration = photo_crops(subset_size, seed=1)
+    evaluation = photo_crops(300, seed=2)
+    quantize_nncf(net_xml, calibration, str(folder / "net_nncf.xml"))
+    quantize_lpir(net_xml, calibration, str(folder / "net_lpir.xml"))
+    reference = softmax(run_openvino(net_xml, evaluation))
+    unsure = reference.max(axis=1) < 0.2
+    for label, xml in (("NNCF INT8", folder / "net_nncf.xml"), ("lpir INT8", folder / "net_lpir.xml")):
+        agree = softmax(run_openvino(str(xml), evaluation)).argmax(axis=1) == reference.argmax(axis=1)
+        rows.append(("EfficientNet-Lite0: top-1 = fp32, 300 photo crops", label,
+                     f"{100 * agree.mean():.1f} % (top p < 0.2: {100 * agree[unsure].mean():.1f} % of {unsure.sum()})"))
+    return rows
+
+
+def speed_rows(folder: Path, subset_size: int, repeats: int) -> list[tuple]:
+    import openvino as ov
+    net_xml = str(folder / "effnet.xml")
+    rows = []
+    results = {"lpir": [], "nncf": []}
+    for _ in range(repeats):
+        for tool in ("nncf", "lpir"):
+            results[tool].append(measure(tool, net_xml, subset_size, str(folder / f"speed_{tool}.xml")))
+    for key, unit in (("seconds", "s"), ("peak_mb", "MB")):
+        values = {tool: float(np.median([r[key] for r in runs])) for tool, runs in results.items()}
+        what = "wall time" if key == "seconds" else "peak RSS"
+        rows.append((f"EfficientNet-Lite0 quantize, {subset_size} samples: {what}", "NNCF", f"{values['nncf']:.1f} {unit}"))
+        rows.append(("", "lpir", f"{values['lpir']:.1f} {unit} ({values['lpir'] / values['nncf']:.2f}x NNCF)"))
+    core = ov.Core()
+    x = photo_crops(1, seed=3)[0]
+    compiled = {tool: core.compile_model(str(folder / f"speed_{tool}.xml"), "CPU", OV_F32) for tool in ("lpir", "nncf")}
+    lpir_ms, nncf_ms, ratio = rounds_ms(lambda: compiled["lpir"](x), lambda: compiled["nncf"](x), 50, 5)
+    rows.append(("EfficientNet-Lite0 INT8 latency in OpenVINO, b1", "NNCF IR", f"{nncf_ms:.2f} ms"))
+    rows.append(("", "lpir IR", f"{lpir_ms:.2f} ms (ratio {ratio:.3f})"))
+    return rows
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subset-size", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--efficientnet", type=Path, default=DEFAULT_EFFICIENTNET)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        rows = accuracy_rows(folder, args.efficientnet, args.subset_size)
+        if not args.skip_speed and args.efficientnet.exists():
+            rows += speed_rows(folder, args.subset_size, args.repeats)
+    width = max(len(r[0]) for r in rows)
+    for what, who, value in rows:
+        print(f"{what:<{width}}  {who:<10} {value}")
+
+
+if __name__ == "__main__":
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.set_start_method("forkserver", force=True)
+    main()
