@@ -95,16 +95,26 @@ def text_crops(seed: int, count: int) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 # -- quantizers -------------------------------------------------------------------------------
-def quantize_nncf(xml: str, samples: list, out: str) -> None:
+def quantize_nncf(xml: str, samples: list, out: str, overflow_fix: bool = True) -> None:
     import nncf
     import openvino as ov
-    model = nncf.quantize(ov.Core().read_model(xml), nncf.Dataset(samples), subset_size=len(samples))
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    advanced = None if overflow_fix else AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE)
+    model = nncf.quantize(ov.Core().read_model(xml), nncf.Dataset(samples), subset_size=len(samples),
+                          advanced_parameters=advanced)
     ov.save_model(model, out, compress_to_fp16=False)
 
 
-def quantize_lpir(xml: str, samples: list, out: str) -> None:
+def quantize_lpir(xml: str, samples: list, out: str, overflow_fix: bool = True) -> None:
     import lpir
-    lpir.save_model(lpir.quantize(lpir.read_model(xml), samples, subset_size=len(samples)), out)
+    advanced = None if overflow_fix else {"overflow_fix": "disable"}
+    lpir.save_model(lpir.quantize(lpir.read_model(xml), samples, subset_size=len(samples), advanced=advanced), out)
+
+
+# (label, quantizer, overflow fix): both tools with their defaults (NNCF's overflow fix halves the
+# first convolution's weight range, for CPUs without VNNI), then both without it.
+VARIANTS = (("NNCF INT8", quantize_nncf, True), ("lpir INT8", quantize_lpir, True),
+            ("NNCF INT8, overflow fix off", quantize_nncf, False), ("lpir INT8, overflow fix off", quantize_lpir, False))
 
 
 def run_openvino(xml: str, samples: list) -> np.ndarray:
@@ -144,10 +154,12 @@ def accuracy_rows(folder: Path, efficientnet: Path, subset_size: int) -> list[tu
     ov.save_model(ov.convert_model(str(zoo.ppocr("cls"))), cls_xml, compress_to_fp16=False)
     calibration, _ = text_crops(seed=1, count=min(subset_size, 100))
     evaluation, labels = text_crops(seed=2, count=200)
-    quantize_nncf(cls_xml, calibration, str(folder / "cls_nncf.xml"))
-    quantize_lpir(cls_xml, calibration, str(folder / "cls_lpir.xml"))
-    for label, xml in (("fp32", cls_xml), ("NNCF INT8", folder / "cls_nncf.xml"), ("lpir INT8", folder / "cls_lpir.xml")):
-        predicted = run_openvino(str(xml), evaluation).argmax(axis=1)
+    models = [("fp32", cls_xml)]
+    for index, (label, quantize, fix) in enumerate(VARIANTS):
+        quantize(cls_xml, calibration, str(folder / f"cls_{index}.xml"), fix)
+        models.append((label, str(folder / f"cls_{index}.xml")))
+    for label, xml in models:
+        predicted = run_openvino(xml, evaluation).argmax(axis=1)
         rows.append(("PP-OCR cls: accuracy, 200 text crops", label, f"{100 * np.mean(predicted == labels):.1f} %"))
     if not efficientnet.exists():
         print(f"(EfficientNet-Lite0 not found at {efficientnet}; skipped)")
@@ -156,12 +168,12 @@ def accuracy_rows(folder: Path, efficientnet: Path, subset_size: int) -> list[tu
     ov.save_model(ov.convert_model(str(efficientnet)), net_xml, compress_to_fp16=False)
     calibration = photo_crops(subset_size, seed=1)
     evaluation = photo_crops(300, seed=2)
-    quantize_nncf(net_xml, calibration, str(folder / "net_nncf.xml"))
-    quantize_lpir(net_xml, calibration, str(folder / "net_lpir.xml"))
     reference = softmax(run_openvino(net_xml, evaluation))
     unsure = reference.max(axis=1) < 0.2
-    for label, xml in (("NNCF INT8", folder / "net_nncf.xml"), ("lpir INT8", folder / "net_lpir.xml")):
-        agree = softmax(run_openvino(str(xml), evaluation)).argmax(axis=1) == reference.argmax(axis=1)
+    for index, (label, quantize, fix) in enumerate(VARIANTS):
+        xml = str(folder / f"net_{index}.xml")
+        quantize(net_xml, calibration, xml, fix)
+        agree = softmax(run_openvino(xml, evaluation)).argmax(axis=1) == reference.argmax(axis=1)
         rows.append(("EfficientNet-Lite0: top-1 = fp32, 300 photo crops", label,
                      f"{100 * agree.mean():.1f} % (top p < 0.2: {100 * agree[unsure].mean():.1f} % of {unsure.sum()})"))
     return rows
@@ -179,7 +191,7 @@ def speed_rows(folder: Path, subset_size: int, repeats: int) -> list[tuple]:
         values = {tool: float(np.median([r[key] for r in runs])) for tool, runs in results.items()}
         what = "wall time" if key == "seconds" else "peak RSS"
         rows.append((f"EfficientNet-Lite0 quantize, {subset_size} samples: {what}", "NNCF", f"{values['nncf']:.1f} {unit}"))
-        rows.append(("", "lpir", f"{values['lpir']:.1f} {unit} ({values['lpir'] / values['nncf']:.2f}x NNCF)"))
+        rows.append(("", "lpir", f"{values['lpir']:.1f} {unit} ({values['lpir'] / values['nncf']:.2f}x NNCF's)"))
     core = ov.Core()
     x = photo_crops(1, seed=3)[0]
     compiled = {tool: core.compile_model(str(folder / f"speed_{tool}.xml"), "CPU", OV_F32) for tool in ("lpir", "nncf")}
@@ -206,7 +218,7 @@ def main() -> None:
             rows += speed_rows(folder, args.subset_size, args.repeats)
     width = max(len(r[0]) for r in rows)
     for what, who, value in rows:
-        print(f"{what:<{width}}  {who:<10} {value}")
+        print(f"{what:<{width}}  {who:<28} {value}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,6 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     p = add_command(subparsers, "demo", run,
-                    "Import a real ONNX text-direction classifier, convert it to IR, run it on real text, inspect it.",
+                    "Import a real ONNX text-direction classifier, convert it to IR, run it on real text, quantize it to INT8, inspect it.",
                     "lpir demo")
     p.add_argument("--workdir", help="keep the converted model here (default: a temporary folder)")

@@ -24,25 +24,20 @@ ZERO_POINT_FUSION_TOLERANCE = 1e-4
 
 def compress_quantized_weights(model: Model) -> Model:
     """A copy of ``model`` with every FakeQuantize on constant weights folded (see module doc)."""
+    from lpir.quantization.placement import constant_outputs
+    from lpir.quantization.ptq import constant_value
     work = clone_model(model)
-    for node in work.nodes():
-        if node.type == "FakeQuantize":
-            _fold(node)
+    nodes = work.nodes()
+    constant = constant_outputs(nodes)
+    for node in nodes:
+        if node.type == "FakeQuantize" and all(id(p.source) in constant for p in node.inputs):
+            _fold(node, [constant_value(p.source) for p in node.inputs])
     return work
 
 
-def _constant(node: Node) -> np.ndarray | None:
-    if node.type == "Const":
-        return node.tensor.numpy()
-    if node.type == "Convert" and node.inputs[0].source.node.type == "Const":
-        return node.inputs[0].source.node.tensor.numpy().astype(node.outputs[0].etype.dtype)
-    return None
-
-
-def _fold(fq: Node) -> None:
-    values = [_constant(port.source.node) for port in fq.inputs]
+def _fold(fq: Node, values: list[np.ndarray]) -> None:
     levels = fq.attrs["levels"]
-    if any(v is None for v in values) or not 2 < levels <= 256:
+    if not 2 < levels <= 256:
         return
     weights, in_low, in_high, out_low, out_high = (np.asarray(v, np.float32) for v in values)
     signed = bool(np.any(out_low < 0) or np.any(out_high < 0))
