@@ -49,6 +49,8 @@ def find_biased_layers(model: Model, layers: list[Node], constant_value) -> list
         out = layer.outputs[0]
         if not op.traits.has_bias or len(out.consumers) != 1 or out.rank is None:
             continue
+        if len(op.weight_channel_axes(layer.attrs)) > 1:
+            continue  # grouped (depthwise) layers: their mean-input correction was measured to hurt, and NNCF skips them
         add = out.consumers[0].node
         if add.type != "Add" or len(add.inputs) != 2:
             continue
