@@ -5,9 +5,10 @@ from __future__ import annotations
 import lpir
 
 PUBLIC = {
-    "CompiledModel", "EvaluationError", "IgnoredScope", "InferResult", "LpirError", "LpirWarning", "Model",
+    "CompiledModel", "Dataset", "EvaluationError", "IgnoredScope", "InferResult", "LpirError", "LpirWarning", "Model",
     "ModelParseError", "Node", "Output", "QuantizationError", "Tensor", "UnsupportedOpError", "ValidationError",
-    "compare_models", "compile_model", "compress_weights", "inspect_model", "read_model", "save_model", "sparsify",
+    "compare_models", "compile_model", "compress_weights", "inspect_model", "quantize", "read_model", "save_model",
+    "sparsify",
     "__version__",
 }
 
