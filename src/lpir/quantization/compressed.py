@@ -14,9 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from lpir.ir import types
+from lpir.ir.dequantization import make_dequantization
 from lpir.ir.graph import Model, Node, make_constant
+from lpir.ir.tensor import Tensor
 from lpir.ir.passes import clone_model
-from lpir.ops import build, lookup
+from lpir.ops import lookup
 
 ZERO_POINT_EPSILON = np.finfo(np.float32).eps
 ZERO_POINT_FUSION_TOLERANCE = 1e-4
@@ -53,15 +55,20 @@ def _fold(fq: Node, values: list[np.ndarray]) -> None:
     shifted = levels_grid - zero_point
     if np.all(np.abs(np.rint(shifted) - shifted) < ZERO_POINT_FUSION_TOLERANCE):
         levels_grid, zero_point = np.rint(shifted), np.zeros_like(zero_point)  # the zero point folds into the integers
-    integers = make_constant(levels_grid.astype(etype.dtype), name=f"{fq.name}/weights")
     out = fq.outputs[0]
-    value = build("Convert", [integers.outputs[0]], {"destination_type": out.etype}, name=f"{fq.name}/convert").outputs[0]
-    if np.any(np.abs(zero_point) >= ZERO_POINT_EPSILON):
-        zp = make_constant(zero_point.astype(out.etype.dtype), name=f"{fq.name}/zero_point")
-        value = build("Subtract", [value, zp.outputs[0]], name=f"{fq.name}/zero_point/subtract").outputs[0]
-    scale_node = make_constant(scale.astype(out.etype.dtype), name=f"{fq.name}/scale")
-    multiply = build("Multiply", [value, scale_node.outputs[0]], name=fq.name)
-    out.replace_uses(multiply.outputs[0])
+    layer, _, port = fq.name.rpartition("/fq_weights_")
+    if not layer or not port.isdigit():
+        layer, port = fq.name, str(out.consumers[0].index if out.consumers else 1)
+    integers = make_constant(levels_grid.astype(etype.dtype), name=f"{layer}/fq_weights_{port}/weights")
+    scale_tensor = Tensor.from_array(scale.astype(out.etype.dtype))
+    if np.all(np.abs(zero_point) < ZERO_POINT_EPSILON):
+        zp_tensor = None
+    elif np.all(np.abs(np.rint(zero_point) - zero_point) < ZERO_POINT_FUSION_TOLERANCE):
+        zp_tensor = Tensor.from_array(np.rint(zero_point).astype(etype.dtype))
+    else:
+        return  # a zero point off the integer grid has no compressed form: the FakeQuantize stays
+    folded = make_dequantization(integers.outputs[0], scale_tensor, zp_tensor, name=layer, port=int(port))
+    out.replace_uses(folded.output)
 
 
 def is_quantized_by_lpir(model: Model) -> bool:
