@@ -53,6 +53,7 @@ class DemoState:
     confidence: list[float] = field(default_factory=list)
     int8_path: Path | None = None
     int8_predicted: list[str] = field(default_factory=list)
+    kept: bool = False  # the workdir outlives the demo
 
     @property
     def accuracy(self) -> float:
@@ -171,6 +172,27 @@ def step_quantize(state: DemoState, console: Console) -> None:
     say(table(["model", "accuracy", "weights (bytes)"], rows, limit=None))
 
 
+def step_compare(state: DemoState, console: Console) -> None:
+    """Where the INT8 model departs from the float one, layer by layer, on real crops."""
+    say = console.say
+    import lpir
+    from lpir.analysis.compare_html import write_html
+    from lpir.analysis.report import table
+    samples = [{"x": state.batch[i:i + 1]} for i in range(len(state.batch))]
+    report = lpir.compare_models(lpir.read_model(state.ir_path), lpir.read_model(state.int8_path), samples,
+                                 progress=console.progress)
+    agreement = report.outputs[0].get("top1_agreement")
+    say(f"{len(report.layers)} layers compared on {report.samples} crops"
+        + (f"; top-1 agreement {agreement:.0%}" if agreement is not None else ""))
+    rows = [(layer.name, layer.op_type, layer.stats.to_dict()["sqnr_db"], layer.stats.cosine)
+            for layer in report.worst(5)]
+    say(table(["worst layers", "op", "SQNR dB", "cosine"], rows, limit=None))
+    html = state.workdir / "compare.html"
+    write_html(report, html, title="PP-OCR classifier: INT8 against float")
+    say(f"HTML report (SQNR along the graph, clipping at each FakeQuantize): {html}"
+        + ("" if state.kept else " (a temporary folder: lpir demo --workdir DIR keeps it)"))
+
+
 def _prediction_table(state: DemoState) -> str:
     from lpir.analysis.report import table
     rows = [(i, f"{c.shape[1]}x{c.shape[0]}", e, p, f"{conf:.3f}", "ok" if e == p else "WRONG")
@@ -218,6 +240,7 @@ STEPS: list[tuple[str, Callable]] = [
     ("compress the weights to int8", step_compress),
     ("quantize to INT8", step_quantize),
     ("inspect the INT8 IR", step_inspect),
+    ("compare INT8 with float, layer by layer", step_compare),
 ]
 
 
@@ -227,7 +250,7 @@ def run_demo(workdir: str | Path | None = None, *, progress: Progress = no_progr
     with tempfile.TemporaryDirectory(prefix="lpir-demo-") as scratch:
         folder = Path(workdir) if workdir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        state = DemoState(workdir=folder)
+        state = DemoState(workdir=folder, kept=workdir is not None)
         for number, (title, step) in enumerate(STEPS, 1):
             say(f"\n[{number}/{len(STEPS)}] {title}")
             step(state, console)

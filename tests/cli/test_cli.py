@@ -213,6 +213,9 @@ def test_demo_classifies_upright_and_turned_text(tmp_path):
     assert "accuracy: 14/14 (100%)" in proc.stdout
     assert "14/14 crops get the same prediction as before" in proc.stdout  # after int8 compression
     assert (tmp_path / "ppocr_cls.xml").exists() and (tmp_path / "ppocr_cls_int8.xml").exists()
+    assert "layers compared on 14 crops; top-1 agreement" in proc.stdout  # the last step: INT8 against float
+    html = (tmp_path / "compare.html").read_text()
+    assert str(tmp_path / "compare.html") in proc.stdout and "<svg" in html and "<script" not in html
 
 
 def test_demo_predictions_agree_with_onnxruntime(tmp_path):

@@ -11,13 +11,29 @@ from __future__ import annotations
 
 import math
 from html import escape
+from pathlib import Path
 
 from lpir.analysis.compare import SQNR_CAP, CompareReport
+from lpir.errors import ValidationError
 
 _WIDTH, _HEIGHT, _PAD = 900, 260, 40
 _STYLE = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 .jump{background:#fde2e2}svg{border:1px solid #ddd;background:#fafafa}"""
+
+
+def write_html(report: CompareReport, path: Path, *, title: str = "lpir compare", top: int = 20) -> None:
+    """Write :func:`render_html` to ``path`` atomically (no half-written report on failure)."""
+    from lpir.io.atomic import TempFile
+    temp = TempFile(path)
+    try:
+        with temp.open() as file:
+            file.write(render_html(report, title=title, top=top).encode("utf-8"))
+        temp.link()
+        temp.commit()
+    except OSError as exc:
+        temp.discard()
+        raise ValidationError(f"{path}: cannot write the report ({exc.strerror or exc})") from exc
 
 
 def render_html(report: CompareReport, *, title: str = "lpir compare", top: int = 20) -> str:

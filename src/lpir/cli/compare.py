@@ -57,24 +57,11 @@ def run(args: argparse.Namespace) -> int:
                                  progress=lambda xs: progress(xs, total=len(samples), desc="comparing"))
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_comparison(report, args.top))
     if args.html:
-        _write_html(report, Path(args.html), f"{Path(args.candidate).name} against {Path(args.reference).name}",
-                    args.top)
+        from lpir.analysis.compare_html import write_html
+        write_html(report, Path(args.html), title=f"{Path(args.candidate).name} against {Path(args.reference).name}",
+                   top=args.top)
         print(f"wrote {args.html}", file=sys.stderr if args.json else sys.stdout)
     return 0
-
-
-def _write_html(report, path: Path, title: str, top: int) -> None:
-    from lpir.analysis.compare_html import render_html
-    from lpir.io.atomic import TempFile
-    temp = TempFile(path)
-    try:
-        with temp.open() as file:
-            file.write(render_html(report, title=title, top=top).encode("utf-8"))
-        temp.link()
-        temp.commit()
-    except OSError as exc:
-        temp.discard()
-        raise ValidationError(f"--html {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def register(subparsers) -> None:
