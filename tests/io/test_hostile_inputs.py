@@ -145,3 +145,15 @@ def test_an_onnx_name_that_is_not_utf8_is_refused(tmp_path):
     path.write_bytes(path.read_bytes().replace(b"relu_QQ", b"relu_\xf2Q"))
     with pytest.raises(lpir.ModelParseError, match="is not valid UTF-8"):
         lpir.read_model(path)
+
+
+def test_a_group_wise_dequantization_with_a_dynamic_dim_leaves_the_group_size_open():
+    """A port dim mutated to '?' in a 4-bit group-wise weight: inspect reports the group, size unknown."""
+    from lpir.ir.dequantization import match_dequantization
+    codes = make_parameter("u4", (12, 4, -1), name="codes")
+    convert = make_node("Convert", [codes.output], {"destination_type": types.f16}, outputs=[(types.f16, (12, 4, -1))])
+    scale = make_constant(np.ones((12, 4, 1), np.float16))
+    multiply = make_node("Multiply", [convert.outputs[0], scale.output], outputs=[(types.f16, (12, 4, -1))])
+    make_node("Reshape", [multiply.outputs[0], make_constant(np.array([12, 64])).output], {"special_zero": False},
+              outputs=[(types.f16, (12, 64))])
+    assert match_dequantization(codes.output).granularity() == ("group", None)

@@ -70,7 +70,8 @@ class Dequantization:
             return "per-tensor", None
         if self.reshape is not None and len(varying) >= 2:
             group = [shape[i] for i, d in enumerate(scale) if d == 1 and i < len(shape) and shape[i] != 1]
-            return "group", int(np.prod(group)) if group else None
+            known = group and all(isinstance(d, int) for d in group)  # a dynamic dim leaves the size open
+            return "group", int(np.prod(group)) if known else None
         return "per-channel", None
 
 
