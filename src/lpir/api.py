@@ -78,8 +78,8 @@ def save_model(model: Model, path: str | os.PathLike, *, compress_to_fp16: bool 
 def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.0,
                      group_size: int | None = None, ignored_scope: IgnoredScope | Iterable[str] | None = None,
                      all_layers: bool = False, backup_mode: str = "int8_asym", dataset=None,
-                     sensitivity_metric: str | None = None, group_size_fallback: str = "error",
-                     on_lowered: Callable[[WeightSite], None] | None = None) -> Model:
+                     sensitivity_metric: str | None = None, subset_size: int = 128,
+                     group_size_fallback: str = "error", on_lowered: Callable[[WeightSite], None] | None = None) -> Model:
     """A copy of ``model`` with its float weights stored as int8/int4/nf4, byte for byte as NNCF's
     ``compress_weights`` writes them.
 
@@ -87,7 +87,11 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     ``int4_sym``, ``nf4`` (groups of ``group_size`` input channels, default 128; -1 per channel).
     ``ratio`` < 1 keeps that share of the eligible weights in ``mode`` (the least sensitive
     ones) and the rest in ``backup_mode``; embeddings, convolutions and the last matrix product
-    use the backup mode unless ``all_layers``. ``group_size_fallback`` (error, ignore, adjust)
+    use the backup mode unless ``all_layers``. Sensitivity is NNCF's: the int8 error of each
+    weight, or with a ``dataset`` (:class:`lpir.Dataset` of model inputs, the first
+    ``subset_size`` samples run once) also the statistics of its activations per
+    ``sensitivity_metric`` (default ``max_activation_variance``; also ``mean_activation_variance``,
+    ``mean_activation_magnitude``, ``hessian_input_activation``). ``group_size_fallback`` (error, ignore, adjust)
     handles weights whose channels the group size does not divide. Weights stay lazy: each is lowered when the
     result is saved or run (``on_lowered`` is called then), so ``save_model`` of a compressed
     multi-GB model holds a few tensors at a time. See :mod:`lpir.compression.weights`.
@@ -95,7 +99,8 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     from lpir.compression.weights import compress_weights as compress
     return compress(model, mode=mode, ratio=ratio, group_size=group_size, ignored_scope=ignored_scope,
                     all_layers=all_layers, backup_mode=backup_mode, dataset=dataset,
-                    sensitivity_metric=sensitivity_metric, group_size_fallback=group_size_fallback,
+                    sensitivity_metric=sensitivity_metric, subset_size=subset_size,
+                    group_size_fallback=group_size_fallback,
                     on_lowered=on_lowered)
 
 

@@ -181,6 +181,34 @@ def test_sensitivity_in_blocks_equals_the_whole_weight(axis):
     assert sensitivity(w, axis, block_bytes=4096) == whole
 
 
+@pytest.mark.parametrize("axis", [0, 1])
+def test_frobenius_error_in_blocks_matches_nncf(axis):
+    from nncf.quantization.algorithms.weight_compression.config import WeightCompressionConfig
+    from nncf.quantization.algorithms.weight_compression.weight_lowering import get_integer_quantization_error
+    from nncf.tensor import Tensor
+
+    from lpir.compression.mixed_precision import sensitivity
+    w = np.random.default_rng(5).standard_normal((300, 30)).astype(np.float32)  # < 10,000: NNCF's numpy path
+    w[4] *= 30
+    theirs = get_integer_quantization_error(Tensor(w), (axis,), WeightCompressionConfig(), reduction="frobenius")
+    assert sensitivity(w, axis, frobenius=True) == pytest.approx(float(theirs), rel=1e-6)
+    assert sensitivity(w, axis, frobenius=True, block_bytes=1024) == pytest.approx(float(theirs), rel=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["mean_activation_variance", "max_activation_variance", "mean_activation_magnitude"])
+@pytest.mark.parametrize("shape", [(7, 12), (2, 9, 16), (1, 3, 5, 8)])
+def test_activation_figures_match_nncfs_reducers(metric, shape):
+    from nncf.common.tensor_statistics.collectors import MaxVarianceReducer, MeanAbsMaxReducer, MeanVarianceReducer
+    from nncf.tensor import Tensor
+
+    from lpir.compression.mixed_precision import activation_figure
+    reducer = {"mean_activation_variance": MeanVarianceReducer, "max_activation_variance": MaxVarianceReducer,
+               "mean_activation_magnitude": MeanAbsMaxReducer}[metric]((-2,))
+    x = (np.random.default_rng(len(shape)).standard_normal(shape) * np.arange(1, shape[-1] + 1)).astype(np.float32)
+    theirs = float(reducer._reduce_out_of_place([Tensor(x)])[0].data)
+    assert activation_figure(metric, x) == pytest.approx(theirs, rel=1e-5)
+
+
 def test_nf4_table_equals_a_search_over_the_midpoints_at_every_boundary():
     """The bucket table must give searchsorted(midpoints, x, 'left') for any x, the midpoints
     themselves, their float neighbours and the bucket edges included."""

@@ -112,7 +112,10 @@ def test_make_dequantization_builds_what_match_dequantization_finds():
     ({"mode": "int8_sym", "ratio": 0.5}, "applies to 4-bit modes"),
     ({"mode": "int4_sym", "group_size": 0}, "group_size=0"),
     ({"mode": "int4_sym", "backup_mode": "int2"}, "unknown backup mode"),
-    ({"mode": "int4_sym", "sensitivity_metric": "max_activation_variance"}, "data-aware"),
+    ({"mode": "int4_sym", "sensitivity_metric": "max_activation_variance"}, "needs a dataset"),
+    ({"mode": "int4_sym", "sensitivity_metric": "max_variance"}, "unknown sensitivity_metric 'max_variance'"),
+    ({"mode": "int4_sym", "dataset": [], "subset_size": 0}, "subset_size=0"),
+    ({"mode": "int4_sym", "dataset": [], "ratio": 0.5}, "the dataset gave no samples"),
 ])
 def test_bad_arguments_raise_one_clear_error(kwargs, message):
     with pytest.raises(QuantizationError, match=message):

@@ -87,6 +87,52 @@ def test_the_same_bytes_as_nncf(real_ir, tmp_path, name, f16, mode, kw):
     assert structure(ours) == structure(theirs)
 
 
+DATA_AWARE = ["hessian_input_activation", "mean_activation_variance", "max_activation_variance",
+              "mean_activation_magnitude", None]
+
+
+def token_samples(names: list[str]) -> list[dict[str, np.ndarray]]:
+    """Six inputs of random valid token ids, of different batch sizes and lengths."""
+    return [dict(zip(names, realdata.token_batch(1 + s % 3, 8 + 4 * s, seed=s))) for s in range(6)]
+
+
+def primary_layers(model: lpir.Model) -> set[str]:
+    return {name for name, (etype, _, _) in compressed_constants(model).items()
+            if etype in ("u4", "i4") and not name.endswith("/zero_point")}
+
+
+@pytest.mark.parametrize("metric", DATA_AWARE, ids=[m or "default" for m in DATA_AWARE])
+def test_data_aware_selection_is_nncfs(real_ir, tmp_path, metric):
+    """With a dataset and ratio < 1, the layers ranked by NNCF's data-aware sensitivity take the
+    primary mode: the same layers and bytes as nncf.compress_weights on the same samples."""
+    import nncf
+    source = real_ir("minilm")
+    samples = token_samples([i.get_any_name() for i in ov.Core().read_model(source).inputs])
+    metric_kw = {} if metric is None else {"sensitivity_metric": metric}
+    model = nncf.compress_weights(ov.Core().read_model(source), mode=nncf.CompressWeightsMode.INT4_ASYM, ratio=0.5,
+                                  dataset=nncf.Dataset(samples), subset_size=5,
+                                  **{k: nncf.SensitivityMetric(v) for k, v in metric_kw.items()})
+    ov.save_model(model, str(tmp_path / "nncf.xml"), compress_to_fp16=False)
+    ours = lpir.compress_weights(lpir.read_model(source), mode="int4_asym", ratio=0.5,
+                                 dataset=lpir.Dataset(samples), subset_size=5, **metric_kw)
+    lpir.save_model(ours, tmp_path / "lpir.xml")
+    theirs, ours = lpir.read_model(tmp_path / "nncf.xml"), lpir.read_model(tmp_path / "lpir.xml")
+    assert primary_layers(ours) == primary_layers(theirs) and primary_layers(ours)
+    assert compressed_constants(ours) == compressed_constants(theirs)
+
+
+def test_the_data_changes_the_selection(real_ir):
+    """The data-aware rankings are not the data-free one in disguise: on MiniLM they pick
+    other layers, and not all the same ones."""
+    source = lpir.read_model(real_ir("minilm"))
+    samples = token_samples([p.name for p in source.parameters])
+    chosen = {metric: frozenset(primary_layers(lpir.compress_weights(
+        source, mode="int4_asym", ratio=0.5, dataset=lpir.Dataset(samples), sensitivity_metric=metric)))
+        for metric in DATA_AWARE[:-1] + ["weight_quantization_error"]}
+    assert len(set(chosen.values())) >= 3
+    assert chosen["max_activation_variance"] != chosen["weight_quantization_error"]
+
+
 def test_openvino_runs_it_compressed_and_agrees_with_lpir(real_ir, tmp_path):
     """OpenVINO's CPU plugin keeps lpir's int4/int8 weights compressed (its FullyConnected layers
     read u4/u8 constants) and computes what lpir's interpreter computes."""

@@ -252,11 +252,16 @@ def _blocks(shape: tuple[int, ...], split: int | None, itemsize: int, target: in
     return [slice(start, min(start + step, extent)) for start in range(0, extent, step)]
 
 
-def quantization_error(weight: np.ndarray, axis: int, mode: Mode = MODES["int8_asym"]) -> float:
+def quantization_error(weight: np.ndarray, axis: int, mode: Mode = MODES["int8_asym"], *,
+                       reduction: str = "max_mean") -> float:
     """NNCF's data-free sensitivity input: the largest per-channel mean squared error of
-    quantizing and dequantizing ``weight`` (per channel over ``axis``, f32 scale)."""
+    quantizing and dequantizing ``weight`` (per channel over ``axis``, f32 scale); with
+    ``reduction="sum"`` the sum of the squared errors (the square of the Frobenius norm)."""
     w = weight.astype(np.float32, copy=False)
     scale, zero_point = scale_and_zero_point(w, axis, mode)
     codes = quantize(w, scale, zero_point, mode)
     restored = dequantize(codes, scale, None if zero_point is None else zero_point.astype(np.int32), mode)
-    return float(np.mean((restored - w) ** 2, axis=axis).max())
+    squared = (restored - w) ** 2
+    if reduction == "sum":
+        return float(np.sum(squared, dtype=np.float64))
+    return float(np.mean(squared, axis=axis).max())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -36,6 +37,8 @@ from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, replace_constant
 from lpir.ir.tensor import release_mapped_pages
 from lpir.ops.registry import lookup
+from lpir.quantization.dataset import Dataset, as_dataset
+from lpir.runtime.interpreter import compile_model
 from lpir.scope import IgnoredScope, as_ignored_scope
 
 FLOAT_WEIGHT_TYPES = (types.f16, types.bf16, types.f32, types.f64)
@@ -43,6 +46,7 @@ BACKUP_MODES = ("int8_asym", "int8_sym", "none")
 GROUP_SIZE_FALLBACKS = ("error", "ignore", "adjust")
 DEFAULT_GROUP_SIZE = 128
 MIN_ADJUSTED_GROUP_SIZE = 32
+DEFAULT_SUBSET_SIZE = 128  # NNCF's default number of samples for statistics
 
 
 @dataclass
@@ -78,7 +82,8 @@ class WeightSite:
 
 def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.0, group_size: int | None = None,
                      ignored_scope: IgnoredScope | Iterable[str] | None = None, all_layers: bool = False,
-                     backup_mode: str = "int8_asym", dataset=None, sensitivity_metric: str | None = None,
+                     backup_mode: str = "int8_asym", dataset: Dataset | Iterable | None = None,
+                     sensitivity_metric: str | None = None, subset_size: int = DEFAULT_SUBSET_SIZE,
                      group_size_fallback: str = "error",
                      on_lowered: Callable[[WeightSite], None] | None = None) -> Model:
     """A copy of ``model`` with float weights stored as int8/int4/nf4 codes, NNCF-exact.
@@ -91,6 +96,11 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     channels the group size does not divide: ``error`` (QuantizationError naming the layers),
     ``ignore`` (the weight stays float) or ``adjust`` (the largest power of two dividing its
     channels, if at least 32, else the backup mode) — NNCF's GroupSizeFallbackMode.
+    ``sensitivity_metric`` ranks the weights for ``ratio < 1`` (NNCF's SensitivityMetric, lower
+    case): ``weight_quantization_error`` (the default without ``dataset``), or with ``dataset``
+    (an :class:`lpir.Dataset` of model inputs; its first ``subset_size`` samples are run through
+    the interpreter once) ``max_activation_variance`` (the default), ``mean_activation_variance``,
+    ``mean_activation_magnitude`` or ``hessian_input_activation``.
     ``on_lowered`` is called after each weight is lowered — which happens
     when the result is saved or run, one weight at a time, possibly on a worker thread that
     lowers the next weight while the current one is written.
@@ -99,7 +109,7 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     the weights are lowered, for NaN or infinite weights. Warns (:class:`lpir.errors.LpirWarning`)
     and returns the model unchanged when it has no float weights to compress.
     """
-    primary = _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_metric)
+    primary, metric = _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_metric, subset_size)
     if group_size_fallback not in GROUP_SIZE_FALLBACKS:
         raise QuantizationError(f"unknown group_size_fallback {group_size_fallback!r}; expected one of "
                                 f"{', '.join(GROUP_SIZE_FALLBACKS)}")
@@ -109,7 +119,10 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     sites = plan_compression(result, primary, ratio=ratio, group_size=group_size,
                              ignored_scope=as_ignored_scope(ignored_scope), all_layers=all_layers,
                              backup=None if backup_mode == "none" else MODES[backup_mode],
-                             group_size_fallback=group_size_fallback)
+                             group_size_fallback=group_size_fallback,
+                             scores=None if metric == mixed_precision.WEIGHT_ONLY else
+                             partial(_data_aware_scores, dataset=as_dataset(dataset), metric=metric,
+                                     subset_size=subset_size))
     compressed = _count_compressed_weights(result)
     if not sites:
         why = (f"its {compressed} compressed weights keep their compression" if compressed
@@ -127,7 +140,7 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
     return result
 
 
-def _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_metric) -> Mode:
+def _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_metric, subset_size) -> tuple[Mode, str]:
     if mode not in MODES:
         raise QuantizationError(f"unknown weight compression mode {mode!r}; expected one of {', '.join(MODES)}")
     primary = MODES[mode]
@@ -141,17 +154,29 @@ def _check_arguments(mode, ratio, group_size, backup_mode, dataset, sensitivity_
         raise QuantizationError(f"mode {mode} is per output channel; group_size={group_size} applies to 4-bit modes")
     if primary.bits == 8 and ratio != 1:
         raise QuantizationError(f"mode {mode} compresses every weight; ratio={ratio} applies to 4-bit modes")
-    if dataset is not None or sensitivity_metric not in (None, "weight_quantization_error"):
-        raise QuantizationError("data-aware sensitivity metrics are not implemented yet: compress without a "
-                                "dataset (sensitivity_metric='weight_quantization_error')")
-    return primary
+    if sensitivity_metric is not None and sensitivity_metric not in mixed_precision.METRICS:
+        raise QuantizationError(f"unknown sensitivity_metric {sensitivity_metric!r}; expected one of "
+                                f"{', '.join(mixed_precision.METRICS)}")
+    if dataset is None and sensitivity_metric not in (None, mixed_precision.WEIGHT_ONLY):
+        raise QuantizationError(f"sensitivity_metric={sensitivity_metric} needs a dataset of model inputs")
+    if not isinstance(subset_size, int) or subset_size < 1:
+        raise QuantizationError(f"subset_size={subset_size!r}: expected a positive number of samples")
+    default = mixed_precision.WEIGHT_ONLY if dataset is None else mixed_precision.DEFAULT_DATA_AWARE
+    metric = sensitivity_metric or default
+    if primary.bits == 8 or ratio == 1:
+        metric = mixed_precision.WEIGHT_ONLY  # nothing to rank: the data is not needed
+    return primary, metric
 
 
 # -- finding and planning ---------------------------------------------------------------------
 def plan_compression(model: Model, primary: Mode, *, ratio: float = 1.0, group_size: int = -1,
                      ignored_scope: IgnoredScope = IgnoredScope(), all_layers: bool = False,
-                     backup: Mode | None = MODES["int8_asym"], group_size_fallback: str = "error") -> list[WeightSite]:
-    """The weights to compress, each with its mode and group size, in NNCF's layer order."""
+                     backup: Mode | None = MODES["int8_asym"], group_size_fallback: str = "error",
+                     scores: Callable[[Model, list[WeightSite]], list[float]] | None = None) -> list[WeightSite]:
+    """The weights to compress, each with its mode and group size, in NNCF's layer order.
+
+    ``scores`` ranks the weights that may take the primary mode for ``ratio < 1`` (default:
+    NNCF's data-free sensitivity)."""
     ignored = ignored_scope.ignored_names(model)
     layers = [node for node in layer_order(model) if _weight_ports(node)]
     sites: list[WeightSite] = []
@@ -177,14 +202,53 @@ def plan_compression(model: Model, primary: Mode, *, ratio: float = 1.0, group_s
     for site in deciding:
         site.mode, site.group_size = primary, sizes[id(site)]
     if ratio < 1 and deciding:
-        scores = [mixed_precision.sensitivity(site.const.tensor.numpy(), site.reduction_axes[0],
-                                              after_block=release_mapped_pages) for site in deciding]
-        chosen = {id(s) for s in mixed_precision.select_primary(deciding, [s.size for s in deciding], scores, ratio)}
+        ranks = (scores or _weight_scores)(model, deciding)
+        chosen = {id(s) for s in mixed_precision.select_primary(deciding, [s.size for s in deciding], ranks, ratio)}
         for site in deciding:
             if id(site) not in chosen:
                 site.mode, site.group_size = backup, -1
     _check_group_sizes(deciding, group_size)
     return [site for site in sites if site.mode is not None]
+
+
+def _weight_scores(model: Model, sites: list[WeightSite]) -> list[float]:
+    return [mixed_precision.sensitivity(site.const.tensor.numpy(), site.reduction_axes[0],
+                                        after_block=release_mapped_pages) for site in sites]
+
+
+def _data_aware_scores(model: Model, sites: list[WeightSite], *, dataset: Dataset, metric: str,
+                       subset_size: int) -> list[float]:
+    """NNCF's data-aware sensitivity of each site: statistics of the matrix products' activation
+    inputs, gathered through taps in one pass over the first ``subset_size`` samples."""
+    activations = {id(site): _activation_input(site) for site in sites if not site.is_table}
+    figures: dict[Output, list[float]] = {out: [] for out in activations.values()}
+    compiled = compile_model(model)
+    taps = compiled.tap(list(figures), lambda out, value: figures[out].append(
+        mixed_precision.activation_figure(metric, value)))
+    for sample in dataset.take(subset_size):
+        compiled(sample, taps=taps)
+    if not all(figures.values()):
+        raise QuantizationError(f"sensitivity_metric={metric}: the dataset gave no samples")
+    frobenius = metric == "hessian_input_activation"
+    result = []
+    for site in sites:
+        if site.is_table:
+            result.append(0.0)  # no activation statistics: an embedding takes the primary mode first
+            continue
+        weight = mixed_precision.sensitivity(site.const.tensor.numpy(), site.reduction_axes[0], frobenius=frobenius,
+                                             after_block=release_mapped_pages)
+        result.append(weight * mixed_precision.activation_score(metric, figures[activations[id(site)]]))
+    return result
+
+
+def _activation_input(site: WeightSite) -> Output:
+    """The tensor a matrix product multiplies its weight with (its first input not fed by a weight)."""
+    port = next(p for p in range(len(site.layer.inputs)) if p != site.port)
+    source = site.layer.inputs[port].source
+    if source.rank is not None and source.rank < 2:
+        raise QuantizationError(f"{site.describe()}: data-aware sensitivity needs an activation of rank 2 or more, "
+                                f"got rank {source.rank}")
+    return source
 
 
 def _weight_ports(layer: Node) -> list[tuple[int, bool]]:
