@@ -54,6 +54,27 @@ def test_every_flag_reaches_the_api(model_xml, tmp_path):
     assert (tmp_path / "nf4.bin").read_bytes() == (tmp_path / "api.bin").read_bytes()
 
 
+def test_data_flags_reach_the_api(tmp_path):
+    """--data (.npz by input name), --sensitivity-metric and --subset-size give what the API gives
+    with the same samples."""
+    path = tmp_path / "mlp.xml"
+    lpir.save_model(mlp((64, 48, 32, 16), leading=(-1, 6)), path)
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((5, 6, 64)) * np.linspace(0.1, 9, 64)).astype(np.float32)
+    np.savez(tmp_path / "data.npz", x=x)
+    for metric in ("mean_activation_magnitude", "hessian_input_activation"):
+        out = tmp_path / f"{metric}.xml"
+        assert main(["compress", str(path), "-o", str(out), "--mode", "int4_asym", "--group-size", "16",
+                     "--ratio", "0.7", "--data", str(tmp_path / "data.npz"), "--sensitivity-metric", metric,
+                     "--subset-size", "3"]) == 0
+        expected = lpir.compress_weights(lpir.read_model(path), mode="int4_asym", group_size=16, ratio=0.7,
+                                         dataset=lpir.Dataset([x[i:i + 1] for i in range(3)]),
+                                         sensitivity_metric=metric)
+        lpir.save_model(expected, tmp_path / "api.xml")
+        assert weight_types(out) == weight_types(tmp_path / "api.xml")
+        assert out.with_suffix(".bin").read_bytes() == (tmp_path / "api.bin").read_bytes()
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--mode", "int2"], "unknown weight compression mode 'int2'"),
     (["--mode", "int4_asym", "--group-size", "24"], "group size 24 does not divide"),
@@ -61,6 +82,8 @@ def test_every_flag_reaches_the_api(model_xml, tmp_path):
     (["--mode", "int8_asym", "--group-size", "16"], "per output channel"),
     (["--ignore", "no_such_layer"], "'no_such_layer'"),
     (["--mode", "int4_asym", "--group-size-fallback", "skip"], "unknown group_size_fallback 'skip'"),
+    (["--mode", "int4_asym", "--ratio", "0.5", "--data", "missing.npz"], "--data missing.npz: no such file"),
+    (["--mode", "int4_asym", "--sensitivity-metric", "variance"], "unknown sensitivity_metric 'variance'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(model_xml, tmp_path, capsys, flags, message):
     out = tmp_path / "bad.xml"

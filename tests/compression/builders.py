@@ -9,8 +9,8 @@ from lpir.ir import make_constant, make_parameter, make_result
 from lpir.ops import build
 
 
-def mlp(widths=(64, 32, 16), *, seed=0, conv=False, embedding=False) -> lpir.Model:
-    """x → [Gather table] → MatMul(w0, transpose_b) → Relu → MatMul(w1) ... → result 'y'."""
+def mlp(widths=(64, 32, 16), *, seed=0, conv=False, embedding=False, leading=(2,)) -> lpir.Model:
+    """x [*leading, widths[0]] → [Gather table] → MatMul(w0, transpose_b) → Relu → MatMul(w1) ... → result 'y'."""
     rng = np.random.default_rng(seed)
     if embedding:
         ids = make_parameter("i64", (2,), name="ids")
@@ -18,7 +18,7 @@ def mlp(widths=(64, 32, 16), *, seed=0, conv=False, embedding=False) -> lpir.Mod
         value = build("Gather", [table.output, ids.output, make_constant(np.int64(0)).output], name="embed").output
         params = [ids]
     else:
-        x = make_parameter("f32", (2, widths[0]), name="x")
+        x = make_parameter("f32", (*leading, widths[0]), name="x")
         value, params = x.output, [x]
     if conv:
         image = make_parameter("f32", (1, 4, 6, 6), name="image")

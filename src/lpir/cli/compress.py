@@ -10,9 +10,10 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from lpir.cli.common import add_command, read
+from lpir.cli.common import add_command, positive_int, read
 from lpir.compression.lowering import MODES
-from lpir.compression.weights import BACKUP_MODES
+from lpir.compression.mixed_precision import METRICS
+from lpir.compression.weights import BACKUP_MODES, DEFAULT_SUBSET_SIZE
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,13 +23,21 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     start = time.perf_counter()
     model = read(args.model)
+    dataset = None
+    if args.data is not None:
+        from lpir.cli.quantize import array_samples
+        from lpir.errors import ValidationError
+        if not Path(args.data).is_file():
+            raise ValidationError(f"--data {args.data}: no such file")
+        dataset = lpir.Dataset(array_samples(Path(args.data), model))
     lowered: queue.Queue = queue.Queue()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", lpir.LpirWarning)
         compressed = lpir.compress_weights(
             model, mode=args.mode, ratio=args.ratio, group_size=args.group_size,
             ignored_scope=lpir.IgnoredScope(names=tuple(args.ignore)) if args.ignore else None,
-            all_layers=args.all_layers, backup_mode=args.backup_mode,
+            all_layers=args.all_layers, backup_mode=args.backup_mode, dataset=dataset,
+            sensitivity_metric=args.sensitivity_metric, subset_size=args.subset_size,
             group_size_fallback=args.group_size_fallback, on_lowered=lowered.put)
     for warning in caught:
         print(f"lpir compress: warning: {warning.message}")
@@ -97,5 +106,13 @@ def register(subparsers) -> None:
                    help="also put embeddings and the last matrix product in the 4-bit mode")
     p.add_argument("--backup-mode", default="int8_asym",
                    help=f"mode of the weights the 4-bit mode leaves: {', '.join(BACKUP_MODES)} (default int8_asym)")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help="model inputs for data-aware --ratio selection: .npy (rows are samples of the one input) "
+                        "or .npz (arrays by input name)")
+    p.add_argument("--sensitivity-metric", default=None, metavar="METRIC",
+                   help=f"how --ratio ranks weights: one of {', '.join(METRICS)} (default: "
+                        "max_activation_variance with --data, else weight_quantization_error)")
+    p.add_argument("--subset-size", type=positive_int, default=DEFAULT_SUBSET_SIZE,
+                   help=f"samples of --data to use (default {DEFAULT_SUBSET_SIZE})")
     p.add_argument("--ignore", nargs="+", default=[], metavar="NAME",
                    help="layers (by name) whose weights stay as they are")

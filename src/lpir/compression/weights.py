@@ -9,7 +9,9 @@ Which layer gets which mode (NNCF's rules): layers whose weight reduces over one
 products) take the primary mode; convolutions (several reduction axes), embeddings and the last
 matrix product take the backup mode unless ``all_layers`` (convolutions always stay 8-bit with a
 4-bit mode); int8 modes apply to every layer. With ``ratio < 1`` the least sensitive share of
-the primary weights (:mod:`lpir.compression.mixed_precision`) keeps the primary mode.
+the primary weights (:mod:`lpir.compression.mixed_precision`) keeps the primary mode; given
+calibration data, sensitivity also weighs statistics of each layer's activation input, which
+the interpreter's taps collect in one pass over the samples.
 
 Nothing is computed here: the new constants are lazy tensors (:mod:`lpir.compression.lazy`),
 lowered when a writer or the interpreter reads them, so
