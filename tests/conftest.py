@@ -72,6 +72,39 @@ def quantized_ir(tmp_path_factory):
     return get
 
 
+def calibration_samples(name: str) -> list[list]:
+    """Small real calibration sets, one sample per item: the inputs of ``realdata.inputs_for``
+    split along the batch (MiniLM: two batches of token ids)."""
+    import realdata
+
+    if name == "minilm":
+        return [[ids[i:i + 1], mask[i:i + 1]] for seed in range(2) for ids, mask in [realdata.token_batch(seed=seed)]
+                for i in range(len(ids))]
+    batch = realdata.inputs_for(name)[0]
+    return [[batch[i:i + 1]] for i in range(len(batch))]
+
+
+@pytest.fixture(scope="session")
+def lpir_int8(real_ir, tmp_path_factory):
+    """``lpir_int8(name)`` → path of the real model quantized to INT8 by ``lpir.quantize`` on
+    :func:`calibration_samples` (MiniLM as a transformer) and saved in compressed form."""
+    import lpir
+
+    folder = tmp_path_factory.mktemp("lpir_int8")
+    cache: dict[str, str] = {}
+
+    def get(name: str) -> str:
+        if name not in cache:
+            data = calibration_samples(name)
+            options = {"model_type": "transformer"} if name == "minilm" else {}
+            quantized = lpir.quantize(lpir.read_model(real_ir(name)), data, subset_size=len(data), **options)
+            lpir.save_model(quantized, folder / f"{name}_int8.xml")
+            cache[name] = str(folder / f"{name}_int8.xml")
+        return cache[name]
+
+    return get
+
+
 @pytest.fixture(scope="session")
 def nncf_cls(real_onnx, tmp_path_factory) -> Path:
     """PP-OCR's direction classifier quantized to INT8 by NNCF on 8 real text lines (its IR as
