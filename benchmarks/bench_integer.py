@@ -3,8 +3,9 @@
     python benchmarks/bench_integer.py [--runs 10]
 
 EfficientNet-Lite0 (from ../shared/models when present), MiniLM-L3 and the PP-OCR models are
-each quantized once by NNCF (nncf.quantize on a few real inputs) and saved as IR; lpir
-runs it in its float emulation (FakeQuantize as float ops) and in integer mode (exact u8/i8 × i8
+each quantized once by ``lpir.quantize`` on a few real inputs (MiniLM as a transformer) and
+saved as IR (the classifier also by NNCF's ``nncf.quantize``, same inputs, as a second
+source); lpir runs it in its float emulation (FakeQuantize as float ops) and in integer mode (exact u8/i8 × i8
 → i32 layers), OpenVINO's CPU runs it with its low-precision transformations (f32 hint, no
 dynamic quantization). Prints median latencies, integer/emulation ratio (target ≤ 1.5) and how
 far integer mode is from the emulation and from OpenVINO end to end (max / mean of
@@ -34,25 +35,41 @@ import realdata  # noqa: E402
 EFFICIENTNET = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0.onnx"
 
 
+def one_by_one(*batches: np.ndarray) -> list[list[np.ndarray]]:
+    """Calibration samples: the items of batches that share their first axis, one per sample."""
+    return [[b[i:i + 1] for b in batches] for i in range(len(batches[0]))]
+
+
 def cases(efficientnet: Path):
+    """(label, model, quantizer, inputs, calibration samples)."""
     if efficientnet.exists():
-        yield ("EfficientNet-Lite0 b1", str(efficientnet), [realdata.photo_batch(224, 224, ("chelsea",))],
-               [[realdata.photo_batch(224, 224, ("coffee", "astronaut", "rocket"))]])
+        yield ("EfficientNet-Lite0 b1", str(efficientnet), "lpir", [realdata.photo_batch(224, 224, ("chelsea",))],
+               one_by_one(realdata.photo_batch(224, 224, ("coffee", "astronaut", "rocket"))))
     ids, mask = realdata.token_batch(1, 128)
-    yield "MiniLM-L3 b1 s128", "minilm", [ids, mask], [list(realdata.token_batch(2, 32, seed=s)) for s in range(4)]
+    tokens = [one_by_one(*realdata.token_batch(2, 32, seed=s)) for s in range(4)]
+    yield "MiniLM-L3 b1 s128", "minilm", "lpir", [ids, mask], [sample for batch in tokens for sample in batch]
     lines = realdata.text_lines(48, 192, 6)
-    yield "PP-OCR cls b6", "ppocr_cls", [lines], [[realdata.text_lines(48, 192, 4)]]
-    yield "PP-OCRv4 rec 48x320", "ppocr_rec", [realdata.text_lines(48, 320, 1)], [[realdata.text_lines(48, 320, 2)]]
-    yield "PP-OCRv4 det 256", "ppocr_det", [realdata.photo_batch(256, 256, ("page",))], [[realdata.photo_batch(256, 256, ("page", "coffee"))]]
+    for tool in ("lpir", "nncf"):
+        yield f"PP-OCR cls b6 ({tool})", "ppocr_cls", tool, [lines], one_by_one(realdata.text_lines(48, 192, 4))
+    yield ("PP-OCRv4 rec 48x320", "ppocr_rec", "lpir", [realdata.text_lines(48, 320, 1)],
+           one_by_one(realdata.text_lines(48, 320, 2)))
+    yield ("PP-OCRv4 det 256", "ppocr_det", "lpir", [realdata.photo_batch(256, 256, ("page",))],
+           one_by_one(realdata.photo_batch(256, 256, ("page", "coffee"))))
 
 
-def quantize(name: str, samples, folder: Path) -> str:
-    import nncf
+def quantize(name: str, tool: str, samples, folder: Path) -> str:
+    """The model quantized by ``tool`` ("lpir" or "nncf") on ``samples``, saved as IR."""
     model = ov.convert_model(name if name.endswith(".onnx") else str(zoo.all_models()[name]))
-    options = {"model_type": nncf.ModelType.TRANSFORMER} if name == "minilm" else {}
-    quantized = nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples), **options)
-    path = folder / f"{Path(name).stem}.xml"
-    ov.save_model(quantized, str(path), compress_to_fp16=False)
+    path = folder / f"{Path(name).stem}_{tool}.xml"
+    if tool == "nncf":
+        import nncf
+        options = {"model_type": nncf.ModelType.TRANSFORMER} if name == "minilm" else {}
+        ov.save_model(nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples), **options), str(path),
+                      compress_to_fp16=False)
+        return str(path)
+    ov.save_model(model, str(folder / "float.xml"), compress_to_fp16=False)
+    options = {"model_type": "transformer"} if name == "minilm" else {}
+    lpir.save_model(lpir.quantize(lpir.read_model(folder / "float.xml"), samples, subset_size=len(samples), **options), path)
     return str(path)
 
 
@@ -71,13 +88,13 @@ def main() -> None:
     parser.add_argument("--only", help="run only the models whose label contains this text")
     args = parser.parse_args()
     core = ov.Core()
-    print(f"{'model':22s} {'emulation ms':>12s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
+    print(f"{'model':24s} {'emulation ms':>12s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
           f"{'int vs emu':>15s} {'int vs OV':>15s}")
     with tempfile.TemporaryDirectory() as folder:
-        for label, name, inputs, samples in cases(args.efficientnet):
+        for label, name, tool, inputs, samples in cases(args.efficientnet):
             if args.only and args.only not in label:
                 continue
-            xml = quantize(name, samples, Path(folder))
+            xml = quantize(name, tool, samples, Path(folder))
             model = lpir.read_model(xml)
             emulation = lpir.compile_model(model)
             integer = lpir.compile_model(model, integer=True)
@@ -92,7 +109,7 @@ def main() -> None:
             e, i = list(emulation(inputs)), list(integer(inputs))
             result = openvino(inputs)
             o = [np.array(result[out]) for out in openvino.outputs]
-            print(f"{label:22s} {emu_ms:12.1f} {int_ms:10.1f} {ratio:6.2f}x {ov_ms:10.1f} {relative(i, e):>15s} "
+            print(f"{label:24s} {emu_ms:12.1f} {int_ms:10.1f} {ratio:6.2f}x {ov_ms:10.1f} {relative(i, e):>15s} "
                   f"{relative(i, o):>15s}   ({len(integer.plan.integer_layers)}/{len(integer.plan.layers)} layers integer)")
 
 

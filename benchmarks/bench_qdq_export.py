@@ -5,15 +5,17 @@
 Both start from the same float model, PP-OCR's text-direction classifier (from rapidocr-onnxruntime),
 and the same 16 calibration crops of real text lines (scikit-image's scanned page):
 
-- lpir: OpenVINO's converter, NNCF's ``quantize`` (8-bit, its defaults), ``openvino.save_model``,
-  then ``lpir.save_model(model, "x.onnx")`` (FakeQuantize → QuantizeLinear/DequantizeLinear,
-  i8 weights as integer initializers);
+- lpir: OpenVINO's converter, ``lpir.quantize`` (8-bit, NNCF's defaults), then
+  ``lpir.save_model(model, "x.onnx")`` (FakeQuantize → QuantizeLinear/DequantizeLinear, i8 weights
+  as integer initializers); the same export of NNCF's ``quantize`` result for comparison;
 - ONNX Runtime: ``quantize_static`` in QDQ format (u8 activations, i8 per-channel weights).
 
 Each round times one model then the other in ONNX Runtime (CPU, all graph optimisations), warm.
-Printed: median latency of each, the median of the rounds' ratios, the float model for scale,
-the integer kernels in ONNX Runtime's optimised graph and the agreement of top-1 classes with the
-float model on held-out crops.
+Printed: median latency of each, the median of the rounds' ratios (lpir's quantization against
+quantize_static), the float model for scale, the integer kernels in ONNX Runtime's optimised
+graph, the agreement of top-1 classes with the float model on held-out crops, and for lpir's
+exports how far ONNX Runtime's outputs are from lpir's FakeQuantize emulation of the IR (max /
+mean |difference| / output range).
 """
 
 from __future__ import annotations
@@ -41,16 +43,30 @@ def session(path: Path, threads: int, optimized: Path | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def lpir_export(float_onnx: Path, calibration: np.ndarray, folder: Path) -> Path:
-    import nncf
+def lpir_export(float_onnx: Path, calibration: np.ndarray, folder: Path, tool: str) -> Path:
+    """The model quantized by ``tool`` ("lpir" or "nncf"), saved as IR, exported by lpir to ONNX."""
     import openvino as ov
     import lpir
-    dataset = nncf.Dataset([calibration[i:i + 1] for i in range(len(calibration))])
-    quantized = nncf.quantize(ov.convert_model(str(float_onnx)), dataset, subset_size=len(calibration))
-    ov.save_model(quantized, str(folder / "nncf.xml"), compress_to_fp16=False)
-    path = folder / "lpir_qdq.onnx"
-    lpir.save_model(lpir.read_model(folder / "nncf.xml"), path)
+    samples = [calibration[i:i + 1] for i in range(len(calibration))]
+    model = ov.convert_model(str(float_onnx))
+    ir = folder / f"{tool}.xml"
+    if tool == "nncf":
+        import nncf
+        ov.save_model(nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples)), str(ir), compress_to_fp16=False)
+    else:
+        ov.save_model(model, str(folder / "float.xml"), compress_to_fp16=False)
+        lpir.save_model(lpir.quantize(lpir.read_model(folder / "float.xml"), samples, subset_size=len(samples)), ir)
+    path = folder / f"{tool}_qdq.onnx"
+    lpir.save_model(lpir.read_model(ir), path)
     return path
+
+
+def against_lpir(path: Path, session, inputs: np.ndarray) -> str:
+    """max / mean |ONNX Runtime - lpir's emulation of the IR the export came from| / range."""
+    import lpir
+    reference = lpir.compile_model(lpir.read_model(path.with_name(path.stem.replace("_qdq", "") + ".xml")))([inputs])[0]
+    error = np.abs(session.run(None, {"x": inputs})[0] - reference) / np.ptp(reference)
+    return f"{error.max():.1e}/{error.mean():.1e}"
 
 
 def ort_quantize(float_onnx: Path, calibration: np.ndarray, folder: Path) -> Path:
@@ -95,8 +111,9 @@ def main() -> None:
     batch = held_out[:args.batch]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        models = {"lpir QDQ export (NNCF INT8)": lpir_export(float_onnx, calibration, folder),
-                  "ORT quantize_static QDQ": ort_quantize(float_onnx, calibration, folder)}
+        models = {"lpir INT8, lpir QDQ export": lpir_export(float_onnx, calibration, folder, "lpir"),
+                  "ORT quantize_static QDQ": ort_quantize(float_onnx, calibration, folder),
+                  "NNCF INT8, lpir QDQ export": lpir_export(float_onnx, calibration, folder, "nncf")}
         sessions = {name: session(path, args.threads) for name, path in models.items()}
         float_session = session(float_onnx, args.threads)
         reference = float_session.run(None, {"x": held_out})[0].argmax(1)
@@ -104,14 +121,16 @@ def main() -> None:
         def call(s):
             return lambda: s.run(None, {"x": batch})
 
-        (lpir_name, lpir_s), (ort_name, ort_s) = sessions.items()
+        (lpir_name, lpir_s), (ort_name, ort_s), (nncf_name, nncf_s) = sessions.items()
         lpir_ms, ort_ms, ratio = rounds_ms(call(lpir_s), call(ort_s), args.runs, args.rounds)
+        nncf_ms = median_ms(call(nncf_s), args.runs, warmup=2)
         float_ms = median_ms(call(float_session), args.runs, warmup=2)
         print(f"PP-OCR cls, batch {args.batch}x3x48x192, ONNX Runtime CPU, {args.threads} thread(s)")
-        print(f"{'model':<30} {'median ms':>10}  {'top-1 = float':>13}  integer kernels in ORT's optimised graph")
-        for name, ms in ((lpir_name, lpir_ms), (ort_name, ort_ms)):
+        print(f"{'model':<30} {'median ms':>10}  {'top-1 = float':>13}  {'ORT vs lpir':>15}  integer kernels in ORT's optimised graph")
+        for name, ms in ((lpir_name, lpir_ms), (ort_name, ort_ms), (nncf_name, nncf_ms)):
             agree = np.mean(sessions[name].run(None, {"x": held_out})[0].argmax(1) == reference)
-            print(f"{name:<30} {ms:10.2f}  {agree:13.0%}  {kernels(models[name], folder)}")
+            error = against_lpir(models[name], sessions[name], held_out) if name != ort_name else "-"
+            print(f"{name:<30} {ms:10.2f}  {agree:13.0%}  {error:>15}  {kernels(models[name], folder)}")
         print(f"{'float model (for scale)':<30} {float_ms:10.2f}")
         print(f"lpir export / quantize_static latency: {ratio:.2f} (median of {args.rounds} rounds' ratios, "
               f"{args.runs} runs each)")

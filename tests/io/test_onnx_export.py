@@ -1,9 +1,9 @@
 """ONNX export checked with ONNX Runtime: float round trips, QDQ models, weights, errors, files.
 
 Float models must come back from ONNX → lpir → ONNX computing what the original computes in ONNX
-Runtime. Quantized models (built with OpenVINO's opset API, or quantized by NNCF) must load and
-run in ONNX Runtime close to lpir's own FakeQuantize emulation, and ONNX Runtime's graph
-optimiser must turn them into integer kernels.
+Runtime. Quantized models (built with OpenVINO's opset API, real models quantized by
+lpir.quantize, and the classifier by NNCF) must load and run in ONNX Runtime close to lpir's own
+FakeQuantize emulation, and ONNX Runtime's graph optimiser must turn them into integer kernels.
 """
 
 from __future__ import annotations
@@ -176,8 +176,16 @@ def test_int4_weights_at_a_pinned_older_opset_name_the_layer(quantized_ir, tmp_p
     assert not list(tmp_path.iterdir())
 
 
-def test_nncf_quantized_model_runs_in_integer_kernels(nncf_cls, tmp_path):
-    model = lpir.read_model(nncf_cls)
+@pytest.fixture
+def int8_ir(request, lpir_int8):
+    """``int8_ir(source, name)`` → IR path of the real model quantized by ``source`` ("lpir":
+    ``lpir.quantize``; "nncf": NNCF, the classifier only)."""
+    return lambda source, name: str(request.getfixturevalue("nncf_cls")) if source == "nncf" else lpir_int8(name)
+
+
+@pytest.mark.parametrize("source", ["lpir", "nncf"])
+def test_quantized_classifier_runs_in_integer_kernels(int8_ir, source, tmp_path):
+    model = lpir.read_model(int8_ir(source, "ppocr_cls"))
     path = export(model, tmp_path)
     counts = op_counts(path)
     fake_quantize = sum(1 for n in model.nodes() if n.type == "FakeQuantize")
@@ -187,22 +195,39 @@ def test_nncf_quantized_model_runs_in_integer_kernels(nncf_cls, tmp_path):
     assert fused["QLinearConv"] >= 12, fused  # every Conv whose output goes straight into a QuantizeLinear
 
 
-def test_nncf_quantized_model_agrees_with_lpir_as_openvino_does(nncf_cls, tmp_path):
-    """ONNX Runtime's integer execution of the export departs from lpir's float emulation of the
-    FakeQuantize model no more than OpenVINO's own INT8 execution of the IR does: a quantized
-    network amplifies one-step rounding flips, so the oracle is the spread of the real runtime.
-    The classes agree."""
-    model = lpir.read_model(nncf_cls)
-    lines = realdata.text_lines(48, 192, 16)
-    inputs = np.concatenate([lines, lines[:, :, ::-1, ::-1]])
-    reference = lpir_outputs(model, [inputs])[0]
+def real_inputs(name: str) -> list[np.ndarray]:
+    """Held-out real inputs: other text lines, photos or token ids than the calibration's."""
+    if name == "ppocr_cls":
+        lines = realdata.text_lines(48, 192, 16)
+        return [np.concatenate([lines, lines[:, :, ::-1, ::-1]])]
+    if name == "ppocr_rec":
+        return [realdata.text_lines(48, 320, 3)]
+    if name == "ppocr_det":
+        return [realdata.photo_batch(128, 128, ("page", "coffee"))]
+    return list(realdata.token_batch(4, 32, seed=7))
+
+
+@pytest.mark.parametrize("source, name", [("lpir", n) for n in REAL_MODELS] + [("nncf", "ppocr_cls")])
+def test_quantized_model_agrees_with_lpir_as_openvino_does(int8_ir, source, name, tmp_path):
+    """ONNX Runtime's execution of the QDQ export departs from lpir's float emulation of the
+    FakeQuantize model no more than OpenVINO's own INT8 execution of the IR does (mean |error|
+    relative to the output range): a quantized network amplifies one-step rounding flips, so the
+    oracle is the spread of the real runtime. The classifier's classes agree."""
+    xml = int8_ir(source, name)
+    model = lpir.read_model(xml)
+    inputs = real_inputs(name)
     session = ort_session(export(model, tmp_path))
-    onnx_runtime = session.run(None, {session.get_inputs()[0].name: inputs})[0]
-    openvino = ovmodels.run(nncf_cls, [inputs])[0]  # INT8 kernels (low-precision transformations on)
-    ort_error = np.abs(onnx_runtime - reference).mean()
-    ov_error = np.abs(openvino - reference).mean()
-    assert ort_error <= 1.5 * ov_error + 1e-3, (ort_error, ov_error)
-    assert np.mean(onnx_runtime.argmax(1) == reference.argmax(1)) >= 0.9
+    onnx_runtime = session.run(None, {i.name: v for i, v in zip(session.get_inputs(), inputs)})
+    openvino = ovmodels.run(xml, inputs)  # INT8 kernels (low-precision transformations on)
+    for reference, ort_out, ov_out in zip(lpir_outputs(model, inputs), onnx_runtime, openvino):
+        if reference.dtype.kind != "f":
+            continue
+        span = np.ptp(reference)
+        ort_error = np.abs(ort_out - reference).mean() / span
+        ov_error = np.abs(ov_out - reference).mean() / span
+        assert ort_error <= 1.5 * ov_error + 1e-3, (ort_error, ov_error)
+    if name == "ppocr_cls":
+        assert np.mean(onnx_runtime[0].argmax(1) == lpir_outputs(model, inputs)[0].argmax(1)) >= 0.9
 
 
 def test_onnx_runtime_qdq_model_round_trips(real_onnx, tmp_path):
