@@ -1,7 +1,8 @@
 """The integer interpretation (compile_model(integer=True)) against the float emulation and OpenVINO.
 
-Models: real ones quantized by NNCF 3.4 (nncf.quantize on real inputs) and small ones built
-with OpenVINO's opset API for the rules. Per layer, on the float emulation's own inputs
+Models: the real ones quantized by lpir.quantize on a few real inputs, PP-OCR's classifier also
+by NNCF 3.4 (an independent source of FakeQuantize models), and small ones built with
+OpenVINO's opset API for the rules. Per layer, on the float emulation's own inputs
 (teacher forcing), the integer layer (exact i32 accumulator times s_x·s_w) equals the emulated
 float layer within a few f32 ULPs of the layer's output range: what remains is the emulation's
 own f32 summation rounding. End to end, a FakeQuantize network is discontinuous: those ULPs
@@ -254,15 +255,41 @@ def test_end_to_end_embeddings_agree_with_the_float_emulation(lpir_int8):
 
 
 def test_integer_mode_agrees_with_openvino_integer_pipeline(lpir_int8):
-    """OpenVINO with its low-precision transformations on (f32 hint, no dynamic quantization)."""
+    """OpenVINO with its low-precision transformations on (f32 hint, no dynamic quantization):
+    lpir's integer mode is as close to it as OpenVINO's own float emulation of the same IR is
+    (measured on these tokens: the worst token's cosine 0.99990 for both)."""
     xml = lpir_int8("minilm")
     tokens = list(realdata.token_batch(4, 32, seed=7))
     lpir_out = lpir.compile_model(lpir.read_model(xml), integer=True)(tokens)
     openvino_out = ovmodels.run(xml, tokens)
-    for a, e in zip(lpir_out, openvino_out):
-        cosine = np.sum(a * e, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(e, axis=-1)
-        assert cosine.min() > 0.9999
+    openvino_emulated = ovmodels.run(xml, tokens, ovmodels.FQ_EMULATED)
+    for a, e, spread in zip(lpir_out, openvino_out, openvino_emulated):
+        if e.dtype.kind != "f":
+            continue
+        cosine = lambda u, v: np.sum(u * v, -1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)  # noqa: E731
+        assert 1 - cosine(a, e).min() <= 2 * (1 - cosine(spread, e).min()) + 1e-5
+        assert cosine(a, e).min() > 0.9995
         assert np.abs(a - e).mean() <= 1e-3 * np.ptp(e)
+
+
+def test_integer_mode_gives_the_same_bits_with_any_number_of_blas_threads(lpir_int8):
+    """Integer layers are exact, so integer mode does not depend on how BLAS splits its sums;
+    the float emulation does (its f32 sums change with the thread count), and through the
+    rounding-boundary cascade its outputs move by about as much as they differ from integer
+    mode (measured on MiniLM: 1e-3 to 2e-3 of the range at most, on PP-OCRv4 rec 0.27)."""
+    import threadpoolctl
+
+    model = lpir.read_model(lpir_int8("minilm"))
+    tokens = list(realdata.token_batch(4, 32, seed=7))
+    integer, emulation = lpir.compile_model(model, integer=True), lpir.compile_model(model)
+    runs = {}
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(threads, user_api="blas"):
+            runs[threads] = integer(tokens), emulation(tokens)
+    for one, two in zip(runs[1][0], runs[2][0]):
+        np.testing.assert_array_equal(one, two)
+    moved = [float(np.abs(two - one).max() / np.ptp(one)) for one, two in zip(runs[1][1], runs[2][1]) if one.dtype.kind == "f"]
+    print(f"float emulation with 1 and 2 BLAS threads: max |difference| / range {moved}")
 
 
 def test_lowered_model_saves_and_runs_in_openvino(quantized_ir, tmp_path):
