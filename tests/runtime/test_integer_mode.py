@@ -156,10 +156,9 @@ def scale_shift_before(quantize, model):
     if add.type != "Add" or add.inputs[0].source.node.type != "Multiply":
         return None
     multiply = add.inputs[0].source.node
-    try:
-        a, b = (lpir.runtime.lowering.constant_value(n.inputs[1].source) for n in (multiply, add))
-    except Exception:
+    if any(n.inputs[1].source.node.type != "Const" for n in (multiply, add)):
         return None
+    a, b = (lpir.runtime.lowering.constant_value(n.inputs[1].source) for n in (multiply, add))
     return multiply.inputs[0].source, a, b
 
 
