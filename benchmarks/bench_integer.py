@@ -5,8 +5,8 @@
 EfficientNet-Lite0 (from ../shared/models when present), MiniLM-L3 and the PP-OCR models are
 each quantized once by ``lpir.quantize`` on a few real inputs (MiniLM as a transformer) and
 saved as IR (the classifier also by NNCF's ``nncf.quantize``, same inputs, as a second
-source); lpir runs it in its float emulation (FakeQuantize as float ops) and in integer mode (exact u8/i8 × i8
-→ i32 layers), OpenVINO's CPU runs it with its low-precision transformations (f32 hint, no
+source); lpir runs it in its float emulation (FakeQuantize as float ops) and in integer mode
+(exact u8/i8 × i8 → i32 layers), OpenVINO's CPU runs it with its low-precision transformations (f32 hint, no
 dynamic quantization). Prints median latencies, integer/emulation ratio (target ≤ 1.5) and how
 far integer mode is from the emulation and from OpenVINO end to end (max / mean of
 |difference| / range over the outputs). On a shared machine run it with one BLAS thread
