@@ -1,5 +1,6 @@
 """Fast bias correction: give back to each quantized layer's bias the mean shift that weight
-quantization introduced (NNCF's FastBiasCorrection).
+quantization introduced (NNCF's FastBiasCorrection). The layer search and the bias update
+are shared with the layer-by-layer variant (:mod:`lpir.quantization.layerwise_bias_correction`).
 
 For a layer ``y = W x + b``: run the layer with quantized weights on an input whose every
 channel holds the float model's mean input of that channel; the difference between the float
@@ -17,7 +18,7 @@ import numpy as np
 from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.subgraph import extract_subgraph
 from lpir.ops import lookup
-from lpir.quantization.placement import constant_outputs
+from lpir.quantization.placement import constant_outputs, is_depthwise
 from lpir.quantization.statistics import ChannelMean
 
 THRESHOLD = 2.0
@@ -35,13 +36,17 @@ class BiasedLayer:
     bias: np.ndarray
     float_input: Output  # the layer's input before quantizers were inserted
 
-    def statistics(self) -> tuple[ChannelMean, ChannelMean]:
+    def observed(self) -> list[tuple[Output, ChannelMean]]:
         """Mean per channel of the layer's float input and output, to collect in calibration."""
-        return ChannelMean(self.input_axis), ChannelMean(self.output_axis)
+        return [(self.float_input, ChannelMean(self.input_axis)), (self.layer.outputs[0], ChannelMean(self.output_axis))]
 
 
-def find_biased_layers(model: Model, layers: list[Node], constant_value) -> list[BiasedLayer]:
-    """Those of ``layers`` whose only consumer adds a constant bias with one channel axis."""
+def find_biased_layers(model: Model, layers: list[Node], constant_value, *, depthwise: bool = False) -> list[BiasedLayer]:
+    """Those of ``layers`` whose only consumer adds a constant bias with one channel axis.
+
+    Grouped convolutions are left out (FastBiasCorrection's set), except depthwise ones with
+    ``depthwise`` (BiasCorrection's set, NNCF's OPERATIONS_WITH_BIAS).
+    """
     constant = constant_outputs(model.nodes())
     found = []
     for layer in layers:
@@ -49,8 +54,8 @@ def find_biased_layers(model: Model, layers: list[Node], constant_value) -> list
         out = layer.outputs[0]
         if not op.traits.has_bias or len(out.consumers) != 1 or out.rank is None:
             continue
-        if len(op.weight_channel_axes(layer.attrs)) > 1:
-            continue  # grouped (depthwise) layers: their mean-input correction was measured to hurt, and NNCF skips them
+        if len(op.weight_channel_axes(layer.attrs)) > 1 and not (depthwise and is_depthwise(layer, op, constant)):
+            continue  # grouped layers: their mean-input correction was measured to hurt, and NNCF's fast variant skips them
         add = out.consumers[0].node
         if add.type != "Add" or len(add.inputs) != 2:
             continue
@@ -80,18 +85,24 @@ def correct_bias(model: Model, biased: BiasedLayer, input_mean: ChannelMean, out
     quantized = np.asarray(compile_fn(sub)([blob])[0])
     out_axis = biased.output_axis % quantized.ndim
     q_mean = quantized.mean(axis=tuple(a for a in range(quantized.ndim) if a != out_axis), dtype=np.float64)
-    shift = output_mean.result().astype(np.float64) - q_mean
+    return shift_bias(biased, output_mean.result().astype(np.float64) - q_mean, threshold=THRESHOLD)
+
+
+def shift_bias(biased: BiasedLayer, shift: np.ndarray, *, threshold: float, eps: float = 0.0) -> bool:
+    """Add ``shift`` (one value per output channel) to the bias of ``biased``, unless the
+    largest relative change ``|shift / (bias + eps)|`` reaches ``threshold`` (with ``eps`` 0, any
+    zero in the bias rejects the shift: the fast variant's rule; the layer-by-layer one adds
+    the float32 epsilon). Returns whether the bias changed."""
     bias = biased.bias.astype(np.float64)
     if shift.size != bias.size:
         return False  # one bias broadcast over several channels: no per-channel correction fits
-    if bias.ndim:
-        shift = shift.reshape(bias.shape)
-    if np.any(bias == 0):
+    shift = np.asarray(shift, np.float64).reshape(bias.shape)
+    if eps == 0.0 and np.any(bias == 0):
         return False
-    new_bias = bias + shift
-    if np.max(np.abs((new_bias - bias) / bias)) >= THRESHOLD:
+    if np.max(np.abs(shift / (bias + eps)), initial=0.0) >= threshold:
         return False
     port = biased.add.inputs[biased.bias_port]
     etype = port.source.etype
+    new_bias = bias + shift
     port.connect(make_constant(new_bias.astype(etype.dtype), etype, name=f"{port.source.node.name}/corrected").outputs[0])
     return True

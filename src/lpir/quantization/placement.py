@@ -113,7 +113,7 @@ def plan_quantization(model: Model, *, symmetric_activations: bool = True, trans
         multiplies = len(activations) >= 2 and not op.traits.elementwise  # MatMul of two activations, attention
         symmetric = symmetric_activations or (multiplies and (transformer or not op.traits.weight_inputs))
         removable = op.traits.elementwise and len(activations) == 1 and len(ports) > 1
-        per_channel = _is_depthwise(node, op, constant)
+        per_channel = is_depthwise(node, op, constant)
         requests.extend(ActivationQuantizer(node.inputs[i].source, [node.inputs[i]], symmetric, [node],
                                             removable=removable, per_channel=per_channel) for i in activations)
     quantizers = _propagate(nodes, requests, ignored, constant)
@@ -218,7 +218,7 @@ def _is_embedding(node: Node, op, constant: set[int]) -> bool:
             and id(indices) not in constant and indices.etype.is_integral)
 
 
-def _is_depthwise(node: Node, op, constant: set[int]) -> bool:
+def is_depthwise(node: Node, op, constant: set[int]) -> bool:
     """A grouped convolution with one input channel per group: OpenVINO's CPU takes its input
     quantized per channel (NNCF's DepthwiseConvolution)."""
     weights = [node.inputs[i].source for i in op.traits.weight_inputs if i < len(node.inputs)]

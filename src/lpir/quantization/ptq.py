@@ -22,6 +22,7 @@ from lpir.ops import build
 from lpir.progress import Progress, no_progress
 from lpir.quantization import bias_correction, math, smooth_quant
 from lpir.quantization.dataset import as_dataset
+from lpir.quantization.layerwise_bias_correction import LayerwiseBiasCorrection, replayed_samples
 from lpir.quantization.placement import ActivationQuantizer, QuantizationPlan, plan_quantization
 from lpir.quantization.statistics import ChannelMean, ChannelMinMax, MeanMinMax
 from lpir.scope import IgnoredScope
@@ -50,7 +51,8 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     ``preset``: ``"performance"`` (symmetric activations) or ``"mixed"`` (asymmetric
     activations); None picks mixed for ``model_type="transformer"``, else performance.
     ``subset_size``: calibration samples used (the first ones). ``fast_bias_correction``: True
-    corrects biases after quantization (FastBiasCorrection), None leaves them. ``advanced``: ``overflow_fix``
+    corrects biases after quantization (FastBiasCorrection), False layer by layer on
+    replayed samples (BiasCorrection: slower, sees the errors of the layers above), None leaves them. ``advanced``: ``overflow_fix``
     (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``). Returns a new model; a model
     with nothing to quantize comes back unchanged (as a copy) with a warning.
     """
@@ -73,11 +75,18 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
         return work
     weighted = list(dict.fromkeys(w.layer for w in plan.weights))
     biased = bias_correction.find_biased_layers(work, weighted, constant_value) if fast_bias_correction else []
-    stats = collect(work, plan, biased, dataset, subset_size, progress)
+    layerwise = None
+    if fast_bias_correction is False:
+        layerwise = LayerwiseBiasCorrection(
+            work, bias_correction.find_biased_layers(work, weighted, constant_value, depthwise=True),
+            replayed_samples(subset_size))
+    stats = collect(work, plan, [*biased, *([layerwise] if layerwise else [])], dataset, subset_size, progress)
     apply(work, plan, stats)
     for layer in progress(biased, total=len(biased), desc="bias correction"):
         bias_correction.correct_bias(work, layer, stats.means[id(layer.float_input)],
                                      stats.means[id(layer.layer.outputs[0])], _compile)
+    if layerwise is not None:
+        layerwise.run(work, _compile, progress)
     _record(work, preset=preset, subset_size=subset_size, fast_bias_correction=fast_bias_correction,
             model_type=model_type, ignored_scope=ignored_scope, advanced=advanced, samples=stats.samples)
     return work
@@ -111,8 +120,6 @@ def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_c
         raise ValidationError(f"subset_size={subset_size!r}: must be an integer of at least 1")
     if model_type not in MODEL_TYPES:
         raise ValidationError(f"model_type={model_type!r}: expected None or 'transformer'")
-    if fast_bias_correction is False:
-        raise QuantizationError("fast_bias_correction=False (layer-by-layer BiasCorrection) is not implemented yet")
     unknown = set(advanced) - {"overflow_fix"}
     if unknown:
         raise ValidationError(f"advanced: unknown option(s) {sorted(unknown)}; known: ['overflow_fix']")
@@ -154,8 +161,8 @@ def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: 
     for key, (out, axis) in (channel_abs_max or {}).items():
         stats.channels[key] = ChannelMinMax((axis,))
         targets[key] = out
-    for layer in biased:
-        for out, mean in zip((layer.float_input, layer.layer.outputs[0]), layer.statistics()):
+    for observer in biased:
+        for out, mean in observer.observed():
             stats.means.setdefault(id(out), mean)
             targets[id(out)] = out
 

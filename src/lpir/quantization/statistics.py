@@ -109,3 +109,29 @@ class ChannelMean:
 
     def result(self) -> np.ndarray:
         return np.mean(np.stack(self.rows), axis=0).astype(np.float32)
+
+
+@dataclass
+class Values:
+    """The tensors themselves, one per calibration call: inputs that a layer-by-layer algorithm
+    replays through parts of the model (not a reduction: memory grows with the calls kept)."""
+
+    items: list[np.ndarray] = field(default_factory=list)
+
+    def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
+        self.items.append(value)
+
+
+@dataclass
+class FirstCalls:
+    """``statistic`` fed with the values of the first ``limit`` calibration calls only (NNCF's
+    ``num_samples`` of a statistic collector), the rest ignored."""
+
+    statistic: ChannelMean | Values
+    limit: int
+    calls: int = 0
+
+    def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
+        if self.calls < self.limit:
+            self.statistic.update(value, batch_axis=batch_axis)
+        self.calls += 1
