@@ -22,6 +22,7 @@ from lpir.ops import build
 from lpir.progress import Progress, no_progress
 from lpir.quantization import bias_correction, math, smooth_quant
 from lpir.quantization.dataset import as_dataset
+from lpir.quantization.ignored_patterns import ignored_by_patterns
 from lpir.quantization.layerwise_bias_correction import LayerwiseBiasCorrection, replayed_samples
 from lpir.quantization.placement import ActivationQuantizer, QuantizationPlan, plan_quantization
 from lpir.quantization.statistics import ChannelMean, ChannelMinMax, MeanMinMax
@@ -68,8 +69,9 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     dataset = as_dataset(calibration_dataset)
     if model_type == "transformer":
         _smooth_quant(work, ignored, dataset, subset_size, progress)
+    by_patterns = ignored_by_patterns(work, transformer=model_type == "transformer")
     plan = plan_quantization(work, symmetric_activations=preset == "performance", transformer=model_type == "transformer",
-                             ignored=ignored, overflow_fix=advanced.get("overflow_fix", "first_layer"))
+                             ignored={**by_patterns, **ignored}, overflow_fix=advanced.get("overflow_fix", "first_layer"))
     if plan.is_empty:
         warnings.warn(f"model '{model.name}' has no layer to quantize; it is returned unchanged", stacklevel=2)
         return work
