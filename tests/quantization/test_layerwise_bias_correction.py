@@ -8,6 +8,8 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import lpir
 import ovmodels
@@ -147,3 +149,49 @@ def test_branches_that_meet_use_the_first_computed_input(tmp_path):
     theirs, ours, errors = compare(xml, _images(rng, 20, (1, 4, 10, 10)))
     assert ours == theirs and len(ours) == 6
     assert_same_biases(errors)
+
+
+def _biased_matmul(bias: np.ndarray):
+    """x → MatMul(constant) → Add(bias), as lpir's biased layer."""
+    from lpir.ir.graph import Model, make_constant, make_parameter, make_result
+    from lpir.ops import build
+    from lpir.quantization.bias_correction import find_biased_layers
+    x = make_parameter("f32", [1, bias.size], name="x")
+    layer = build("MatMul", [x.outputs[0], make_constant(np.eye(bias.size, dtype=np.float32)).outputs[0]], {})
+    add = build("Add", [layer.outputs[0], make_constant(bias).outputs[0]], {})
+    model = Model([x], [make_result(add.outputs[0])])
+    return find_biased_layers(model, [layer], lambda out: out.node.tensor.numpy())[0]
+
+
+finite = {"allow_nan": False, "allow_infinity": False, "width": 32}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(-10, 10, **finite), st.floats(-10, 10, **finite)), min_size=1, max_size=6),
+       st.sampled_from(["layerwise", "fast"]))
+def test_threshold_rule_is_nncfs(pairs, variant):
+    """Whether a shift is applied, against NNCF's own magnitude functions and thresholds."""
+    from nncf.quantization.algorithms.bias_correction.algorithm import BIAS_CORRECTION_THRESHOLD, BiasCorrection
+    from nncf.quantization.algorithms.fast_bias_correction.algorithm import (FAST_BIAS_CORRECTION_THRESHOLD,
+                                                                             FastBiasCorrection)
+    from nncf.tensor import Tensor
+
+    from lpir.quantization import bias_correction, layerwise_bias_correction
+
+    bias = np.array([b for b, _ in pairs], np.float32)
+    shift = np.array([s for _, s in pairs], np.float32)
+    reference, threshold = ((BiasCorrection, BIAS_CORRECTION_THRESHOLD) if variant == "layerwise"
+                            else (FastBiasCorrection, FAST_BIAS_CORRECTION_THRESHOLD))
+    magnitude = reference._get_bias_shift_magnitude(Tensor(bias), Tensor(bias + shift))
+    magnitude = float(getattr(magnitude, "data", magnitude))  # a Tensor, or inf for a bias with zeros
+    assume(not np.isfinite(magnitude) or abs(magnitude - threshold) > 1e-3 * threshold)  # float32 rounding at the edge
+    biased = _biased_matmul(bias)
+    if variant == "layerwise":
+        applied = bias_correction.shift_bias(biased, shift, threshold=layerwise_bias_correction.THRESHOLD,
+                                             eps=layerwise_bias_correction.EPS)
+    else:
+        applied = bias_correction.shift_bias(biased, shift, threshold=bias_correction.THRESHOLD)
+    assert applied == (magnitude < threshold)
+    if applied:
+        new = biased.add.inputs[biased.bias_port].source.node.tensor.numpy()
+        np.testing.assert_allclose(new, bias + shift, rtol=1e-6, atol=1e-6)

@@ -99,7 +99,9 @@ def shift_bias(biased: BiasedLayer, shift: np.ndarray, *, threshold: float, eps:
     shift = np.asarray(shift, np.float64).reshape(bias.shape)
     if eps == 0.0 and np.any(bias == 0):
         return False
-    if np.max(np.abs(shift / (bias + eps)), initial=0.0) >= threshold:
+    with np.errstate(divide="ignore", invalid="ignore"):  # a bias of exactly -eps: infinitely large, rejected
+        magnitude = np.max(np.abs(shift / (bias + eps)), initial=0.0)
+    if not magnitude < threshold:
         return False
     port = biased.add.inputs[biased.bias_port]
     etype = port.source.etype
