@@ -7,7 +7,8 @@ Same float IR, same calibration samples (windows of the scanned page's text line
 20 % of them layer by layer). Reported: the layers each corrects and how far lpir's corrected
 biases are from NNCF's (relative to NNCF's shift); the wall time of the whole quantize call of
 each, alternated in one process, median of ``--repeats`` and the median of per-round ratios;
-the accuracy of each INT8 model run by OpenVINO's CPU plugin on other text windows, next to
+the same without bias correction, whose difference is the correction's own cost; the accuracy
+of each INT8 model run by OpenVINO's CPU plugin on other text windows, next to
 the fast variant's.
 """
 
@@ -56,16 +57,20 @@ def main() -> None:
     evaluation, labels = text_crops(seed=2, count=200)
     core = ov.Core()
 
-    def run_nncf(fast: bool):
+    def run_nncf(fast: bool | None):
+        advanced = None if fast is not None else nncf.AdvancedQuantizationParameters(disable_bias_correction=True)
         return nncf.quantize(core.read_model(xml), nncf.Dataset(calibration), subset_size=len(calibration),
-                             fast_bias_correction=fast)
+                             fast_bias_correction=bool(fast), advanced_parameters=advanced)
 
     def run_lpir(fast: bool):
         return lpir.quantize(lpir.read_model(xml), calibration, subset_size=len(calibration), fast_bias_correction=fast)
 
-    times: dict[str, list[float]] = {"nncf": [], "lpir": []}
+    times: dict[str, list[float]] = {"nncf": [], "lpir": [], "nncf plain": [], "lpir plain": []}
     for _ in range(args.repeats):
         for tool, quantize in (("nncf", run_nncf), ("lpir", run_lpir)):
+            start = time.perf_counter()
+            quantize(None)
+            times[f"{tool} plain"].append(time.perf_counter() - start)
             start = time.perf_counter()
             result = quantize(False)
             times[tool].append(time.perf_counter() - start)
@@ -97,6 +102,10 @@ def main() -> None:
     ratios = [a / b for a, b in zip(times["lpir"], times["nncf"])]
     print(f"quantize wall time, median of {args.repeats}: NNCF {statistics.median(times['nncf']):.2f} s, "
           f"lpir {statistics.median(times['lpir']):.2f} s, ratio lpir/NNCF {statistics.median(ratios):.2f}")
+    own = {tool: [a - b for a, b in zip(times[tool], times[f"{tool} plain"])] for tool in ("nncf", "lpir")}
+    print(f"of which bias correction (minus the same call without it), median: NNCF "
+          f"{statistics.median(own['nncf']):.2f} s, lpir {statistics.median(own['lpir']):.2f} s, ratio lpir/NNCF "
+          f"{statistics.median(a / b for a, b in zip(own['lpir'], own['nncf'])):.2f}")
     for label, path in models.items():
         predicted = run_openvino(path, evaluation).argmax(axis=1)
         print(f"accuracy, 200 text windows: {label:32s} {100 * np.mean(predicted == labels):.1f} %")
