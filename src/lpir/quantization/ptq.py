@@ -52,9 +52,9 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     ``preset``: ``"performance"`` (symmetric activations) or ``"mixed"`` (asymmetric
     activations); None picks mixed for ``model_type="transformer"``, else performance.
     ``subset_size``: calibration samples used (the first ones). ``fast_bias_correction``: True
-    corrects biases after quantization (FastBiasCorrection), False layer by layer on
-    replayed samples (BiasCorrection: slower, sees the errors of the layers above), None leaves them. ``advanced``: ``overflow_fix``
-    (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``). Returns a new model; a model
+    corrects biases after quantization (FastBiasCorrection), False layer by layer on replayed
+    samples (BiasCorrection: slower, sees the errors of the layers above), None leaves them.
+    ``advanced``: ``overflow_fix`` (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``). Returns a new model; a model
     with nothing to quantize comes back unchanged (as a copy) with a warning.
     """
     advanced = dict(advanced or {})
@@ -145,12 +145,14 @@ def constant_value(output: Output) -> np.ndarray | None:
 
 
 # -- collect ----------------------------------------------------------------------------------
-def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: int,
+def collect(model: Model, plan: QuantizationPlan, observers, dataset, subset_size: int,
             progress: Progress = no_progress, channel_abs_max: dict[int, tuple[Output, int]] | None = None) -> Calibration:
     """Run the float model once per calibration sample, feeding every statistic through taps.
 
     ``channel_abs_max``: extra tensors (id → (output, channel axis)) whose per-channel extrema
     are wanted (SmoothQuant's statistics), gathered into ``Calibration.channels``.
+    ``observers``: bias corrections, whose ``observed()`` pairs (output, statistic) are fed
+    here too and kept in ``Calibration.means``.
     """
     stats = Calibration()
     targets: dict[int, Output] = {}
@@ -163,7 +165,7 @@ def collect(model: Model, plan: QuantizationPlan, biased, dataset, subset_size: 
     for key, (out, axis) in (channel_abs_max or {}).items():
         stats.channels[key] = ChannelMinMax((axis,))
         targets[key] = out
-    for observer in biased:
+    for observer in observers:
         for out, mean in observer.observed():
             stats.means.setdefault(id(out), mean)
             targets[id(out)] = out
