@@ -1,7 +1,7 @@
 """Statistics that calibration gathers, as mergeable reductions.
 
 Each statistic takes values one call at a time (``update``) and combines with a partial result
-gathered elsewhere (``merge``) with no loss: per-sample values are kept as lists (the mean is
+gathered elsewhere (``merge``, or ``absorb`` in place; ``empty`` starts another) with no loss: per-sample values are kept as lists (the mean is
 taken at the end) and running extrema combine by min/max. Calibration can therefore be split
 across processes or machines and merged in any order. The first axis of a value is the batch:
 a call with several samples counts as that many samples.
@@ -9,6 +9,7 @@ a call with several samples counts as that many samples.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,15 @@ class MeanMinMax:
 
     def merge(self, other: MeanMinMax) -> MeanMinMax:
         return MeanMinMax(self.mins + other.mins, self.maxs + other.maxs, self.abs_maxs + other.abs_maxs)
+
+    def empty(self) -> MeanMinMax:
+        return MeanMinMax()
+
+    def absorb(self, other: MeanMinMax) -> None:
+        """Merge ``other`` (samples that come after these) into this one."""
+        self.mins.extend(other.mins)
+        self.maxs.extend(other.maxs)
+        self.abs_maxs.extend(other.abs_maxs)
 
     @property
     def count(self) -> int:
@@ -75,9 +85,16 @@ class ChannelMinMax:
 
     def merge(self, other: ChannelMinMax) -> ChannelMinMax:
         merged = ChannelMinMax(self.channel_axes, self.low, self.high, self.abs_high)
-        if other.low is not None:
-            merged.merge_into(other.low, other.high, other.abs_high)
+        merged.absorb(other)
         return merged
+
+    def empty(self) -> ChannelMinMax:
+        return ChannelMinMax(self.channel_axes)
+
+    def absorb(self, other: ChannelMinMax) -> None:
+        """Merge ``other`` into this one."""
+        if other.low is not None:
+            self.merge_into(other.low, other.high, other.abs_high)
 
 
 @dataclass
@@ -92,16 +109,29 @@ class ChannelMean:
     def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
         axis = self.channel_axis % value.ndim
         samples = value.shape[batch_axis] if batch_axis is not None and value.ndim else 1
-        moved = np.moveaxis(value, axis, -1)
-        if batch_axis is not None and value.ndim:
-            batch = batch_axis if batch_axis < axis else batch_axis - 1
-            moved = np.moveaxis(moved, batch, 0)
-        per_sample = moved.reshape(samples, -1, moved.shape[-1]).mean(axis=1, dtype=np.float64)
+        if batch_axis in (None, 0) and axis > 0 and value.flags.c_contiguous:
+            # [samples, before, channels, after] without a copy; the sums run along memory
+            before, after = math.prod(value.shape[:axis]) // samples, math.prod(value.shape[axis + 1:])
+            per_sample = value.reshape(samples, before, value.shape[axis], after).mean(axis=(1, 3), dtype=np.float64)
+        else:
+            moved = np.moveaxis(value, axis, -1)
+            if batch_axis is not None and value.ndim:
+                batch = batch_axis if batch_axis < axis else batch_axis - 1
+                moved = np.moveaxis(moved, batch, 0)
+            per_sample = moved.reshape(samples, -1, moved.shape[-1]).mean(axis=1, dtype=np.float64)
         self.rows.extend(per_sample)
         self.shape = tuple(1 if a == batch_axis else d for a, d in enumerate(value.shape))
 
     def merge(self, other: ChannelMean) -> ChannelMean:
         return ChannelMean(self.channel_axis, self.rows + other.rows, self.shape or other.shape)
+
+    def empty(self) -> ChannelMean:
+        return ChannelMean(self.channel_axis)
+
+    def absorb(self, other: ChannelMean) -> None:
+        """Merge ``other`` (samples that come after these) into this one."""
+        self.rows.extend(other.rows)
+        self.shape = self.shape or other.shape
 
     @property
     def count(self) -> int:
