@@ -10,6 +10,8 @@ the means say little about this layer.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +19,10 @@ import numpy as np
 from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.subgraph import extract_subgraph
 from lpir.ops import lookup
+from lpir.progress import Progress, no_progress
 from lpir.quantization.placement import constant_outputs
 from lpir.quantization.statistics import ChannelMean
+from lpir.runtime.blas import blas_threads
 
 THRESHOLD = 2.0
 
@@ -67,10 +71,28 @@ def find_biased_layers(model: Model, layers: list[Node], constant_value) -> list
     return found
 
 
-def correct_bias(model: Model, biased: BiasedLayer, input_mean: ChannelMean, output_mean: ChannelMean,
-                 compile_fn) -> bool:
-    """Shift the bias of ``biased.layer`` (weights already quantized in ``model``); False when
-    the correction is rejected by the threshold."""
+def correct_biases(model: Model, layers: list[BiasedLayer], means: dict[int, ChannelMean], compile_fn,
+                   progress: Progress = no_progress, workers: int | None = None) -> int:
+    """Correct the bias of each of ``layers`` (weights already quantized in ``model``) from the
+    float means gathered in calibration (``means``: by id of tensor); returns how many were
+    corrected. The layers' small subgraphs run side by side (they only read the model), BLAS
+    on one thread each as in calibration; the biases are then set in order."""
+    def shifted(layer: BiasedLayer) -> np.ndarray | None:
+        return corrected_bias(model, layer, means[id(layer.float_input)], means[id(layer.layer.outputs[0])], compile_fn)
+
+    with blas_threads(1) as limited, ThreadPoolExecutor(
+            (workers or min(2, os.cpu_count() or 1)) if limited else 1, thread_name_prefix="lpir-bias") as pool:
+        biases = list(progress(pool.map(shifted, layers), total=len(layers), desc="bias correction"))
+    for layer, bias in zip(layers, biases):
+        if bias is not None:
+            set_bias(layer, bias)
+    return sum(bias is not None for bias in biases)
+
+
+def corrected_bias(model: Model, biased: BiasedLayer, input_mean: ChannelMean, output_mean: ChannelMean,
+                   compile_fn) -> np.ndarray | None:
+    """The bias of ``biased.layer`` shifted by the mean error of its quantized weights; None
+    when the correction is rejected by the threshold."""
     layer = biased.layer
     sub = extract_subgraph(model, [layer.inputs[0].source], [layer.outputs[0]], name=f"{layer.name}/bias_correction")
     shape = input_mean.shape
@@ -83,15 +105,19 @@ def correct_bias(model: Model, biased: BiasedLayer, input_mean: ChannelMean, out
     shift = output_mean.result().astype(np.float64) - q_mean
     bias = biased.bias.astype(np.float64)
     if shift.size != bias.size:
-        return False  # one bias broadcast over several channels: no per-channel correction fits
+        return None  # one bias broadcast over several channels: no per-channel correction fits
     if bias.ndim:
         shift = shift.reshape(bias.shape)
     if np.any(bias == 0):
-        return False
+        return None
     new_bias = bias + shift
     if np.max(np.abs((new_bias - bias) / bias)) >= THRESHOLD:
-        return False
+        return None
+    return new_bias
+
+
+def set_bias(biased: BiasedLayer, bias: np.ndarray) -> None:
+    """Replace the constant that ``biased.add`` adds by ``bias`` (in the old constant's type)."""
     port = biased.add.inputs[biased.bias_port]
     etype = port.source.etype
-    port.connect(make_constant(new_bias.astype(etype.dtype), etype, name=f"{port.source.node.name}/corrected").outputs[0])
-    return True
+    port.connect(make_constant(bias.astype(etype.dtype), etype, name=f"{port.source.node.name}/corrected").outputs[0])

@@ -65,7 +65,8 @@ class Calibration:
         if channels is not None:
             channels.update(value)
             if not (np.isfinite(channels.low).all() and np.isfinite(channels.high).all()):
-                raise _not_finite(output, index)
+                rows = np.isfinite(value.reshape(value.shape[0], -1)).all(axis=1) if axis is not None else [False]
+                raise _not_finite(output, index + int(np.argmin(rows)))
         mean = self.means.get(id(output))
         if mean is not None:
             mean.update(value, batch_axis=axis if axis is not None else (0 if value.ndim and value.shape[0] == 1 else None))
@@ -105,9 +106,7 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     biased = bias_correction.find_biased_layers(work, weighted, constant_value) if fast_bias_correction else []
     stats = collect(work, plan, biased, dataset, subset_size, progress)
     apply(work, plan, stats)
-    for layer in progress(biased, total=len(biased), desc="bias correction"):
-        bias_correction.correct_bias(work, layer, stats.means[id(layer.float_input)],
-                                     stats.means[id(layer.layer.outputs[0])], _compile)
+    bias_correction.correct_biases(work, biased, stats.means, _compile, progress)
     _record(work, preset=preset, subset_size=subset_size, fast_bias_correction=fast_bias_correction,
             model_type=model_type, ignored_scope=ignored_scope, advanced=advanced, samples=stats.samples)
     return work

@@ -6,9 +6,9 @@ whose cores are busy with other work a two-thread product can take ten times as 
 one-thread one. Where the interpreter runs many independent inputs (calibration), it is both
 faster and steadier to keep BLAS to one thread and run the inputs side by side instead.
 
-Only OpenBLAS is controlled (the BLAS numpy's wheels ship); it is found among the shared
-libraries the process has loaded, through its own ``openblas_set_num_threads``. Elsewhere
-:func:`blas_threads` changes nothing and says so.
+Only OpenBLAS is controlled (the BLAS numpy's and scipy's wheels ship, each its own copy);
+every copy is found among the shared libraries the process has loaded and set through its own
+``openblas_set_num_threads``. Without one, :func:`blas_threads` changes nothing and says so.
 """
 
 from __future__ import annotations
@@ -21,30 +21,33 @@ from functools import cache
 from pathlib import Path
 
 _LOCK = threading.Lock()
-_HOLDERS = {"count": 0, "before": 0}
+_HOLDERS: dict = {"count": 0, "before": []}
 
 
-@cache
-def _openblas() -> tuple | None:
-    """(get, set) thread-count functions of the OpenBLAS numpy uses, or None."""
+def _openblas() -> list[tuple]:
+    """(get, set) thread-count functions of every OpenBLAS loaded in this process."""
     import numpy  # noqa: F401  (loads the BLAS)
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
-        return None
+        return []
     paths = {line.split()[-1] for line in maps.splitlines() if "openblas" in line.rsplit("/", 1)[-1].lower()}
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("", "scipy_"):
-            for suffix in ("", "64_"):
-                get = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
-                set_ = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
-                if get is not None and set_ is not None:
-                    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
-                    return get, set_
+    return [calls for path in sorted(paths) if (calls := _thread_calls(path)) is not None]
+
+
+@cache
+def _thread_calls(path: str) -> tuple | None:
+    try:
+        library = ctypes.CDLL(path)
+    except OSError:
+        return None
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_"):
+            get = getattr(library, f"{prefix}openblas_get_num_threads{suffix}", None)
+            set_ = getattr(library, f"{prefix}openblas_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                return get, set_
     return None
 
 
@@ -53,20 +56,18 @@ def blas_threads(count: int) -> Iterator[bool]:
     """Limit OpenBLAS to ``count`` threads inside the block; yields whether it could.
 
     Nested and concurrent blocks share one limit (the first sets it, the last restores it)."""
-    calls = _openblas()
-    if calls is None:
-        yield False
-        return
-    get, set_ = calls
     with _LOCK:
         if _HOLDERS["count"] == 0:
-            _HOLDERS["before"] = get()
-            set_(count)
+            _HOLDERS["before"] = [(set_, get()) for get, set_ in _openblas()]
+            for set_, _ in _HOLDERS["before"]:
+                set_(count)
         _HOLDERS["count"] += 1
+        limited = bool(_HOLDERS["before"])
     try:
-        yield True
+        yield limited
     finally:
         with _LOCK:
             _HOLDERS["count"] -= 1
             if _HOLDERS["count"] == 0:
-                set_(_HOLDERS["before"])
+                for set_, before in _HOLDERS["before"]:
+                    set_(before)
