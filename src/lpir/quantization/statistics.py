@@ -100,11 +100,17 @@ class ChannelMinMax:
 @dataclass
 class ChannelMean:
     """Mean per channel along ``channel_axis`` over samples (each sample's mean over the other
-    axes, then the mean of those): the statistic bias correction compares."""
+    axes, then the mean of those): the statistic bias correction compares.
+
+    Per-sample means wait in ``rows`` until they are merged (``absorb``) or read (``result``),
+    then go into a running f64 sum one by one in sample order: merging chunk after chunk adds
+    the same numbers in the same order as one pass, and memory does not grow with the samples."""
 
     channel_axis: int
     rows: list[np.ndarray] = field(default_factory=list)
     shape: tuple[int, ...] | None = None  # one sample's shape (batch 1)
+    total: np.ndarray | None = None  # the sum of the per-sample means summed so far
+    summed: int = 0
 
     def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
         axis = self.channel_axis % value.ndim
@@ -123,19 +129,36 @@ class ChannelMean:
         self.shape = tuple(1 if a == batch_axis else d for a, d in enumerate(value.shape))
 
     def merge(self, other: ChannelMean) -> ChannelMean:
-        return ChannelMean(self.channel_axis, self.rows + other.rows, self.shape or other.shape)
+        merged = ChannelMean(self.channel_axis, list(self.rows), self.shape,
+                             None if self.total is None else self.total.copy(), self.summed)
+        merged.absorb(other)
+        return merged
 
     def empty(self) -> ChannelMean:
         return ChannelMean(self.channel_axis)
 
     def absorb(self, other: ChannelMean) -> None:
         """Merge ``other`` (samples that come after these) into this one."""
-        self.rows.extend(other.rows)
+        self._sum(self.rows)
+        if other.total is not None:
+            self._sum([other.total], other.summed)
+        self._sum(other.rows)
         self.shape = self.shape or other.shape
+
+    def _sum(self, rows: list[np.ndarray], count: int | None = None) -> None:
+        for row in rows:
+            if self.total is None:
+                self.total = row.astype(np.float64)  # a copy: the sum is updated in place
+            else:
+                self.total += row
+        self.summed += len(rows) if count is None else count
+        if rows is self.rows:
+            self.rows = []
 
     @property
     def count(self) -> int:
-        return len(self.rows)
+        return self.summed + len(self.rows)
 
     def result(self) -> np.ndarray:
-        return np.mean(np.stack(self.rows), axis=0).astype(np.float32)
+        self._sum(self.rows)
+        return (self.total / self.summed).astype(np.float32)
