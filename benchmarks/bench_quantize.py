@@ -346,12 +346,14 @@ def main() -> None:
             rows += recogniser_rows(folder)
         if "minilm" in parts:
             rows += minilm_rows(folder)
-        if "speed" in parts and not args.skip_speed and args.efficientnet.exists():
+        if "speed" in parts and not args.skip_speed and not args.efficientnet.exists():
+            print(f"(EfficientNet-Lite0 not found at {args.efficientnet}; speed skipped)")
+        elif "speed" in parts and not args.skip_speed:
             if not (folder / "effnet.xml").exists():
                 import openvino as ov
                 ov.save_model(ov.convert_model(str(args.efficientnet)), str(folder / "effnet.xml"), compress_to_fp16=False)
             rows += speed_rows(folder, args.subset_size, args.repeats)
-    width = max(len(r[0]) for r in rows)
+    width = max((len(r[0]) for r in rows), default=0)
     for what, who, value in rows:
         print(f"{what:<{width}}  {who:<28} {value}")
 

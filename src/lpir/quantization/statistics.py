@@ -70,9 +70,18 @@ class ChannelMinMax:
     abs_high: np.ndarray | None = None
 
     def update(self, value: np.ndarray) -> None:
-        axes = tuple(a for a in range(value.ndim) if a not in {c % value.ndim for c in self.channel_axes})
-        low = value.min(axis=axes, keepdims=True)
-        high = value.max(axis=axes, keepdims=True)
+        channels = sorted({c % value.ndim for c in self.channel_axes})
+        if len(channels) == 1 and value.flags.c_contiguous and value.ndim > 1:
+            # [before, channels, after]: extrema along memory first (min/max are exact in any order)
+            axis = channels[0]
+            rows = value.reshape(math.prod(value.shape[:axis]), value.shape[axis], -1)
+            shape = tuple(d if a == axis else 1 for a, d in enumerate(value.shape))
+            low = rows.min(axis=2).min(axis=0).reshape(shape)
+            high = rows.max(axis=2).max(axis=0).reshape(shape)
+        else:
+            axes = tuple(a for a in range(value.ndim) if a not in channels)
+            low = value.min(axis=axes, keepdims=True)
+            high = value.max(axis=axes, keepdims=True)
         self.merge_into(low, high, np.maximum(np.abs(low), np.abs(high)))
 
     def merge_into(self, low: np.ndarray, high: np.ndarray, abs_high: np.ndarray) -> None:
@@ -115,10 +124,15 @@ class ChannelMean:
     def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
         axis = self.channel_axis % value.ndim
         samples = value.shape[batch_axis] if batch_axis is not None and value.ndim else 1
-        if batch_axis in (None, 0) and axis > 0 and value.flags.c_contiguous:
-            # [samples, before, channels, after] without a copy; the sums run along memory
+        if batch_axis in (None, 0) and axis > 0:
+            value = np.ascontiguousarray(value)  # a model input may be a view
+            # [samples, before, channels, after] without a copy. The long sums run along memory in
+            # the tensor's own type (numpy sums pairwise there: an error of a few ulps of the
+            # magnitudes, where a cast to f64 would cost twice the time of the whole sum); the
+            # partial sums are added in f64.
             before, after = math.prod(value.shape[:axis]) // samples, math.prod(value.shape[axis + 1:])
-            per_sample = value.reshape(samples, before, value.shape[axis], after).mean(axis=(1, 3), dtype=np.float64)
+            rows = value.reshape(samples, before, value.shape[axis], after).sum(axis=3)
+            per_sample = rows.sum(axis=1, dtype=np.float64) / (before * after)
         else:
             moved = np.moveaxis(value, axis, -1)
             if batch_axis is not None and value.ndim:
