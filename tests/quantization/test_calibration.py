@@ -1,5 +1,5 @@
-"""The calibration pass: samples batched and run side by side give each sample's statistics
-exactly as one sample at a time in one thread; BLAS is kept to one thread meanwhile."""
+"""The calibration pass: samples batched and run side by side give each sample's statistics as
+one sample at a time in one thread (the ranges exactly); BLAS is kept to one thread meanwhile."""
 
 from __future__ import annotations
 
@@ -17,15 +17,12 @@ from lpir.quantization.dataset import as_dataset
 from lpir.quantization.placement import plan_quantization
 from lpir.runtime.blas import blas_threads
 
-@pytest.fixture(scope="module")
-def classifier(real_ir):
-    return lpir.read_model(real_ir("ppocr_cls"))
-
 
 @pytest.fixture(scope="module")
-def crops():
-    batch = realdata.text_lines(48, 192, 7)
-    return [batch[i:i + 1] for i in range(len(batch))]
+def classifier_and_lines(real_ir):
+    """The PP-OCR text-direction classifier and seven real text lines, one sample each."""
+    lines = realdata.text_lines(48, 192, 7)
+    return lpir.read_model(real_ir("ppocr_cls")), [lines[i:i + 1] for i in range(len(lines))]
 
 
 def statistics(model, samples, **options) -> ptq.Calibration:
@@ -42,7 +39,8 @@ def statistics(model, samples, **options) -> ptq.Calibration:
         calibration_pass.__kwdefaults__.update(original)
 
 
-def test_batched_parallel_calibration_gives_each_samples_statistics(classifier, crops):
+def test_batched_parallel_calibration_gives_each_samples_statistics(classifier_and_lines):
+    classifier, crops = classifier_and_lines
     assert classifier.parameters[0].outputs[0].shape[0] != 1  # an open batch: samples do get stacked
     serial = statistics(classifier, crops, workers=1, batch=1)
     fast = statistics(classifier, crops, workers=2, batch=3)  # 7 samples: chunks of 3, 3 and 1
@@ -50,12 +48,12 @@ def test_batched_parallel_calibration_gives_each_samples_statistics(classifier, 
     assert fast.activations.keys() == serial.activations.keys() and len(serial.activations) > 20
     for key, stat in serial.activations.items():
         assert len(fast.activations[key].mins) == 7
-        np.testing.assert_allclose(fast.activations[key].mins, stat.mins, rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(fast.activations[key].maxs, stat.maxs, rtol=1e-6, atol=1e-7)
+        assert fast.activations[key].mins == stat.mins and fast.activations[key].maxs == stat.maxs
     assert fast.means.keys() == serial.means.keys() and serial.means
     for key, mean in serial.means.items():
         assert fast.means[key].count == 7 and fast.means[key].shape == mean.shape
-        np.testing.assert_allclose(fast.means[key].result(), mean.result(), rtol=1e-6, atol=1e-7)
+        # within an ulp: BLAS may round a product of several rows differently from one row
+        np.testing.assert_allclose(fast.means[key].result(), mean.result(), rtol=2e-7, atol=0)
 
 
 def test_a_model_that_folds_the_batch_away_is_calibrated_one_sample_at_a_time():
