@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -81,7 +82,6 @@ def calibration_pass(model: Model, targets: list[Output], observer: Observer, da
         if not limited:
             workers = 1  # several callers of a multi-threaded BLAS would only fight over the cores
         pending: deque = deque()
-        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(workers, thread_name_prefix="lpir-calibration") as pool:
             try:
                 for first, chunk in _chunks(progress(dataset.take(subset_size), total=subset_size, desc="calibration"),
