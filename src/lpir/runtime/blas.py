@@ -55,6 +55,7 @@ def _thread_calls(path: str) -> tuple | None:
 def blas_threads(count: int) -> Iterator[bool]:
     """Limit OpenBLAS to ``count`` threads inside the block; yields whether it could.
 
+    The limit is the process's (OpenBLAS has no other): it holds for every thread meanwhile.
     Nested and concurrent blocks share one limit (the first sets it, the last restores it)."""
     with _LOCK:
         if _HOLDERS["count"] == 0:
