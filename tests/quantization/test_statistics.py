@@ -46,6 +46,16 @@ def test_channel_minmax_and_mean_merge_exactly(values, data):
     np.testing.assert_array_equal(minmax.low.reshape(-1), stacked.min(axis=(0, 2, 3)))
     np.testing.assert_array_equal(minmax.abs_high.reshape(-1), np.abs(stacked).max(axis=(0, 2, 3)))
     np.testing.assert_allclose(mean.result(), stacked.mean(axis=(0, 2, 3)), rtol=1e-5, atol=1e-5)
+    whole = ChannelMean(1)
+    for value in values:
+        whole.update(value[None], batch_axis=0)
+    np.testing.assert_array_equal(mean.result(), whole.result())  # merged in order: the bits of one pass
+    chained = ChannelMean(1)
+    for value in values:  # one partial per sample, each absorbed as it comes (as calibration merges chunks)
+        part = chained.empty()
+        part.update(value[None], batch_axis=0)
+        chained.absorb(part)
+    np.testing.assert_array_equal(chained.result(), whole.result())
     batched = ChannelMean(1)
     batched.update(stacked[:, 0], batch_axis=0)
     one_by_one = ChannelMean(1)

@@ -11,15 +11,20 @@ the means say little about this layer.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from lpir.ir.graph import Model, Node, Output, make_constant
+from lpir.ir.shape import is_static
 from lpir.ir.subgraph import extract_subgraph
 from lpir.ops import lookup
+from lpir.progress import Progress, no_progress
 from lpir.quantization.placement import constant_outputs, is_depthwise
 from lpir.quantization.statistics import ChannelMean
+from lpir.runtime.blas import blas_threads
 
 THRESHOLD = 2.0
 
@@ -72,20 +77,36 @@ def find_biased_layers(model: Model, layers: list[Node], constant_value, *, dept
     return found
 
 
-def correct_bias(model: Model, biased: BiasedLayer, input_mean: ChannelMean, output_mean: ChannelMean,
-                 compile_fn) -> bool:
-    """Shift the bias of ``biased.layer`` (weights already quantized in ``model``); False when
-    the correction is rejected by the threshold."""
+def correct_biases(model: Model, layers: list[BiasedLayer], means: dict[int, ChannelMean], compile_fn,
+                   progress: Progress = no_progress, workers: int | None = None) -> int:
+    """Correct the bias of each of ``layers`` (weights already quantized in ``model``) from the
+    float means gathered in calibration (``means``: by id of tensor); returns how many were
+    corrected. The layers' small subgraphs run side by side (they only read the model), BLAS
+    on one thread each as in calibration; the biases are then set in order."""
+    def shift(layer: BiasedLayer) -> np.ndarray:
+        return bias_shift(model, layer, means[id(layer.float_input)], means[id(layer.layer.outputs[0])], compile_fn)
+
+    with blas_threads(1) as limited, ThreadPoolExecutor(
+            (workers or min(2, os.cpu_count() or 1)) if limited else 1, thread_name_prefix="lpir-bias") as pool:
+        shifts = list(progress(pool.map(shift, layers), total=len(layers), desc="bias correction"))
+    return sum(shift_bias(layer, s, threshold=THRESHOLD) for layer, s in zip(layers, shifts))
+
+
+def bias_shift(model: Model, biased: BiasedLayer, input_mean: ChannelMean, output_mean: ChannelMean,
+               compile_fn) -> np.ndarray:
+    """The mean error per output channel of ``biased.layer`` with its quantized weights, run on
+    the float model's mean input (float mean output minus this output's mean)."""
     layer = biased.layer
     sub = extract_subgraph(model, [layer.inputs[0].source], [layer.outputs[0]], name=f"{layer.name}/bias_correction")
-    shape = input_mean.shape
+    declared = layer.inputs[0].source.shape
+    shape = tuple(declared) if is_static(declared) else input_mean.shape  # a fixed batch gets the mean in every row
     axis = biased.input_axis % len(shape)
     blob = np.broadcast_to(np.expand_dims(input_mean.result(), tuple(a for a in range(len(shape)) if a != axis)),
                            shape).astype(np.float32)
     quantized = np.asarray(compile_fn(sub)([blob])[0])
     out_axis = biased.output_axis % quantized.ndim
     q_mean = quantized.mean(axis=tuple(a for a in range(quantized.ndim) if a != out_axis), dtype=np.float64)
-    return shift_bias(biased, output_mean.result().astype(np.float64) - q_mean, threshold=THRESHOLD)
+    return output_mean.result().astype(np.float64) - q_mean
 
 
 def shift_bias(biased: BiasedLayer, shift: np.ndarray, *, threshold: float, eps: float = 0.0) -> bool:

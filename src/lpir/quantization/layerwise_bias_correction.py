@@ -71,6 +71,7 @@ class LayerwiseBiasCorrection:
         steps = self._plan(model)
         last_use = {id(out): i for i, step in enumerate(steps) for out in step.inputs}
         store = {key: values.statistic.items for key, values in self.replayed.items()}
+        counts = next(iter(self.replayed.values())).statistic.counts  # samples per replayed call
         corrected = []
         for index, step in enumerate(progress(steps, total=len(steps), desc="bias correction")):
             layer_out = step.biased.layer.outputs[0]
@@ -78,10 +79,10 @@ class LayerwiseBiasCorrection:
             head = _weights_only(extract_subgraph(model, step.inputs, [layer_out], name=f"{step.biased.layer.name}/bias"))
             compiled = compile_fn(head)
             quantized, mean = [], ChannelMean(step.biased.output_axis)
-            for call in zip(*feeds):
+            for count, call in zip(counts, zip(*feeds)):
                 value = np.asarray(compiled(list(call))[0])
                 quantized.append(value)
-                mean.update(value, batch_axis=None)
+                mean.update(value, batch_axis=0 if count > 1 else None)
             shift = self.float_means[id(layer_out)].statistic.result().astype(np.float64) - mean.result().astype(np.float64)
             if shift_bias(step.biased, shift, threshold=THRESHOLD, eps=EPS):
                 corrected.append(step.biased.layer.name)

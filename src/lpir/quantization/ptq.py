@@ -21,11 +21,12 @@ from lpir.ir.subgraph import tensor_label
 from lpir.ops import build
 from lpir.progress import Progress, no_progress
 from lpir.quantization import bias_correction, math, smooth_quant
+from lpir.quantization.calibration import calibration_pass
 from lpir.quantization.dataset import as_dataset
 from lpir.quantization.ignored_patterns import ignored_by_patterns
 from lpir.quantization.layerwise_bias_correction import LayerwiseBiasCorrection, replayed_samples
 from lpir.quantization.placement import ActivationQuantizer, QuantizationPlan, plan_quantization
-from lpir.quantization.statistics import ChannelMean, ChannelMinMax, MeanMinMax
+from lpir.quantization.statistics import ChannelMean, ChannelMinMax, FirstCalls, MeanMinMax
 from lpir.scope import IgnoredScope
 
 PRESETS = ("performance", "mixed")
@@ -35,12 +36,42 @@ OVERFLOW_FIX = ("first_layer", "enable", "disable")
 
 @dataclass
 class Calibration:
-    """Everything collected in the calibration pass."""
+    """Everything collected in the calibration pass (an observer of
+    :func:`lpir.quantization.calibration.calibration_pass`)."""
 
     activations: dict[int, MeanMinMax] = field(default_factory=dict)   # id(output) → per-tensor stats
     channels: dict[int, ChannelMinMax] = field(default_factory=dict)   # id(output) → per-channel stats
-    means: dict[int, ChannelMean] = field(default_factory=dict)
+    means: dict[int, ChannelMean | FirstCalls] = field(default_factory=dict)  # bias corrections
     samples: int = 0
+
+    def fresh(self) -> Calibration:
+        return Calibration(*({key: stat.empty() for key, stat in table.items()}
+                             for table in (self.activations, self.channels, self.means)))
+
+    def absorb(self, other: Calibration) -> None:
+        for mine, theirs in ((self.activations, other.activations), (self.channels, other.channels),
+                             (self.means, other.means)):
+            for key, stat in theirs.items():
+                mine[key].absorb(stat)
+
+    def observe(self, output: Output, value: np.ndarray, index: int, batch: int) -> None:
+        axis = 0 if batch > 1 and value.ndim and value.shape[0] == batch else None
+        minmax = self.activations.get(id(output))
+        if minmax is not None:
+            before = minmax.count
+            minmax.update(value, batch_axis=axis)
+            finite = np.isfinite(np.add(minmax.mins[before:], minmax.maxs[before:]))
+            if not finite.all():
+                raise _not_finite(output, index + int(np.argmin(finite)))
+        channels = self.channels.get(id(output))
+        if channels is not None:
+            channels.update(value)
+            if not (np.isfinite(channels.low).all() and np.isfinite(channels.high).all()):
+                rows = np.isfinite(value.reshape(value.shape[0], -1)).all(axis=1) if axis is not None else [False]
+                raise _not_finite(output, index + int(np.argmin(rows)))
+        mean = self.means.get(id(output))
+        if mean is not None:
+            mean.update(value, batch_axis=axis if axis is not None else (0 if value.ndim and value.shape[0] == 1 else None))
 
 
 def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any], *, preset: str | None = None,
@@ -84,9 +115,7 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
             replayed_samples(subset_size))
     stats = collect(work, plan, [*biased, *([layerwise] if layerwise else [])], dataset, subset_size, progress)
     apply(work, plan, stats)
-    for layer in progress(biased, total=len(biased), desc="bias correction"):
-        bias_correction.correct_bias(work, layer, stats.means[id(layer.float_input)],
-                                     stats.means[id(layer.layer.outputs[0])], _compile)
+    bias_correction.correct_biases(work, biased, stats.means, _compile, progress)
     if layerwise is not None:
         layerwise.run(work, _compile, progress)
     _record(work, preset=preset, subset_size=subset_size, fast_bias_correction=fast_bias_correction,
@@ -147,7 +176,7 @@ def constant_value(output: Output) -> np.ndarray | None:
 # -- collect ----------------------------------------------------------------------------------
 def collect(model: Model, plan: QuantizationPlan, observers, dataset, subset_size: int,
             progress: Progress = no_progress, channel_abs_max: dict[int, tuple[Output, int]] | None = None) -> Calibration:
-    """Run the float model once per calibration sample, feeding every statistic through taps.
+    """Run the float model over the calibration samples, feeding every statistic through taps.
 
     ``channel_abs_max``: extra tensors (id → (output, channel axis)) whose per-channel extrema
     are wanted (SmoothQuant's statistics), gathered into ``Calibration.channels``.
@@ -169,60 +198,13 @@ def collect(model: Model, plan: QuantizationPlan, observers, dataset, subset_siz
         for out, mean in observer.observed():
             stats.means.setdefault(id(out), mean)
             targets[id(out)] = out
-
-    def observe(output: Output, value: np.ndarray, index: int, batch: int) -> None:
-        axis = 0 if batch > 1 and value.ndim and value.shape[0] == batch else None
-        minmax = stats.activations.get(id(output))
-        if minmax is not None:
-            before = minmax.count
-            minmax.update(value, batch_axis=axis)
-            if not np.isfinite(minmax.mins[before:] + minmax.maxs[before:]).all():
-                raise _not_finite(output, index)
-        channels = stats.channels.get(id(output))
-        if channels is not None:
-            channels.update(value)
-            if not (np.isfinite(channels.low).all() and np.isfinite(channels.high).all()):
-                raise _not_finite(output, index)
-        mean = stats.means.get(id(output))
-        if mean is not None:
-            mean.update(value, batch_axis=axis if axis is not None else (0 if value.ndim and value.shape[0] == 1 else None))
-
-    stats.samples = calibration_pass(model, list(targets.values()), observe, dataset, subset_size, progress)
+    stats.samples = calibration_pass(model, list(targets.values()), stats, dataset, subset_size, progress)
     return stats
-
-
-def calibration_pass(model: Model, targets: list[Output], observe, dataset, subset_size: int,
-                     progress: Progress = no_progress) -> int:
-    """Run ``model`` on up to ``subset_size`` samples with ``observe(output, value, sample index,
-    batch size)`` on each target; returns the number of samples (an empty dataset is an error)."""
-    from lpir.runtime import compile_model
-    compiled = compile_model(model)
-    current = {"index": 0, "batch": 1}
-    taps = compiled.tap(targets, lambda output, value: observe(output, value, current["index"], current["batch"]))
-    samples = 0
-    for index, sample in enumerate(progress(dataset.take(subset_size), total=subset_size, desc="calibration")):
-        current["index"], current["batch"] = index, _batch_size(model, sample)
-        try:
-            compiled(sample, taps=taps)
-        except ValidationError as exc:
-            raise ValidationError(f"calibration sample {index}: {exc}") from None
-        samples += 1
-    if samples == 0:
-        raise ValidationError("the calibration dataset is empty: quantization needs at least one sample")
-    return samples
 
 
 def _not_finite(output: Output, index: int) -> QuantizationError:
     return QuantizationError(f"calibration sample {index}: tensor '{tensor_label(output)}' of "
                              f"{describe_node(output.node)} holds NaN or infinity; ranges cannot be set")
-
-
-def _batch_size(model: Model, sample: Any) -> int:
-    """Samples in one calibration item: the first dimension of its first input (1 if unknown)."""
-    first = next(iter(sample.values())) if isinstance(sample, dict) else (
-        sample[0] if isinstance(sample, (list, tuple)) and sample else sample)
-    shape = getattr(first, "shape", ())
-    return int(shape[0]) if len(shape) >= 2 else 1
 
 
 # -- apply ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Statistics that calibration gathers, as mergeable reductions.
 
 Each statistic takes values one call at a time (``update``) and combines with a partial result
-gathered elsewhere (``merge``) with no loss: per-sample values are kept as lists (the mean is
+gathered elsewhere (``merge``, or ``absorb`` in place; ``empty`` starts another) with no loss: per-sample values are kept as lists (the mean is
 taken at the end) and running extrema combine by min/max. Calibration can therefore be split
 across processes or machines and merged in any order. The first axis of a value is the batch:
 a call with several samples counts as that many samples.
@@ -9,6 +9,7 @@ a call with several samples counts as that many samples.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,15 @@ class MeanMinMax:
     def merge(self, other: MeanMinMax) -> MeanMinMax:
         return MeanMinMax(self.mins + other.mins, self.maxs + other.maxs, self.abs_maxs + other.abs_maxs)
 
+    def empty(self) -> MeanMinMax:
+        return MeanMinMax()
+
+    def absorb(self, other: MeanMinMax) -> None:
+        """Merge ``other`` (samples that come after these) into this one."""
+        self.mins.extend(other.mins)
+        self.maxs.extend(other.maxs)
+        self.abs_maxs.extend(other.abs_maxs)
+
     @property
     def count(self) -> int:
         return len(self.mins)
@@ -60,9 +70,18 @@ class ChannelMinMax:
     abs_high: np.ndarray | None = None
 
     def update(self, value: np.ndarray) -> None:
-        axes = tuple(a for a in range(value.ndim) if a not in {c % value.ndim for c in self.channel_axes})
-        low = value.min(axis=axes, keepdims=True)
-        high = value.max(axis=axes, keepdims=True)
+        channels = sorted({c % value.ndim for c in self.channel_axes})
+        if len(channels) == 1 and value.flags.c_contiguous and value.ndim > 1:
+            # [before, channels, after]: extrema along memory first (min/max are exact in any order)
+            axis = channels[0]
+            rows = value.reshape(math.prod(value.shape[:axis]), value.shape[axis], -1)
+            shape = tuple(d if a == axis else 1 for a, d in enumerate(value.shape))
+            low = rows.min(axis=2).min(axis=0).reshape(shape)
+            high = rows.max(axis=2).max(axis=0).reshape(shape)
+        else:
+            axes = tuple(a for a in range(value.ndim) if a not in channels)
+            low = value.min(axis=axes, keepdims=True)
+            high = value.max(axis=axes, keepdims=True)
         self.merge_into(low, high, np.maximum(np.abs(low), np.abs(high)))
 
     def merge_into(self, low: np.ndarray, high: np.ndarray, abs_high: np.ndarray) -> None:
@@ -75,63 +94,153 @@ class ChannelMinMax:
 
     def merge(self, other: ChannelMinMax) -> ChannelMinMax:
         merged = ChannelMinMax(self.channel_axes, self.low, self.high, self.abs_high)
-        if other.low is not None:
-            merged.merge_into(other.low, other.high, other.abs_high)
+        merged.absorb(other)
         return merged
+
+    def empty(self) -> ChannelMinMax:
+        return ChannelMinMax(self.channel_axes)
+
+    def absorb(self, other: ChannelMinMax) -> None:
+        """Merge ``other`` into this one."""
+        if other.low is not None:
+            self.merge_into(other.low, other.high, other.abs_high)
 
 
 @dataclass
 class ChannelMean:
     """Mean per channel along ``channel_axis`` over samples (each sample's mean over the other
-    axes, then the mean of those): the statistic bias correction compares."""
+    axes, then the mean of those): the statistic bias correction compares.
+
+    Per-sample means wait in ``rows`` until they are merged (``absorb``) or read (``result``),
+    then go into a running f64 sum one by one in sample order: merging chunk after chunk adds
+    the same numbers in the same order as one pass, and memory does not grow with the samples."""
 
     channel_axis: int
     rows: list[np.ndarray] = field(default_factory=list)
     shape: tuple[int, ...] | None = None  # one sample's shape (batch 1)
+    total: np.ndarray | None = None  # the sum of the per-sample means summed so far
+    summed: int = 0
 
     def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
         axis = self.channel_axis % value.ndim
         samples = value.shape[batch_axis] if batch_axis is not None and value.ndim else 1
-        moved = np.moveaxis(value, axis, -1)
-        if batch_axis is not None and value.ndim:
-            batch = batch_axis if batch_axis < axis else batch_axis - 1
-            moved = np.moveaxis(moved, batch, 0)
-        per_sample = moved.reshape(samples, -1, moved.shape[-1]).mean(axis=1, dtype=np.float64)
+        if batch_axis in (None, 0) and axis > 0:
+            value = np.ascontiguousarray(value)  # a model input may be a view
+            # [samples, before, channels, after] without a copy. The long sums run along memory in
+            # the tensor's own type (numpy sums pairwise there: an error of a few ulps of the
+            # magnitudes, where a cast to f64 would cost twice the time of the whole sum); the
+            # partial sums are added in f64.
+            before, after = math.prod(value.shape[:axis]) // samples, math.prod(value.shape[axis + 1:])
+            rows = value.reshape(samples, before, value.shape[axis], after).sum(axis=3)
+            per_sample = rows.sum(axis=1, dtype=np.float64) / (before * after)
+        else:
+            moved = np.moveaxis(value, axis, -1)
+            if batch_axis is not None and value.ndim:
+                batch = batch_axis if batch_axis < axis else batch_axis - 1
+                moved = np.moveaxis(moved, batch, 0)
+            per_sample = moved.reshape(samples, -1, moved.shape[-1]).mean(axis=1, dtype=np.float64)
         self.rows.extend(per_sample)
         self.shape = tuple(1 if a == batch_axis else d for a, d in enumerate(value.shape))
 
     def merge(self, other: ChannelMean) -> ChannelMean:
-        return ChannelMean(self.channel_axis, self.rows + other.rows, self.shape or other.shape)
+        merged = ChannelMean(self.channel_axis, list(self.rows), self.shape,
+                             None if self.total is None else self.total.copy(), self.summed)
+        merged.absorb(other)
+        return merged
+
+    def empty(self) -> ChannelMean:
+        return ChannelMean(self.channel_axis)
+
+    def absorb(self, other: ChannelMean) -> None:
+        """Merge ``other`` (samples that come after these) into this one."""
+        self._sum(self.rows)
+        if other.total is not None:
+            self._sum([other.total], other.summed)
+        self._sum(other.rows)
+        self.shape = self.shape or other.shape
+
+    def _sum(self, rows: list[np.ndarray], count: int | None = None) -> None:
+        for row in rows:
+            if self.total is None:
+                self.total = row.astype(np.float64)  # a copy: the sum is updated in place
+            else:
+                self.total += row
+        self.summed += len(rows) if count is None else count
+        if rows is self.rows:
+            self.rows = []
 
     @property
     def count(self) -> int:
-        return len(self.rows)
+        return self.summed + len(self.rows)
 
     def result(self) -> np.ndarray:
-        return np.mean(np.stack(self.rows), axis=0).astype(np.float32)
+        self._sum(self.rows)
+        return (self.total / self.summed).astype(np.float32)
 
 
 @dataclass
 class Values:
-    """The tensors themselves, one per calibration call: inputs that a layer-by-layer algorithm
-    replays through parts of the model (not a reduction: memory grows with the calls kept)."""
+    """The tensors themselves, as calibration computed them (one item per call, ``counts`` its
+    samples): inputs that a layer-by-layer algorithm replays through parts of the model. Not a
+    reduction: memory grows with the samples kept."""
 
     items: list[np.ndarray] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
 
     def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
         self.items.append(value)
+        self.counts.append(value.shape[batch_axis] if batch_axis is not None and value.ndim else 1)
+
+    def empty(self) -> Values:
+        return Values()
+
+    def absorb(self, other: Values) -> None:
+        """Merge ``other`` (samples that come after these) into this one."""
+        self.items.extend(other.items)
+        self.counts.extend(other.counts)
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def first(self, samples: int) -> Values:
+        """The first ``samples`` samples (a call cut along its batch axis where it straddles)."""
+        kept = Values()
+        for value, count in zip(self.items, self.counts):
+            take = min(count, samples - kept.count)
+            if take <= 0:
+                break
+            kept.items.append(value if take == count else value[:take])
+            kept.counts.append(take)
+        return kept
 
 
 @dataclass
 class FirstCalls:
-    """``statistic`` fed with the values of the first ``limit`` calibration calls only (NNCF's
-    ``num_samples`` of a statistic collector), the rest ignored."""
+    """``statistic`` fed with the first ``limit`` calibration samples only (NNCF's
+    ``num_samples`` of a statistic collector), the rest ignored. Merging keeps the limit:
+    partial results are cut to the samples still wanted."""
 
     statistic: ChannelMean | Values
     limit: int
-    calls: int = 0
 
     def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
-        if self.calls < self.limit:
-            self.statistic.update(value, batch_axis=batch_axis)
-        self.calls += 1
+        wanted = self.limit - self.statistic.count
+        if wanted <= 0:
+            return
+        if batch_axis is not None and value.ndim and value.shape[batch_axis] > wanted:
+            value = np.take(value, np.arange(wanted), axis=batch_axis)
+        self.statistic.update(value, batch_axis=batch_axis)
+
+    def empty(self) -> FirstCalls:
+        return FirstCalls(self.statistic.empty(), self.limit)
+
+    def absorb(self, other: FirstCalls) -> None:
+        wanted = self.limit - self.statistic.count
+        if wanted <= 0:
+            return
+        theirs = other.statistic
+        if isinstance(theirs, Values):
+            self.statistic.absorb(theirs.first(wanted))
+        else:  # a partial ChannelMean, fresh from calibration, still holds its per-sample rows
+            self.statistic.absorb(ChannelMean(theirs.channel_axis, theirs.rows[:wanted], theirs.shape))
