@@ -29,8 +29,8 @@ class CompiledBody:
     def __call__(self, values: list[np.ndarray]) -> list[np.ndarray]:
         try:
             return list(self._compiled(values))
-        except LpirError as exc:
-            raise type(exc)(f"{describe_node(self.owner)} body: {exc}") from exc
+        except LpirError as exc:  # the step running the owner names it
+            raise type(exc)(f"body: {exc}") from exc
 
 
 def compile_bodies(node: Node) -> tuple[CompiledBody, ...]:

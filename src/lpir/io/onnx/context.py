@@ -118,6 +118,9 @@ class NodeContext:
         self.name = name
         self._inputs = inputs
         self._attrs = {a.name: a for a in node.attribute}
+        # convert_body(graph, bound) → (output values, scope): converts a body graph of this
+        # node with outer tensors visible (set by the importer)
+        self.convert_body: Callable[[onnx.GraphProto, list[Output]], tuple[list[Output], Any]] | None = None
 
     @property
     def op_type(self) -> str:
