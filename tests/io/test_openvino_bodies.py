@@ -267,3 +267,17 @@ def test_bodies_built_in_memory_are_checked():
     node.bodies = [body]
     with pytest.raises(ValidationError, match="Parameter 1, it has 1"):
         infer_node(node)
+
+
+def test_a_cloned_model_keeps_its_bodies_and_runs_the_same(reference):
+    """clone_model (behind integer lowering and the algorithms' rewrites) copies bodies too:
+    the clone's Loop runs its own copy of the body and computes the same outputs."""
+    from lpir.ir.passes import clone_model
+    xml, inputs = reference("loop_condition")
+    model = lpir.read_model(xml)
+    twin = clone_model(model)
+    loop, twin_loop = (next(n for n in m.nodes() if n.type == "Loop") for m in (model, twin))
+    assert twin_loop.bodies[0].model is not loop.bodies[0].model
+    assert twin_loop.bodies[0].inputs == loop.bodies[0].inputs
+    for a, b in zip(lpir.compile_model(twin)(inputs), lpir.compile_model(model)(inputs)):
+        np.testing.assert_array_equal(a, b)

@@ -54,7 +54,8 @@ def read_bodies(layer: Element, in_ports: list[str], out_ports: list[str], where
     return bodies
 
 
-def _int(entry: Element, key: str, where: str) -> int:
+def int_attr(entry: Element, key: str, where: str) -> int:
+    """Attribute ``key`` of ``entry`` as an integer (ModelParseError naming ``where`` if it is not)."""
     raw = entry.get(key)
     try:
         return int(raw)
@@ -72,7 +73,7 @@ def _slicing(entry: Element, where: str) -> Slicing | None:
     if entry.get("axis") is None:
         return None
     defaults = Slicing(0)
-    values = {key: _int(entry, key, where) if entry.get(key) is not None else getattr(defaults, key)
+    values = {key: int_attr(entry, key, where) if entry.get(key) is not None else getattr(defaults, key)
               for key in _SLICING_KEYS}
     return Slicing(**values)
 
@@ -86,16 +87,16 @@ def _read_maps(model: Model, port_map: Element, back_edges: Element | None, in_p
     for edge in back_edges if back_edges is not None else ():
         if edge.tag != "edge":
             continue
-        source = _position(results, _int(edge, "from-layer", f"{where} back edge"), "Result", f"{where} back edge")
-        target = _position(parameters, _int(edge, "to-layer", f"{where} back edge"), "Parameter", f"{where} back edge")
+        source = _position(results, int_attr(edge, "from-layer", f"{where} back edge"), "Result", f"{where} back edge")
+        target = _position(parameters, int_attr(edge, "to-layer", f"{where} back edge"), "Parameter", f"{where} back edge")
         if target in feeds:
             raise ModelParseError(f"{where}: body Parameter layer {edge.get('to-layer')} has two back edges")
         feeds[target] = source
     for entry in port_map:
         if entry.tag not in ("input", "output"):
             continue
-        internal = _int(entry, "internal_layer_id", where)
-        external = _int(entry, "external_port_id", where)
+        internal = int_attr(entry, "internal_layer_id", where)
+        external = int_attr(entry, "external_port_id", where)
         purpose = entry.get("purpose")
         if entry.tag == "input":
             parameter = _position(parameters, internal, "Parameter", where)

@@ -25,7 +25,7 @@ from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReference
 
 from lpir.errors import ModelParseError, ValidationError
 from lpir.io.openvino import names
-from lpir.io.openvino.port_maps import read_bodies
+from lpir.io.openvino.port_maps import int_attr, read_bodies
 from lpir.ir import types
 from lpir.ir.graph import RESULT_NAMES, Input, Model, Node, RtEntry
 from lpir.ir.shape import Shape, parse_dim
@@ -145,14 +145,6 @@ def split_names(text: str) -> list[str]:
     return [p.replace("\0", ",").strip() for p in parts if p.strip()]
 
 
-def _int_attr(element: Element, key: str, where: str) -> int:
-    raw = element.get(key)
-    try:
-        return int(raw)
-    except (TypeError, ValueError) as exc:
-        raise ModelParseError(f"{where}: {key}={raw!r} is not an integer") from exc
-
-
 class _IrReader:
     def __init__(self, xml_path: Path, bin_path: Path):
         self.xml_path = xml_path
@@ -182,7 +174,7 @@ class _IrReader:
         attrs = node.attrs
         if data is None or data.get("offset") is None or data.get("size") is None:
             raise ModelParseError(f"{where}: Const needs offset and size attributes")
-        offset, size = _int_attr(data, "offset", where), _int_attr(data, "size", where)
+        offset, size = int_attr(data, "offset", where), int_attr(data, "size", where)
         attrs.pop("offset", None)
         attrs.pop("size", None)
         etype, shape = attrs.get("element_type"), attrs.get("shape")
