@@ -46,6 +46,10 @@ def check_bodies(ctx: InferContext, count: int, first_port: int) -> list[Body]:
                 raise ctx.fail(f"{label} reads input port {m.port}, outside {first_port}..{ctx.num_inputs - 1}")
             if m.back_edge is not None and not 0 <= m.back_edge < len(results):
                 raise ctx.fail(f"{label} has a back edge from Result {m.back_edge} of {len(results)}")
+        for m in [*body.inputs, *body.outputs]:
+            if m.slicing is not None and (m.slicing.stride == 0 or m.slicing.part_size < 1):
+                raise ctx.fail(f"{label} slices port {m.port} with stride {m.slicing.stride} and part_size "
+                               f"{m.slicing.part_size} (a non-zero stride and a part of at least 1 expected)")
         bad = [p for p in fed if not 0 <= p < len(params)]
         if bad:
             raise ctx.fail(f"{label} maps onto Parameter {bad[0]}, it has {len(params)}")
@@ -223,6 +227,10 @@ class Loop(Op):
 
     def infer(self, ctx: InferContext):
         (body,) = check_bodies(ctx, 1, 2)
+        for index, what in ((0, "trip count"), (1, "execution condition")):
+            shape = ctx.shape(index)
+            if shape is not None and (len(shape) > 1 or any(isinstance(d, int) and d != 1 for d in shape)):
+                raise ctx.fail(f"the {what} (input {index}) must hold one value, its shape is {list(shape)}")
         trip, first = _scalar(ctx.value(0)), _scalar(ctx.value(1))
         iterations = None
         if first is not None and not first:
