@@ -281,3 +281,16 @@ def test_a_cloned_model_keeps_its_bodies_and_runs_the_same(reference):
     assert twin_loop.bodies[0].inputs == loop.bodies[0].inputs
     for a, b in zip(lpir.compile_model(twin)(inputs), lpir.compile_model(model)(inputs)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_body_layer_whose_declared_shape_its_op_contradicts_is_refused(reference, tmp_path):
+    """Layers inside bodies are checked like the others: an Add declared [2, 4] from [2, 3] inputs."""
+    xml, _ = reference("onnx_loop")
+    text = xml.read_text()
+    start = text.index('type="Add"')
+    output = text.index("<output>", start)
+    dim = text.index("<dim>3</dim>", output)
+    bad = tmp_path / "bad.xml"
+    bad.write_text(text[:dim] + "<dim>4</dim>" + text[dim + len("<dim>3</dim>"):])
+    bad.with_suffix(".bin").write_bytes(xml.with_suffix(".bin").read_bytes())
+    refused(bad, "layer 4 'scans' (Loop-opset5) body: layer", "(Add-opset1): output 0 is declared f32[2,4]")

@@ -23,7 +23,7 @@ from xml.etree.ElementTree import Element, TreeBuilder
 
 from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
 
-from lpir.errors import ModelParseError, ValidationError
+from lpir.errors import ModelParseError, ValidationError, describe_node
 from lpir.io.openvino import names
 from lpir.io.openvino.port_maps import int_attr, read_bodies
 from lpir.ir import types
@@ -246,18 +246,21 @@ class _IrReader:
         reader = _IrReader(self.xml_path, self.bin_path)
         reader._root_reader = self._root_reader
         reader._ops = self._ops
-        reader.scope = f"{self.scope}layer {owner.layer_id} '{owner.name}' ({owner.type}-{owner.version}) body: "
+        reader.scope = f"{self.scope}{describe_node(owner)} body: "
         return reader
 
-    def verify(self, model: Model) -> None:
+    def verify(self, model: Model, scope: str = "") -> None:
         """Every layer's op accepts its inputs and computes the outputs the file declares, as
         OpenVINO checks when it reads an IR: a damaged graph is refused here, with its layer,
-        instead of failing later inside an algorithm or at run time."""
+        instead of failing later inside an algorithm or at run time. Body layers are checked
+        before the layer that owns them, whose outputs follow from theirs."""
         for node in model.nodes():
+            for body in node.bodies:
+                self.verify(body.model, f"{scope}{describe_node(node)} body: ")
             try:
                 verify_node(node)
             except ValidationError as exc:
-                raise ModelParseError(f"{self.xml_path}: {exc}") from exc
+                raise ModelParseError(f"{self.xml_path}: {scope}{exc}") from exc
 
     def check_interface_layer(self, node: Node) -> None:
         """Parameters and Consts start the graph and Results end it, each with one tensor: a
