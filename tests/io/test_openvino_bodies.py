@@ -22,7 +22,7 @@ from onnx import TensorProto, helper
 import bodymodels
 import lpir
 import ovmodels
-from lpir.errors import LpirError, ValidationError
+from lpir.errors import EvaluationError, LpirError, ValidationError
 from lpir.ir import make_constant, make_node, make_parameter, make_result
 from lpir.ir.body import Body, InputMap
 from lpir.ir.graph import Model
@@ -245,6 +245,8 @@ def test_an_unfed_body_parameter_is_refused(reference, tmp_path):
     entry = next(line for line in text.splitlines() if "<input axis" in line)
     bad = edited(xml, tmp_path, entry, "")
     refused(bad, "is fed by no input")
+    unsliced = edited(xml, tmp_path, entry, entry.replace('axis="1"', "").replace("<input", "<input "))
+    refused(unsliced, "has no sliced input, so no iteration count")  # it would never end
     text = xml.read_text()
     merged = next(line for line in text.splitlines() if "<input external_port_id" in line)
     refused(edited(xml, tmp_path, merged, ""), "back edge to body Parameter", "which no port_map input feeds")
@@ -298,3 +300,20 @@ def test_a_body_layer_whose_declared_shape_its_op_contradicts_is_refused(referen
     bad.write_text(text[:dim] + "<dim>4</dim>" + text[dim + len("<dim>3</dim>"):])
     bad.with_suffix(".bin").write_bytes(xml.with_suffix(".bin").read_bytes())
     refused(bad, "layer 4 'scans' (Loop-opset5) body: layer", "(Add-opset1): output 0 is declared f32[2,4]")
+
+
+def test_a_loop_that_would_never_end_is_refused(tmp_path):
+    """Trip count -1 and a body condition that is a constant true: refused instead of run."""
+    from openvino import opset13 as ops
+    x = ops.parameter([2], np.float32, name="x")
+    inner = ops.parameter([2], np.float32)
+    body = ov.Model([ops.result(ops.constant(True)), ops.result(ops.relu(inner))], [inner])
+    loop = ops.loop(ops.constant(np.int64(-1)), ops.constant(True))
+    loop.set_function(body)
+    loop.set_special_body_ports([-1, 0])
+    loop.set_merged_input(inner, x.output(0), body.results[1].input_value(0))
+    xml = tmp_path / "endless.xml"
+    ov.save_model(ov.Model([ops.result(loop.get_iter_value(body.results[1].input_value(0), -1))], [x]), str(xml))
+    model = lpir.read_model(xml)  # OpenVINO reads it too; running it is what cannot be done
+    with pytest.raises(EvaluationError, match="Loop-opset5.*it would never end"):
+        lpir.compile_model(model)([np.zeros(2, np.float32)])

@@ -208,6 +208,8 @@ class TensorIterator(Op):
 
     def infer(self, ctx: InferContext):
         (body,) = check_bodies(ctx, 1, 0)
+        if not any(m.slicing is not None for m in body.inputs):
+            raise ctx.fail("has no sliced input, so no iteration count")
         iterations = None
         for m in body.inputs:
             shape = ctx.shape(m.port)
@@ -242,6 +244,8 @@ class Loop(Op):
     def evaluate(self, trip_count, execution_condition, *inputs, bodies):
         trip = int(np.asarray(trip_count).reshape(-1)[0])
         condition = bool(np.asarray(execution_condition).reshape(-1)[0])
+        if trip < 0 and condition and _always_true(bodies[0].spec):
+            raise EvaluationError("no trip count and a body condition that is always true: it would never end")
         return iterate(bodies[0], (trip_count, execution_condition) + inputs, None if trip < 0 else trip, condition)
 
 
