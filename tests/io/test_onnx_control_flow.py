@@ -132,3 +132,20 @@ def test_an_unsupported_op_inside_a_body_is_listed_with_the_others(tmp_path):
                               [info("c", B, []), info("x", F, [2])], [info("out", F, [2])])
     with pytest.raises(lpir.LpirError, match="Bernoulli: 1 node"):
         lpir.read_model(save(graph, tmp_path))
+
+
+@pytest.mark.parametrize("reverse", [0, 1])
+def test_batched_scan_8_runs_each_batch_element(reverse, tmp_path):
+    """Scan-8 over a batch of 3: a running sum per batch element plus an outer-scope weight."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "xi"], ["s2"]), helper.make_node("Mul", ["s2", "w"], ["yi"])], "body",
+        [info("s", F, [2]), info("xi", F, [2])], [info("s2", F, [2]), info("yi", F, [2])])
+    node = helper.make_node("Scan", ["", "s0", "xs"], ["sf", "ys"], body=body, num_scan_inputs=1,
+                            directions=[reverse])
+    graph = helper.make_graph([node], "g", [info("s0", F, [3, 2]), info("xs", F, [3, 4, 2]), info("w", F, [2])],
+                              [info("sf", F, [3, 2]), info("ys", F, [3, 4, 2])])
+    path = save(graph, tmp_path, opset=8)
+    inputs = [random(3, 2), random(3, 4, 2, seed=1), random(2, seed=2)]
+    got, expected = lpir_run(path, inputs), ort_run(path, inputs)
+    assert got[1].shape == (3, 4, 2)
+    assert_close(got, expected)

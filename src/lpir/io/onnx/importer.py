@@ -95,8 +95,9 @@ class BodyScope(dict):
 
 def convert_body(graph: onnx.GraphProto, opset: int, outer, bound: list[Output]) -> tuple[list[Output], BodyScope]:
     """Convert a body graph whose inputs take the values ``bound`` (built by the caller in the
-    body); returns the values of its outputs and its scope, whose ``captured`` lists the outer
-    tensors it reads with the Parameters standing for them."""
+    body) and which sees the tensors of ``outer`` (a graph's tensors, or the scope of a body the
+    caller builds around it); returns the values of its outputs and its scope, whose
+    ``captured`` lists the outer tensors it reads with the Parameters standing for them."""
     scope = BodyScope(outer)
     if len(bound) != len(graph.input):
         raise ModelParseError(f"body graph {graph.name!r} has {len(graph.input)} inputs, {len(bound)} expected")
@@ -194,7 +195,9 @@ def _convert_node(node: onnx.NodeProto, index: int, opset: int, tensors: dict[st
     while inputs and inputs[-1] is None:
         inputs.pop()
     ctx = NodeContext(node, inputs, opset, name)
-    ctx.convert_body = lambda graph, bound: convert_body(graph, opset, tensors, bound)
+    ctx.body_scope = lambda: BodyScope(tensors)
+    ctx.convert_body = lambda graph, bound, within=None: convert_body(
+        graph, opset, tensors if within is None else within, bound)
     try:
         produced = CONVERTERS[node.op_type].function(ctx)
     except (TypeError, ValueError, IndexError, KeyError) as exc:

@@ -120,17 +120,23 @@ def _loop(ctx: NodeContext) -> list[Output]:
 
 @converter("Scan", emits=("TensorIterator", "Squeeze", "Unsqueeze"))
 def _scan(ctx: NodeContext) -> list[Output]:
-    if ctx.opset < 9:
-        raise ctx.fail("Scan-8 (with a batch axis and sequence lengths) is not supported, only Scan-9 and later")
     graph = ctx.attr("body", required=True)
     scanned_count = ctx.attr("num_scan_inputs", required=True)
+    if ctx.opset < 9:
+        return _batched_scan(ctx, graph, scanned_count)
     inputs = ctx.inputs()
     states, scanned = inputs[:len(inputs) - scanned_count], inputs[len(inputs) - scanned_count:]
-    in_axes = ctx.attr("scan_input_axes", [0] * scanned_count)
-    in_dirs = ctx.attr("scan_input_directions", [0] * scanned_count)
     scan_outputs = len(graph.output) - len(states)
-    out_axes = ctx.attr("scan_output_axes", [0] * scan_outputs)
-    out_dirs = ctx.attr("scan_output_directions", [0] * scan_outputs)
+    return _scan_node(ctx, graph, states, scanned, ctx.attr("scan_input_axes", [0] * scanned_count),
+                      ctx.attr("scan_input_directions", [0] * scanned_count),
+                      ctx.attr("scan_output_axes", [0] * scan_outputs),
+                      ctx.attr("scan_output_directions", [0] * scan_outputs), None)
+
+
+def _scan_node(ctx: NodeContext, graph: onnx.GraphProto, states: list[Output], scanned: list[Output],
+               in_axes: list[int], in_dirs: list[int], out_axes: list[int], out_dirs: list[int], within) -> list[Output]:
+    """A TensorIterator running ``graph`` over ``scanned`` as Scan-9 does (``within``: the scope
+    of an enclosing body being built, None at the node's own level)."""
     parameters = [_body_parameter(value, init, ctx) for value, init in zip(graph.input, states)]
     bound = [p.outputs[0] for p in parameters]
     maps = [InputMap(k, k, back_edge=k) for k in range(len(states))]
@@ -142,7 +148,7 @@ def _scan(ctx: NodeContext) -> list[Output]:
         maps.append(InputMap(len(states) + k, len(parameters), _direction(axis, in_dirs[k])))
         parameters.append(part)
         bound.append(_axis_op(ctx, "Squeeze", part.outputs[0], axis, f"part_{k}"))
-    outputs, scope = ctx.convert_body(graph, bound)
+    outputs, scope = ctx.convert_body(graph, bound, within)
     values = outputs[:len(states)]
     out_maps = [OutputMap(k, k) for k in range(len(states))]
     for k, value in enumerate(outputs[len(states):]):
@@ -150,10 +156,37 @@ def _scan(ctx: NodeContext) -> list[Output]:
         values.append(_axis_op(ctx, "Unsqueeze", value, axis, f"scan_{k}"))
         out_maps.append(OutputMap(len(states) + k, len(states) + k, _direction(axis, out_dirs[k])))
     results = [make_result(v, name=f"{ctx.name}/body_out_{i}") for i, v in enumerate(values)]
-    node_inputs = list(inputs)
+    node_inputs = [*states, *scanned]
     _capture(node_inputs, maps, scope, parameters, len(node_inputs))
     body = Body(Model(parameters, results, name=f"{ctx.name}/body"), maps, out_maps)
     return list(_finish(ctx, "TensorIterator", "opset1", node_inputs, [body]).outputs)
+
+
+def _batched_scan(ctx: NodeContext, graph: onnx.GraphProto, scanned_count: int) -> list[Output]:
+    """Scan-8: every input and output has a leading batch axis the body does not see, and the
+    scan axis is the next one. An outer TensorIterator runs over the batch, one element per
+    iteration, around the Scan-9 form of the node."""
+    if ctx.optional_input(0) is not None:
+        raise ctx.fail("Scan-8 with sequence_lens is not supported (only whole sequences)")
+    inputs = [ctx.input(i) for i in range(1, ctx.num_inputs)]
+    directions = ctx.attr("directions", [0] * scanned_count)
+    scope = ctx.body_scope()
+    parameters = [make_parameter(v.etype, (1, *v.shape[1:]) if v.shape else None, name=f"{ctx.name}/batch_{i}")
+                  for i, v in enumerate(inputs)]
+    for v in inputs:
+        ctx.rank(v)
+    values = [_axis_op(ctx, "Squeeze", p.outputs[0], 0, f"batch_{i}") for i, p in enumerate(parameters)]
+    split = len(values) - scanned_count
+    scan_outputs = len(graph.output) - split
+    inner = _scan_node(ctx, graph, values[:split], values[split:], [0] * scanned_count, directions,
+                       [0] * scan_outputs, [0] * scan_outputs, scope)
+    results = [make_result(_axis_op(ctx, "Unsqueeze", v, 0, f"batch_out_{i}"), name=f"{ctx.name}/batch_out_{i}")
+               for i, v in enumerate(inner)]
+    maps = [InputMap(i, i, Slicing(0)) for i in range(len(inputs))]
+    _capture(inputs, maps, scope, parameters, len(inputs))
+    body = Body(Model(parameters, results, name=f"{ctx.name}/batch"), maps,
+                [OutputMap(i, i, Slicing(0)) for i in range(len(results))])
+    return list(_finish(ctx, "TensorIterator", "opset1", inputs, [body]).outputs)
 
 
 def _direction(axis: int, reverse: int) -> Slicing:
