@@ -333,3 +333,12 @@ def test_saving_over_its_own_files_keeps_body_constants_readable(reference, tmp_
     assert all(n.tensor.mapping is model.weights for n in body.nodes() if n.type == "Const")
     for a, b in zip(lpir.compile_model(model)(inputs), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_inspect_counts_the_layers_and_weights_inside_bodies(reference):
+    """The TensorIterator's two MatMuls and their 3×4 + 4×4 weights are in its body."""
+    report = lpir.inspect_model(lpir.read_model(reference("tensor_iterator")[0]))
+    assert report.op_counts["MatMul"] == 2 and report.op_counts["TensorIterator"] == 1
+    assert report.parameters == 3 * 4 + 4 * 4
+    assert [layer.type for layer in report.layers] == ["MatMul", "MatMul"]
+    assert all(layer.mode == "float" for layer in report.layers)

@@ -153,7 +153,7 @@ class Node:
 
 def with_body_nodes(nodes: Iterable[Node]) -> Iterator[Node]:
     """``nodes`` and, after each node with sub-graph bodies, every node of its bodies (nested
-    ones too): what owns constants and names in a model, beyond its top-level graph."""
+    ones too): what owns constants, names and layers in a model, beyond its top-level graph."""
     for node in nodes:
         yield node
         for body in node.bodies:
