@@ -155,8 +155,8 @@ def iterate(body: RunnableBody, inputs: Sequence[np.ndarray], iterations: int | 
         for m in sliced:
             values[m.parameter] = take_part(inputs[m.port], m.slicing, done)
         if spec.current_iteration is not None:
-            etype = params[spec.current_iteration].outputs[0]
-            values[spec.current_iteration] = np.full(etype.shape or (), done, dtype=etype.etype.dtype)
+            counter = params[spec.current_iteration].outputs[0]  # a scalar or [1], i32 or i64
+            values[spec.current_iteration] = np.full(counter.shape or (), done, dtype=counter.etype.dtype)
         last = body(values)
         for m in spec.outputs:
             if m.slicing is not None:
