@@ -149,3 +149,27 @@ def test_batched_scan_8_runs_each_batch_element(reverse, tmp_path):
     got, expected = lpir_run(path, inputs), ort_run(path, inputs)
     assert got[1].shape == (3, 4, 2)
     assert_close(got, expected)
+
+
+def test_nested_loops_read_a_tensor_two_scopes_out(tmp_path):
+    """An inner Loop, inside an outer Loop's body, reads the model input x: the outer body
+    captures it and passes it on to the inner one. acc += x * (i + j) for j < i + 1, i < 3."""
+    inner = helper.make_graph(
+        [helper.make_node("Add", ["i", "j"], ["ij"]), helper.make_node("Cast", ["ij"], ["fij"], to=F),
+         helper.make_node("Mul", ["x", "fij"], ["step"]), helper.make_node("Add", ["acc_j", "step"], ["acc_j_out"]),
+         helper.make_node("Identity", ["cond_j"], ["cond_j_out"])], "inner",
+        [info("j", I64, []), info("cond_j", B, []), info("acc_j", F, [2])],
+        [info("cond_j_out", B, []), info("acc_j_out", F, [2])])
+    outer = helper.make_graph(
+        [helper.make_node("Constant", [], ["one"], value=helper.make_tensor("o", I64, [], [1])),
+         helper.make_node("Add", ["i", "one"], ["count"]),
+         helper.make_node("Loop", ["count", "cond_i", "acc_i"], ["acc_i_out"], body=inner),
+         helper.make_node("Identity", ["cond_i"], ["cond_i_out"])], "outer",
+        [info("i", I64, []), info("cond_i", B, []), info("acc_i", F, [2])],
+        [info("cond_i_out", B, []), info("acc_i_out", F, [2])])
+    graph = helper.make_graph([helper.make_node("Loop", ["trip", "cond", "init"], ["final"], body=outer)], "g",
+                              [info("trip", I64, []), info("cond", B, []), info("init", F, [2]), info("x", F, [2])],
+                              [info("final", F, [2])])
+    path = save(graph, tmp_path)
+    inputs = [np.array(3, np.int64), np.array(True), random(2), random(2, seed=1)]
+    assert_close(lpir_run(path, inputs), ort_run(path, inputs))
