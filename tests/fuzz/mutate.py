@@ -18,6 +18,8 @@ EDGE_VALUES = ["0", "-1", "1", "2", "3", "7", "-7", "65536", "2147483648", "9999
                "-inf", "", " ", "abc", "0x10", "1,2", "[1]", "?", "-0", "1.5", "true", "dynamic", "undefined"]
 ETYPES = ["f32", "f16", "bf16", "f64", "i8", "u8", "i4", "u4", "u1", "i32", "i64", "boolean", "nf4",
           "f8e4m3", "dynamic", "undefined", "string", "FP32", "I64", "weird"]
+BODY_TAGS = ("body", "then_body", "else_body")
+PORT_MAP_TAGS = ("port_map", "then_port_map", "else_port_map", "back_edges")
 OP_TYPES = ["Parameter", "Result", "Const", "Add", "MatMul", "Convolution", "Reshape", "FakeQuantize", "Convert",
             "Concat", "Softmax", "Tile", "Broadcast", "Gather", "Transpose", "NoSuchOp", "Loop"]
 
@@ -42,13 +44,18 @@ def _mutate_xml(text: bytes, rng: random.Random) -> bytes:
         root = ET.fromstring(text)
     except ET.ParseError:  # an earlier mutation already broke the XML: keep breaking bytes
         return _mutate_bytes(text, rng)
-    layers = root.find("layers")
-    edges = root.find("edges")
+    # a model with sub-graph bodies: mutate the top graph or one of the bodies, or a port map
+    bodies = [e for e in root.iter() if e.tag in BODY_TAGS]
+    graph = rng.choice([root, *bodies]) if bodies else root
+    layers = graph.find("layers")
+    edges = graph.find("edges")
     if layers is None or not len(layers):
         return text
     layer = rng.choice(list(layers))
-    choice = rng.randrange(9)
-    if choice == 0:  # an attribute of <data>
+    choice = rng.randrange(10 if bodies else 9)
+    if choice == 9:
+        _mutate_port_map(root, rng)
+    elif choice == 0:  # an attribute of <data>
         data = layer.find("data")
         if data is not None and data.attrib:
             key = rng.choice(sorted(data.attrib))
@@ -99,6 +106,19 @@ def _mutate_xml(text: bytes, rng: random.Random) -> bytes:
             key = rng.choice(["offset", "size", "shape"])
             data.set(key, _mutated_value(data.get(key, "0"), rng))
     return ET.tostring(root)
+
+
+def _mutate_port_map(root: ET.Element, rng: random.Random) -> None:
+    """An attribute of a port map entry or back edge changed, or the entry dropped or doubled."""
+    entries = [(parent, entry) for parent in root.iter() if parent.tag in PORT_MAP_TAGS for entry in parent]
+    if not entries:
+        return
+    parent, entry = rng.choice(entries)
+    if rng.random() < 0.2:
+        parent.remove(entry) if rng.random() < 0.5 else parent.append(entry)
+    else:
+        key = rng.choice(sorted(entry.attrib) + ["axis", "purpose"])
+        entry.set(key, rng.choice(EDGE_VALUES + ["current_iteration", "execution_condition"]))
 
 
 def _mutated_value(value: str | None, rng: random.Random) -> str:

@@ -2,7 +2,8 @@
 
 IR seeds are written by OpenVINO: PP-OCR's direction classifier (convolutions, pooling,
 activations, a classifier head), the same with int8 weight compression, and the quantized
-models of tests/ovmodels.py (FakeQuantize, i8/u8 and 4-bit group-wise compressed weights).
+models of tests/ovmodels.py (FakeQuantize, i8/u8 and 4-bit group-wise compressed weights) and the
+Loop, If and TensorIterator of tests/bodymodels.py (sub-graph bodies, port maps, back edges).
 ONNX seeds are PP-OCR's classifier and the first attention block of paraphrase-MiniLM-L3 (MatMul,
 LayerNorm, Softmax, reshapes of shape subgraphs), cut from the real file with onnx's extractor.
 """
@@ -45,6 +46,7 @@ def minilm_block() -> onnx.ModelProto:
 
 
 def all_seeds() -> dict[str, tuple[str, dict[str, bytes]]]:
+    import bodymodels
     import openvino as ov
     import ovmodels
     cls = ov.convert_model(str(zoo.ppocr("cls")))
@@ -52,5 +54,8 @@ def all_seeds() -> dict[str, tuple[str, dict[str, bytes]]]:
     seeds["cls_ir"] = ir_seed(cls)
     seeds["cls_int8_ir"] = ir_seed(ovmodels.compress_weights(ov.convert_model(str(zoo.ppocr("cls"))), "int8_asym"))
     seeds["cls_onnx"] = onnx_seed(onnx.load(str(zoo.ppocr("cls"))))
+    seeds["loop_ir"] = ir_seed(bodymodels.loop_model())
+    seeds["if_ir"] = ir_seed(bodymodels.if_model())
+    seeds["tensor_iterator_ir"] = ir_seed(bodymodels.tensor_iterator_model())
     seeds["minilm_block_onnx"] = onnx_seed(minilm_block())
     return seeds

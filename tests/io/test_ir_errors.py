@@ -13,7 +13,7 @@ import openvino as ov
 import pytest
 
 import lpir
-from lpir.errors import LpirError, ModelParseError, UnsupportedOpError
+from lpir.errors import LpirError, ModelParseError
 
 VALID_IR = """<?xml version="1.0"?>
 <net name="m" version="11">
@@ -225,24 +225,6 @@ def test_non_integer_offset(tmp_path):
 
 def test_non_integer_edge_layer(tmp_path):
     parse_error(write_ir(tmp_path, {'to-layer="4"': 'to-layer="four"'}), "to-layer='four'", "non-integer")
-
-
-def test_sub_graph_bodies_are_refused_not_dropped(tmp_path):
-    """An If written by OpenVINO: its bodies cannot be kept through a save, so reading refuses it."""
-    from openvino import opset13 as ops
-    condition, x = ops.parameter([], np.bool_, name="c"), ops.parameter([2], np.float32, name="x")
-    then_x, else_x = ops.parameter([2], np.float32), ops.parameter([2], np.float32)
-    then_body = ov.Model([ops.result(ops.relu(then_x))], [then_x])
-    else_body = ov.Model([ops.result(ops.negative(else_x))], [else_x])
-    branch = ops.if_op(condition)
-    branch.set_then_body(then_body)
-    branch.set_else_body(else_body)
-    branch.set_input(x.output(0), then_x, else_x)
-    output = branch.set_output(then_body.results[0], else_body.results[0])
-    xml = tmp_path / "if.xml"
-    ov.save_model(ov.Model([ops.result(output)], [condition, x]), str(xml))
-    with pytest.raises(UnsupportedOpError, match=f"{xml}: layer 2 '{branch.get_friendly_name()}' .*sub-graph body"):
-        lpir.read_model(xml)
 
 
 def test_cycle_is_named_by_a_layer_on_it(tmp_path):

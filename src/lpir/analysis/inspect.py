@@ -28,7 +28,7 @@ from lpir.analysis.precision import precision_details
 from lpir.analysis.sparsity import LayerSparsity, count_zero_weights
 from lpir.ir import types
 from lpir.ops.infer import verify_node
-from lpir.ir.graph import Model, Node, Output
+from lpir.ir.graph import Model, Node, Output, with_body_nodes
 from lpir.ir.shape import format_shape
 from lpir.ops.registry import lookup
 
@@ -111,9 +111,10 @@ def inspect_model(model: Model, *, sparsity: bool = True,
 
     ``progress`` wraps the iteration over weight tensors (e.g. a progress bar). A graph that
     its ops do not accept (edited in memory into inconsistent shapes) is refused first, naming
-    the layer, as the IR reader refuses such a file.
+    the layer, as the IR reader refuses such a file. Layers inside the bodies of
+    TensorIterator, Loop and If count as the model's own.
     """
-    nodes = model.nodes()
+    nodes = list(with_body_nodes(model.nodes()))
     for node in nodes:
         verify_node(node)
     report = ModelReport(

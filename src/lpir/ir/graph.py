@@ -22,6 +22,7 @@ import numpy as np
 
 from lpir.errors import ValidationError, describe_node
 from lpir.ir import types
+from lpir.ir.body import Body
 from lpir.ir.shape import Shape, as_shape
 from lpir.ir.tensor import MappedFile, Tensor
 from lpir.ir.types import ElementType
@@ -107,7 +108,7 @@ class Node:
     """One operation. ``attrs`` hold typed values (ints, floats, bools, lists, strings, shapes)."""
 
     __slots__ = ("type", "version", "name", "attrs", "inputs", "outputs", "rt_info",
-                 "tensor", "layer_id", "uid")
+                 "tensor", "layer_id", "uid", "bodies")
 
     def __init__(self, op_type: str, version: str = "opset1", name: str | None = None,
                  attrs: dict[str, Any] | None = None):
@@ -121,6 +122,7 @@ class Node:
         self.rt_info: list[RtEntry] = []
         self.tensor: Tensor | None = None  # the data of a Const
         self.layer_id: int | None = None  # the id this node had in the file it was read from
+        self.bodies: list[Body] = []  # sub-graphs of TensorIterator, Loop (one) and If (then, else)
 
     @property
     def opset(self) -> int:
@@ -147,6 +149,15 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.type}-{self.version} {self.name!r}>"
+
+
+def with_body_nodes(nodes: Iterable[Node]) -> Iterator[Node]:
+    """``nodes`` and, after each node with sub-graph bodies, every node of its bodies (nested
+    ones too): what owns constants, names and layers in a model, beyond its top-level graph."""
+    for node in nodes:
+        yield node
+        for body in node.bodies:
+            yield from with_body_nodes(body.model.nodes())
 
 
 def make_node(op_type: str, inputs: Iterable[Output] = (), attrs: dict[str, Any] | None = None,

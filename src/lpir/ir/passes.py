@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from lpir.ir.body import Body
 from lpir.ir.graph import Model, Node
 
 
@@ -21,11 +22,18 @@ def clone_model(model: Model) -> Model:
     return clone
 
 
+def clone_body(body: Body) -> Body:
+    """A copy of a sub-graph body: its model cloned, its port maps copied (same positions)."""
+    return Body(clone_model(body.model), copy.deepcopy(body.inputs), copy.deepcopy(body.outputs),
+                body.current_iteration, body.execution_condition)
+
+
 def _clone_node(node: Node, mapping: dict[int, Node]) -> Node:
     twin = Node(node.type, node.version, node.name, copy.deepcopy(node.attrs))
     twin.rt_info = copy.deepcopy(node.rt_info)
     twin.tensor = node.tensor
     twin.layer_id = node.layer_id
+    twin.bodies = [clone_body(body) for body in node.bodies]
     for port in node.inputs:
         source = port.source
         twin.add_input(mapping[source.node.uid].outputs[source.index]).rt_info = copy.deepcopy(port.rt_info)

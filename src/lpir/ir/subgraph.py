@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from lpir.errors import ValidationError
 from lpir.ir.graph import Model, Node, Output, make_parameter, make_result
+from lpir.ir.passes import clone_body
 
 
 def extract_subgraph(model: Model, inputs: Sequence[Output], outputs: Sequence[Output], *,
@@ -65,6 +66,7 @@ class _Cutter:
         twin = Node(node.type, node.version, node.name, copy.deepcopy(node.attrs))
         twin.rt_info = copy.deepcopy(node.rt_info)
         twin.tensor = node.tensor
+        twin.bodies = [clone_body(body) for body in node.bodies]
         for port in node.inputs:
             twin.add_input(self.twin(port.source))
         for out in node.outputs:

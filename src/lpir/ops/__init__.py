@@ -3,6 +3,7 @@
 from lpir.ops import (  # noqa: F401  (imported for their registrations)
     activations,
     bitwise,
+    control_flow,
     convolution,
     detection,
     einsum,

@@ -43,8 +43,8 @@ def _leaf_value(output: Output) -> tuple[bool, np.ndarray | None]:
             return True, None
         etype = types.parse_type(node.attrs.get("output_type", types.i64))
         return True, np.array(shape, dtype=etype.dtype)
-    if node.type in ("Parameter", "Result") or not node.inputs:
-        return True, None
+    if node.type in ("Parameter", "Result") or not node.inputs or node.bodies:
+        return True, None  # bodies run at run time only
     if not is_static(output.shape) or int(np.prod(output.shape, dtype=np.int64)) > FOLD_LIMIT:
         return True, None
     return False, None

@@ -27,6 +27,7 @@ from lpir.ir.graph import Model, Node, Output
 from lpir.ir.shape import is_static
 from lpir.ops.infer import input_count_problem, partial_value, static_value
 from lpir.ops.registry import InferContext, Op, describe_versions, lookup
+from lpir.runtime.bodies import compile_bodies
 from lpir.runtime.kernels import Kernel, kernels_for
 
 _LEAVES = ("Parameter", "Const", "Result")
@@ -134,6 +135,8 @@ def resolve(nodes: list[Node], slot_of: dict[tuple[int, int], int]) -> list[Step
         # attributes or input types/shapes the op rejects fail here, not mid-run
         for index, (etype, shape) in enumerate(op.infer(InferContext(node, attrs, static_value, partial_value))):
             _check_size(node, index, etype, shape, budget)
+        if node.bodies:
+            attrs["bodies"] = compile_bodies(node)
         steps.append(Step(node, op, attrs, in_slots, out_slots))
     return steps
 

@@ -118,6 +118,11 @@ class NodeContext:
         self.name = name
         self._inputs = inputs
         self._attrs = {a.name: a for a in node.attribute}
+        # Set by the importer: convert_body(graph, bound, within=None) → (output values, scope)
+        # converts a body graph of this node with outer tensors visible (those of ``within``, a
+        # scope from body_scope(), when the body sits inside another one the converter builds)
+        self.convert_body: Callable[..., tuple[list[Output], Any]] | None = None
+        self.body_scope: Callable[[], Any] | None = None
 
     @property
     def op_type(self) -> str:

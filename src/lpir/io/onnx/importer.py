@@ -17,7 +17,7 @@ from lpir.io.onnx.context import CONVERTERS, NodeContext, element_type, tensor_t
 from lpir.io.onnx.loader import load_onnx
 from lpir.io.onnx.revisions import unreviewed_revision
 from lpir.ir import DYNAMIC, make_constant, make_parameter
-from lpir.ir.graph import Model, Output, make_result
+from lpir.ir.graph import Model, Node, Output, make_result
 from lpir.ir.shape import Shape
 from lpir.ops import registered_types
 
@@ -71,13 +71,58 @@ def convert_model(proto: onnx.ModelProto) -> Model:
     return Model(parameters, results, name=graph.name or "onnx_model")
 
 
+class BodyScope(dict):
+    """The tensors a body graph sees: its own, then by name any of the enclosing graphs'. An
+    outer tensor read in the body becomes a body Parameter the first time (``captured``), as
+    OpenVINO makes outer values explicit inputs of If and Loop."""
+
+    def __init__(self, outer):
+        super().__init__()
+        self.outer = outer
+        self.captured: list[tuple[Output, Node]] = []  # (outer tensor, body Parameter)
+
+    def get(self, name, default=None):
+        if name in self:
+            return self[name]
+        source = self.outer.get(name)
+        if source is None:
+            return default
+        parameter = make_parameter(source.etype, source.shape, name=name)
+        self.captured.append((source, parameter))
+        self[name] = parameter.outputs[0]
+        return self[name]
+
+
+def convert_body(graph: onnx.GraphProto, opset: int, outer, bound: list[Output]) -> tuple[list[Output], BodyScope]:
+    """Convert a body graph whose inputs take the values ``bound`` (built by the caller in the
+    body) and which sees the tensors of ``outer`` (a graph's tensors, or the scope of a body the
+    caller builds around it); returns the values of its outputs and its scope, whose
+    ``captured`` lists the outer tensors it reads with the Parameters standing for them."""
+    scope = BodyScope(outer)
+    if len(bound) != len(graph.input):
+        raise ModelParseError(f"body graph {graph.name!r} has {len(graph.input)} inputs, {len(bound)} expected")
+    for init in graph.initializer:
+        scope[init.name] = make_constant(tensor_to_array(init), name=init.name).outputs[0]
+    for value, source in zip(graph.input, bound):
+        scope[value.name] = source
+    for index, node in enumerate(graph.node):
+        _convert_node(node, index, opset, scope)
+    outputs = []
+    for value in graph.output:
+        source = scope.get(value.name)
+        if source is None:
+            raise ModelParseError(f"body graph {graph.name!r}: output {value.name!r} is produced by no node")
+        outputs.append(source)
+    return outputs, scope
+
+
 def check_supported(graph: onnx.GraphProto, opset: int) -> None:
     """Raise one UnsupportedOpError listing every op lpir cannot convert, with counts and names:
     ops without a converter, ops revised after the opsets the converters know, ops needing lpir
     ops that are not registered."""
     known = registered_types()
     missing: dict[str, list[str]] = defaultdict(list)
-    for index, node in enumerate(graph.node):
+    for index, node in _nodes_with_bodies(graph):
         label = node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
         conv = CONVERTERS.get(node.op_type) if node.domain in DEFAULT_DOMAINS else None
         if conv is None:
@@ -95,6 +140,15 @@ def check_supported(graph: onnx.GraphProto, opset: int) -> None:
         total = sum(len(names) for names in missing.values())
         raise UnsupportedOpError(f"{len(missing)} ONNX op type(s) in {total} node(s) are not supported:\n"
                                  + "\n".join(lines))
+
+
+def _nodes_with_bodies(graph: onnx.GraphProto):
+    """(index, node) of every node of ``graph`` and, recursively, of the graphs in its attributes."""
+    for index, node in enumerate(graph.node):
+        yield index, node
+        for attribute in node.attribute:
+            for body in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs):
+                yield from _nodes_with_bodies(body)
 
 
 def _short_list(names: list[str], limit: int = 5) -> str:
@@ -133,14 +187,17 @@ def _convert_node(node: onnx.NodeProto, index: int, opset: int, tensors: dict[st
     for tensor_name in node.input:
         if not tensor_name:
             inputs.append(None)
-        elif tensor_name in tensors:
-            inputs.append(tensors[tensor_name])
+        elif tensors.get(tensor_name) is not None:
+            inputs.append(tensors.get(tensor_name))
         else:
             raise ModelParseError(f"ONNX node '{name}' ({node.op_type}) reads tensor {tensor_name!r} "
                                   "that no earlier node or initializer produces")
     while inputs and inputs[-1] is None:
         inputs.pop()
     ctx = NodeContext(node, inputs, opset, name)
+    ctx.body_scope = lambda: BodyScope(tensors)
+    ctx.convert_body = lambda graph, bound, within=None: convert_body(
+        graph, opset, tensors if within is None else within, bound)
     try:
         produced = CONVERTERS[node.op_type].function(ctx)
     except (TypeError, ValueError, IndexError, KeyError) as exc:

@@ -23,8 +23,9 @@ from xml.etree.ElementTree import Element, TreeBuilder
 
 from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
 
-from lpir.errors import ModelParseError, UnsupportedOpError, ValidationError
+from lpir.errors import ModelParseError, ValidationError, describe_node
 from lpir.io.openvino import names
+from lpir.io.openvino.port_maps import int_attr, read_bodies
 from lpir.ir import types
 from lpir.ir.graph import RESULT_NAMES, Input, Model, Node, RtEntry
 from lpir.ir.shape import Shape, parse_dim
@@ -144,23 +145,22 @@ def split_names(text: str) -> list[str]:
     return [p.replace("\0", ",").strip() for p in parts if p.strip()]
 
 
-def _int_attr(element: Element, key: str, where: str) -> int:
-    raw = element.get(key)
-    try:
-        return int(raw)
-    except (TypeError, ValueError) as exc:
-        raise ModelParseError(f"{where}: {key}={raw!r} is not an integer") from exc
-
-
 class _IrReader:
     def __init__(self, xml_path: Path, bin_path: Path):
         self.xml_path = xml_path
         self.bin_path = bin_path
         self._weights: MappedFile | None = None
         self._ops: dict[tuple[str, int], registry.Op | None] = {}
+        self._root_reader = self  # bodies share the .bin of the whole file
+        self.scope = ""  # "layer 4 'loop' (Loop-opset5) body: " inside a body, for messages
 
     # -- weights ----------------------------------------------------------------------------
+    def weights_if_read(self) -> MappedFile | None:
+        return self._root_reader._weights
+
     def weights(self, where: str) -> MappedFile:
+        if self._root_reader is not self:
+            return self._root_reader.weights(where)
         if self._weights is None:
             try:
                 self._weights = MappedFile(self.bin_path)
@@ -174,7 +174,7 @@ class _IrReader:
         attrs = node.attrs
         if data is None or data.get("offset") is None or data.get("size") is None:
             raise ModelParseError(f"{where}: Const needs offset and size attributes")
-        offset, size = _int_attr(data, "offset", where), _int_attr(data, "size", where)
+        offset, size = int_attr(data, "offset", where), int_attr(data, "size", where)
         attrs.pop("offset", None)
         attrs.pop("size", None)
         etype, shape = attrs.get("element_type"), attrs.get("shape")
@@ -203,14 +203,28 @@ class _IrReader:
 
     # -- layers -----------------------------------------------------------------------------
     def build(self, root: Element) -> Model:
+        parameters, results, sinks = self.read_graph(root)
+        if root.get("version") == "10":
+            _name_v10_interface(parameters, results)
+        model = Model(parameters, results, name=root.get("name", "model"), sinks=sinks,
+                      rt_info=parse_rt_entries(root.find("rt_info")))
+        model.sections = [parse_entry(child) for child in root if child.tag not in ("layers", "edges", "rt_info")]
+        model.source_path = str(self.xml_path)
+        model.weights = self.weights_if_read()
+        self.verify(model)
+        return model
+
+    def read_graph(self, root: Element) -> tuple[list[Node], list[Node], list[Node]]:
+        """The parameters, results and sinks of the ``<layers>``/``<edges>`` under ``root`` (the
+        ``<net>`` or a layer's ``<body>``), every layer connected and the graph acyclic."""
         layers_el = root.find("layers")
         if layers_el is None:
-            raise ModelParseError(f"{self.xml_path}: no <layers> element")
+            raise ModelParseError(f"{self.xml_path}: {self.scope}no <layers> element")
         by_id: dict[int, tuple[Node, list[str], list[str]]] = {}
         for layer in _children(layers_el, "layer"):
             node, in_ports, out_ports = self.read_layer(layer)
             if node.layer_id in by_id:
-                raise ModelParseError(f"{self.xml_path}: duplicate layer id {node.layer_id} "
+                raise ModelParseError(f"{self.xml_path}: {self.scope}duplicate layer id {node.layer_id} "
                                       f"('{by_id[node.layer_id][0].name}' and '{node.name}')")
             by_id[node.layer_id] = (node, in_ports, out_ports)
         self.connect_edges(root.find("edges"), by_id)
@@ -225,25 +239,28 @@ class _IrReader:
         parameters = [n for n in nodes if n.type == "Parameter"]
         results = [n for n in nodes if n.type == "Result"]
         sinks = [n for n in nodes if n.type in SINK_TYPES]
-        if root.get("version") == "10":
-            _name_v10_interface(parameters, results)
-        model = Model(parameters, results, name=root.get("name", "model"), sinks=sinks,
-                      rt_info=parse_rt_entries(root.find("rt_info")))
-        model.sections = [parse_entry(child) for child in root if child.tag not in ("layers", "edges", "rt_info")]
-        model.source_path = str(self.xml_path)
-        model.weights = self._weights
-        self.verify(model)
-        return model
+        return parameters, results, sinks
 
-    def verify(self, model: Model) -> None:
+    def body_reader(self, owner: Node) -> _IrReader:
+        """A reader for the body of ``owner``: its own layer ids, the same .bin."""
+        reader = _IrReader(self.xml_path, self.bin_path)
+        reader._root_reader = self._root_reader
+        reader._ops = self._ops
+        reader.scope = f"{self.scope}{describe_node(owner)} body: "
+        return reader
+
+    def verify(self, model: Model, scope: str = "") -> None:
         """Every layer's op accepts its inputs and computes the outputs the file declares, as
         OpenVINO checks when it reads an IR: a damaged graph is refused here, with its layer,
-        instead of failing later inside an algorithm or at run time."""
+        instead of failing later inside an algorithm or at run time. Body layers are checked
+        before the layer that owns them, whose outputs follow from theirs."""
         for node in model.nodes():
+            for body in node.bodies:
+                self.verify(body.model, f"{scope}{describe_node(node)} body: ")
             try:
                 verify_node(node)
             except ValidationError as exc:
-                raise ModelParseError(f"{self.xml_path}: {exc}") from exc
+                raise ModelParseError(f"{self.xml_path}: {scope}{exc}") from exc
 
     def check_interface_layer(self, node: Node) -> None:
         """Parameters and Consts start the graph and Results end it, each with one tensor: a
@@ -281,18 +298,18 @@ class _IrReader:
                               f"({len(stuck)} layers are on or after a cycle)")
 
     def where(self, node: Node) -> str:
-        return f"{self.xml_path}: layer {node.layer_id} '{node.name}' ({node.type}-{node.version})"
+        return f"{self.xml_path}: {self.scope}layer {node.layer_id} '{node.name}' ({node.type}-{node.version})"
 
     def read_layer(self, layer: Element) -> tuple[Node, list[str], list[str]]:
         raw_id = layer.get("id")
         try:
             layer_id = int(raw_id)
         except (TypeError, ValueError) as exc:
-            raise ModelParseError(f"{self.xml_path}: layer '{layer.get('name')}' has id {raw_id!r}, "
+            raise ModelParseError(f"{self.xml_path}: {self.scope}layer '{layer.get('name')}' has id {raw_id!r}, "
                                   "not an integer") from exc
         op_type = names.from_ir(layer.get("type", ""))
         if not op_type:
-            raise ModelParseError(f"{self.xml_path}: layer {layer_id} '{layer.get('name')}' has no type")
+            raise ModelParseError(f"{self.xml_path}: {self.scope}layer {layer_id} '{layer.get('name')}' has no type")
         node = Node(op_type, layer.get("version", "opset1"), layer.get("name", f"layer_{layer_id}"))
         node.layer_id = layer_id
         where = self.where(node)
@@ -303,11 +320,6 @@ class _IrReader:
             node.attrs = op.parse_attrs(raw_attrs, where) if op is not None else raw_attrs
         except ValidationError as exc:
             raise ModelParseError(str(exc)) from exc
-        if layer.find("body") is not None or layer.find("then_body") is not None:
-            # the body's Const offsets point into this .bin: reading it is easy, keeping it
-            # through an edit and a save is not; refuse rather than silently drop it
-            raise UnsupportedOpError(f"{where}: layers with a sub-graph body (TensorIterator, Loop, If) "
-                                     "are not supported")
         node.rt_info = parse_rt_entries(layer.find("rt_info"))
         if op_type == "Result" and layer.get(RESULT_NAMES) is not None:
             node.attrs[RESULT_NAMES] = split_names(layer.get(RESULT_NAMES))
@@ -315,7 +327,17 @@ class _IrReader:
             node.tensor = self.constant_tensor(node, data, where)
         in_ports = self.read_ports(layer.find("input"), node, where, is_output=False)
         out_ports = self.read_ports(layer.find("output"), node, where, is_output=True)
+        node.bodies = read_bodies(layer, in_ports, out_ports, where, self.body_graph(node))
         return node, in_ports, out_ports
+
+    def body_graph(self, owner: Node):
+        """Reads a ``<body>`` element of ``owner`` into a Model (with its layer ids kept)."""
+        def read(element: Element) -> Model:
+            reader = self.body_reader(owner)
+            parameters, results, sinks = reader.read_graph(element)
+            return Model(parameters, results, name=owner.name, sinks=sinks,
+                         rt_info=parse_rt_entries(element.find("rt_info")))
+        return read
 
     def read_ports(self, element: Element | None, node: Node, where: str, *, is_output: bool) -> list[str]:
         port_ids: list[str] = []
@@ -375,10 +397,10 @@ class _IrReader:
             try:
                 from_layer, to_layer = int(edge.get("from-layer")), int(edge.get("to-layer"))
             except (TypeError, ValueError) as exc:
-                raise ModelParseError(f"{self.xml_path}: edge {_format_edge(edge)} has a non-integer layer id") from exc
+                raise ModelParseError(f"{self.xml_path}: {self.scope}edge {_format_edge(edge)} has a non-integer layer id") from exc
             for layer_id in (from_layer, to_layer):
                 if layer_id not in by_id:
-                    raise ModelParseError(f"{self.xml_path}: edge {_format_edge(edge)} refers to missing layer {layer_id}")
+                    raise ModelParseError(f"{self.xml_path}: {self.scope}edge {_format_edge(edge)} refers to missing layer {layer_id}")
             producer, consumer = by_id[from_layer][0], by_id[to_layer][0]
             from_port, to_port = edge.get("from-port"), edge.get("to-port")
             out_index = positions[from_layer][1].get(from_port)

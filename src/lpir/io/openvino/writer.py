@@ -17,7 +17,8 @@ from xml.sax.saxutils import escape, quoteattr
 from lpir.errors import ValidationError
 from lpir.io.atomic import TempFile
 from lpir.io.openvino import names
-from lpir.ir.graph import RESULT_NAMES, Model, Node, RtEntry
+from lpir.io.openvino.port_maps import BODY_TAGS, map_entries
+from lpir.ir.graph import RESULT_NAMES, Model, Node, RtEntry, with_body_nodes
 from lpir.ir.shape import dim_for_port, format_shape
 from lpir.ir.tensor import MappedFile, Tensor
 from lpir.ops.registry import format_attr
@@ -81,7 +82,7 @@ def _read_weights_from(model: Model, nodes: list[Node], old: MappedFile, bin_pat
                        placed: dict[int, int]) -> None:
     """After saving over its own .bin, the model's lazy constants read from the new file."""
     mapping = MappedFile(bin_path)
-    for node in nodes:
+    for node in with_body_nodes(nodes):
         tensor = node.tensor
         if tensor is not None and tensor.mapping is old:
             node.tensor = Tensor.from_file(mapping, placed[node.uid], tensor.etype, tensor.shape)
@@ -89,20 +90,48 @@ def _read_weights_from(model: Model, nodes: list[Node], old: MappedFile, bin_pat
 
 
 def _net_xml(model: Model, nodes: list[Node], ids: dict[int, int], layers: list[str]) -> str:
+    return "\n".join([
+        '<?xml version="1.0"?>',
+        f"<net name={quoteattr(model.name)} version=\"{IR_VERSION}\">",
+        *_graph_xml(model, nodes, ids, layers),
+        *(_entry_xml(section, 1) for section in model.sections),
+        "</net>", "",
+    ])
+
+
+def _graph_xml(model: Model, nodes: list[Node], ids: dict[int, int], layers: list[str]) -> list[str]:
+    """``<layers>``, ``<edges>`` and ``<rt_info>`` of a model or a body, one tab deep."""
     links = sorted(
         (ids[port.source.node.uid], len(port.source.node.inputs) + port.source.index, ids[node.uid], port.index)
         for node in nodes for port in node.inputs
     )
     edges = [f'\t\t<edge from-layer="{a}" from-port="{b}" to-layer="{c}" to-port="{d}" />' for a, b, c, d in links]
-    return "\n".join([
-        '<?xml version="1.0"?>',
-        f"<net name={quoteattr(model.name)} version=\"{IR_VERSION}\">",
-        "\t<layers>", *layers, "\t</layers>",
-        "\t<edges>", *edges, "\t</edges>",
-        *_rt_info_xml(model.rt_info, 1),
-        *(_entry_xml(section, 1) for section in model.sections),
-        "</net>", "",
-    ])
+    return ["\t<layers>", *layers, "\t</layers>", "\t<edges>", *edges, "\t</edges>", *_rt_info_xml(model.rt_info, 1)]
+
+
+def _bodies_xml(node: Node, blobs: _BlobWriter) -> tuple[list[str], list[str]]:
+    """The port maps (with back edges) and the bodies of a TensorIterator, Loop or If, as
+    OpenVINO writes them: port maps before the ports, bodies after them."""
+    keys = ["body"] if len(node.bodies) == 1 else ["then", "else"]
+    maps, bodies = {}, []
+    for key, body in zip(keys, node.bodies):
+        body_tag, map_tag = BODY_TAGS[key]
+        nodes = body.model.nodes()
+        ids = {n.uid: index for index, n in enumerate(nodes)}
+        layers = [_layer_xml(n, ids[n.uid], blobs) for n in nodes]
+        entries, edges = map_entries(body, ids, len(node.inputs))
+        maps[key] = [f"<{map_tag}>", *(f"\t{e}" for e in entries), f"</{map_tag}>"]
+        if edges:
+            maps[key] += ["<back_edges>", *(f"\t{e}" for e in edges), "</back_edges>"]
+        bodies += [f"<{body_tag}>", *_graph_xml(body.model, nodes, ids, layers), f"</{body_tag}>"]
+    order = ["body"] if "body" in maps else ["else", "then"]  # OpenVINO writes else_port_map first
+    lines = [line for key in order for line in maps[key]]
+    return _indent(lines), _indent(bodies)
+
+
+def _indent(lines: list[str]) -> list[str]:
+    """Lines (possibly several per string) moved three tabs in, to sit inside a layer."""
+    return ["\t\t\t" + line for text in lines for line in text.split("\n")]
 
 
 class _BlobWriter:
@@ -165,6 +194,8 @@ def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
         data["shape"] = format_shape(data["shape"])
     if data:
         lines.append("\t\t\t<data " + " ".join(_attr(k, v) for k, v in data.items()) + " />")
+    port_maps, bodies = _bodies_xml(node, blobs) if node.bodies else ([], [])
+    lines += port_maps
     lines += _rt_info_xml(node.rt_info, 3, skip_empty=True)
     if node.inputs:
         lines.append("\t\t\t<input>")
@@ -177,6 +208,7 @@ def _layer_xml(node: Node, layer_id: int, blobs: _BlobWriter) -> str:
         for out in node.outputs:
             lines += _port_xml(len(node.inputs) + out.index, out.etype, out.shape, out.names, out.rt_info)
         lines.append("\t\t\t</output>")
+    lines += bodies
     lines.append("\t\t</layer>")
     return "\n".join(lines)
 
@@ -207,7 +239,8 @@ def _rt_info_xml(entries: list[RtEntry], depth: int, *, skip_empty: bool = False
 def _entry_xml(entry: RtEntry, depth: int) -> str:
     indent = "\t" * depth
     attrs = "".join(f" {k}={quoteattr(v)}" for k, v in entry.attrs.items())
-    tag, text = escape(entry.tag), escape(entry.text)
+    # a line break in text is written as a reference, so indenting a body's lines cannot alter it
+    tag, text = escape(entry.tag), escape(entry.text, {"\n": "&#10;", "\r": "&#13;"})
     if not entry.children:
         return f"{indent}<{tag}{attrs}>{text}</{tag}>" if text else f"{indent}<{tag}{attrs} />"
     inner = [_entry_xml(child, depth + 1) for child in entry.children]

@@ -2,6 +2,7 @@
 
 from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registrations)
     attention,
+    control_flow,
     elementwise,
     integer,
     loss,

@@ -183,9 +183,12 @@ def _split(ctx: NodeContext) -> list[Output]:
 
 
 def _uneven_split(ctx: NodeContext, x: Output, axis: Output, length: int, count: int) -> list[Output]:
-    """ONNX-18 num_outputs with a remainder: all parts ceil(length/count) but the last."""
+    """ONNX-18 num_outputs with a remainder: all parts ceil(length/count) but the last; parts
+    beyond the length are empty (an If branch not taken may split a shape into more parts
+    than it has elements)."""
     part = -(-length // count)
     sizes = [part] * (length // part) + ([length % part] if length % part else [])
+    sizes += [0] * (count - len(sizes))
     return ctx.build("VariadicSplit", [x, axis, ctx.const(np.asarray(sizes, dtype=_I64), "split")]).outputs
 
 

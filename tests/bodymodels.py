@@ -1,0 +1,88 @@
+"""Models with sub-graph bodies, built with OpenVINO's own API: If, Loop and TensorIterator in
+the forms its ONNX frontend and model conversion produce (invariant, merged and sliced inputs,
+last-value and concatenated outputs, Loop's iteration counter and condition)."""
+
+from __future__ import annotations
+
+import numpy as np
+import openvino as ov
+from openvino import opset13 as ops
+
+
+def if_model() -> ov.Model:
+    """relu(x) * y or -x - y by a runtime condition; each branch reads the inputs it uses."""
+    condition = ops.parameter([], np.bool_, name="c")
+    x, y = ops.parameter([2, 3], np.float32, name="x"), ops.parameter([2, 3], np.float32, name="y")
+    then_x, then_y, else_x, else_y = (ops.parameter([2, 3], np.float32) for _ in range(4))
+    then_body = ov.Model([ops.result(ops.multiply(ops.relu(then_x), then_y))], [then_x, then_y])
+    else_body = ov.Model([ops.result(ops.subtract(ops.negative(else_x), else_y))], [else_x, else_y])
+    branch = ops.if_op(condition)
+    branch.set_then_body(then_body)
+    branch.set_else_body(else_body)
+    branch.set_input(x.output(0), then_x, else_x)
+    branch.set_input(y.output(0), then_y, else_y)
+    output = branch.set_output(then_body.results[0], else_body.results[0])
+    return ov.Model([ops.result(output)], [condition, x, y], "if")
+
+
+def loop_model() -> ov.Model:
+    """A running sum acc += x * (i + 1) with a trip count given at run time and a condition
+    computed by the body (stop once the sum's maximum exceeds a limit); returns the final sum,
+    every iteration's sum stacked, and the iteration counter's last value."""
+    trip = ops.parameter([], np.int64, name="trip")
+    limit = ops.parameter([], np.float32, name="limit")
+    init, x = ops.parameter([2, 3], np.float32, name="init"), ops.parameter([2, 3], np.float32, name="x")
+    i = ops.parameter([], np.int64, name="i")
+    acc, body_x, body_limit = (ops.parameter([2, 3], np.float32, name="acc"),
+                               ops.parameter([2, 3], np.float32, name="bx"),
+                               ops.parameter([], np.float32, name="blimit"))
+    step = ops.convert(ops.add(i, ops.constant(np.int64(1))), np.float32)
+    new_acc = ops.add(acc, ops.multiply(body_x, step))
+    go_on = ops.less(ops.reduce_max(new_acc, ops.constant(np.array([0, 1], np.int64))), body_limit)
+    stacked = ops.unsqueeze(new_acc, ops.constant(np.array([0], np.int64)))
+    results = [ops.result(go_on), ops.result(new_acc), ops.result(stacked), ops.result(i)]
+    body = ov.Model(results, [i, acc, body_x, body_limit], "loop_body")
+    loop = ops.loop(trip, ops.constant(True))
+    loop.set_function(body)
+    loop.set_special_body_ports([0, 0])
+    loop.set_merged_input(acc, init.output(0), results[1].input_value(0))
+    loop.set_invariant_input(body_x, x.output(0))
+    loop.set_invariant_input(body_limit, limit.output(0))
+    final = loop.get_iter_value(results[1].input_value(0), -1)
+    every = loop.get_concatenated_slices(results[2].input_value(0), 0, 1, 1, -1, 0)
+    last_i = loop.get_iter_value(results[3].input_value(0), -1)
+    return ov.Model([ops.result(final), ops.result(every), ops.result(last_i)], [trip, limit, init, x], "loop")
+
+
+def tensor_iterator_model() -> ov.Model:
+    """A recurrence over the time axis of a [2, 6, 3] sequence read backwards in parts of 2:
+    h = tanh(x_t @ W + h @ U), with every step's h concatenated (backwards too) and the last h."""
+    rng = np.random.default_rng(7)
+    xs, h0 = ops.parameter([2, 6, 3], np.float32, name="xs"), ops.parameter([2, 2, 4], np.float32, name="h0")
+    part, h = ops.parameter([2, 2, 3], np.float32, name="part"), ops.parameter([2, 2, 4], np.float32, name="h")
+    w = ops.constant(rng.standard_normal((3, 4)).astype(np.float32))
+    u = ops.constant(rng.standard_normal((4, 4)).astype(np.float32) * 0.5)
+    new_h = ops.tanh(ops.add(ops.matmul(part, w, False, False), ops.matmul(h, u, False, False)))
+    result = ops.result(new_h)
+    body = ov.Model([result], [part, h], "ti_body")
+    iterator = ops.tensor_iterator()
+    iterator.set_body(body)
+    iterator.set_sliced_input(part, xs.output(0), -1, -2, 2, 0, 1)
+    iterator.set_merged_input(h, h0.output(0), result.input_value(0))
+    every = iterator.get_concatenated_slices(result.input_value(0), -1, -2, 2, 0, 1)
+    last = iterator.get_iter_value(result.input_value(0), -1)
+    return ov.Model([ops.result(every), ops.result(last)], [xs, h0], "tensor_iterator")
+
+
+def inputs_for(model: ov.Model, seed: int = 0, **fixed) -> list[np.ndarray]:
+    """Random inputs for ``model`` (standard normal floats), with ``fixed`` values by name."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for parameter in model.get_parameters():
+        name = parameter.get_friendly_name()
+        if name in fixed:
+            values.append(np.asarray(fixed[name], dtype=parameter.get_element_type().to_dtype()))
+        else:
+            shape = parameter.get_output_partial_shape(0).to_shape()
+            values.append(rng.standard_normal(shape).astype(np.float32))
+    return values
