@@ -195,3 +195,22 @@ def test_threshold_rule_is_nncfs(pairs, variant):
     if applied:
         new = biased.add.inputs[biased.bias_port].source.node.tensor.numpy()
         np.testing.assert_allclose(new, bias + shift, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_fixed_batch_is_corrected_as_nncf_does(tmp_path, fast):
+    """A model whose batch is fixed at 4 takes each calibration item whole: both variants
+    correct its biases as NNCF does (the fast one runs the mean input in every row)."""
+    rng = np.random.default_rng(3)
+    x = ops.parameter([4, 3, 12, 12], np.float32, name="x")
+    xml = _save(_conv(ops.relu(_conv(x, rng, 8, 3, rng.normal(0, 1, 8))), rng, 4, 8, rng.normal(0, 1, 4)),
+                x, tmp_path, "batch4")
+    samples = [[rng.normal(0.5, 1.0, (4, 3, 12, 12)).astype(np.float32)] for _ in range(6)]
+    before = ov_biases(ovmodels.core().read_model(xml))
+    reference = ov_biases(nncf.quantize(ovmodels.core().read_model(xml), nncf.Dataset(samples), subset_size=6,
+                                        fast_bias_correction=fast))
+    ours = lpir.quantize(lpir.read_model(xml), samples, subset_size=6, fast_bias_correction=fast)
+    for name, original in before.items():
+        shift = np.abs(reference[name] - original).max()
+        assert shift > 1e-3
+        assert np.abs(lpir_bias(ours, name) - reference[name]).max() <= 1e-3 * shift + 1e-6 * np.abs(original).max()

@@ -65,7 +65,7 @@ def calibration_pass(model: Model, targets: list[Output], observer: Observer, da
     compiled = compile_model(model)
     state = threading.local()
     taps = compiled.tap(targets, lambda output, value: _show(state, output, value))
-    batch = batch if _has_open_batch(model) else 1
+    batch = batch if has_open_batch(model) else 1
     workers = workers or min(2, os.cpu_count() or 1)
 
     def run(first: int, samples: list[Any]) -> Observer:
@@ -171,7 +171,7 @@ def _stack(samples: list[Any]) -> Any:
     return stacked[0]
 
 
-def _has_open_batch(model: Model) -> bool:
+def has_open_batch(model: Model) -> bool:
     """Whether every input's first dimension is open (a batch the model takes any size of)."""
     shapes = [p.outputs[0].shape for p in model.parameters]
     return bool(shapes) and all(s is not None and len(s) >= 2 and not isinstance(s[0], int) for s in shapes)

@@ -27,6 +27,7 @@ from lpir.ir.rewrite import bypass
 from lpir.ir.subgraph import extract_subgraph
 from lpir.progress import Progress, no_progress
 from lpir.quantization.bias_correction import BiasedLayer, shift_bias
+from lpir.quantization.calibration import has_open_batch
 from lpir.quantization.placement import constant_outputs
 from lpir.quantization.statistics import ChannelMean, FirstCalls, Values
 
@@ -58,8 +59,10 @@ class LayerwiseBiasCorrection:
         self.biased = sorted(biased, key=lambda b: order[b.layer.uid])
         self.calls = calls
         self.starts = [p.outputs[0] for p in model.parameters] + _first_inputs(model, self.biased)
-        self.float_means = {id(b.layer.outputs[0]): FirstCalls(ChannelMean(b.output_axis), calls) for b in self.biased}
-        self.replayed = {id(out): FirstCalls(Values(), calls) for out in self.starts}
+        by_call = not has_open_batch(model)  # calibration stacks samples only where the batch is open
+        self.float_means = {id(b.layer.outputs[0]): FirstCalls(ChannelMean(b.output_axis), calls, by_call)
+                            for b in self.biased}
+        self.replayed = {id(out): FirstCalls(Values(), calls, by_call) for out in self.starts}
 
     def observed(self) -> list[tuple[Output, FirstCalls]]:
         """What calibration collects: each layer's float output mean, the float start tensors."""

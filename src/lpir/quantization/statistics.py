@@ -223,8 +223,10 @@ class FirstCalls:
 
     statistic: ChannelMean | Values
     limit: int
+    by_call: bool = False  # count calls, not samples: a model of fixed batch takes each call whole
 
     def update(self, value: np.ndarray, batch_axis: int | None = 0) -> None:
+        batch_axis = None if self.by_call else batch_axis
         wanted = self.limit - self.statistic.count
         if wanted <= 0:
             return
@@ -233,7 +235,7 @@ class FirstCalls:
         self.statistic.update(value, batch_axis=batch_axis)
 
     def empty(self) -> FirstCalls:
-        return FirstCalls(self.statistic.empty(), self.limit)
+        return FirstCalls(self.statistic.empty(), self.limit, self.by_call)
 
     def absorb(self, other: FirstCalls) -> None:
         wanted = self.limit - self.statistic.count
