@@ -7,6 +7,7 @@ from lpir.ops import (  # noqa: F401  (imported for their registrations)
     convolution,
     detection,
     einsum,
+    fourier,
     elementwise,
     infrastructure,
     matmul,
