@@ -340,6 +340,13 @@ CASES = {
                                       ("nearest", "reflection", 0), ("linear", "reflection", 1))},
     "GridSample-16-bicubic": ("GridSample", [x(IMG), c("g", RNG.uniform(-1.2, 1.2, (2, 2, 2, 2)).astype(np.float32))],
                               16, {"mode": "bicubic"}),
+    **{f"RoiAlign-{opset}-{mode or 'default'}-{ratio}": (
+        "RoiAlign", [x(IMG), c("rois", np.asarray([[0.5, 1, 6.5, 5], [2, 0, 3, 1.5], [-1, 2, 8, 9]], np.float32)),
+                     c("batch", i64([1, 0, 1]))], opset,
+        {"output_height": 3, "output_width": 2, "sampling_ratio": ratio, "spatial_scale": 0.8,
+         **({"coordinate_transformation_mode": mode} if mode else {})})
+        for opset, mode, ratio in [(10, None, 0), (10, None, 2), (16, None, 0), (16, "output_half_pixel", 2),
+                                   (16, "half_pixel", 3)]},
     "NonMaxSuppression-corners": ("NonMaxSuppression", [
         x(np.concatenate([RNG.uniform(0, 6, (2, 10, 2)), RNG.uniform(4, 10, (2, 10, 2))], -1).astype(np.float32)),
         x(RNG.uniform(0, 1, (2, 3, 10)).astype(np.float32), "scores"), c("limit", i64([3])),
@@ -436,3 +443,15 @@ def test_reduce_axes_attribute_or_input(tmp_path, shape, data, opset, keepdims):
         else:
             model, feeds = single_node_model(op_type, [x(f32(*shape))], opset=opset, axes=axes, keepdims=keepdims)
         check_against_ort(model, feeds, tmp_path)
+
+
+def test_roi_align_max_mode_is_refused_naming_the_node(tmp_path):
+    """ONNX's max pools the largest weighted neighbour, OpenVINO's ROIAlign the largest sample."""
+    import lpir
+    from lpir.errors import ValidationError
+    model, _ = single_node_model("RoiAlign", [x(IMG), c("rois", np.asarray([[0, 0, 4, 4]], np.float32)),
+                                              c("batch", i64([0]))], opset=16, mode="max")
+    import onnx
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(ValidationError, match="roialign_node.*mode 'max'"):
+        lpir.read_model(tmp_path / "m.onnx")

@@ -499,6 +499,30 @@ def _non_max_suppression(ctx: NodeContext) -> Output:
         "box_encoding": encoding, "sort_result_descending": False, "output_type": types.i64}, opset=9).outputs[0]
 
 
+# ONNX half_pixel shifts scaled coordinates by -0.5 as OpenVINO's half_pixel_for_nn does (its
+# half_pixel also shifts by +0.5 before scaling)
+_ROI_ALIGNED_MODES = {"half_pixel": "half_pixel_for_nn", "output_half_pixel": "asymmetric"}
+
+
+@converter("RoiAlign", emits="ROIAlign")
+def _roi_align(ctx: NodeContext) -> Output:
+    """RoiAlign → ROIAlign-9. Opset 10 has no coordinate_transformation_mode and places regions
+    as output_half_pixel does (OpenVINO's asymmetric); opset 16 defaults to half_pixel. ONNX's
+    max mode takes the largest weighted neighbour of each sample, not the largest sample:
+    OpenVINO has no such pooling, so lpir refuses it."""
+    default = "half_pixel" if ctx.opset >= 16 else "output_half_pixel"
+    transform = ctx.attr("coordinate_transformation_mode", default)
+    if transform not in _ROI_ALIGNED_MODES:
+        raise ctx.fail(f"coordinate_transformation_mode {transform!r} is not one of {sorted(_ROI_ALIGNED_MODES)}")
+    mode = ctx.attr("mode", "avg")
+    if mode != "avg":
+        raise ctx.fail(f"mode {mode!r} is not supported (ONNX's max pools weighted neighbours; avg only)")
+    return ctx.op("ROIAlign", ctx.input(0), ctx.input(1), ctx.input(2), opset=9,
+                  pooled_h=ctx.attr("output_height", 1), pooled_w=ctx.attr("output_width", 1),
+                  sampling_ratio=ctx.attr("sampling_ratio", 0), spatial_scale=float(ctx.attr("spatial_scale", 1.0)),
+                  mode=mode, aligned_mode=_ROI_ALIGNED_MODES[transform])
+
+
 @converter("AffineGrid", emits=("Convert", "Gather", "Range", "Multiply", "Add", "Subtract", "Divide", "Reshape",
                                 "Slice", "Broadcast", "Unsqueeze", "Concat", "MatMul", "Transpose", "ConvertLike"))
 def _affine_grid(ctx: NodeContext) -> Output:
