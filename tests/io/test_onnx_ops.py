@@ -347,6 +347,14 @@ CASES = {
          **({"coordinate_transformation_mode": mode} if mode else {})})
         for opset, mode, ratio in [(10, None, 0), (10, None, 2), (16, None, 0), (16, "output_half_pixel", 2),
                                    (16, "half_pixel", 3)]},
+    **{f"DeformConv-{name}": ("DeformConv", [x(f32(2, 4, 6, 7)), c("w", f32(6, 4 // group, 3, 3)),
+                                             x(RNG.normal(0, 1.5, (2, 2 * offset_group * 9, 6, 3)).astype(np.float32),
+                                               "offset")] + extra, 19,
+                              {"group": group, "offset_group": offset_group, "pads": [1, 0, 1, 0],
+                               "strides": [1, 2], "kernel_shape": [3, 3]})
+       for name, group, offset_group, extra in [
+           ("plain", 1, 1, []), ("groups", 2, 1, [c("b", f32(6))]), ("offset-groups", 1, 2, [c("b", f32(6))]),
+           ("mask", 2, 4, [NONE, x(RNG.uniform(0, 1, (2, 36, 6, 3)).astype(np.float32), "mask")])]},
     "NonMaxSuppression-corners": ("NonMaxSuppression", [
         x(np.concatenate([RNG.uniform(0, 6, (2, 10, 2)), RNG.uniform(4, 10, (2, 10, 2))], -1).astype(np.float32)),
         x(RNG.uniform(0, 1, (2, 3, 10)).astype(np.float32), "scores"), c("limit", i64([3])),

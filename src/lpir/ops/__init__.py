@@ -5,6 +5,7 @@ from lpir.ops import (  # noqa: F401  (imported for their registrations)
     bitwise,
     control_flow,
     convolution,
+    deformable,
     detection,
     einsum,
     fourier,

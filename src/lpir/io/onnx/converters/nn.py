@@ -67,6 +67,19 @@ def _conv(ctx: NodeContext) -> Output:
     return _add_bias(ctx, out, bias, spatial)
 
 
+@converter("DeformConv", emits=("DeformableConvolution", "Reshape", "Add"))
+def _deform_conv(ctx: NodeContext) -> Output:
+    """DeformConv → DeformableConvolution-8 with bilinear_interpolation_pad: ONNX interpolates
+    every point within one pixel of the image, reading 0 outside it."""
+    bias, mask = ctx.optional_input(3), ctx.optional_input(4)
+    attrs = _window_attrs(ctx, 2)
+    inputs = [ctx.input(0), ctx.input(2), ctx.input(1)] + ([] if mask is None else [mask])
+    out = ctx.build("DeformableConvolution", inputs, {
+        **attrs, "group": ctx.attr("group", 1), "deformable_group": ctx.attr("offset_group", 1),
+        "bilinear_interpolation_pad": True}, opset=8, suffix=None if bias is None else "deform_conv").outputs[0]
+    return _add_bias(ctx, out, bias, 2)
+
+
 @converter("ConvTranspose", emits=("ConvolutionBackpropData", "GroupConvolutionBackpropData", "Reshape", "Add"))
 def _conv_transpose(ctx: NodeContext) -> Output:
     x, weights, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
