@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx_check import check_against_ort, single_node_model
+import onnx
+from onnx import TensorProto, helper
+from onnx_check import check_against_ort, lpir_run, make_model, ort_run, single_node_model
+
+import lpir
+from lpir.errors import ValidationError
 
 RNG = np.random.default_rng(0)
 
@@ -455,11 +460,28 @@ def test_reduce_axes_attribute_or_input(tmp_path, shape, data, opset, keepdims):
 
 def test_roi_align_max_mode_is_refused_naming_the_node(tmp_path):
     """ONNX's max pools the largest weighted neighbour, OpenVINO's ROIAlign the largest sample."""
-    import lpir
-    from lpir.errors import ValidationError
     model, _ = single_node_model("RoiAlign", [x(IMG), c("rois", np.asarray([[0, 0, 4, 4]], np.float32)),
                                               c("batch", i64([0]))], opset=16, mode="max")
-    import onnx
     onnx.save(model, str(tmp_path / "m.onnx"))
     with pytest.raises(ValidationError, match="roialign_node.*mode 'max'"):
         lpir.read_model(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("saturate", [1, 0])
+@pytest.mark.parametrize("to", ["FLOAT8E4M3FN", "FLOAT8E5M2"])
+@pytest.mark.parametrize("like", [False, True])
+def test_casts_to_float8_saturate_as_onnxruntime(to, saturate, like, tmp_path):
+    """Values beyond the float8 range, and infinities, become its largest finite value unless
+    saturate=0 (then NaN for e4m3fn, inf for e5m2); read back as float32 to compare."""
+    code = getattr(TensorProto, to)
+    values = np.asarray([[0.3, -2.5, 300, 460, 1000, -1e6], [57000, 70000, np.inf, -np.inf, 1e-3, 0]], np.float32)
+    cast = (helper.make_node("CastLike", ["x", "like"], ["f8"], saturate=saturate) if like else
+            helper.make_node("Cast", ["x"], ["f8"], to=code, saturate=saturate))
+    back = helper.make_node("Cast", ["f8"], ["y"], to=TensorProto.FLOAT)
+    initializers = [helper.make_tensor("like", code, [1], [1.0])] if like else []
+    graph = helper.make_graph([cast, back], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])], initializers)
+    path = tmp_path / "cast.onnx"
+    onnx.save(make_model(graph, 21), str(path))
+    expected = ort_run(path, [values])[0]
+    np.testing.assert_array_equal(lpir_run(path, [values])[0], expected)

@@ -132,15 +132,29 @@ def _clip(ctx: NodeContext) -> Output:
     return x
 
 
-@converter("Cast", emits="Convert")
+# largest finite value of each float8 type: a saturating cast clamps to it
+_FLOAT8_LIMITS = {types.f8e4m3: 448.0, types.f8e5m2: 57344.0}
+
+
+def _saturated(ctx: NodeContext, x: Output, etype: types.ElementType) -> Output:
+    """From opset 19 a cast to float8 saturates by default: values beyond the type's range,
+    infinities included, become its largest finite value (Convert alone gives NaN or inf)."""
+    limit = _FLOAT8_LIMITS.get(etype)
+    if limit is None or ctx.opset < 19 or not ctx.attr("saturate", 1) or not (x.etype.is_float or x.etype.is_integral):
+        return x
+    return ctx.op("Clamp", x, min=-limit, max=limit, suffix="saturated")
+
+
+@converter("Cast", emits=("Convert", "Clamp"))
 def _cast(ctx: NodeContext) -> Output:
     etype = element_type(ctx.attr("to"), f"ONNX node '{ctx.name}'")
-    return ctx.op("Convert", ctx.input(0), destination_type=etype)
+    return ctx.op("Convert", _saturated(ctx, ctx.input(0), etype), destination_type=etype)
 
 
-@converter("CastLike", emits="ConvertLike")
+@converter("CastLike", emits=("ConvertLike", "Clamp"))
 def _cast_like(ctx: NodeContext) -> Output:
-    return ctx.op("ConvertLike", ctx.input(0), ctx.input(1))
+    like = ctx.input(1)
+    return ctx.op("ConvertLike", _saturated(ctx, ctx.input(0), like.etype), like)
 
 
 @converter("Where", emits="Select")
