@@ -485,3 +485,18 @@ def test_casts_to_float8_saturate_as_onnxruntime(to, saturate, like, tmp_path):
     onnx.save(make_model(graph, 21), str(path))
     expected = ort_run(path, [values])[0]
     np.testing.assert_array_equal(lpir_run(path, [values])[0], expected)
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+@pytest.mark.parametrize("blocksize", [2, 3])
+def test_space_to_depth_modes_of_opset_28_match_onnx_reference(mode, blocksize, tmp_path):
+    """ONNX Runtime has no SpaceToDepth-28 yet: ONNX's reference evaluator is the oracle."""
+    from onnx.reference import ReferenceEvaluator
+    data = f32(2, 3, 6, 12)
+    node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=blocksize, mode=mode)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(data.shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 28)])
+    path = tmp_path / "s2d.onnx"
+    onnx.save(model, str(path))
+    np.testing.assert_array_equal(lpir_run(path, [data])[0], ReferenceEvaluator(model).run(None, {"x": data})[0])

@@ -248,9 +248,16 @@ def _depth_to_space(ctx: NodeContext) -> Output:
     return ctx.op("DepthToSpace", ctx.input(0), mode=mode, block_size=ctx.attr("blocksize"))
 
 
-@converter("SpaceToDepth", emits="SpaceToDepth")
+_SPACE_TO_DEPTH_MODES = {"DCR": "blocks_first", "CRD": "depth_first"}
+
+
+@converter("SpaceToDepth", emits="SpaceToDepth", spec_opset=28)
 def _space_to_depth(ctx: NodeContext) -> Output:
-    return ctx.op("SpaceToDepth", ctx.input(0), mode="blocks_first", block_size=ctx.attr("blocksize"))
+    """Opset 28 adds mode: DCR (the earlier layout, block offsets outermost) or CRD (channels outermost)."""
+    mode = ctx.attr("mode", "DCR")
+    if mode not in _SPACE_TO_DEPTH_MODES:
+        raise ctx.fail(f"mode {mode!r} is not one of DCR, CRD")
+    return ctx.op("SpaceToDepth", ctx.input(0), mode=_SPACE_TO_DEPTH_MODES[mode], block_size=ctx.attr("blocksize"))
 
 
 @converter("CumSum", emits="CumSum")
