@@ -360,6 +360,10 @@ CASES = {
        for name, group, offset_group, extra in [
            ("plain", 1, 1, []), ("groups", 2, 1, [c("b", f32(6))]), ("offset-groups", 1, 2, [c("b", f32(6))]),
            ("mask", 2, 4, [NONE, x(RNG.uniform(0, 1, (2, 36, 6, 3)).astype(np.float32), "mask")])]},
+    "MaxPool-column-major-indices": ("MaxPool", [x(IMG)], 12, {"kernel_shape": [2, 3], "strides": [2, 1],
+                                                              "pads": [1, 0, 0, 1], "storage_order": 1}, 2),
+    "MaxPool-column-major-indices-3d": ("MaxPool", [x(f32(1, 2, 4, 5, 3))], 12,
+                                        {"kernel_shape": [2, 2, 2], "storage_order": 1}, 2),
     "NonMaxSuppression-corners": ("NonMaxSuppression", [
         x(np.concatenate([RNG.uniform(0, 6, (2, 10, 2)), RNG.uniform(4, 10, (2, 10, 2))], -1).astype(np.float32)),
         x(RNG.uniform(0, 1, (2, 3, 10)).astype(np.float32), "scores"), c("limit", i64([3])),

@@ -126,15 +126,37 @@ def _pool_attrs(ctx: NodeContext) -> dict:
     return attrs
 
 
-@converter("MaxPool", emits="MaxPool")
+@converter("MaxPool", emits=("MaxPool", "FloorMod", "Divide", "Multiply", "Add", "Subtract"))
 def _max_pool(ctx: NodeContext) -> list[Output]:
-    if ctx.attr("storage_order", 0):
-        raise ctx.fail("MaxPool storage_order=1 (column-major indices) is not supported")
     attrs = _pool_attrs(ctx)
     attrs.update(index_element_type=types.i64, axis=0)
     if attrs["rounding_type"] == "ceil":  # ONNX drops a last window that would start in the end padding
         attrs["rounding_type"] = "ceil_torch"
-    return ctx.build("MaxPool", [ctx.input(0)], attrs, opset=14).outputs
+    outputs = ctx.build("MaxPool", [ctx.input(0)], attrs, opset=14).outputs
+    if ctx.attr("storage_order", 0) and len(ctx.node.output) > 1 and ctx.node.output[1]:
+        outputs = [outputs[0], _column_major(ctx, outputs[1], ctx.input(0))]
+    return outputs
+
+
+def _column_major(ctx: NodeContext, indices: Output, x: Output) -> Output:
+    """MaxPool's row-major flat indices renumbered with the spatial axes in column-major order
+    (storage_order=1): the offset within each image is split into coordinates and recombined
+    with the first spatial axis varying fastest."""
+    spatial = list(x.shape[2:]) if x.shape is not None else []
+    if not spatial or not all(isinstance(d, int) for d in spatial):
+        raise ctx.fail(f"storage_order=1 needs static spatial dimensions, got {x.shape}")
+    image = ctx.const(np.int64(np.prod(spatial)), "image_size")
+    within = ctx.op("FloorMod", indices, image, suffix="within_image")
+    result = ctx.op("Subtract", indices, within, suffix="image_start")
+    for axis, size in enumerate(spatial):
+        row_stride, column_stride = int(np.prod(spatial[axis + 1:])), int(np.prod(spatial[:axis]))
+        position = ctx.op("FloorMod", ctx.op("Divide", within, ctx.const(np.int64(row_stride), f"row_stride{axis}"),
+                                             suffix=f"row{axis}"),
+                          ctx.const(np.int64(size), f"size{axis}"), suffix=f"position{axis}")
+        term = ctx.op("Multiply", position, ctx.const(np.int64(column_stride), f"column_stride{axis}"),
+                      suffix=f"column_offset{axis}")
+        result = ctx.op("Add", result, term, suffix=f"column_sum{axis}")
+    return result
 
 
 @converter("AveragePool", emits=("AvgPool", "Reshape", "Convolution", "ShapeOf", "Slice", "Concat", "Divide"))
