@@ -364,6 +364,16 @@ CASES = {
                                                               "pads": [1, 0, 0, 1], "storage_order": 1}, 2),
     "MaxPool-column-major-indices-3d": ("MaxPool", [x(f32(1, 2, 4, 5, 3))], 12,
                                         {"kernel_shape": [2, 2, 2], "storage_order": 1}, 2),
+    "DequantizeLinear-blocked-axis1": ("DequantizeLinear", [
+        x(RNG.integers(-128, 128, (4, 7)).astype(np.int8)), c("s", pos(4, 3)),
+        c("zp", RNG.integers(-5, 5, (4, 3)).astype(np.int8))], 21, {"axis": 1, "block_size": 3}),
+    "DequantizeLinear-blocked-runtime-scale": ("DequantizeLinear", [
+        x(RNG.integers(0, 256, (5, 3)).astype(np.uint8)), x(pos(3, 3), "s")], 21, {"axis": 0, "block_size": 2}),
+    "QuantizeLinear-blocked-axis0": ("QuantizeLinear", [
+        x(f32(5, 4) * 3), c("s", pos(3, 4) / 10), c("zp", RNG.integers(100, 150, (3, 4)).astype(np.uint8))], 21,
+        {"axis": 0, "block_size": 2}),
+    "QuantizeLinear-blocked-runtime-int16": ("QuantizeLinear", [x(f32(2, 6) * 3), x(pos(2, 2) / 10, "s")], 21,
+                                             {"axis": -1, "block_size": 4, "output_dtype": TensorProto.INT16}),
     "NonMaxSuppression-corners": ("NonMaxSuppression", [
         x(np.concatenate([RNG.uniform(0, 6, (2, 10, 2)), RNG.uniform(4, 10, (2, 10, 2))], -1).astype(np.float32)),
         x(RNG.uniform(0, 1, (2, 3, 10)).astype(np.float32), "scores"), c("limit", i64([3])),

@@ -4,7 +4,7 @@ QuantizeLinear becomes ``Convert(FakeQuantize(x, in_low, in_high, out_low, out_h
 with the output bands the integer range of the zero point's type, ``in_low = scale * (out_low -
 zp)``, ``in_high = scale * (out_high - zp)`` and ``levels = 2^bits``; DequantizeLinear becomes
 ``Multiply(Subtract(Convert(x), Convert(zp)), scale)``. Per-axis scales and zero points are
-reshaped to broadcast along ``axis``.
+reshaped to broadcast along ``axis``; blocked ones (``block_size``) are gathered over their blocks.
 
 FakeQuantize rounds ``(x - in_low) / step`` while ONNX rounds ``x / scale`` and then adds the
 zero point; both round half to even, so the two may differ by one quantum at exact ties.
@@ -14,33 +14,56 @@ from __future__ import annotations
 
 import numpy as np
 
-from lpir.io.onnx.context import NodeContext, converter
+from lpir.io.onnx.context import NodeContext, converter, element_type
 from lpir.ir import types
 from lpir.ir.graph import Output
 from lpir.ir.qparams import scale_to_range
 from lpir.ir.types import ElementType
+from lpir.ops import static_value
 
 # Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; their bands are the types' ranges.
 _ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.i4, types.u4)
 
 
-def _check_granularity(ctx: NodeContext) -> None:
-    if ctx.attr("block_size", 0):
-        raise ctx.fail("blocked quantization (block_size) is not supported")
+def _axis(ctx: NodeContext, rank: int) -> int:
+    axis = ctx.attr("axis", 1)
+    axis = axis + rank if axis < 0 else axis
+    if not 0 <= axis < rank:
+        raise ctx.fail(f"axis {ctx.attr('axis', 1)} is out of range for an input of rank {rank}")
+    return axis
+
+
+def _blocks_expanded(ctx: NodeContext, x: Output, param: Output | None, suffix: str) -> Output | None:
+    """Blocked quantization (block_size > 0): the scale or zero point holds one value per run of
+    block_size elements along ``axis``; each value is gathered over its run so that the
+    parameter broadcasts like ``x``."""
+    block = ctx.attr("block_size", 0)
+    if not block or param is None:
+        return param
+    rank = ctx.rank(x)
+    axis = _axis(ctx, rank)
+    length = x.shape[axis]
+    if not isinstance(length, int):
+        raise ctx.fail(f"blocked quantization needs a static size of axis {axis}, got {list(x.shape)}")
+    blocks = -(-length // block)
+    if param.shape is None or len(param.shape) != rank or param.shape[axis] not in (blocks,) and \
+            isinstance(param.shape[axis], int):
+        raise ctx.fail(f"{suffix} of shape {param.shape} does not hold {blocks} blocks of {block} along axis {axis} "
+                       f"of the input {list(x.shape)}")
+    index = ctx.const(np.arange(length, dtype=np.int64) // block, f"{suffix}_block_of")
+    return ctx.op("Gather", param, index, ctx.const(np.int64(axis), f"{suffix}_axis"), opset=8,
+                  suffix=f"{suffix}_blocks")
 
 
 def _per_axis_shape(ctx: NodeContext, x: Output, param: Output) -> list[int] | None:
     """The broadcast shape for a 1-D per-axis parameter, or None when it is per-tensor."""
     shape = param.shape
-    if shape is None or len(shape) == 0 or (len(shape) == 1 and shape[0] == 1):
-        return None
+    if shape is None or len(shape) == 0 or (len(shape) == 1 and shape[0] == 1) or ctx.attr("block_size", 0):
+        return None  # per tensor, or blocks already expanded to the input's shape
     if len(shape) != 1:
         raise ctx.fail(f"scale/zero point of shape {list(shape)} is neither per-tensor nor per-axis")
     rank = ctx.rank(x)
-    axis = ctx.attr("axis", 1)
-    axis = axis + rank if axis < 0 else axis
-    if not 0 <= axis < rank:
-        raise ctx.fail(f"axis {ctx.attr('axis', 1)} is out of range for an input of rank {rank}")
+    axis = _axis(ctx, rank)
     length = x.shape[axis]
     if isinstance(length, int) and isinstance(shape[0], int) and length != shape[0]:
         raise ctx.fail(f"{shape[0]} scale/zero-point values for axis {axis} of size {length}")
@@ -58,7 +81,13 @@ def _broadcastable(ctx: NodeContext, x: Output, param: Output, suffix: str) -> O
 
 
 def _zero_point_type(ctx: NodeContext, zero_point: Output | None) -> ElementType:
-    etype = types.u8 if zero_point is None else zero_point.etype
+    """The quantized type: the zero point's, else ``output_dtype`` (opset 21), else u8."""
+    if zero_point is not None:
+        etype = zero_point.etype
+    elif ctx.attr("output_dtype", 0):
+        etype = element_type(ctx.attr("output_dtype", 0), f"ONNX node '{ctx.name}'")
+    else:
+        etype = types.u8
     if etype not in _ZERO_POINT_TYPES:
         raise ctx.fail(f"zero point of type {etype.name} is not supported (one of "
                        f"{', '.join(t.name for t in _ZERO_POINT_TYPES)})")
@@ -71,17 +100,17 @@ def _as_f32(ctx: NodeContext, value: Output, suffix: str) -> Output:
     return ctx.op("Convert", value, destination_type=types.f32, suffix=suffix)
 
 
-@converter("QuantizeLinear", emits=("FakeQuantize", "Convert", "Multiply", "Subtract", "Reshape"))
+@converter("QuantizeLinear", emits=("FakeQuantize", "Convert", "Multiply", "Subtract", "Reshape", "Gather"))
 def _quantize(ctx: NodeContext) -> Output:
-    _check_granularity(ctx)
     x = _as_f32(ctx, ctx.input(0), "x_f32")
-    zero_point = ctx.optional_input(2)
+    scale = _blocks_expanded(ctx, x, ctx.input(1), "scale")
+    zero_point = _blocks_expanded(ctx, x, ctx.optional_input(2), "zero_point")
     target = _zero_point_type(ctx, zero_point)
     low, high = target.min, target.max
     band_shape = _band_shape(x)
     out_low = ctx.const(np.full(band_shape, low, dtype=np.float32), "output_low")
     out_high = ctx.const(np.full(band_shape, high, dtype=np.float32), "output_high")
-    in_low, in_high = _input_bands(ctx, x, zero_point, low, high)
+    in_low, in_high = _input_bands(ctx, x, scale, zero_point, low, high)
     fq = ctx.op("FakeQuantize", x, in_low, in_high, out_low, out_high, levels=1 << target.bits,
                 auto_broadcast="numpy", suffix="fq")
     return ctx.op("Convert", fq, destination_type=target)
@@ -92,15 +121,18 @@ def _band_shape(x: Output) -> list[int]:
     return [] if x.shape is not None and len(x.shape) == 0 else [1]
 
 
-def _input_bands(ctx: NodeContext, x: Output, zero_point: Output | None, low: int, high: int) -> tuple[Output, Output]:
+def _input_bands(ctx: NodeContext, x: Output, scale_in: Output, zero_point: Output | None, low: int,
+                 high: int) -> tuple[Output, Output]:
     """scale * (band - zp), folded to constants when scale and zero point are known."""
-    scale, zp = ctx.value(1), ctx.value(2) if zero_point is not None else np.zeros((), np.float32)
+    scale = static_value(scale_in)
+    zp = static_value(zero_point) if zero_point is not None else np.zeros((), np.float32)
     if scale is not None and zp is not None:
-        target = _per_axis_shape(ctx, x, ctx.input(1)) or _band_shape(x)
+        target = _per_axis_shape(ctx, x, scale_in) or (list(scale.shape) if scale.ndim > 1 else _band_shape(x))
         zp_target = _per_axis_shape(ctx, x, zero_point) if zero_point is not None else None
-        in_low, in_high = scale_to_range(scale.reshape(target), zp.reshape(zp_target or _band_shape(x)), low, high)
+        zp_target = zp_target or (list(zp.shape) if zp.ndim > 1 else _band_shape(x))
+        in_low, in_high = scale_to_range(scale.reshape(target), zp.reshape(zp_target), low, high)
         return ctx.const(in_low, "input_low"), ctx.const(in_high, "input_high")
-    scale_out = _broadcastable(ctx, x, _as_f32(ctx, ctx.input(1), "scale_f32"), "scale")
+    scale_out = _broadcastable(ctx, x, _as_f32(ctx, scale_in, "scale_f32"), "scale")
     zp_out = ctx.const(np.zeros(1, np.float32), "zero_point") if zero_point is None else \
         _broadcastable(ctx, x, _as_f32(ctx, zero_point, "zero_point_f32"), "zero_point")
     bands = []
@@ -111,10 +143,10 @@ def _input_bands(ctx: NodeContext, x: Output, zero_point: Output | None, low: in
     return bands[0], bands[1]
 
 
-@converter("DequantizeLinear", emits=("Convert", "Subtract", "Multiply", "Reshape"))
+@converter("DequantizeLinear", emits=("Convert", "Subtract", "Multiply", "Reshape", "Gather"))
 def _dequantize(ctx: NodeContext) -> Output:
-    _check_granularity(ctx)
-    x, scale, zero_point = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    x = ctx.input(0)
+    scale, zero_point = _blocks_expanded(ctx, x, ctx.input(1), "scale"), _blocks_expanded(ctx, x, ctx.optional_input(2), "zero_point")
     scale_type = scale.etype
     values = ctx.op("Convert", x, destination_type=scale_type, suffix="convert")
     if zero_point is not None:
