@@ -17,7 +17,7 @@ import ovmodels
 import pytest
 import realdata
 from conftest import REAL_MODELS
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from onnx_check import TOLERANCE, assert_close, lpir_run, make_model, ort_run
 
 import lpir
@@ -305,24 +305,27 @@ def test_newer_opset_reads_ops_whose_revisions_only_widen_types(tmp_path):
 
 
 def test_revision_with_a_new_meaning_is_refused_with_the_other_unsupported_ops(tmp_path):
-    """SpaceToDepth gained ``mode`` in opset 28: CRD (not the earlier layout) is refused, by name,
-    in the one error that also lists an op without a converter; DCR, the default, is read."""
-    nodes = [helper.make_node("SpaceToDepth", ["x"], ["s"], name="s2d", blocksize=2, mode="CRD"),
-             helper.make_node("Det", ["s"], ["y"], name="det")]
-    graph = _graph(nodes, [_float_info("x", [1, 1, 4, 4])], [_float_info("y", None)])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 28)]), str(tmp_path / "m.onnx"))
+    """DequantizeLinear gained ``output_dtype`` in opset 23: a node that sets it is refused, by
+    name, in the one error that also lists an op without a converter; one that leaves it at its
+    default is read."""
+    scale = numpy_helper.from_array(np.asarray(0.5, dtype=np.float32), "scale")
+    nodes = [helper.make_node("DequantizeLinear", ["x", "scale"], ["d"], name="dq", output_dtype=TensorProto.FLOAT16),
+             helper.make_node("Det", ["d"], ["y"], name="det")]
+    x_info = helper.make_tensor_value_info("x", TensorProto.INT8, [2, 2])
+    graph = helper.make_graph(nodes, "g", [x_info], [_float_info("y", None)], [scale])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]), str(tmp_path / "m.onnx"))
     with pytest.raises(lpir.UnsupportedOpError) as info:
         lpir.read_model(tmp_path / "m.onnx")
     message = str(info.value)
     assert "2 ONNX op type(s) in 2 node(s)" in message
-    assert "SpaceToDepth (mode='CRD' (added in opset 28)): 1 node(s): 's2d'" in message
+    assert "DequantizeLinear (output_dtype=10 (added in opset 23)): 1 node(s): 'dq'" in message
     assert "Det: 1 node(s): 'det'" in message
-    del nodes[0].attribute[1]  # mode back to its default
-    onnx.save(helper.make_model(_graph(nodes[:1], [_float_info("x", [1, 1, 4, 4])], [_float_info("s", None)]),
-                                opset_imports=[helper.make_opsetid("", 28)]), str(tmp_path / "dcr.onnx"))
-    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    (y,) = lpir_run(tmp_path / "dcr.onnx", [x])
-    assert y.shape == (1, 4, 2, 2) and np.array_equal(y[0, 1], x[0, 0, ::2, 1::2])
+    del nodes[0].attribute[0]  # output_dtype back to its default
+    graph = helper.make_graph(nodes[:1], "g", [x_info], [_float_info("d", None)], [scale])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]), str(tmp_path / "default.onnx"))
+    x = np.asarray([[-4, 2], [0, 7]], dtype=np.int8)
+    (y,) = lpir_run(tmp_path / "default.onnx", [x])
+    np.testing.assert_array_equal(y, x.astype(np.float32) * 0.5)
 
 
 def test_every_revision_of_a_converted_op_is_reviewed():

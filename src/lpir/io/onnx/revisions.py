@@ -34,12 +34,11 @@ COMPATIBLE_REVISIONS: dict[tuple[str, int], dict[str, object]] = {
     **{(op, version): {} for op in ("If", "Loop", "Scan") for version in (23, 24, 25)},
     # 27: stash_type only changes how float16/bfloat16 ranges accumulate
     ("Range", 27): {},
-    # 28: new element types (float6, bfloat16, more integers); Mod with fmod=0 admits floats;
-    # SpaceToDepth gains mode (default DCR, the only earlier layout)
+    # 28: new element types (float6, bfloat16, more integers); Mod with fmod=0 admits floats
+    # (SpaceToDepth's converter follows opset 28, which adds mode)
     **{(op, 28): {} for op in ("BitShift", "Cast", "Celu", "Compress", "DepthToSpace", "DequantizeLinear",
                                "Einsum", "Mod", "OneHot", "QuantizeLinear", "ReduceLogSum", "ReduceLogSumExp",
                                "ReverseSequence", "Unique")},
-    ("SpaceToDepth", 28): {"mode": "DCR"},
 }
 
 
