@@ -333,6 +333,24 @@ CASES = {
                                          c("w", RNG.integers(0, 255, (3, 2, 3, 3)).astype(np.uint8)),
                                          c("xz", np.uint8(100)), c("wz", np.uint8(120))], 13, {"pads": [1, 1, 1, 1]}),
     "DynamicQuantizeLinear": ("DynamicQuantizeLinear", [x(f32(3, 4))], 13, {}, 3),
+    "ConvInteger-groups": ("ConvInteger", [
+        x(RNG.integers(0, 255, (1, 4, 6, 5)).astype(np.uint8)), c("w", RNG.integers(0, 255, (6, 2, 3, 2)).astype(np.uint8)),
+        c("xz", np.uint8(90)), c("wz", np.uint8(131))], 13,
+        {"group": 2, "strides": [2, 1], "pads": [1, 0, 1, 1]}),
+    "QLinearConv-u8-bias": ("QLinearConv", [
+        x(RNG.integers(0, 255, (2, 3, 6, 6)).astype(np.uint8)), c("xs", np.float32(0.02)), c("xz", np.uint8(120)),
+        c("w", RNG.integers(0, 255, (4, 3, 3, 3)).astype(np.uint8)), c("ws", np.float32(0.01)), c("wz", np.uint8(125)),
+        c("ys", np.float32(0.1)), c("yz", np.uint8(128)), c("b", RNG.integers(-500, 500, 4).astype(np.int32))], 13,
+        {"pads": [1, 1, 1, 1]}),
+    "QLinearConv-i8-per-channel-groups": ("QLinearConv", [
+        x(RNG.integers(-128, 127, (1, 4, 7, 5)).astype(np.int8)), c("xs", np.float32(0.03)), c("xz", np.int8(-4)),
+        c("w", RNG.integers(-127, 127, (6, 2, 3, 3)).astype(np.int8)), c("ws", pos(6) / 50),
+        c("wz", np.zeros(6, np.int8)), c("ys", np.float32(0.3)), c("yz", np.int8(3))], 13,
+        {"group": 2, "strides": [1, 2], "dilations": [2, 1]}),
+    "QLinearConv-depthwise-runtime-scale": ("QLinearConv", [
+        x(RNG.integers(0, 255, (1, 3, 5, 5)).astype(np.uint8)), x(np.float32(0.05), "xs"), c("xz", np.uint8(128)),
+        c("w", RNG.integers(0, 255, (3, 1, 3, 3)).astype(np.uint8)), c("ws", np.float32(0.02)), c("wz", np.uint8(127)),
+        c("ys", np.float32(0.2)), c("yz", np.uint8(100))], 13, {"group": 3, "auto_pad": "SAME_UPPER"}),
     "RotaryEmbedding-3d-positions": ("RotaryEmbedding", [x(f32(2, 3, 16)), c("cos", f32(8, 4)), c("sin", f32(8, 4)),
                                                          c("pos", i64([[0, 1, 2], [5, 6, 7]]))], 23,
                                      {"num_heads": 2}),

@@ -1,4 +1,4 @@
-"""ONNX integer arithmetic: QLinearMatMul, MatMulInteger, ConvInteger, DynamicQuantizeLinear.
+"""ONNX integer arithmetic: QLinearMatMul, QLinearConv, MatMulInteger, ConvInteger, DynamicQuantizeLinear.
 
 The integer products are computed in f32 on the zero-point-shifted values, which is exact while
 every sum stays below 2**24 (8-bit operands, reductions of up to 256 terms); requantization
@@ -55,23 +55,60 @@ def _matmul_integer(ctx: NodeContext) -> Output:
     return ctx.op("Convert", product, destination_type=types.i32)
 
 
-@converter("ConvInteger", emits=("Convert", "Subtract", "Reshape", "Convolution"))
-def _conv_integer(ctx: NodeContext) -> Output:
-    """Padding adds zeros after the shift (the input is padded with its zero point); weight zero
-    points are per tensor or per output channel."""
-    from lpir.io.onnx.converters.nn import _window_attrs
+def _integer_conv(ctx: NodeContext, x_zero_point: Output | None, w_index: int, w_zero_point: Output | None) -> Output:
+    """The convolution of the zero-point-shifted input and weights, in f32 (grouped when
+    ``group`` > 1). Padding adds zeros after the shift (the input is padded with its zero
+    point); weight zero points are per tensor or per output channel."""
+    from lpir.io.onnx.converters.nn import _reshape_static, _window_attrs
 
-    if ctx.attr("group", 1) != 1:
-        raise ctx.fail("ConvInteger with groups is not supported")
-    x = _shifted(ctx, ctx.input(0), ctx.optional_input(2), "x")
-    w_point = ctx.optional_input(3)
-    spatial = len(ctx.attr("kernel_shape") or []) or ctx.rank(ctx.input(1)) - 2
-    if w_point is not None and w_point.shape is not None and len(w_point.shape) == 1:
-        target = ctx.const(np.asarray([-1] + [1] * (spatial + 1), dtype=np.int64), "w_point_shape")
-        w_point = ctx.op("Reshape", w_point, target, special_zero=False, suffix="w_point_per_channel")
-    weights = _shifted(ctx, ctx.input(1), w_point, "w")
-    conv = ctx.op("Convolution", x, weights, suffix="conv", **_window_attrs(ctx, spatial))
+    x = _shifted(ctx, ctx.input(0), x_zero_point, "x")
+    spatial = len(ctx.attr("kernel_shape") or []) or ctx.rank(ctx.input(w_index)) - 2
+    weights = _shifted(ctx, ctx.input(w_index), _per_output_channel(ctx, w_zero_point, spatial, "w_point"), "w")
+    groups = ctx.attr("group", 1)
+    if groups == 1:
+        return ctx.op("Convolution", x, weights, suffix="conv", **_window_attrs(ctx, spatial))
+    return ctx.op("GroupConvolution", x, _reshape_static(ctx, weights, groups), suffix="conv",
+                  **_window_attrs(ctx, spatial))
+
+
+def _per_output_channel(ctx: NodeContext, value: Output | None, spatial: int, name: str) -> Output | None:
+    """A 1-D per-output-channel parameter reshaped to [C_OUT, 1, ...] (per tensor: unchanged)."""
+    if value is None or value.shape is None or len(value.shape) != 1:
+        return value
+    target = ctx.const(np.asarray([-1] + [1] * (spatial + 1), dtype=np.int64), f"{name}_shape")
+    return ctx.op("Reshape", value, target, special_zero=False, suffix=f"{name}_per_channel")
+
+
+@converter("ConvInteger", emits=("Convert", "Subtract", "Reshape", "Convolution", "GroupConvolution"))
+def _conv_integer(ctx: NodeContext) -> Output:
+    conv = _integer_conv(ctx, ctx.optional_input(2), 1, ctx.optional_input(3))
     return ctx.op("Convert", conv, destination_type=types.i32)
+
+
+@converter("QLinearConv", emits=("Convert", "Subtract", "Reshape", "Convolution", "GroupConvolution", "Add",
+                                 "Multiply", "Divide", "Round", "Clamp"))
+def _qlinear_conv(ctx: NodeContext) -> Output:
+    """y = saturate(round((conv(x - x_zp, w - w_zp) + B) * x_scale * w_scale / y_scale) + y_zp);
+    B (i32) is in the product's scale; w_scale and w_zp may be per output channel."""
+    conv = _integer_conv(ctx, ctx.input(2), 3, ctx.input(5))
+    spatial = ctx.rank(ctx.input(3)) - 2
+    bias = ctx.optional_input(8)
+    if bias is not None:
+        shape = ctx.const(np.asarray([1, -1] + [1] * spatial, dtype=np.int64), "bias_shape")
+        wide = ctx.op("Convert", bias, destination_type=_F32, suffix="bias")
+        conv = ctx.op("Add", conv, ctx.op("Reshape", wide, shape, special_zero=False, suffix="bias_per_channel"),
+                      suffix="biased")
+    w_scale = ctx.op("Convert", ctx.input(4), destination_type=_F32, suffix="w_scale")
+    if w_scale.shape is not None and len(w_scale.shape) == 1:
+        shape = ctx.const(np.asarray([1, -1] + [1] * spatial, dtype=np.int64), "w_scale_shape")
+        w_scale = ctx.op("Reshape", w_scale, shape, special_zero=False, suffix="w_scale_per_channel")
+    x_scale = ctx.op("Convert", ctx.input(1), destination_type=_F32, suffix="x_scale")
+    y_scale = ctx.op("Convert", ctx.input(6), destination_type=_F32, suffix="y_scale")
+    factor = ctx.op("Divide", ctx.op("Multiply", x_scale, w_scale, suffix="scale_xw"), y_scale, suffix="factor")
+    scaled = ctx.op("Multiply", conv, factor, suffix="scaled")
+    shifted = ctx.op("Add", scaled, ctx.op("Convert", ctx.input(7), destination_type=_F32, suffix="y_zero_point"),
+                     suffix="shifted")
+    return _saturate(ctx, shifted, ctx.input(7).etype, None)
 
 
 @converter("DynamicQuantizeLinear", emits=("ReduceMin", "ReduceMax", "Minimum", "Maximum", "Subtract", "Divide",
