@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 import onnx
-from onnx import TensorProto, helper
-from onnx_check import check_against_ort, lpir_run, make_model, ort_run, single_node_model
+from onnx import TensorProto, helper, numpy_helper
+from onnx_check import assert_close, check_against_ort, lpir_run, make_model, ort_run, single_node_model
 
 import lpir
 from lpir.errors import ValidationError
@@ -532,3 +532,30 @@ def test_space_to_depth_modes_of_opset_28_match_onnx_reference(mode, blocksize, 
     path = tmp_path / "s2d.onnx"
     onnx.save(model, str(path))
     np.testing.assert_array_equal(lpir_run(path, [data])[0], ReferenceEvaluator(model).run(None, {"x": data})[0])
+
+
+def _pool_unpool_model(kernel, strides, pads, output_shape):
+    """MaxPool's values and indices fed to MaxUnpool, as a network inverting a pooling does."""
+    window = {"kernel_shape": kernel, "strides": strides, "pads": pads}
+    nodes = [helper.make_node("MaxPool", ["x"], ["v", "i"], **window),
+             helper.make_node("MaxUnpool", ["v", "i"] + (["shape"] if output_shape else []), ["y"], **window)]
+    initializers = [numpy_helper.from_array(np.asarray(output_shape, np.int64), "shape")] if output_shape else []
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializers)
+    return make_model(graph, 11)
+
+
+@pytest.mark.parametrize("kernel, strides, pads, output_shape", [
+    ([2, 2], [2, 2], [0, 0, 0, 0], [2, 3, 8, 7]),  # odd width: the last column is not pooled
+    ([2, 1], [2, 1], [0, 0, 0, 0], None),
+    ([3, 2], [2, 1], [1, 0, 0, 0], [2, 3, 8, 7]),
+])
+def test_max_unpool_matches_onnxruntime(kernel, strides, pads, output_shape, tmp_path):
+    """Values return to where MaxPool found them in its input (indices relative to output_shape)."""
+    path = tmp_path / "unpool.onnx"
+    onnx.save(_pool_unpool_model(kernel, strides, pads, output_shape), str(path))
+    data = [f32(2, 3, 8, 7)]
+    result = lpir_run(path, data)
+    assert_close(result, ort_run(path, data))
+    kept = result[0] != 0
+    np.testing.assert_array_equal(result[0][kept], data[0][kept])

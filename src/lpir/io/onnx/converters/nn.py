@@ -159,6 +159,41 @@ def _column_major(ctx: NodeContext, indices: Output, x: Output) -> Output:
     return result
 
 
+@converter("MaxUnpool", emits=("ShapeOf", "Subtract", "Multiply", "Add", "ReduceProd", "Broadcast", "Reshape",
+                               "ScatterElementsUpdate", "Convert"))
+def _max_unpool(ctx: NodeContext) -> Output:
+    """MaxUnpool: each value goes to its flat index (as MaxPool returned it) in a zero tensor of
+    output_shape, the shape of the pooling's input, or without it of the shape the pooling would
+    come from: (size - 1) * stride + kernel - pads per spatial axis. (ONNX Runtime and PyTorch
+    read the indices so; ONNX's reference keeps them in the second shape and pads to the first.)"""
+    x, indices = ctx.input(0), ctx.input(1)
+    kernel = list(ctx.attr("kernel_shape", required=True))
+    spatial = len(kernel)
+    if ctx.rank(x) != spatial + 2:
+        raise ctx.fail(f"kernel_shape {kernel} does not fit an input of rank {ctx.rank(x)}")
+    i64 = np.int64
+    if ctx.optional_input(2) is not None:
+        shape = ctx.op("Convert", ctx.input(2), destination_type=types.i64, suffix="output_shape")
+    else:
+        strides = list(ctx.attr("strides") or [1] * spatial)
+        pads = list(ctx.attr("pads") or [0] * (2 * spatial))
+        pooled = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="pooled_shape")
+        steps = ctx.const(np.asarray([1, 1] + strides, dtype=i64), "strides")
+        extents = ctx.const(np.asarray([1, 1] + [k - pads[i] - pads[i + spatial] for i, k in enumerate(kernel)],
+                                       dtype=i64), "extents")
+        last = ctx.op("Subtract", pooled, ctx.const(i64(1), "one"), suffix="last")
+        shape = ctx.op("Add", ctx.op("Multiply", last, steps, suffix="spans"), extents, suffix="unpooled_shape")
+    total = ctx.op("ReduceProd", shape, ctx.const(np.asarray([0], dtype=i64), "axis0"), keep_dims=True,
+                   suffix="size")
+    flat = ctx.const(np.asarray([-1], dtype=i64), "flat")
+    zeros = ctx.op("Broadcast", ctx.const_like(0, x, "zero"), total, opset=3, suffix="zeros")
+    scattered = ctx.op("ScatterElementsUpdate", zeros,
+                       ctx.op("Reshape", indices, flat, special_zero=False, suffix="flat_indices"),
+                       ctx.op("Reshape", x, flat, special_zero=False, suffix="flat_values"),
+                       ctx.const(i64(0), "scatter_axis"), opset=3, suffix="scattered")
+    return ctx.op("Reshape", scattered, shape, special_zero=False)
+
+
 @converter("AveragePool", emits=("AvgPool", "Reshape", "Convolution", "ShapeOf", "Slice", "Concat", "Divide"))
 def _average_pool(ctx: NodeContext) -> Output:
     attrs = _pool_attrs(ctx)
