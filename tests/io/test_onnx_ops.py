@@ -148,6 +148,13 @@ CASES = {
                                {"mode": "linear", "coordinate_transformation_mode": "align_corners"}),
     "Resize-13-cubic": ("Resize", [x(IMG), NONE, c("sc", np.float32([1, 1, 1.5, 0.5]))], 13,
                         {"mode": "cubic", "cubic_coeff_a": -0.5}),
+    # IMG is 7 x 9: not_larger 14 x 27 → scale 2 (14 x 18); not_smaller 4 x 3 → scale 4/7 (4 x 5)
+    "Resize-18-not-larger-nearest": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([14, 27]))], 18,
+                                     {"axes": [2, 3], "keep_aspect_ratio_policy": "not_larger"}),
+    "Resize-18-not-smaller-linear": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([4, 3]))], 18,
+                                     {"axes": [2, 3], "keep_aspect_ratio_policy": "not_smaller", "mode": "linear"}),
+    "Resize-18-not-larger-all-axes-cubic": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([2, 4, 21, 30]))], 18,
+                                            {"keep_aspect_ratio_policy": "not_larger", "mode": "cubic"}),
     "Resize-18-axes": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([14, 4]))], 18,
                        {"mode": "nearest", "axes": [2, 3]}),
     # shape and data movement
@@ -559,3 +566,13 @@ def test_max_unpool_matches_onnxruntime(kernel, strides, pads, output_shape, tmp
     assert_close(result, ort_run(path, data))
     kept = result[0] != 0
     np.testing.assert_array_equal(result[0][kept], data[0][kept])
+
+
+def test_resize_keeping_aspect_ratio_refuses_lengths_interpolate_would_round_down(tmp_path):
+    """not_smaller on 7 x 9 to 2 x 4: scale 4/9 makes 7 rows 3.11 → 3 either way, but 2 x 5 makes
+    scale 5/9, 7 rows 3.89: ONNX rounds to 4, Interpolate's scales mode down to 3."""
+    model, _ = single_node_model("Resize", [x(IMG), NONE, NONE, c("sz", i64([2, 5]))], opset=18, axes=[2, 3],
+                                 keep_aspect_ratio_policy="not_smaller")
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(ValidationError, match=r"gives lengths \[4, 5\].*round to \[3, 5\]"):
+        lpir.read_model(tmp_path / "m.onnx")
