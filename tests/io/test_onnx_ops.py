@@ -155,6 +155,16 @@ CASES = {
                                      {"axes": [2, 3], "keep_aspect_ratio_policy": "not_smaller", "mode": "linear"}),
     "Resize-18-not-larger-all-axes-cubic": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([2, 4, 21, 30]))], 18,
                                             {"keep_aspect_ratio_policy": "not_larger", "mode": "cubic"}),
+    **{f"Resize-crop-{name}": ("Resize", inputs, 19, {"coordinate_transformation_mode": "tf_crop_and_resize", **attrs})
+       for name, inputs, attrs in [
+           ("linear-sizes", [x(IMG), c("roi", np.float32([0, 0, 0.2, 0.1, 1, 1, 0.9, 0.7])), NONE,
+                             c("sz", i64([2, 4, 5, 6]))], {"mode": "linear"}),
+           ("cubic-scales-beyond", [x(IMG), x(np.float32([0, 0, -0.2, 0.3, 1, 1, 1.3, 1.1]), "roi"),
+                                    c("sc", np.float32([1, 1, 1.5, 0.8]))],
+            {"mode": "cubic", "extrapolation_value": -2.0}),
+           ("linear-axes-3-2-single-row", [x(IMG), c("roi", np.float32([0.1, 0.3, 0.8, 0.6])), NONE,
+                                           c("sz", i64([4, 1]))], {"mode": "linear", "axes": [3, 2]}),
+       ]},
     "Resize-18-axes": ("Resize", [x(IMG), NONE, NONE, c("sz", i64([14, 4]))], 18,
                        {"mode": "nearest", "axes": [2, 3]}),
     # shape and data movement

@@ -10,6 +10,7 @@ from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registr
     quantization,
     recurrent,
     reduce,
+    resize,
     shape,
     signal,
 )

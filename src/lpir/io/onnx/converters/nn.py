@@ -1,4 +1,4 @@
-"""Neural-network layers: convolutions, pooling, normalisations, Gemm/MatMul, Softmax, Resize."""
+"""Neural-network layers: convolutions, pooling, normalisations, Gemm/MatMul, Softmax, sampling, detection."""
 
 from __future__ import annotations
 
@@ -490,74 +490,6 @@ def _softmax(ctx: NodeContext) -> Output:
     out = ctx.op(op_type, flat, opset=opset, axis=axis, suffix="normalized")
     shape = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="shape")
     return ctx.op("Reshape", out, shape, special_zero=False)
-
-
-_RESIZE_MODES = {"nearest": "nearest", "linear": "linear_onnx", "cubic": "cubic"}
-
-
-@converter("Resize", "Upsample", emits="Interpolate")
-def _resize(ctx: NodeContext) -> Output:
-    """Resize/Upsample → Interpolate-11 (scales or sizes; optional axes from opset 18)."""
-    mode = ctx.attr("mode", "nearest")
-    if mode not in _RESIZE_MODES:
-        raise ctx.fail(f"Resize mode {mode!r} is not supported")
-    legacy = ctx.op_type == "Upsample" or ctx.opset < 11
-    transform = "asymmetric" if legacy else ctx.attr("coordinate_transformation_mode", "half_pixel")
-    if transform == "tf_crop_and_resize":
-        raise ctx.fail("coordinate_transformation_mode 'tf_crop_and_resize' is not supported")
-    if ctx.attr("exclude_outside", 0):
-        raise ctx.fail("exclude_outside is not supported")
-    attrs = {
-        "mode": _RESIZE_MODES[mode], "coordinate_transformation_mode": transform,
-        "nearest_mode": "floor" if legacy else ctx.attr("nearest_mode", "round_prefer_floor"),
-        "antialias": bool(ctx.attr("antialias", 0)), "cube_coeff": float(ctx.attr("cubic_coeff_a", -0.75)),
-    }
-    attrs["pads_begin"] = attrs["pads_end"] = [0] * ctx.rank(ctx.input(0))
-    target, attrs["shape_calculation_mode"] = _resize_target(ctx, legacy)
-    if attrs["shape_calculation_mode"] == "sizes" and ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
-        target, attrs["shape_calculation_mode"] = _aspect_kept_scales(ctx), "scales"
-    inputs = [ctx.input(0), target]
-    if ctx.has_attr("axes"):
-        inputs.append(ctx.const(np.asarray(ctx.attr("axes"), dtype=np.int64), "axes"))
-    return ctx.build("Interpolate", inputs, attrs, opset=11).outputs[0]
-
-
-def _aspect_kept_scales(ctx: NodeContext) -> Output:
-    """keep_aspect_ratio_policy: one scale for every resized axis, the smallest (not_larger) or
-    largest (not_smaller) of sizes / input lengths; each output length is that scale times the
-    input length rounded half up. Interpolate's scales mode resizes with the same scale but
-    rounds lengths down, so lpir needs the sizes and input lengths as constants, to check that
-    both roundings agree."""
-    policy = ctx.attr("keep_aspect_ratio_policy")
-    if policy not in ("not_larger", "not_smaller"):
-        raise ctx.fail(f"keep_aspect_ratio_policy {policy!r} is not one of stretch, not_larger, not_smaller")
-    x = ctx.input(0)
-    rank = ctx.rank(x)
-    axes = [a % rank for a in (ctx.attr("axes") or range(rank))]
-    sizes, lengths = ctx.static_input(3, "sizes"), [x.shape[a] for a in axes]
-    if not all(isinstance(n, int) and n > 0 for n in lengths):
-        raise ctx.fail(f"keep_aspect_ratio_policy needs static lengths of the resized axes, got {list(x.shape)}")
-    ratios = sizes.astype(np.float64).reshape(-1) / np.asarray(lengths, dtype=np.float64)
-    scale = np.float32(ratios.min() if policy == "not_larger" else ratios.max())
-    rounded = [int(scale * n + 0.5) for n in lengths]
-    floored = [int(np.floor(np.float32(n) * scale + np.float32(1e-5))) for n in lengths]
-    if rounded != floored:
-        raise ctx.fail(f"keep_aspect_ratio_policy={policy} gives lengths {rounded} that Interpolate's scale "
-                       f"{scale} would round to {floored}")
-    return ctx.const(np.full(len(axes), scale, dtype=np.float32), "scales")
-
-
-def _resize_target(ctx: NodeContext, legacy: bool) -> tuple[Output, str]:
-    if ctx.op_type == "Upsample" and ctx.opset < 9:
-        return ctx.const(np.asarray(ctx.attr("scales"), dtype=np.float32), "scales"), "scales"
-    if legacy:
-        return ctx.input(1), "scales"
-    scales, sizes = ctx.optional_input(2), ctx.optional_input(3)
-    if sizes is not None and (scales is None or (scales.shape is not None and 0 in scales.shape)):
-        return sizes, "sizes"
-    if scales is None:
-        raise ctx.fail("Resize needs scales or sizes")
-    return scales, "scales"
 
 
 _GRID_MODES = {"bilinear": "bilinear", "linear": "bilinear", "bicubic": "bicubic", "cubic": "bicubic",
