@@ -11,6 +11,7 @@ from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registr
     recurrent,
     reduce,
     resize,
+    sampling,
     shape,
     signal,
 )
