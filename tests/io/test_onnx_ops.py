@@ -409,6 +409,10 @@ CASES = {
         {"axis": 0, "block_size": 2}),
     "QuantizeLinear-blocked-runtime-int16": ("QuantizeLinear", [x(f32(2, 6) * 3), x(pos(2, 2) / 10, "s")], 21,
                                              {"axis": -1, "block_size": 4, "output_dtype": TensorProto.INT16}),
+    **{f"GridSample-volume-{mode}-{padding}-{corners}": (
+        "GridSample", [x(f32(2, 3, 4, 5, 6)), x(RNG.uniform(-1.3, 1.3, (2, 3, 2, 4, 3)).astype(np.float32), "g")], 20,
+        {"mode": mode, "padding_mode": padding, "align_corners": corners})
+       for mode in ("linear", "nearest") for padding in ("zeros", "border") for corners in (0, 1)},
     "NonMaxSuppression-corners": ("NonMaxSuppression", [
         x(np.concatenate([RNG.uniform(0, 6, (2, 10, 2)), RNG.uniform(4, 10, (2, 10, 2))], -1).astype(np.float32)),
         x(RNG.uniform(0, 1, (2, 3, 10)).astype(np.float32), "scores"), c("limit", i64([3])),

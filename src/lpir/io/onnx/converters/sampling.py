@@ -12,16 +12,125 @@ _GRID_MODES = {"bilinear": "bilinear", "linear": "bilinear", "bicubic": "bicubic
                "nearest": "nearest"}
 
 
-@converter("GridSample", emits="GridSample")
+_VOLUME_EMITS = ("ShapeOf", "Gather", "Squeeze", "Convert", "Add", "Subtract", "Multiply", "Maximum", "Minimum",
+                 "Floor", "Round", "GreaterEqual", "LessEqual", "LogicalAnd", "Select", "Reshape", "Transpose",
+                 "Concat")
+
+
+@converter("GridSample", emits=("GridSample",) + _VOLUME_EMITS)
 def _grid_sample(ctx: NodeContext) -> Output:
-    """2-D images only (opset 20 also samples volumes); the mode names changed in opset 20."""
+    """2-D images → GridSample-9; volumes (opset 20) are sampled with gathers. The mode names
+    changed in opset 20."""
     mode = ctx.attr("mode", "linear" if ctx.opset >= 20 else "bilinear")
     if mode not in _GRID_MODES:
         raise ctx.fail(f"GridSample mode {mode!r} is not supported")
-    if ctx.rank(ctx.input(0)) != 4:
-        raise ctx.fail(f"GridSample of a {ctx.rank(ctx.input(0))}-D input is not supported (4-D only)")
-    return ctx.op("GridSample", ctx.input(0), ctx.input(1), opset=9, mode=_GRID_MODES[mode],
-                  padding_mode=ctx.attr("padding_mode", "zeros"), align_corners=bool(ctx.attr("align_corners", 0)))
+    padding, corners = ctx.attr("padding_mode", "zeros"), bool(ctx.attr("align_corners", 0))
+    rank = ctx.rank(ctx.input(0))
+    if rank == 5:
+        return _sample_volume(ctx, _GRID_MODES[mode], padding, corners)
+    if rank != 4:
+        raise ctx.fail(f"GridSample of a {rank}-D input is not supported (4-D or 5-D)")
+    return ctx.op("GridSample", ctx.input(0), ctx.input(1), opset=9, mode=_GRID_MODES[mode], padding_mode=padding,
+                  align_corners=corners)
+
+
+def _sample_volume(ctx: NodeContext, mode: str, padding: str, corners: bool) -> Output:
+    """GridSample of [N, C, D, H, W] at grid [N, D_out, H_out, W_out, 3] of (x, y, z) in [-1, 1]:
+    each point is mapped to voxel coordinates as GridSample-9 maps pixels (border padding
+    clamps it into the volume), then read from its nearest voxel (half to even) or its 8
+    neighbours (trilinear); with zeros padding neighbours outside the volume read 0. Each
+    neighbour is gathered from the data viewed as [N, D*H*W, C]."""
+    if mode == "bicubic" or padding not in ("zeros", "border"):
+        raise ctx.fail(f"GridSample of a volume supports linear and nearest modes with zeros or border padding, "
+                       f"not {mode} with {padding}")
+    data, grid = ctx.input(0), ctx.op("Convert", ctx.input(1), destination_type=types.f32, suffix="grid_f32")
+    i64, f32 = np.int64, np.float32
+    shape = ctx.op("ShapeOf", data, opset=3, output_type=types.i64, suffix="data_shape")
+    axes = []  # per volume axis (z, y, x): [(index, weight)] of the neighbours, and the axis length
+    for component, axis, name in ((2, 2, "z"), (1, 3, "y"), (0, 4, "x")):
+        length = ctx.op("Gather", shape, ctx.const(np.asarray([axis], i64), f"{name}_axis"),
+                        ctx.const(i64(0), f"{name}_gather_axis"), opset=8, suffix=f"{name}_length")
+        last = ctx.op("Convert", ctx.op("Subtract", length, ctx.const(i64(1), f"{name}_one"), suffix=f"{name}_last_i"),
+                      destination_type=types.f32, suffix=f"{name}_last")
+        g = ctx.op("Squeeze", ctx.op("Gather", grid, ctx.const(np.asarray([component], i64), f"{name}_component"),
+                                     ctx.const(i64(4), f"{name}_grid_axis"), opset=8, suffix=f"{name}_column"),
+                   ctx.const(np.asarray([4], i64), f"{name}_squeeze"), suffix=f"{name}_normalized")
+        shifted = ctx.op("Add", g, ctx.const(f32(1), f"{name}_plus_one"), suffix=f"{name}_shifted")
+        if corners:
+            point = ctx.op("Multiply", ctx.op("Multiply", shifted, ctx.const(f32(0.5), f"{name}_half"),
+                                              suffix=f"{name}_unit"), last, suffix=f"{name}_point")
+        else:
+            size = ctx.op("Convert", length, destination_type=types.f32, suffix=f"{name}_size")
+            point = ctx.op("Multiply", ctx.op("Subtract", ctx.op("Multiply", shifted, size, suffix=f"{name}_scaled"),
+                                              ctx.const(f32(1), f"{name}_minus_one"), suffix=f"{name}_offset"),
+                           ctx.const(f32(0.5), f"{name}_half"), suffix=f"{name}_point")
+        if padding == "border":
+            point = _between(ctx, point, last, f"{name}_point_clamped")
+        axes.append((_neighbours(ctx, point, last, mode, name), length))
+    return _gather_neighbours(ctx, data, shape, axes)
+
+
+def _between(ctx: NodeContext, value: Output, last: Output, name: str) -> Output:
+    """``value`` clamped to [0, last] (``last`` known at run time)."""
+    low = ctx.op("Maximum", value, ctx.const(np.float32(0), f"{name}_zero"), suffix=f"{name}_low")
+    return ctx.op("Minimum", low, last, suffix=name)
+
+
+def _neighbours(ctx: NodeContext, point: Output, last: Output, mode: str, name: str) -> list[tuple[Output, Output]]:
+    """(voxel index clamped into the axis, weight: 0 where the index lay outside) per neighbour."""
+    f32 = np.float32
+    if mode == "nearest":
+        taps = [(ctx.op("Round", point, opset=5, mode="half_to_even", suffix=f"{name}_nearest"), None)]
+    else:
+        low = ctx.op("Floor", point, suffix=f"{name}_floor")
+        fraction = ctx.op("Subtract", point, low, suffix=f"{name}_fraction")
+        taps = [(low, ctx.op("Subtract", ctx.const(f32(1), f"{name}_one_f"), fraction, suffix=f"{name}_low_weight")),
+                (ctx.op("Add", low, ctx.const(f32(1), f"{name}_next"), suffix=f"{name}_high"), fraction)]
+    result = []
+    for k, (index, weight) in enumerate(taps):
+        inside = ctx.op("LogicalAnd", ctx.op("GreaterEqual", index, ctx.const(f32(0), f"{name}{k}_zero"),
+                                             suffix=f"{name}{k}_from_start"),
+                        ctx.op("LessEqual", index, last, suffix=f"{name}{k}_to_end"), suffix=f"{name}{k}_inside")
+        weight = weight or ctx.const(f32(1), f"{name}{k}_unit_weight")
+        masked = ctx.op("Select", inside, weight, ctx.const(f32(0), f"{name}{k}_outside"), suffix=f"{name}{k}_weight")
+        clamped = ctx.op("Convert", _between(ctx, index, last, f"{name}{k}_clamped"), destination_type=types.i64,
+                         suffix=f"{name}{k}_index")
+        result.append((clamped, masked))
+    return result
+
+
+def _gather_neighbours(ctx: NodeContext, data: Output, shape: Output, axes: list) -> Output:
+    """Sum over neighbour triples of weight x voxel, back to [N, C, D_out, H_out, W_out]."""
+    i64 = np.int64
+    (z_taps, _), (y_taps, height), (x_taps, width) = axes
+    flat = ctx.op("Reshape", data, ctx.const(np.asarray([0, 0, -1], i64), "flat_shape"), special_zero=True,
+                  suffix="flat")
+    voxels = ctx.op("Transpose", flat, ctx.const(np.asarray([0, 2, 1], i64), "voxels_perm"), suffix="voxels")
+    points_shape = ctx.const(np.asarray([0, -1], i64), "points_shape")
+    total = None
+    for a, (z, wz) in enumerate(z_taps):
+        for b, (y, wy) in enumerate(y_taps):
+            for c, (x, wx) in enumerate(x_taps):
+                tag = f"n{a}{b}{c}"
+                row = ctx.op("Add", ctx.op("Multiply", z, height, suffix=f"{tag}_z_rows"), y, suffix=f"{tag}_row")
+                index = ctx.op("Add", ctx.op("Multiply", row, width, suffix=f"{tag}_row_start"), x, suffix=f"{tag}_index")
+                index = ctx.op("Reshape", index, points_shape, special_zero=True, suffix=f"{tag}_points")
+                values = ctx.build("Gather", [voxels, index, ctx.const(i64(1), f"{tag}_axis")], {"batch_dims": 1},
+                                   opset=8, suffix=f"{tag}_values").outputs[0]  # [N, P, C]
+                weight = ctx.op("Multiply", ctx.op("Multiply", wz, wy, suffix=f"{tag}_wzy"), wx, suffix=f"{tag}_w")
+                weight = ctx.op("Reshape", weight, ctx.const(np.asarray([0, -1, 1], i64), f"{tag}_w_shape"),
+                                special_zero=True, suffix=f"{tag}_w_column")
+                weighted = ctx.op("Multiply", values, ctx.op("Convert", weight, destination_type=data.etype,
+                                                              suffix=f"{tag}_w_typed"), suffix=f"{tag}_weighted")
+                total = weighted if total is None else ctx.op("Add", total, weighted, suffix=f"{tag}_sum")
+    channels_first = ctx.op("Transpose", total, ctx.const(np.asarray([0, 2, 1], i64), "out_perm"), suffix="channels_first")
+    grid_shape = ctx.op("ShapeOf", ctx.input(1), opset=3, output_type=types.i64, suffix="grid_shape")
+    target = ctx.build("Concat", [
+        ctx.op("Gather", shape, ctx.const(np.asarray([0, 1], i64), "batch_channels"), ctx.const(i64(0), "nc_axis"),
+               opset=8, suffix="batch_channels"),
+        ctx.op("Gather", grid_shape, ctx.const(np.asarray([1, 2, 3], i64), "out_axes"), ctx.const(i64(0), "out_axis"),
+               opset=8, suffix="out_lengths")], {"axis": 0}, suffix="out_shape").outputs[0]
+    return ctx.op("Reshape", channels_first, target, special_zero=False)
 
 
 @converter("NonMaxSuppression", emits="NonMaxSuppression")
