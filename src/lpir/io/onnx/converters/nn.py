@@ -492,12 +492,14 @@ def _softmax(ctx: NodeContext) -> Output:
     return ctx.op("Reshape", out, shape, special_zero=False)
 
 
-@converter("Col2Im", emits=("Col2Im", "Convert"))
+@converter("Col2Im", emits=("Col2Im", "Convert", "Reshape", "ShapeOf", "Gather", "Concat", "Broadcast",
+                             "ScatterElementsUpdate", "Slice"))
 def _col2im(ctx: NodeContext) -> Output:
-    """2-D images (OpenVINO's Col2Im-15); ONNX pads are [top, left, bottom, right]."""
+    """2-D images → OpenVINO's Col2Im-15 (ONNX pads are [begins..., ends...]); other ranks, with
+    constant image and block shapes, → a sum-scatter of every tap into the padded image."""
     block_shape = ctx.input(2).shape
     if block_shape is not None and tuple(block_shape) != (2,):
-        raise ctx.fail(f"Col2Im over {block_shape[0]} dimensions is not supported (2 only)")
+        return _col2im_scatter(ctx)
     pads = list(ctx.attr("pads") or [0, 0, 0, 0])
     i64 = types.i64
     size, block = ctx.input(1), ctx.input(2)
@@ -507,3 +509,44 @@ def _col2im(ctx: NodeContext) -> Output:
         block = ctx.op("Convert", block, destination_type=i64, suffix="block_shape")
     return ctx.op("Col2Im", ctx.input(0), size, block, opset=15, strides=list(ctx.attr("strides") or [1, 1]),
                   dilations=list(ctx.attr("dilations") or [1, 1]), pads_begin=pads[:2], pads_end=pads[2:])
+
+
+def _col2im_scatter(ctx: NodeContext) -> Output:
+    """Col2Im over any number of dimensions: the destination of each (tap, block) column entry
+    in the padded image is known from the constant shapes, so one ScatterElementsUpdate with sum
+    reduction adds the columns [N, C, taps * blocks] into [N, C, padded pixels]; the padding is
+    then cut off."""
+    image = [int(v) for v in ctx.static_input(1, "image_shape").reshape(-1)]
+    kernel = [int(v) for v in ctx.static_input(2, "block_shape").reshape(-1)]
+    rank = len(image)
+    strides = list(ctx.attr("strides") or [1] * rank)
+    dilations = list(ctx.attr("dilations") or [1] * rank)
+    pads = list(ctx.attr("pads") or [0] * (2 * rank))
+    if len(kernel) != rank or len(strides) != rank or len(dilations) != rank or len(pads) != 2 * rank:
+        raise ctx.fail(f"image_shape {image}, block_shape {kernel}, strides, dilations and pads disagree in rank")
+    padded = [size + pads[i] + pads[i + rank] for i, size in enumerate(image)]
+    blocks = [(p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, strides, dilations)]
+    if min(blocks) < 1:
+        raise ctx.fail(f"blocks of {kernel} (dilations {dilations}) do not fit the padded image {padded}")
+    taps = np.stack(np.meshgrid(*[np.arange(k) * d for k, d in zip(kernel, dilations)], indexing="ij"), -1).reshape(-1, rank)
+    starts = np.stack(np.meshgrid(*[np.arange(b) * s for b, s in zip(blocks, strides)], indexing="ij"), -1).reshape(-1, rank)
+    positions = taps[:, None, :] + starts[None, :, :]  # [taps, blocks, rank]
+    destinations = np.ravel_multi_index(tuple(np.moveaxis(positions, -1, 0)), padded).reshape(-1).astype(np.int64)
+    i64 = np.int64
+    columns = ctx.op("Reshape", ctx.input(0), ctx.const(np.asarray([0, -1, destinations.size], i64), "columns_shape"),
+                     special_zero=True, suffix="columns")
+    shape = ctx.op("ShapeOf", columns, opset=3, output_type=types.i64, suffix="columns_dims")
+    batch_channels = ctx.op("Gather", shape, ctx.const(np.asarray([0, 1], i64), "nc_index"),
+                            ctx.const(i64(0), "nc_axis"), opset=8, suffix="batch_channels")
+    target = ctx.build("Concat", [batch_channels, ctx.const(np.asarray([int(np.prod(padded))], i64), "pixels")],
+                       {"axis": 0}, suffix="image_dims").outputs[0]
+    zeros = ctx.op("Broadcast", ctx.const_like(0, ctx.input(0), "zero"), target, opset=3, suffix="zeros")
+    indices = ctx.op("Broadcast", ctx.const(destinations, "destinations"), shape, opset=3, suffix="indices")
+    summed = ctx.build("ScatterElementsUpdate", [zeros, indices, columns, ctx.const(i64(2), "scatter_axis")],
+                       {"reduction": "sum", "use_init_val": True}, opset=12, suffix="summed").outputs[0]
+    volume = ctx.op("Reshape", summed, ctx.const(np.asarray([0, 0] + padded, i64), "padded_shape"), special_zero=True,
+                    suffix="padded")
+    begins = np.asarray(pads[:rank], i64)
+    return ctx.op("Slice", volume, ctx.const(begins, "crop_begin"), ctx.const(begins + np.asarray(image), "crop_end"),
+                  ctx.const(np.ones(rank, i64), "crop_step"), ctx.const(np.arange(2, rank + 2, dtype=i64), "crop_axes"),
+                  opset=8)
