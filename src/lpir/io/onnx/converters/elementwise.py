@@ -136,7 +136,7 @@ def _clip(ctx: NodeContext) -> Output:
 _FLOAT8_LIMITS = {types.f8e4m3: 448.0, types.f8e5m2: 57344.0}
 
 
-def _saturated(ctx: NodeContext, x: Output, etype: types.ElementType) -> Output:
+def saturated_float8(ctx: NodeContext, x: Output, etype: types.ElementType) -> Output:
     """From opset 19 a cast to float8 saturates by default: values beyond the type's range,
     infinities included, become its largest finite value (Convert alone gives NaN or inf)."""
     limit = _FLOAT8_LIMITS.get(etype)
@@ -148,13 +148,13 @@ def _saturated(ctx: NodeContext, x: Output, etype: types.ElementType) -> Output:
 @converter("Cast", emits=("Convert", "Clamp"))
 def _cast(ctx: NodeContext) -> Output:
     etype = element_type(ctx.attr("to"), f"ONNX node '{ctx.name}'")
-    return ctx.op("Convert", _saturated(ctx, ctx.input(0), etype), destination_type=etype)
+    return ctx.op("Convert", saturated_float8(ctx, ctx.input(0), etype), destination_type=etype)
 
 
 @converter("CastLike", emits=("ConvertLike", "Clamp"))
 def _cast_like(ctx: NodeContext) -> Output:
     like = ctx.input(1)
-    return ctx.op("ConvertLike", _saturated(ctx, ctx.input(0), like.etype), like)
+    return ctx.op("ConvertLike", saturated_float8(ctx, ctx.input(0), like.etype), like)
 
 
 @converter("Where", emits="Select")

@@ -15,14 +15,16 @@ from __future__ import annotations
 import numpy as np
 
 from lpir.io.onnx.context import NodeContext, converter, element_type
+from lpir.io.onnx.converters.elementwise import saturated_float8
 from lpir.ir import types
 from lpir.ir.graph import Output
 from lpir.ir.qparams import scale_to_range
 from lpir.ir.types import ElementType
 from lpir.ops import static_value
 
-# Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; their bands are the types' ranges.
-_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.i4, types.u4)
+# Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; the integer ones' bands are
+# the types' ranges, the float8 ones are rounded to and saturated.
+_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.i4, types.u4, types.f8e4m3, types.f8e5m2)
 
 
 def _axis(ctx: NodeContext, rank: int) -> int:
@@ -100,12 +102,15 @@ def _as_f32(ctx: NodeContext, value: Output, suffix: str) -> Output:
     return ctx.op("Convert", value, destination_type=types.f32, suffix=suffix)
 
 
-@converter("QuantizeLinear", emits=("FakeQuantize", "Convert", "Multiply", "Subtract", "Reshape", "Gather"))
+@converter("QuantizeLinear", emits=("FakeQuantize", "Convert", "Multiply", "Subtract", "Reshape", "Gather", "Divide",
+                                    "Add", "Clamp"))
 def _quantize(ctx: NodeContext) -> Output:
     x = _as_f32(ctx, ctx.input(0), "x_f32")
     scale = _blocks_expanded(ctx, x, ctx.input(1), "scale")
     zero_point = _blocks_expanded(ctx, x, ctx.optional_input(2), "zero_point")
     target = _zero_point_type(ctx, zero_point)
+    if target.is_float:
+        return _quantize_to_float8(ctx, x, scale, zero_point, target)
     low, high = target.min, target.max
     band_shape = _band_shape(x)
     out_low = ctx.const(np.full(band_shape, low, dtype=np.float32), "output_low")
@@ -114,6 +119,17 @@ def _quantize(ctx: NodeContext) -> Output:
     fq = ctx.op("FakeQuantize", x, in_low, in_high, out_low, out_high, levels=1 << target.bits,
                 auto_broadcast="numpy", suffix="fq")
     return ctx.op("Convert", fq, destination_type=target)
+
+
+def _quantize_to_float8(ctx: NodeContext, x: Output, scale: Output, zero_point: Output | None,
+                        target: ElementType) -> Output:
+    """float8 quantization: x / scale (+ zero point, 0 by the spec) rounded to the nearest float8,
+    saturated to its largest finite value unless saturate=0."""
+    values = ctx.op("Divide", x, _broadcastable(ctx, x, _as_f32(ctx, scale, "scale_f32"), "scale"), suffix="scaled")
+    if zero_point is not None:
+        values = ctx.op("Add", values, _broadcastable(ctx, x, _as_f32(ctx, zero_point, "zero_point_f32"), "zero_point"),
+                        suffix="shifted")
+    return ctx.op("Convert", saturated_float8(ctx, values, target), destination_type=target)
 
 
 def _band_shape(x: Output) -> list[int]:
