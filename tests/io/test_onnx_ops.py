@@ -413,6 +413,10 @@ CASES = {
         "GridSample", [x(f32(2, 3, 4, 5, 6)), x(RNG.uniform(-1.3, 1.3, (2, 3, 2, 4, 3)).astype(np.float32), "g")], 20,
         {"mode": mode, "padding_mode": padding, "align_corners": corners})
        for mode in ("linear", "nearest") for padding in ("zeros", "border") for corners in (0, 1)},
+    "Pad-wrap": ("Pad", [x(f32(2, 3, 4)), c("p", i64([0, 2, 1, 1, 3, 2]))], 19, {"mode": "wrap"}),
+    "Pad-wrap-crop-runtime-pads": ("Pad", [x(f32(3, 5)), x(i64([1, -2, 0, 1]), "p")], 19, {"mode": "wrap"}),
+    "Pad-wrap-axes": ("Pad", [x(f32(2, 3, 4)), c("p", i64([2, 1])), NONE, c("axes", i64([-1]))], 19,
+                      {"mode": "wrap"}),
     "NonMaxSuppression-corners": ("NonMaxSuppression", [
         x(np.concatenate([RNG.uniform(0, 6, (2, 10, 2)), RNG.uniform(4, 10, (2, 10, 2))], -1).astype(np.float32)),
         x(RNG.uniform(0, 1, (2, 3, 10)).astype(np.float32), "scores"), c("limit", i64([3])),

@@ -7,6 +7,7 @@ import numpy as np
 from lpir.io.onnx.context import NodeContext, converter, element_type
 from lpir.ir import make_constant, types
 from lpir.ir.graph import Output
+from lpir.ops import static_value
 
 _I64 = np.int64
 
@@ -192,13 +193,17 @@ def _uneven_split(ctx: NodeContext, x: Output, axis: Output, length: int, count:
     return ctx.build("VariadicSplit", [x, axis, ctx.const(np.asarray(sizes, dtype=_I64), "split")]).outputs
 
 
-@converter("Pad", emits=("Pad", "Split", "Convert", "ScatterElementsUpdate", "FloorMod", "Concat", "Add"))
+@converter("Pad", emits=("Pad", "Split", "Convert", "ScatterElementsUpdate", "FloorMod", "Concat", "Add",
+                         "ShapeOf", "Gather", "Negative", "Range", "Maximum", "Subtract"))
 def _pad(ctx: NodeContext) -> Output:
-    """ONNX pads [begins..., ends...] become Pad's two inputs."""
+    """ONNX pads [begins..., ends...] become Pad's two inputs; wrap padding (opset 19), which
+    OpenVINO's Pad lacks, gathers each axis at its indices modulo its length."""
     x = ctx.input(0)
     mode = ctx.attr("mode", "constant")
-    if mode not in ("constant", "reflect", "edge"):
-        raise ctx.fail(f"Pad mode {mode!r} is not supported (constant, reflect, edge)")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise ctx.fail(f"Pad mode {mode!r} is not supported (constant, reflect, edge, wrap)")
+    if mode == "wrap":
+        return _wrap(ctx, x, *_split_pads(ctx, x))
     if ctx.opset < 11:
         pads = np.asarray(ctx.attr("pads"), dtype=_I64)
         begins, ends = ctx.const(pads[: len(pads) // 2], "pads_begin"), ctx.const(pads[len(pads) // 2:], "pads_end")
@@ -207,6 +212,36 @@ def _pad(ctx: NodeContext) -> Output:
         begins, ends = _split_pads(ctx, x)
         value = ctx.optional_input(2) or ctx.const_like(0, x, "value")
     return ctx.op("Pad", x, begins, ends, value, opset=12, pad_mode=mode)
+
+
+def _wrap(ctx: NodeContext, x: Output, begins: Output, ends: Output) -> Output:
+    """Axis by axis, negative pads crop first (as ONNX Runtime does); then the kept run of length
+    n is gathered at (-begin .. n + end) modulo n, so the data repeats periodically."""
+    rank = ctx.rank(x)
+    known_begins, known_ends = static_value(begins), static_value(ends)
+    shape = ctx.op("ShapeOf", x, opset=3, output_type=types.i64, suffix="input_shape")
+    zero = ctx.const(_I64(0), "zero")
+    for axis in range(rank):
+        if known_begins is not None and known_ends is not None and not known_begins[axis] and not known_ends[axis]:
+            continue
+        position = ctx.const(_I64(axis), f"axis{axis}")
+        begin, end, length = (ctx.op("Gather", v, position, ctx.const(_I64(0), f"{name}{axis}_axis"), opset=8,
+                                     suffix=f"{name}{axis}")
+                              for v, name in ((begins, "begin"), (ends, "end"), (shape, "length")))
+        cut_begin = ctx.op("Maximum", ctx.op("Negative", begin, suffix=f"minus_begin{axis}"), zero,
+                           suffix=f"cut_begin{axis}")
+        cut_end = ctx.op("Maximum", ctx.op("Negative", end, suffix=f"minus_end{axis}"), zero, suffix=f"cut_end{axis}")
+        kept = ctx.op("Subtract", ctx.op("Subtract", length, cut_begin, suffix=f"after_cut{axis}"), cut_end,
+                      suffix=f"kept{axis}")
+        added_begin = ctx.op("Maximum", begin, zero, suffix=f"added_begin{axis}")
+        added_end = ctx.op("Maximum", end, zero, suffix=f"added_end{axis}")
+        indices = ctx.op("Range", ctx.op("Negative", added_begin, suffix=f"first{axis}"),
+                         ctx.op("Add", kept, added_end, suffix=f"stop{axis}"), ctx.const(_I64(1), f"step{axis}"),
+                         opset=4, output_type=types.i64, suffix=f"positions{axis}")
+        wrapped = ctx.op("Add", ctx.op("FloorMod", indices, kept, suffix=f"wrapped{axis}"), cut_begin,
+                         suffix=f"sources{axis}")
+        x = ctx.op("Gather", x, wrapped, position, opset=8, suffix=None if axis == rank - 1 else f"wrap{axis}")
+    return x
 
 
 def _split_pads(ctx: NodeContext, x: Output) -> tuple[Output, Output]:
