@@ -60,6 +60,7 @@ class _Transform(Op):
 
     complex_input: bool = True
     complex_output: bool = True
+    numpy_transform: staticmethod
 
     def input_kinds(self, ctx: InferContext) -> None:
         if not (ctx.etype(0).is_float or ctx.etype(0) is types.dynamic):
@@ -110,36 +111,33 @@ class _Transform(Op):
         return (_pairs(result, data.dtype) if self.complex_output else result.astype(data.dtype),)
 
     def transform(self, signal, axes, lengths, sizes):
-        raise NotImplementedError
+        return self.numpy_transform(signal, s=lengths, axes=axes)
 
 
 @register("DFT", opset=7)
 class DFT(_Transform):
-    def transform(self, signal, axes, lengths, sizes):
-        return np.fft.fftn(signal, s=lengths, axes=axes)
+    numpy_transform = staticmethod(np.fft.fftn)
 
 
 @register("IDFT", opset=7)
 class IDFT(_Transform):
-    def transform(self, signal, axes, lengths, sizes):
-        return np.fft.ifftn(signal, s=lengths, axes=axes)
+    numpy_transform = staticmethod(np.fft.ifftn)
 
 
 @register("RDFT", opset=9)
 class RDFT(_Transform):
     complex_input = False
+    numpy_transform = staticmethod(np.fft.rfftn)
 
     def last_axis_length(self, original, size):
         length = original if size == -1 else size
         return length // 2 + 1 if isinstance(length, int) else DYNAMIC
 
-    def transform(self, signal, axes, lengths, sizes):
-        return np.fft.rfftn(signal, s=lengths, axes=axes)
-
 
 @register("IRDFT", opset=9)
 class IRDFT(_Transform):
     complex_output = False
+    numpy_transform = staticmethod(np.fft.irfftn)
 
     def last_axis_length(self, original, size):
         if size != -1:
@@ -149,7 +147,7 @@ class IRDFT(_Transform):
     def transform(self, signal, axes, lengths, sizes):
         if sizes[-1] == -1:
             lengths[-1] = 2 * (signal.shape[axes[-1]] - 1)
-        return np.fft.irfftn(signal, s=lengths, axes=axes)
+        return super().transform(signal, axes, lengths, sizes)
 
 
 @register("STFT", opset=15)
