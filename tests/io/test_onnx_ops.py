@@ -601,7 +601,9 @@ def test_resize_keeping_aspect_ratio_refuses_lengths_interpolate_would_round_dow
     ([5, 4, 6], [2, 3, 2], {"strides": [2, 1, 2], "dilations": [1, 1, 2], "pads": [1, 0, 1, 0, 1, 1]}),
     ([9], [3], {"strides": [2], "pads": [2, 1]}),
 ])
-def test_col2im_over_other_than_two_dimensions_matches_onnx_reference(image, block, attrs, tmp_path):
+@pytest.mark.parametrize("shapes_at_run_time", [False, True])
+def test_col2im_over_other_than_two_dimensions_matches_onnx_reference(image, block, attrs, shapes_at_run_time,
+                                                                      tmp_path):
     """ONNX Runtime folds 2-D images only: ONNX's reference evaluator is the oracle."""
     from onnx.reference import ReferenceEvaluator
     rank = len(image)
@@ -610,11 +612,14 @@ def test_col2im_over_other_than_two_dimensions_matches_onnx_reference(image, blo
     blocks = [(n + pads[i] + pads[i + rank] - d * (k - 1) - 1) // s + 1
               for i, (n, k, s, d) in enumerate(zip(image, block, strides, dilations))]
     data = f32(2, 3 * int(np.prod(block)), int(np.prod(blocks)))
-    model, feeds = single_node_model("Col2Im", [x(data), c("image", i64(image)), c("block", i64(block))], opset=18,
-                                     **attrs)
+    def shape_input(value, name):
+        return x(value, name) if shapes_at_run_time else c(name, value)
+    model, feeds = single_node_model("Col2Im", [x(data), shape_input(i64(image), "image"),
+                                                shape_input(i64(block), "block")], opset=18, **attrs)
     path = tmp_path / "col2im.onnx"
     onnx.save(model, str(path))
-    expected = ReferenceEvaluator(model).run(None, {"x": data})[0]
+    names = ["x", "image", "block"][:len(feeds)]
+    expected = ReferenceEvaluator(model).run(None, dict(zip(names, feeds)))[0]
     assert expected.shape == (2, 3, *image)
     np.testing.assert_allclose(lpir_run(path, feeds)[0], expected, rtol=1e-5, atol=1e-5)
 
