@@ -2,6 +2,7 @@
 
 from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registrations)
     attention,
+    col2im,
     control_flow,
     elementwise,
     integer,
