@@ -435,6 +435,17 @@ CASES = {
                                    {"hidden_size": 5, "direction": "bidirectional"}, 3),
     "LSTM-no-states-clip": ("LSTM", [x(f32(2, 3, 4)), c("w", f32(1, 8, 4)), c("r", f32(1, 8, 2))], 14,
                             {"hidden_size": 2, "clip": 0.5}, 3),
+    "LSTM-peepholes-bidirectional-lengths": ("LSTM", [
+        x(f32(4, 2, 3)), c("w", f32(2, 20, 3) * 0.5), c("r", f32(2, 20, 5) * 0.5), c("b", f32(2, 40) * 0.5),
+        c("lens", np.asarray([4, 2], np.int32)), x(f32(2, 2, 5), "h0"), x(f32(2, 2, 5), "c0"), c("p", f32(2, 15))], 14,
+        {"hidden_size": 5, "direction": "bidirectional", "activations": ["Sigmoid", "Tanh", "Tanh",
+                                                                          "Sigmoid", "Relu", "Tanh"]}, 3),
+    "LSTM-peepholes-reverse-clip-no-bias": ("LSTM", [
+        x(f32(3, 2, 4)), c("w", f32(1, 8, 4)), c("r", f32(1, 8, 2)), NONE, NONE, NONE, NONE, c("p", f32(1, 6))], 14,
+        {"hidden_size": 2, "direction": "reverse", "clip": 0.7}, 3),
+    "LSTM-peepholes-input-forget": ("LSTM", [
+        x(f32(3, 2, 4)), c("w", f32(1, 12, 4)), c("r", f32(1, 12, 3)), c("b", f32(1, 24)), NONE,
+        x(f32(1, 2, 3), "h0"), NONE, c("p", f32(1, 9))], 14, {"hidden_size": 3, "input_forget": 1}, 3),
     "GRU-linear-before-reset-reverse": ("GRU", [x(f32(3, 2, 4)), c("w", f32(1, 9, 4)), c("r", f32(1, 9, 3)),
                                                 c("b", f32(1, 18))], 14,
                                         {"hidden_size": 3, "linear_before_reset": 1, "direction": "reverse"}, 2),
@@ -646,3 +657,30 @@ def test_quantize_linear_to_float8_matches_onnxruntime(to, saturate, tmp_path):
         from onnx.reference import ReferenceEvaluator
         expected = ReferenceEvaluator(model).run(None, {"x": values})[0]
     np.testing.assert_array_equal(lpir_run(path, [values])[0], expected)
+
+
+def test_batch_first_lstm_with_peepholes_matches_onnx_reference(tmp_path):
+    """layout=1 (ONNX Runtime runs time-major layouts only): ONNX's reference evaluator is the oracle."""
+    from onnx.reference import ReferenceEvaluator
+    model, feeds = single_node_model("LSTM", [x(f32(2, 3, 4)), c("w", f32(1, 12, 4)), c("r", f32(1, 12, 3)),
+                                              c("b", f32(1, 24)), NONE, x(f32(2, 1, 3), "h0"), x(f32(2, 1, 3), "c0"),
+                                              c("p", f32(1, 9))], opset=14, outputs=3, hidden_size=3, layout=1)
+    path = tmp_path / "lstm.onnx"
+    onnx.save(model, str(path))
+    expected = ReferenceEvaluator(model).run(None, dict(zip(["x", "h0", "c0"], feeds)))
+    assert_close(lpir_run(path, feeds), expected)
+
+
+def test_unrolled_lstm_saves_as_ir_that_openvino_runs(tmp_path):
+    """The peephole LSTM's arithmetic, written as IR, runs in OpenVINO as in lpir."""
+    import openvino as ov
+    from ovmodels import F32_HINT
+    model, feeds = single_node_model("LSTM", [x(f32(3, 2, 4)), c("w", f32(2, 12, 4)), c("r", f32(2, 12, 3)),
+                                              c("b", f32(2, 24)), c("lens", np.asarray([3, 1], np.int32)), NONE, NONE,
+                                              c("p", f32(2, 9))], opset=14, outputs=3, hidden_size=3,
+                                     direction="bidirectional")
+    onnx.save(model, str(tmp_path / "lstm.onnx"))
+    lpir.save_model(lpir.read_model(tmp_path / "lstm.onnx"), tmp_path / "lstm.xml")
+    expected = list(ov.Core().compile_model(str(tmp_path / "lstm.xml"), "CPU", F32_HINT)(feeds).values())
+    assert_close(lpir_run(tmp_path / "lstm.xml", feeds), expected)
+    assert_close(lpir_run(tmp_path / "lstm.onnx", feeds), ort_run(tmp_path / "lstm.onnx", feeds))
