@@ -91,7 +91,8 @@ def _neighbours(ctx: NodeContext, point: Output, last: Output, mode: str, name: 
         inside = ctx.op("LogicalAnd", ctx.op("GreaterEqual", index, ctx.const(f32(0), f"{name}{k}_zero"),
                                              suffix=f"{name}{k}_from_start"),
                         ctx.op("LessEqual", index, last, suffix=f"{name}{k}_to_end"), suffix=f"{name}{k}_inside")
-        weight = weight or ctx.const(f32(1), f"{name}{k}_unit_weight")
+        if weight is None:  # nearest: the one neighbour counts fully
+            weight = ctx.const(f32(1), f"{name}{k}_unit_weight")
         masked = ctx.op("Select", inside, weight, ctx.const(f32(0), f"{name}{k}_outside"), suffix=f"{name}{k}_weight")
         clamped = ctx.op("Convert", _between(ctx, index, last, f"{name}{k}_clamped"), destination_type=types.i64,
                          suffix=f"{name}{k}_index")
