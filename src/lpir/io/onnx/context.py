@@ -208,6 +208,11 @@ class NodeContext:
         """The single output of a new node (shorthand for :meth:`build`)."""
         return self.build(op_type, list(inputs), attrs, opset=opset, suffix=suffix).outputs[0]
 
+    def element(self, values: Output, index: int, suffix: str) -> Output:
+        """Element ``index`` of the 1-D tensor ``values``, as a 1-element 1-D tensor."""
+        return self.op("Gather", values, self.const(np.asarray([index], dtype=np.int64), f"{suffix}_index"),
+                       self.const(np.int64(0), f"{suffix}_axis"), opset=8, suffix=suffix)
+
     def const(self, value: Any, suffix: str, etype: ElementType | str | None = None) -> Output:
         """A Const holding ``value``, named after this node."""
         return make_constant(np.asarray(value), etype, name=f"{self.name}/{suffix}").outputs[0]

@@ -53,7 +53,7 @@ def _col2im_scatter(ctx: NodeContext) -> Output:
         term = ctx.op("Multiply", ctx.op("Add", taps, starts, suffix=f"positions{axis}"), pixels,
                       suffix=f"offsets{axis}")
         destination = term if destination is None else ctx.op("Add", destination, term, suffix=f"destination{axis}")
-        pixels = ctx.op("Multiply", pixels, _element(ctx, padded, axis, f"padded{axis}"), suffix=f"pixels{axis}")
+        pixels = ctx.op("Multiply", pixels, ctx.element(padded, axis, f"padded{axis}"), suffix=f"pixels{axis}")
     flat = ctx.const(np.asarray([-1], i64), "flat")
     destinations = ctx.op("Reshape", destination, flat, special_zero=False, suffix="destinations")
     columns = ctx.op("Reshape", ctx.input(0), ctx.const(np.asarray([0, 0, -1], i64), "columns_shape"),
@@ -62,7 +62,7 @@ def _col2im_scatter(ctx: NodeContext) -> Output:
     shape = ctx.op("ShapeOf", columns, opset=3, output_type=types.i64, suffix="rows_dims")
     batch_channels = ctx.op("Gather", shape, ctx.const(np.asarray([0], i64), "batch_index"),
                             ctx.const(i64(0), "batch_axis"), opset=8, suffix="batch")
-    channels = ctx.op("Divide", _element(ctx, shape, 1, "rows_per_batch"),
+    channels = ctx.op("Divide", ctx.element(shape, 1, "rows_per_batch"),
                       ctx.op("ReduceProd", kernel, ctx.const(np.asarray([0], i64), "kernel_axis"), keep_dims=True,
                              suffix="taps"), suffix="channels")
     entries = ctx.build("Concat", [batch_channels, channels, count], {"axis": 0}, suffix="entries_shape").outputs[0]
@@ -80,22 +80,16 @@ def _col2im_scatter(ctx: NodeContext) -> Output:
                   opset=8)
 
 
-def _element(ctx: NodeContext, values: Output, index: int, name: str) -> Output:
-    """Element ``index`` of a 1-D tensor as a 1-element 1-D tensor."""
-    return ctx.op("Gather", values, ctx.const(np.asarray([index], dtype=np.int64), f"{name}_index"),
-                  ctx.const(np.int64(0), f"{name}_axis"), opset=8, suffix=name)
-
-
 def _col2im_axis(ctx: NodeContext, padded: Output, kernel: Output, axis: int, rank: int, stride: int,
                  dilation: int) -> tuple[Output, Output]:
     """Along one image axis: the tap offsets (k * dilation) on axis ``axis`` and the block starts
     (b * stride) on axis ``rank + axis`` of a [taps..., blocks...] grid."""
     i64 = np.int64
     zero, one = ctx.const(i64(0), f"zero{axis}"), ctx.const(i64(1), f"one{axis}")
-    size = ctx.op("Squeeze", _element(ctx, kernel, axis, f"kernel{axis}"), ctx.const(np.asarray([0], i64),
+    size = ctx.op("Squeeze", ctx.element(kernel, axis, f"kernel{axis}"), ctx.const(np.asarray([0], i64),
                                                                                        f"kernel{axis}_squeeze"),
                   suffix=f"kernel{axis}_scalar")
-    length = ctx.op("Squeeze", _element(ctx, padded, axis, f"length{axis}"), ctx.const(np.asarray([0], i64),
+    length = ctx.op("Squeeze", ctx.element(padded, axis, f"length{axis}"), ctx.const(np.asarray([0], i64),
                                                                                          f"length{axis}_squeeze"),
                     suffix=f"length{axis}_scalar")
     reach = ctx.op("Multiply", ctx.op("Subtract", size, one, suffix=f"kernel{axis}_last"),

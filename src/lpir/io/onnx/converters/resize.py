@@ -102,9 +102,9 @@ def _crop_and_resize(ctx: NodeContext, mode: str) -> Output:
     roi = ctx.op("Convert", ctx.input(1), destination_type=types.f32, suffix="roi_f32")
     lengths, grids, outside = {}, {}, []
     for axis, name in ((2, "height"), (3, "width")):
-        start = _element(ctx, roi, position[axis], f"{name}_start")
-        end = _element(ctx, roi, position[axis] + len(axes), f"{name}_end")
-        length = _element(ctx, shape, axis, f"{name}_in")
+        start = ctx.element(roi, position[axis], f"{name}_start")
+        end = ctx.element(roi, position[axis] + len(axes), f"{name}_end")
+        length = ctx.element(shape, axis, f"{name}_in")
         lengths[axis] = _output_length(ctx, length, position[axis], f"{name}_out")
         coordinate, normalized = _crop_coordinates(ctx, start, end, length, lengths[axis], name)
         view = [1, 1, 1, 1]
@@ -119,7 +119,7 @@ def _crop_and_resize(ctx: NodeContext, mode: str) -> Output:
                                             suffix=f"{name}_before"),
                         ctx.op("Greater", coordinate, last, suffix=f"{name}_after"), suffix=f"{name}_outside_flat")
         outside.append(ctx.op("Reshape", beyond, shaped, special_zero=False, suffix=f"{name}_outside"))
-    batch = _element(ctx, shape, 0, "batch")
+    batch = ctx.element(shape, 0, "batch")
     target = ctx.build("Concat", [batch, lengths[2], lengths[3], ctx.const(np.asarray([1], np.int64), "one_coordinate")],
                        {"axis": 0}, suffix="grid_shape").outputs[0]
     # GridSample's grid holds (x, y): the width coordinate first
@@ -132,20 +132,14 @@ def _crop_and_resize(ctx: NodeContext, mode: str) -> Output:
     return ctx.op("Select", ctx.op("LogicalOr", outside[0], outside[1], suffix="outside"), extrapolated, sampled)
 
 
-def _element(ctx: NodeContext, values: Output, index: int, name: str) -> Output:
-    """Element ``index`` of a 1-D tensor as a 1-element 1-D tensor."""
-    return ctx.op("Gather", values, ctx.const(np.asarray([index], dtype=np.int64), f"{name}_index"),
-                  ctx.const(np.int64(0), f"{name}_axis"), opset=8, suffix=name)
-
-
 def _output_length(ctx: NodeContext, length: Output, position: int, name: str) -> Output:
     """The resized length: sizes[position], or floor(length * scales[position])."""
     if ctx.optional_input(3) is not None:
-        return ctx.op("Convert", _element(ctx, ctx.input(3), position, f"{name}_size"), destination_type=types.i64,
+        return ctx.op("Convert", ctx.element(ctx.input(3), position, f"{name}_size"), destination_type=types.i64,
                       suffix=name)
     if ctx.optional_input(2) is None:
         raise ctx.fail("Resize needs scales or sizes")
-    scale = ctx.op("Convert", _element(ctx, ctx.input(2), position, f"{name}_scale"), destination_type=types.f32,
+    scale = ctx.op("Convert", ctx.element(ctx.input(2), position, f"{name}_scale"), destination_type=types.f32,
                    suffix=f"{name}_scale_f32")
     product = ctx.op("Multiply", ctx.op("Convert", length, destination_type=types.f32, suffix=f"{name}_in_f32"), scale,
                      suffix=f"{name}_product")
