@@ -8,6 +8,8 @@ with a Reshape.
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
@@ -34,6 +36,21 @@ def run(xml_or_model, inputs, config=F32_HINT) -> list[np.ndarray]:
     compiled = _core.compile_model(model, "CPU", config)
     result = compiled(inputs)
     return [np.array(result[out]) for out in compiled.outputs]
+
+
+INT8_LAYER_TYPES = ("Convolution", "GroupConvolution", "Deconvolution", "MatMul", "FullyConnected")
+
+
+def int8_layers(xml) -> collections.Counter:
+    """(layer type, runtime precision) of the weighted layers OpenVINO's CPU plugin runs."""
+    compiled = _core.compile_model(str(xml), "CPU", F32_HINT)
+    counts = collections.Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        layer_type = info["layerType"].astype(str) if "layerType" in info else ""
+        if layer_type in INT8_LAYER_TYPES:
+            counts[(layer_type, info["runtimePrecision"].astype(str))] += 1
+    return counts
 
 
 def _f32(value) -> ov.Node:

@@ -8,8 +8,6 @@ lpir's IR as on NNCF's.
 
 from __future__ import annotations
 
-import collections
-
 import numpy as np
 import openvino as ov
 import pytest
@@ -21,7 +19,6 @@ import realdata
 
 nncf = pytest.importorskip("nncf")
 
-INT8_LAYER_TYPES = ("Convolution", "GroupConvolution", "Deconvolution", "MatMul", "FullyConnected")
 MODELS = ["ppocr_cls", "ppocr_rec", "ppocr_det", "minilm"]
 
 
@@ -128,18 +125,6 @@ def lpir_limits(model: lpir.Model) -> dict[str, tuple[np.ndarray, np.ndarray, in
     return found
 
 
-def int8_layers(xml: str) -> collections.Counter:
-    """(layer type, runtime precision) of the weighted layers OpenVINO's CPU plugin runs."""
-    compiled = ovmodels.core().compile_model(xml, "CPU", ovmodels.F32_HINT)
-    counts = collections.Counter()
-    for op in compiled.get_runtime_model().get_ordered_ops():
-        info = op.get_rt_info()
-        layer_type = info["layerType"].astype(str) if "layerType" in info else ""
-        if layer_type in INT8_LAYER_TYPES:
-            counts[(layer_type, info["runtimePrecision"].astype(str))] += 1
-    return counts
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_same_fake_quantize_placement_and_ranges_as_nncf(quantized, name):
     _, (reference, reference_weights, _), _, ours, _ = quantized(name)
@@ -180,7 +165,7 @@ def test_bias_correction_gives_nncfs_biases(quantized, name):
 @pytest.mark.parametrize("name", MODELS)
 def test_openvino_runs_as_many_layers_in_int8_as_for_nncf(quantized, name):
     _, _, nncf_xml, _, ours_xml = quantized(name)
-    ours, reference = int8_layers(ours_xml), int8_layers(nncf_xml)
+    ours, reference = ovmodels.int8_layers(ours_xml), ovmodels.int8_layers(nncf_xml)
     low_precision = {k: v for k, v in ours.items() if k[1] in ("u8", "i8")}
     assert low_precision and ours == reference
     assert sum(low_precision.values()) >= 18

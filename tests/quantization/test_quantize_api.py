@@ -77,6 +77,9 @@ def test_ignored_scope_keeps_layers_in_float(classifier, crops):
     ({"target_device": "GPU"}, "target_device='GPU'"),
     ({"ignored_scope": lpir.IgnoredScope(names=["no such layer", "nor this"])}, "'no such layer', name 'nor this'"),
     ({"ignored_scope": lpir.IgnoredScope(types=["LSTMSequence"])}, "type 'LSTMSequence'"),
+    ({"advanced": {"activations_range_estimator_params": "entropy"}}, "activations_range_estimator_params='entropy'"),
+    ({"advanced": {"weights_range_estimator_params": "histogram"}}, "weights_range_estimator_params='histogram'"),
+    ({"advanced": {"range_estimator": "mse"}}, "unknown option(s) ['range_estimator']"),
 ])
 def test_bad_arguments_are_one_clear_error(classifier, crops, kwargs, fragment):
     with pytest.raises(lpir.LpirError, match=None) as error:

@@ -20,9 +20,10 @@ from lpir.ir.rewrite import NameScope, insert_after, layer_name
 from lpir.ir.subgraph import tensor_label
 from lpir.ops import build
 from lpir.progress import Progress, no_progress
-from lpir.quantization import bias_correction, math, smooth_quant
+from lpir.quantization import bias_correction, math, mse_range, smooth_quant
 from lpir.quantization.calibration import calibration_pass
 from lpir.quantization.dataset import as_dataset
+from lpir.quantization.histogram import Histogram
 from lpir.quantization.ignored_patterns import ignored_by_patterns
 from lpir.quantization.layerwise_bias_correction import LayerwiseBiasCorrection, replayed_samples
 from lpir.quantization.placement import ActivationQuantizer, QuantizationPlan, plan_quantization
@@ -32,6 +33,10 @@ from lpir.scope import IgnoredScope
 PRESETS = ("performance", "mixed")
 MODEL_TYPES = (None, "transformer")
 OVERFLOW_FIX = ("first_layer", "enable", "disable")
+# advanced option → its accepted values, the first being the default
+ADVANCED = {"overflow_fix": OVERFLOW_FIX,
+            "activations_range_estimator_params": ("mean_minmax", "histogram"),
+            "weights_range_estimator_params": ("minmax", "mse")}
 
 
 @dataclass
@@ -42,15 +47,16 @@ class Calibration:
     activations: dict[int, MeanMinMax] = field(default_factory=dict)   # id(output) → per-tensor stats
     channels: dict[int, ChannelMinMax] = field(default_factory=dict)   # id(output) → per-channel stats
     means: dict[int, ChannelMean | FirstCalls] = field(default_factory=dict)  # bias corrections
+    histograms: dict[int, Histogram] = field(default_factory=dict)  # id(output) → all its values
     samples: int = 0
 
     def fresh(self) -> Calibration:
         return Calibration(*({key: stat.empty() for key, stat in table.items()}
-                             for table in (self.activations, self.channels, self.means)))
+                             for table in (self.activations, self.channels, self.means, self.histograms)))
 
     def absorb(self, other: Calibration) -> None:
         for mine, theirs in ((self.activations, other.activations), (self.channels, other.channels),
-                             (self.means, other.means)):
+                             (self.means, other.means), (self.histograms, other.histograms)):
             for key, stat in theirs.items():
                 mine[key].absorb(stat)
 
@@ -69,6 +75,9 @@ class Calibration:
             if not (np.isfinite(channels.low).all() and np.isfinite(channels.high).all()):
                 rows = np.isfinite(value.reshape(value.shape[0], -1)).all(axis=1) if axis is not None else [False]
                 raise _not_finite(output, index + int(np.argmin(rows)))
+        histogram = self.histograms.get(id(output))
+        if histogram is not None:
+            histogram.update(value)
         mean = self.means.get(id(output))
         if mean is not None:
             mean.update(value, batch_axis=axis if axis is not None else (0 if value.ndim and value.shape[0] == 1 else None))
@@ -85,7 +94,12 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     ``subset_size``: calibration samples used (the first ones). ``fast_bias_correction``: True
     corrects biases after quantization (FastBiasCorrection), False layer by layer on replayed
     samples (BiasCorrection: slower, sees the errors of the layers above), None leaves them.
-    ``advanced``: ``overflow_fix`` (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``). Returns a new model; a model
+    ``advanced``: ``overflow_fix`` (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``);
+    ``activations_range_estimator_params`` (``"mean_minmax"``, NNCF's default, or ``"histogram"``:
+    the range of least squared error over a histogram of all calibration values, per-tensor
+    quantizers only); ``weights_range_estimator_params`` (``"minmax"``, NNCF's, or ``"mse"``: each
+    channel's limit searched for the least output error, see ``mse_range.weight_limits``;
+    half-range weights keep theirs). Returns a new model; a model
     with nothing to quantize comes back unchanged (as a copy) with a warning.
     """
     advanced = dict(advanced or {})
@@ -113,8 +127,10 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
         layerwise = LayerwiseBiasCorrection(
             work, bias_correction.find_biased_layers(work, weighted, constant_value, depthwise=True),
             replayed_samples(subset_size))
-    stats = collect(work, plan, [*biased, *([layerwise] if layerwise else [])], dataset, subset_size, progress)
-    apply(work, plan, stats)
+    estimator = advanced.get("activations_range_estimator_params", "mean_minmax")
+    stats = collect(work, plan, [*biased, *([layerwise] if layerwise else [])], dataset, subset_size, progress,
+                    histograms=estimator == "histogram")
+    apply(work, plan, stats, weights=advanced.get("weights_range_estimator_params", "minmax"))
     bias_correction.correct_biases(work, biased, stats.means, _compile, progress)
     if layerwise is not None:
         layerwise.run(work, _compile, progress)
@@ -151,11 +167,12 @@ def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_c
         raise ValidationError(f"subset_size={subset_size!r}: must be an integer of at least 1")
     if model_type not in MODEL_TYPES:
         raise ValidationError(f"model_type={model_type!r}: expected None or 'transformer'")
-    unknown = set(advanced) - {"overflow_fix"}
+    unknown = set(advanced) - set(ADVANCED)
     if unknown:
-        raise ValidationError(f"advanced: unknown option(s) {sorted(unknown)}; known: ['overflow_fix']")
-    if advanced.get("overflow_fix", "first_layer") not in OVERFLOW_FIX:
-        raise ValidationError(f"advanced overflow_fix={advanced['overflow_fix']!r}: expected one of {OVERFLOW_FIX}")
+        raise ValidationError(f"advanced: unknown option(s) {sorted(unknown)}; known: {sorted(ADVANCED)}")
+    for key, accepted in ADVANCED.items():
+        if advanced.get(key, accepted[0]) not in accepted:
+            raise ValidationError(f"advanced {key}={advanced[key]!r}: expected one of {accepted}")
 
 
 def _compile(model: Model):
@@ -175,7 +192,8 @@ def constant_value(output: Output) -> np.ndarray | None:
 
 # -- collect ----------------------------------------------------------------------------------
 def collect(model: Model, plan: QuantizationPlan, observers, dataset, subset_size: int,
-            progress: Progress = no_progress, channel_abs_max: dict[int, tuple[Output, int]] | None = None) -> Calibration:
+            progress: Progress = no_progress, channel_abs_max: dict[int, tuple[Output, int]] | None = None,
+            histograms: bool = False) -> Calibration:
     """Run the float model over the calibration samples, feeding every statistic through taps.
 
     ``channel_abs_max``: extra tensors (id → (output, channel axis)) whose per-channel extrema
@@ -190,6 +208,8 @@ def collect(model: Model, plan: QuantizationPlan, observers, dataset, subset_siz
             stats.channels[id(quantizer.output)] = ChannelMinMax((1,))
         else:
             stats.activations[id(quantizer.output)] = MeanMinMax()
+            if histograms:
+                stats.histograms[id(quantizer.output)] = Histogram()
         targets[id(quantizer.output)] = quantizer.output
     for key, (out, axis) in (channel_abs_max or {}).items():
         stats.channels[key] = ChannelMinMax((axis,))
@@ -208,8 +228,10 @@ def _not_finite(output: Output, index: int) -> QuantizationError:
 
 
 # -- apply ------------------------------------------------------------------------------------
-def apply(model: Model, plan: QuantizationPlan, stats: Calibration) -> None:
-    """Insert the planned FakeQuantize nodes with ranges from ``stats`` and the weights."""
+def apply(model: Model, plan: QuantizationPlan, stats: Calibration, weights: str = "minmax") -> None:
+    """Insert the planned FakeQuantize nodes with ranges from ``stats`` and the weights
+    (``weights="mse"``: each channel's limit is searched for the least output error, see
+    ``mse_range.weight_limits``, instead of holding its largest weight)."""
     names = NameScope(model)
     for group in plan.groups():
         params = _group_params(group, stats)
@@ -219,7 +241,10 @@ def apply(model: Model, plan: QuantizationPlan, stats: Calibration) -> None:
         value = constant_value(weight.weight)
         minmax = ChannelMinMax(tuple(a % value.ndim for a in weight.channel_axes) if value.ndim else ())
         minmax.update(value.astype(np.float32))
-        params = math.weight_params(minmax.low, minmax.abs_high, half_range=weight.half_range)
+        abs_high = minmax.abs_high
+        if weights == "mse" and value.ndim and not weight.half_range:  # half-range weights keep headroom
+            abs_high = mse_range.weight_limits(value, minmax.channel_axes, levels=math.WEIGHT_LEVELS)
+        params = math.weight_params(minmax.low, abs_high, half_range=weight.half_range)
         name = names.make(f"{layer_name(weight.layer)}/fq_weights_{weight.port}")
         fq = _fake_quantize(weight.weight, params, name)
         weight.layer.inputs[weight.port].connect(fq.outputs[0])
@@ -233,10 +258,28 @@ def _group_params(group: list[ActivationQuantizer], stats: Calibration) -> math.
             merged = merged.merge(stats.channels[id(q.output)])
         return math.activation_params(merged.low, merged.high, merged.abs_high, symmetric=any(q.symmetric for q in group))
     results = [stats.activations[id(q.output)].result() for q in group]
+    symmetric = any(q.symmetric for q in group)
+    if id(group[0].output) in stats.histograms:
+        return _histogram_params(group, stats, min(r[0] for r in results), symmetric)
     low = min(r[0] for r in results)
     high = max(r[1] for r in results)
     abs_high = max(r[2] for r in results)
     return math.activation_params(low, high, abs_high, symmetric=any(q.symmetric for q in group))
+
+
+def _histogram_params(group: list[ActivationQuantizer], stats: Calibration, mean_low: float,
+                      symmetric: bool) -> math.FakeQuantizeParams:
+    """The range of least squared error over the group's merged histograms (signedness, as
+    NNCF decides it, from the mean of the per-sample minima)."""
+    histogram = stats.histograms[id(group[0].output)]
+    for q in group[1:]:
+        histogram = histogram.merge(stats.histograms[id(q.output)])
+    levels = math.ACTIVATION_LEVELS
+    if symmetric:
+        high = mse_range.symmetric_limit(histogram, signed=mean_low < 0, levels=levels)
+        return math.activation_params(mean_low, high, high, symmetric=True)
+    low, high = mse_range.asymmetric_limits(histogram, levels=levels)
+    return math.activation_params(low, high, max(-low, high), symmetric=False)
 
 
 def _insert_activation(model: Model, names: NameScope, quantizer: ActivationQuantizer,

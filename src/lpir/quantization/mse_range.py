@@ -1,0 +1,136 @@
+"""Ranges that minimise the quantization error over a histogram of the calibration values.
+
+A range narrower than the data clips the few large values but rounds all the others on a finer
+grid; the best trade-off is where the mean squared error of the quantized values is least. The
+error of a histogram is computed exactly under the usual assumption that the values of a bin
+are spread evenly over it: the squared error integrates in closed form, both inside the range
+(rounding to the nearest level) and outside it (clipping), so no sample is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpir.quantization.histogram import Histogram
+
+# Candidate ranges: this many evenly spaced fractions of the data's extent, then finer steps
+# around the best ones.
+COARSE_STEPS = 128
+FINE_STEPS = 32
+FINE_AROUND = 4  # coarse candidates refined
+ALTERNATIONS = 3  # rounds of (high with low fixed, low with high fixed) for asymmetric ranges
+
+
+def _rounding_integral(u: np.ndarray) -> np.ndarray:
+    """``∫_0^u (s - round(s))^2 ds`` for ``u >= 0``."""
+    shifted = u + 0.5
+    whole = np.floor(shifted)
+    part = shifted - whole - 0.5
+    return whole / 12.0 + (part ** 3 + 0.125) / 3.0 - 1.0 / 24.0
+
+
+def _error_integral(x: np.ndarray, low: np.ndarray, high: np.ndarray, levels: int) -> np.ndarray:
+    """``∫_low^x (t - q(t))^2 dt`` (negative below ``low``) for the quantizer with ``levels``
+    levels spanning ``[low, high]``: broadcasts ``x`` against the candidate ranges."""
+    step = (high - low) / (levels - 1)
+    inside = np.clip(x, low, high)
+    within = step ** 3 * _rounding_integral((inside - low) / step)
+    below = np.minimum(x - low, 0.0) ** 3 / 3.0
+    above = np.maximum(x - high, 0.0) ** 3 / 3.0
+    return within + below + above
+
+
+def _point_error(x: np.ndarray, low: np.ndarray, high: np.ndarray, levels: int) -> np.ndarray:
+    step = (high - low) / (levels - 1)
+    return (np.round((np.clip(x, low, high) - low) / step) * step + low - x) ** 2
+
+
+def quantization_error(bins: tuple[np.ndarray, np.ndarray, np.ndarray], low, high, levels: int) -> np.ndarray:
+    """Total squared error of the histogram ``bins`` (lower ends, upper ends, counts: see
+    ``Histogram.bins``) for each candidate range ``[low[i], high[i]]`` (values or arrays of one
+    shape), the values of a bin evenly spread over it (or all at its point if it has no width)."""
+    a, b, counts = bins
+    n = counts.astype(np.float64)
+    low = np.asarray(low, np.float64)[..., None]
+    high = np.asarray(high, np.float64)[..., None]
+    width = b - a
+    point = width <= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = (_error_integral(b, low, high, levels) - _error_integral(a, low, high, levels)) / width
+    per_bin = np.where(point, _point_error(a, low, high, levels), spread)
+    return per_bin @ n
+
+
+def _best(bins, levels, make_range, extent: float) -> float:
+    """The length ``t`` in ``(0, extent]`` whose range ``make_range(t)`` has the least error."""
+    candidates = extent * np.arange(1, COARSE_STEPS + 1) / COARSE_STEPS
+    # the error is jagged (levels slide past clusters of values): refine around the best few
+    leaders = candidates[np.argsort(quantization_error(bins, *make_range(candidates), levels))[:FINE_AROUND]]
+    fine = (leaders[:, None] + extent / COARSE_STEPS * np.linspace(-1.0, 1.0, 2 * FINE_STEPS + 1)).reshape(-1)
+    fine = fine[(fine > 0) & (fine <= extent)]
+    return float(fine[np.argmin(quantization_error(bins, *make_range(fine), levels))])
+
+
+def symmetric_limit(histogram: Histogram, *, signed: bool, levels: int) -> float:
+    """The upper limit ``h`` of the symmetric quantizer (``[-h * levels / (levels - 2), h]`` when
+    ``signed``, else ``[0, h]``) with the least squared error over ``histogram``."""
+    low, high = histogram.low_high()
+    extent = max(high, -low * (levels - 2) / levels if signed else 0.0)
+    if extent <= 0.0:
+        return 0.0
+    bins = histogram.bins()
+    if signed:
+        return _best(bins, levels, lambda h: (-h * levels / (levels - 2), h), extent)
+    return _best(bins, levels, lambda h: (np.zeros_like(h), h), extent)
+
+
+def asymmetric_limits(histogram: Histogram, *, levels: int) -> tuple[float, float]:
+    """The range ``[low, high]`` (holding 0) with the least squared error over ``histogram``,
+    found by searching each end in turn with the other fixed."""
+    data_low, data_high = histogram.low_high()
+    low, high = data_low, data_high
+    if high - low <= 0.0:
+        return low, high
+    bins = histogram.bins()
+    for _ in range(ALTERNATIONS):
+        if data_high > 0.0:
+            high = _best(bins, levels, lambda h: (np.full_like(h, low), h), data_high)
+        if data_low < 0.0:
+            low = -_best(bins, levels, lambda t: (-t, np.full_like(t, high)), -data_low)
+    return low, high
+
+
+# Weights are at hand whole, so their error needs no histogram: each output channel's limit is
+# searched among these fractions of its absolute maximum, on the values themselves. A limit a
+# little above the maximum clips nothing and can still lower the error (see weight_limits).
+WEIGHT_FRACTIONS = np.linspace(0.5, 1.05, 111)
+
+
+def weight_limits(value: np.ndarray, channel_axes: tuple[int, ...], *, levels: int) -> np.ndarray:
+    """Per channel (the ``channel_axes`` kept as axes, the others of size 1), the limit ``h`` of
+    the symmetric narrow-range quantizer ``[-h, h]`` with ``levels`` (odd) levels whose weight
+    errors ``d`` least disturb the channel's output.
+
+    An output is ``sum(w * x)``; for inputs ``x = m + e`` that share a mean ``m`` (neighbouring
+    pixels, channels after a ReLU) and vary apart (``e``), its error has the mean square
+    ``m**2 * sum(d)**2 + var(e) * sum(d**2)``. The moments unknown, both terms count alike. The
+    squared error alone lets a channel's errors pile up in one direction, which a depthwise 3x3
+    kernel on positive inputs passes on whole: on EfficientNet-Lite0 (top-1 agreement with fp32)
+    it scored 80.7 % against 82.7 % for the max-based limit, and this 87.0 %.
+    """
+    value = np.asarray(value, np.float64)
+    axes = tuple(a for a in range(value.ndim) if a not in {c % value.ndim for c in channel_axes})
+    abs_max = np.max(np.abs(value), axis=axes, keepdims=True)
+    half = (levels - 1) / 2
+    best, best_error = abs_max, None
+    for fraction in WEIGHT_FRACTIONS:
+        limit = abs_max * fraction
+        step = np.where(limit > 0, limit / half, 1.0)
+        difference = np.clip(np.round(value / step), -half, half) * step - value
+        error = np.sum(difference ** 2, axis=axes, keepdims=True) + np.sum(difference, axis=axes, keepdims=True) ** 2
+        if best_error is None:
+            best, best_error = limit, error
+        else:
+            better = error < best_error
+            best, best_error = np.where(better, limit, best), np.where(better, error, best_error)
+    return best.astype(np.float32)

@@ -1,0 +1,165 @@
+"""The calibration histogram merges exactly, and the ranges searched on it minimise the
+quantization error (checked against fake quantization of the values themselves)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lpir.ops import lookup
+from lpir.quantization import mse_range
+from lpir.quantization.histogram import BINS, Histogram
+
+finite = st.floats(-1e4, 1e4, width=32)
+chunks = st.lists(arrays(np.float32, st.integers(0, 40), elements=finite), min_size=1, max_size=6)
+
+
+def fake_quantize(values: np.ndarray, low: float, high: float, levels: int) -> np.ndarray:
+    """lpir's FakeQuantize operator (the interpreter's, bit-exact with OpenVINO's) on ``values``."""
+    op = lookup("FakeQuantize", 1)
+    limits = [np.float64(low), np.float64(high)] * 2
+    return op.evaluate(values.astype(np.float64), *limits, levels=levels, auto_broadcast="numpy")[0]
+
+
+def histogram_of(values) -> Histogram:
+    histogram = Histogram()
+    histogram.update(np.asarray(values, np.float32))
+    return histogram
+
+
+@given(chunks, st.randoms(use_true_random=False))
+def test_histogram_merges_exactly_in_any_split_and_order(parts, random):
+    whole = histogram_of(np.concatenate(parts))
+    partial = [histogram_of(p) for p in parts]
+    random.shuffle(partial)
+    merged = Histogram()
+    for part in partial:
+        merged = merged.merge(part)
+    assert merged.exponent == whole.exponent and merged.zeros == whole.zeros
+    assert (merged.low, merged.high) == (whole.low, whole.high)
+    np.testing.assert_array_equal(merged.counts, whole.counts)
+    incremental = Histogram()
+    for part in parts:
+        incremental.update(part)
+    np.testing.assert_array_equal(incremental.counts, whole.counts)
+
+
+@given(arrays(np.float32, st.integers(1, 200), elements=finite))
+def test_every_value_lies_in_its_bin(values):
+    histogram = histogram_of(values)
+    assert histogram.total == values.size and histogram.zeros == np.count_nonzero(values == 0)
+    nonzero = values[values != 0].astype(np.float64)
+    if nonzero.size:
+        edges = histogram.edges()
+        assert edges[0] <= nonzero.min() and nonzero.max() < edges[-1]
+        # the grid is as fine as it can be: one doubling finer would not hold the largest magnitude
+        assert np.abs(nonzero).max() >= BINS * histogram.width / 2
+        assert (histogram.low, histogram.high) == (nonzero.min(), nonzero.max())
+        expected = np.bincount(np.searchsorted(edges, nonzero, side="right") - 1, minlength=2 * BINS)
+        np.testing.assert_array_equal(histogram.counts, expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.05, 4.0), st.floats(-3.0, -0.01), st.floats(0.01, 3.0), st.sampled_from([16, 255, 256]),
+       st.integers(0, 2 ** 31))
+def test_histogram_error_is_the_error_of_evenly_spread_values(scale, low, high, levels, seed):
+    """Values spread evenly through each bin (many per bin, at the midpoints of equal slices)
+    have, under the real FakeQuantize, the squared error the closed form gives for the bin."""
+    data = np.random.default_rng(seed).laplace(0.0, scale, 3000).astype(np.float32)
+    data = np.concatenate([data, np.full(300, data.max())])  # a saturated maximum: a bin with no width
+    histogram = histogram_of(data)
+    slices = 64
+    spread, weights = [], []
+    for lower, upper, count in zip(*histogram.bins()):
+        step = (upper - lower) / slices
+        spread.append(lower + step * (np.arange(slices) + 0.5))
+        weights.append(np.full(slices, count / slices))
+    spread, weights = np.concatenate(spread), np.concatenate(weights)
+    expected = float(np.sum(weights * (fake_quantize(spread, low, high, levels) - spread) ** 2))
+    actual = float(mse_range.quantization_error(histogram.bins(), low, high, levels))
+    assert np.isclose(actual, expected, rtol=2e-2, atol=1e-9 * histogram.total)
+
+
+def brute_force_error(histogram: Histogram, make_range, extent: float, levels: int) -> float:
+    """The least error over a dense grid of candidate limits."""
+    candidates = extent * np.arange(1, 1001) / 1000
+    return float(mse_range.quantization_error(histogram.bins(), *make_range(candidates), levels).min())
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from(["normal", "laplace", "student"]), st.booleans(), st.integers(0, 2 ** 31))
+def test_symmetric_search_finds_the_least_error(shape, signed, seed):
+    rng = np.random.default_rng(seed)
+    data = {"normal": rng.normal(size=5000), "laplace": rng.laplace(size=5000),
+            "student": rng.standard_t(2, size=5000)}[shape]
+    data = data if signed else np.abs(data)
+    histogram = histogram_of(data)
+    levels = 256
+
+    def make_range(h):
+        h = np.asarray(h, np.float64)
+        return (-h * levels / (levels - 2) if signed else np.zeros_like(h)), h
+
+    limit = mse_range.symmetric_limit(histogram, signed=signed, levels=levels)
+    low_seen, high_seen = histogram.low_high()
+    extent = max(high_seen, -low_seen * (levels - 2) / levels if signed else 0.0)
+    found = float(mse_range.quantization_error(histogram.bins(), *make_range(limit), levels))
+    full = float(mse_range.quantization_error(histogram.bins(), *make_range(extent), levels))
+    assert 0 < limit <= extent
+    assert found <= full
+    assert found <= brute_force_error(histogram, make_range, extent, levels) * 1.005
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(-5.0, 0.0), st.floats(0.5, 5.0), st.integers(0, 2 ** 31))
+def test_asymmetric_search_beats_the_data_range_and_each_end_is_optimal(shift, scale, seed):
+    data = np.random.default_rng(seed).gumbel(shift, scale, 5000)
+    histogram = histogram_of(data)
+    bins = histogram.bins()
+    low, high = mse_range.asymmetric_limits(histogram, levels=256)
+    data_low, data_high = histogram.low_high()
+    assert data_low <= low <= 0 <= high <= data_high
+    found = float(mse_range.quantization_error(bins, low, high, 256))
+    assert found <= float(mse_range.quantization_error(bins, data_low, data_high, 256))
+    # the end searched last: with the upper one fixed, no lower limit does better than a whisker
+    if data_low == 0:
+        return
+    best_low = brute_force_error(histogram, lambda t: (-t, np.full_like(t, high)), -data_low, 256)
+    assert found <= best_low * 1.005
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 30)),
+              elements=st.floats(-2, 2, width=32)), st.sampled_from([255, 15]))
+def test_weight_limits_minimise_each_channels_output_error(weights, levels):
+    """The output error of a channel whose inputs share a mean: squared errors plus the square
+    of their sum, measured through the interpreter's FakeQuantize."""
+    limits = mse_range.weight_limits(weights, (0,), levels=levels)
+    assert limits.shape == (weights.shape[0], 1)
+    abs_max = np.abs(weights).max(axis=1, keepdims=True)
+    assert np.all(limits <= abs_max * 1.05 * (1 + 1e-6)) and np.all(limits >= abs_max * 0.5 * (1 - 1e-6))
+    values = weights.astype(np.float64)
+    for channel in range(weights.shape[0]):
+        if abs_max[channel, 0] == 0:
+            continue
+
+        def error(limit):
+            difference = fake_quantize(values[channel], -limit, limit, levels) - values[channel]
+            return float(np.sum(difference ** 2) + np.sum(difference) ** 2)
+
+        found = error(float(limits[channel, 0]))
+        assert found <= error(float(abs_max[channel, 0])) * (1 + 1e-4) + 1e-12
+        candidates = abs_max[channel, 0] * mse_range.WEIGHT_FRACTIONS
+        assert found <= min(error(c) for c in candidates) * (1 + 1e-3) + 1e-12  # the limit is stored in f32
+
+
+def test_weight_limits_cancel_a_depthwise_kernels_summed_error():
+    """A 3x3 kernel whose max-based grid rounds every weight the same way: the searched limit
+    leaves a smaller summed error (what a kernel on positive inputs passes on)."""
+    kernel = np.array([[1.0, 0.3 + 0.4 / 127, 0.3 + 0.4 / 127, 0.5 + 0.4 / 127, 0.5 + 0.4 / 127,
+                        0.7 + 0.4 / 127, 0.7 + 0.4 / 127, 0.9 + 0.4 / 127, 0.9 + 0.4 / 127]])
+    limit = float(mse_range.weight_limits(kernel, (0,), levels=255)[0, 0])
+    summed = {h: abs(float(np.sum(fake_quantize(kernel[0], -h, h, 255) - kernel[0]))) for h in (1.0, limit)}
+    assert summed[limit] < summed[1.0] / 2
