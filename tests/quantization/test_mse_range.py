@@ -40,10 +40,14 @@ def test_histogram_merges_exactly_in_any_split_and_order(parts, random):
     assert merged.exponent == whole.exponent and merged.zeros == whole.zeros
     assert (merged.low, merged.high) == (whole.low, whole.high)
     np.testing.assert_array_equal(merged.counts, whole.counts)
-    incremental = Histogram()
-    for part in parts:
+    incremental, absorbed = Histogram(), Histogram().empty()
+    for part, histogram in zip(parts, partial):
         incremental.update(part)
+        absorbed.absorb(histogram)  # the calibration pass's in-place merge of chunks
     np.testing.assert_array_equal(incremental.counts, whole.counts)
+    np.testing.assert_array_equal(absorbed.counts, whole.counts)
+    assert (absorbed.exponent, absorbed.zeros, absorbed.low, absorbed.high) == (
+        whole.exponent, whole.zeros, whole.low, whole.high)
 
 
 @given(arrays(np.float32, st.integers(1, 200), elements=finite))
