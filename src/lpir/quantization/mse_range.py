@@ -15,7 +15,7 @@ from lpir.quantization.histogram import Histogram
 
 # Candidate ranges: this many evenly spaced fractions of the data's extent, then finer steps
 # around the best ones.
-COARSE_STEPS = 128
+COARSE_STEPS = 256
 FINE_STEPS = 32
 FINE_AROUND = 4  # coarse candidates refined
 ALTERNATIONS = 3  # rounds of (high with low fixed, low with high fixed) for asymmetric ranges
