@@ -125,11 +125,20 @@ _FROM_DTYPE = {
     np.dtype(np.uint32): u32, np.dtype(np.int64): i64, np.dtype(np.uint64): u64,
     np.dtype(ml_dtypes.bfloat16): bf16, np.dtype(ml_dtypes.float8_e4m3fn): f8e4m3,
     np.dtype(ml_dtypes.float8_e5m2): f8e5m2, np.dtype(ml_dtypes.float8_e8m0fnu): f8e8m0,
+    np.dtype(ml_dtypes.int4): i4, np.dtype(ml_dtypes.uint4): u4, np.dtype(ml_dtypes.float4_e2m1fn): f4e2m1,
+}
+
+# numpy has no 4-bit types; ml_dtypes' ones (which onnx uses too) carry such tensors in and out
+# of lpir, one element per byte. Inside, lpir stores i4/u4 as int8/uint8 values and f4e2m1 as
+# its codes (uint8), and the interpreter hands f4e2m1 to ops as float32 values.
+ML_DTYPES: dict[ElementType, np.dtype] = {
+    i4: np.dtype(ml_dtypes.int4), u4: np.dtype(ml_dtypes.uint4), f4e2m1: np.dtype(ml_dtypes.float4_e2m1fn),
 }
 
 
 def from_dtype(dtype: np.dtype | type) -> ElementType:
-    """The element type that stores numpy ``dtype`` one element per item."""
+    """The element type that stores numpy ``dtype`` one element per item (ml_dtypes' int4,
+    uint4 and float4_e2m1fn included)."""
     try:
         return _FROM_DTYPE[np.dtype(dtype)]
     except KeyError as exc:
@@ -157,3 +166,19 @@ def to_float(codes: np.ndarray, etype: ElementType) -> np.ndarray:
     if etype is f4e2m1:
         return F4E2M1_VALUES[codes]
     return codes.astype(np.float32)
+
+
+def from_ml_dtypes(array: np.ndarray, etype: ElementType) -> np.ndarray:
+    """An ml_dtypes 4-bit array (:data:`ML_DTYPES`) as lpir stores ``etype``: i4/u4 values in
+    int8/uint8, f4e2m1 codes in uint8. Other arrays are returned as they are."""
+    if etype not in ML_DTYPES or array.dtype != ML_DTYPES[etype]:
+        return array
+    if etype is f4e2m1:
+        return array.view(np.uint8) & np.uint8(0x0F)
+    return array.astype(etype.dtype)
+
+
+def to_ml_dtypes(values: np.ndarray, etype: ElementType) -> np.ndarray:
+    """A tensor of ``etype`` as the interpreter computes it (i4/u4 in int8/uint8, f4e2m1 in
+    float32) as the ml_dtypes array of its type; other types are returned as they are."""
+    return values.astype(ML_DTYPES[etype]) if etype in ML_DTYPES else values
