@@ -148,13 +148,20 @@ def saturated_float8(ctx: NodeContext, x: Output, etype: types.ElementType) -> O
 @converter("Cast", emits=("Convert", "Clamp"))
 def _cast(ctx: NodeContext) -> Output:
     etype = element_type(ctx.attr("to"), f"ONNX node '{ctx.name}'")
+    if etype is types.f8e8m0 and ctx.attr("round_mode", "up") != "nearest":
+        raise ctx.fail(f"round_mode={ctx.attr('round_mode', 'up')!r} to FLOAT8E8M0: Convert rounds to nearest only")
     return ctx.op("Convert", saturated_float8(ctx, ctx.input(0), etype), destination_type=etype)
 
 
-@converter("CastLike", emits=("ConvertLike", "Clamp"))
+@converter("CastLike", emits=("ConvertLike", "Convert", "Clamp"))
 def _cast_like(ctx: NodeContext) -> Output:
+    """ConvertLike, or Convert to a 4-bit type: ConvertLike's evaluation sees only the int8/uint8/
+    float32 holder of a 4-bit ``like``, so it would miss the wrap or rounding to 4 bits."""
     like = ctx.input(1)
-    return ctx.op("ConvertLike", saturated_float8(ctx, ctx.input(0), like.etype), like)
+    x = saturated_float8(ctx, ctx.input(0), like.etype)
+    if like.etype in types.ML_DTYPES:
+        return ctx.op("Convert", x, destination_type=like.etype)
+    return ctx.op("ConvertLike", x, like)
 
 
 @converter("Where", emits="Select")
