@@ -156,3 +156,21 @@ def test_four_bit_parameter_ir_runs_in_openvino(tmp_path, etype):
     expected = np.array(compiled([ov_input])[compiled.outputs[0]])
     lpir_input = x.astype(types.ML_DTYPES[types.parse_type(etype)]) if etype != "f4e2m1" else x
     np.testing.assert_array_equal(lpir.compile_model(model)([lpir_input])[0], expected)
+
+
+@pytest.mark.parametrize("round_mode", ["up", "down", "nearest"])
+def test_cast_to_float8e8m0_rounds_as_onnx_reference(round_mode):
+    rng = np.random.default_rng(len(round_mode))
+    x = (rng.uniform(0.5, 2, 200) * np.float32(2.0) ** rng.integers(-126, 127, 200)).astype(np.float32)
+    ties = np.float32(1.5) * np.float32(2.0) ** np.arange(-20, 20, dtype=np.float32)
+    edges = np.array([1, 2, 0.25, 2.0 ** 127, 2.0 ** 126 * 1.5, 1e-20, np.nan], np.float32)
+    x = np.concatenate([x, ties, edges])
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT8E8M0, round_mode=round_mode)],
+                          "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [x.size])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT8E8M0, [x.size])]),
+        opset_imports=[helper.make_opsetid("", 24)])
+    (expected,) = ReferenceEvaluator(model).run(None, {"x": x})
+    (y,) = LpirBackend.prepare(model).run([x])
+    assert y.dtype == ml_dtypes.float8_e8m0fnu
+    np.testing.assert_array_equal(y.view(np.uint8), expected.view(np.uint8))
