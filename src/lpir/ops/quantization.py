@@ -9,7 +9,7 @@ f32, rounded back once):
 with round-half-to-even and exactly that order of operations, so results match bit for bit.
 
 Convert follows the reference evaluation too: float -> integer truncates toward zero and wraps
-(through a 32-bit integer, as C++ casts do on x86), i4/u4/u1 keep the low bits, f32 -> bf16
+(through a 32-bit integer, as C++ casts do on x86), u2/i4/u4/u1 keep the low bits, f32 -> bf16
 rounds as OpenVINO's bfloat16 does, f8 types are rounded through f16, i32 -> f16 saturates.
 NaN/inf and values beyond 32 bits converted to u32/u64 follow x86 conversion results, which
 OpenVINO does not specify. lpir's interpreter hands nf4/f4e2m1 tensors to ops as their decoded
@@ -183,6 +183,8 @@ def _to_integer(values: np.ndarray, dst: ElementType) -> np.ndarray:
         return (((values & 0xF) ^ 8) - 8).astype(np.int8)
     if dst is types.u4:
         return (values & 0xF).astype(np.uint8)
+    if dst is types.u2:
+        return (values & 3).astype(np.uint8)
     if dst is types.u1:
         return (values & 1).astype(np.uint8)
     return values.astype(dst.dtype)

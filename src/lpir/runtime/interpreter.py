@@ -198,7 +198,7 @@ def _check_input(param: Node, value) -> np.ndarray:
     array = np.asarray(value)
     name = param.outputs[0].names[0] if param.outputs[0].names else param.name
     if etype in types.ML_DTYPES:
-        array = _four_bit_input(array, etype, name)
+        array = _sub_byte_input(array, etype, name)
     elif array.dtype != etype.dtype:
         if not isinstance(value, np.ndarray) and np.can_cast(array.dtype, etype.dtype, "same_kind"):
             array = array.astype(etype.dtype)
@@ -209,8 +209,8 @@ def _check_input(param: Node, value) -> np.ndarray:
     return array
 
 
-def _four_bit_input(array: np.ndarray, etype: ElementType, name: str) -> np.ndarray:
-    """A 4-bit input as ops see it: i4/u4 values in int8/uint8, f4e2m1 values in float32. It is
+def _sub_byte_input(array: np.ndarray, etype: ElementType, name: str) -> np.ndarray:
+    """A 2- or 4-bit input as ops see it: u2/i4/u4 values in uint8/int8/uint8, f4e2m1 values in float32. It is
     given as the ml_dtypes array of its type, or in that holder dtype with values in range."""
     holder = np.dtype(np.float32) if etype is types.f4e2m1 else etype.dtype
     if array.dtype == types.ML_DTYPES[etype]:

@@ -23,7 +23,7 @@ class LpirBackendRep(BackendRep):
         self.compiled = compiled
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
-        """Outputs of 4-bit types come back in their ml_dtypes type, as onnx gives them."""
+        """Outputs of 2- and 4-bit types come back in their ml_dtypes type, as onnx gives them."""
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
         etypes = [result.inputs[0].source.etype for result in self.compiled.model.results]

@@ -179,8 +179,8 @@ def _cast(ctx: NodeContext) -> Output:
 
 @converter("CastLike", emits=("ConvertLike", "Convert", "Clamp"))
 def _cast_like(ctx: NodeContext) -> Output:
-    """ConvertLike, or Convert to a 4-bit type: ConvertLike's evaluation sees only the int8/uint8/
-    float32 holder of a 4-bit ``like``, so it would miss the wrap or rounding to 4 bits."""
+    """ConvertLike, or Convert to a sub-byte type: ConvertLike's evaluation sees only the int8/
+    uint8/float32 holder of a 2- or 4-bit ``like``, so it would miss the wrap or rounding."""
     like = ctx.input(1)
     x = saturated_float8(ctx, ctx.input(0), like.etype)
     if like.etype in types.ML_DTYPES:

@@ -24,7 +24,7 @@ from lpir.ops import static_value
 
 # Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; the integer ones' bands are
 # the types' ranges, the float8 ones are rounded to and saturated.
-_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.i4, types.u4, types.f8e4m3, types.f8e5m2,
+_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.u2, types.i4, types.u4, types.f8e4m3, types.f8e5m2,
                      types.f4e2m1)
 
 

@@ -1,4 +1,4 @@
-"""ONNX tensors of 4-bit types (INT4, UINT4, FLOAT4E2M1) and FLOAT8E8M0 as model inputs and
+"""ONNX tensors of 2- and 4-bit types (UINT2, INT4, UINT4, FLOAT4E2M1) and FLOAT8E8M0 as model inputs and
 outputs: import, the interpreter's handling, Convert against OpenVINO, IR that OpenVINO reads.
 
 Oracles: ONNX's reference evaluator (ONNX Runtime does not run these types as graph inputs) and
@@ -25,8 +25,15 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 import ovmodels
 
-FOUR_BIT = {TensorProto.INT4: ml_dtypes.int4, TensorProto.UINT4: ml_dtypes.uint4,
+SUB_BYTE = {TensorProto.UINT2: ml_dtypes.uint2, TensorProto.INT4: ml_dtypes.int4, TensorProto.UINT4: ml_dtypes.uint4,
             TensorProto.FLOAT4E2M1: ml_dtypes.float4_e2m1fn}
+SUB_BYTE_TYPES = ["u2", "i4", "u4", "f4e2m1"]
+
+
+def _all_values(etype: str) -> np.ndarray:
+    """Every value of a sub-byte type, as lpir stores it (f4e2m1: its codes)."""
+    et = types.parse_type(etype)
+    return np.arange(-8, 8, dtype=np.int8) if et.is_signed else np.arange(1 << et.bits, dtype=np.uint8)
 
 
 def _model(nodes, inputs, outputs):
@@ -34,8 +41,8 @@ def _model(nodes, inputs, outputs):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
 
 
-@pytest.mark.parametrize("to", sorted(FOUR_BIT))
-def test_cast_to_and_from_four_bits_matches_onnx_reference(to):
+@pytest.mark.parametrize("to", sorted(SUB_BYTE))
+def test_cast_to_and_from_sub_byte_types_matches_onnx_reference(to):
     x = np.random.default_rng(to).uniform(-20, 20, (4, 6)).astype(np.float32)
     x[0, :3] = [0.25, 0.75, -2.5]  # halfway cases
     model = _model(
@@ -44,15 +51,16 @@ def test_cast_to_and_from_four_bits_matches_onnx_reference(to):
         [helper.make_tensor_value_info("q", to, [4, 6]), helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 6])])
     expected_q, expected_y = ReferenceEvaluator(model).run(None, {"x": x})
     q, y = LpirBackend.prepare(model).run([x])
-    assert q.dtype == FOUR_BIT[to]
+    assert q.dtype == SUB_BYTE[to]
     np.testing.assert_array_equal(q.astype(np.float32), expected_q.astype(np.float32))
     np.testing.assert_array_equal(y, expected_y)
 
 
-@pytest.mark.parametrize("etype", sorted(FOUR_BIT))
-def test_four_bit_graph_input_through_movement_ops(etype):
-    dtype = FOUR_BIT[etype]
-    values = np.random.default_rng(etype).integers(0, 16, (2, 3, 4)).astype(np.uint8)
+@pytest.mark.parametrize("etype", sorted(SUB_BYTE))
+def test_sub_byte_graph_input_through_movement_ops(etype):
+    dtype = SUB_BYTE[etype]
+    bits = 2 if etype == TensorProto.UINT2 else 4
+    values = np.random.default_rng(etype).integers(0, 1 << bits, (2, 3, 4)).astype(np.uint8)
     x = values.view(dtype) if dtype is ml_dtypes.float4_e2m1fn else (values.astype(np.int8) - (8 if etype == TensorProto.INT4 else 0)).astype(dtype)
     shape = helper.make_tensor("shape", TensorProto.INT64, [2], [4, 6])
     model = _model(
@@ -68,7 +76,7 @@ def test_four_bit_graph_input_through_movement_ops(etype):
     np.testing.assert_array_equal(y, expected_y)
 
 
-def test_four_bit_initializer_is_stored_in_its_type():
+def test_sub_byte_initializer_is_stored_in_its_type():
     codes = np.arange(16, dtype=np.uint8).reshape(2, 8)
     weight = helper.make_tensor("w", TensorProto.FLOAT4E2M1, [2, 8], codes.view(ml_dtypes.float4_e2m1fn))
     model = _model([helper.make_node("Cast", ["w"], ["y"], to=TensorProto.FLOAT)], [],
@@ -88,13 +96,15 @@ def test_out_of_range_input_is_refused():
     np.testing.assert_array_equal(rep.run([np.array([-8, 0, 7], np.int8)])[0], [-8, 0, 7])
     with pytest.raises(ValidationError, match="'x'.* 9 is not a i4 value"):
         rep.run([np.array([-8, 0, 9], np.int8)])
+    with pytest.raises(ValidationError, match="'x' must be i4"):
+        rep.run([np.array([-8, 0, 7], np.float32)])
 
 
 def _ov_convert(x: np.ndarray, source: str, destination: str) -> np.ndarray:
-    """OpenVINO's Convert evaluated on ``x`` (4-bit sources given one value per numpy item)."""
+    """OpenVINO's Convert evaluated on ``x`` (sub-byte sources given one value per numpy item)."""
     parameter = ovops.parameter(list(x.shape), getattr(ov.Type, source))
     node = ovops.convert(parameter, getattr(ov.Type, destination))
-    if source in ("i4", "u4", "f4e2m1"):
+    if source in SUB_BYTE_TYPES:
         source_tensor = ov.Tensor(getattr(ov.Type, source), list(x.shape))
         np.asarray(source_tensor.data)[...] = np.frombuffer(
             lpir.ir.packing.pack(x, types.parse_type(source)), np.uint8).reshape(np.asarray(source_tensor.data).shape)
@@ -109,8 +119,8 @@ finite_f32 = arrays(np.float32, st.integers(1, 40), elements=st.floats(-1e6, 1e6
 
 
 @settings(max_examples=40, deadline=None)
-@given(x=finite_f32, destination=st.sampled_from(["i4", "u4", "f4e2m1"]))
-def test_convert_f32_to_four_bits_matches_openvino(x, destination):
+@given(x=finite_f32, destination=st.sampled_from(SUB_BYTE_TYPES))
+def test_convert_f32_to_sub_byte_types_matches_openvino(x, destination):
     etype = types.parse_type(destination)
     packed = _ov_convert(x, "f32", destination)  # two per byte; an odd tail's padding is undefined
     expected = lpir.ir.packing.unpack(packed.view(np.uint8).tobytes(), etype, x.size)
@@ -119,12 +129,23 @@ def test_convert_f32_to_four_bits_matches_openvino(x, destination):
     np.testing.assert_array_equal(stored, expected)
 
 
-@pytest.mark.parametrize("source", ["i4", "u4", "f4e2m1"])
-def test_convert_four_bits_to_f32_matches_openvino(source):
+@pytest.mark.parametrize("source", SUB_BYTE_TYPES)
+def test_convert_sub_byte_types_to_f32_matches_openvino(source):
     etype = types.parse_type(source)
-    stored = np.arange(16, dtype=np.uint8) if not etype.is_signed else np.arange(-8, 8, dtype=np.int8)
+    stored = _all_values(source)
     as_ops_see_it = types.to_float(stored, etype) if etype is types.f4e2m1 else stored
     np.testing.assert_array_equal(convert(as_ops_see_it, types.f32), _ov_convert(stored, source, "f32"))
+
+
+@pytest.mark.parametrize("etype", SUB_BYTE_TYPES)
+def test_packing_matches_openvino_constants(etype):
+    values = np.resize(_all_values(etype), 23)  # an odd count: a padded last byte
+    et = types.parse_type(etype)
+    numbers = types.to_float(values, et) if et is types.f4e2m1 else values  # a Constant takes f4e2m1 values
+    constant = ov.op.Constant(getattr(ov.Type, etype), ov.Shape([values.size]), numbers.tolist())
+    stored = np.frombuffer(lpir.ir.packing.pack(values, types.parse_type(etype)), np.uint8)
+    assert stored.tobytes() == np.asarray(constant.data).view(np.uint8).tobytes()
+    np.testing.assert_array_equal(lpir.ir.packing.unpack(stored.tobytes(), types.parse_type(etype), values.size), values)
 
 
 @settings(max_examples=40, deadline=None)
@@ -135,9 +156,9 @@ def test_convert_f32_to_f8e8m0_matches_openvino(bits):
     np.testing.assert_array_equal(convert(x, types.f8e8m0).view(np.uint8), expected)
 
 
-@pytest.mark.parametrize("etype", ["i4", "u4", "f4e2m1"])
-def test_four_bit_parameter_ir_runs_in_openvino(tmp_path, etype):
-    """IR with a 4-bit Parameter, written by lpir: OpenVINO reads it and computes what lpir does."""
+@pytest.mark.parametrize("etype", SUB_BYTE_TYPES)
+def test_sub_byte_parameter_ir_runs_in_openvino(tmp_path, etype):
+    """IR with a 2- or 4-bit Parameter, written by lpir: OpenVINO reads it and computes what lpir does."""
     from lpir.ir.graph import Model, make_parameter, make_result
     from lpir.ops import build
     parameter = make_parameter(etype, [2, 8], name="x")
@@ -147,11 +168,11 @@ def test_four_bit_parameter_ir_runs_in_openvino(tmp_path, etype):
     assert lpir.read_model(tmp_path / "m.xml").parameters[0].outputs[0].etype is types.parse_type(etype)
     read = ovmodels.core().read_model(str(tmp_path / "m.xml"))
     assert read.inputs[0].element_type == getattr(ov.Type, etype)
-    codes = np.arange(16, dtype=np.uint8).reshape(2, 8)
-    x = codes.view(ml_dtypes.float4_e2m1fn) if etype == "f4e2m1" else (codes.astype(np.int8) - 8 if etype == "i4" else codes)
+    codes = np.resize(_all_values(etype), 16).reshape(2, 8)
+    x = codes.view(ml_dtypes.float4_e2m1fn) if etype == "f4e2m1" else codes
     ov_input = ov.Tensor(getattr(ov.Type, etype), [2, 8])
     np.asarray(ov_input.data)[...] = np.frombuffer(
-        lpir.ir.packing.pack(codes if etype == "f4e2m1" else x, types.parse_type(etype)), np.uint8).reshape(-1)
+        lpir.ir.packing.pack(codes, types.parse_type(etype)), np.uint8).reshape(-1)
     compiled = ovmodels.core().compile_model(read, "CPU", ovmodels.F32_HINT)
     expected = np.array(compiled([ov_input])[compiled.outputs[0]])
     lpir_input = x.astype(types.ML_DTYPES[types.parse_type(etype)]) if etype != "f4e2m1" else x
