@@ -100,6 +100,17 @@ def test_out_of_range_input_is_refused():
         rep.run([np.array([-8, 0, 7], np.float32)])
 
 
+def test_float4_input_must_hold_float4_values():
+    model = _model([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
+                   [helper.make_tensor_value_info("x", TensorProto.FLOAT4E2M1, [3])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])])
+    rep = LpirBackend.prepare(model)
+    np.testing.assert_array_equal(rep.run([np.array([-6, 0.5, 3], np.float32)])[0], [-6, 0.5, 3])
+    for bad in (0.75, np.nan):
+        with pytest.raises(ValidationError, match="is not a f4e2m1 value"):
+            rep.run([np.array([-6, 0.5, bad], np.float32)])
+
+
 def _ov_convert(x: np.ndarray, source: str, destination: str) -> np.ndarray:
     """OpenVINO's Convert evaluated on ``x`` (sub-byte sources given one value per numpy item)."""
     parameter = ovops.parameter(list(x.shape), getattr(ov.Type, source))

@@ -1,7 +1,8 @@
 """Byte layout of tensors in .bin files, sub-byte types included.
 
 OpenVINO stores 4-bit types (i4, u4, nf4, f4e2m1) two per byte, element ``2k`` in the low
-nibble of byte ``k``; u2 four per byte, element ``4k + j`` in bits ``2j, 2j+1`` of byte ``k``; u1 eight per byte, element 0 in the most significant bit. An odd tail is
+nibble of byte ``k``; u2 four per byte, element ``4k + j`` in bits ``2j`` and ``2j + 1`` of byte
+``k``; u1 eight per byte, element 0 in the most significant bit. An incomplete last byte is
 padded with zero bits. Wider types are stored little-endian, one after another.
 """
 
@@ -39,8 +40,8 @@ def unpack(buffer, etype: ElementType, count: int) -> np.ndarray:
 def pack(values: np.ndarray, etype: ElementType) -> bytes:
     """Encode ``values`` (any shape, one element per item) in the .bin layout of ``etype``.
 
-    2- and 4-bit values must be in range (u2: 0..3; i4: -8..7; u4 and the nf4/f4e2m1 codes: 0..15), as
-    OpenVINO's Constant requires; u1 stores any non-zero value as 1, as OpenVINO does.
+    2- and 4-bit values must be in range (u2: 0..3; i4: -8..7; u4 and the nf4/f4e2m1 codes:
+    0..15), as OpenVINO's Constant requires; u1 stores any non-zero value as 1, as OpenVINO does.
     """
     flat = np.ascontiguousarray(values).reshape(-1)
     if etype.bits == 4:

@@ -140,8 +140,8 @@ ML_DTYPES: dict[ElementType, np.dtype] = {
 
 
 def from_dtype(dtype: np.dtype | type) -> ElementType:
-    """The element type that stores numpy ``dtype`` one element per item (ml_dtypes' int4,
-    uint4 and float4_e2m1fn included)."""
+    """The element type that stores numpy ``dtype`` one element per item (ml_dtypes' uint2,
+    int4, uint4 and float4_e2m1fn included)."""
     try:
         return _FROM_DTYPE[np.dtype(dtype)]
     except KeyError as exc:
@@ -182,6 +182,6 @@ def from_ml_dtypes(array: np.ndarray, etype: ElementType) -> np.ndarray:
 
 
 def to_ml_dtypes(values: np.ndarray, etype: ElementType) -> np.ndarray:
-    """A tensor of ``etype`` as the interpreter computes it (u2/i4/u4 in uint8/int8/uint8, f4e2m1 in
-    float32) as the ml_dtypes array of its type; other types are returned as they are."""
+    """A tensor of ``etype`` as the interpreter computes it (u2/i4/u4 in uint8/int8/uint8,
+    f4e2m1 in float32) as the ml_dtypes array of its type; other types are returned as they are."""
     return values.astype(ML_DTYPES[etype]) if etype in ML_DTYPES else values

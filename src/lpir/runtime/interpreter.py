@@ -210,8 +210,9 @@ def _check_input(param: Node, value) -> np.ndarray:
 
 
 def _sub_byte_input(array: np.ndarray, etype: ElementType, name: str) -> np.ndarray:
-    """A 2- or 4-bit input as ops see it: u2/i4/u4 values in uint8/int8/uint8, f4e2m1 values in float32. It is
-    given as the ml_dtypes array of its type, or in that holder dtype with values in range."""
+    """A 2- or 4-bit input as ops see it: u2/i4/u4 values in uint8/int8/uint8, f4e2m1 values in
+    float32. It is given as the ml_dtypes array of its type, or in that holder dtype with values
+    of the type (f4e2m1 has no NaN or infinity)."""
     holder = np.dtype(np.float32) if etype is types.f4e2m1 else etype.dtype
     if array.dtype == types.ML_DTYPES[etype]:
         return array.astype(holder)
@@ -219,8 +220,7 @@ def _sub_byte_input(array: np.ndarray, etype: ElementType, name: str) -> np.ndar
         raise ValidationError(f"input '{name}' must be {etype.name} ({types.ML_DTYPES[etype]} or {holder}), "
                               f"got {array.dtype}")
     if etype is types.f4e2m1:
-        exact = array.astype(types.ML_DTYPES[etype]).astype(holder)
-        bad = (exact != array) & ~np.isnan(array)
+        bad = array.astype(types.ML_DTYPES[etype]).astype(holder) != array
     else:
         bad = (array < etype.min) | (array > etype.max)
     if bad.any():

@@ -22,10 +22,11 @@ from lpir.ir.qparams import scale_to_range
 from lpir.ir.types import ElementType
 from lpir.ops import static_value
 
-# Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; the integer ones' bands are
-# the types' ranges, the float8 ones are rounded to and saturated.
-_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.u2, types.i4, types.u4, types.f8e4m3, types.f8e5m2,
-                     types.f4e2m1)
+# Zero-point types ONNX Runtime and OpenVINO's frontend quantize to (and u2, f4e2m1, which
+# OpenVINO's element types have); the integer ones' bands are the types' ranges, the float8 and
+# float4 ones are rounded to and saturated.
+_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.u2, types.i4, types.u4,
+                     types.f8e4m3, types.f8e5m2, types.f4e2m1)
 
 
 def _axis(ctx: NodeContext, rank: int) -> int:
