@@ -1,7 +1,8 @@
 """Byte layout of tensors in .bin files, sub-byte types included.
 
 OpenVINO stores 4-bit types (i4, u4, nf4, f4e2m1) two per byte, element ``2k`` in the low
-nibble of byte ``k``; u1 eight per byte, element 0 in the most significant bit. An odd tail is
+nibble of byte ``k``; u2 four per byte, element ``4k + j`` in bits ``2j`` and ``2j + 1`` of byte
+``k``; u1 eight per byte, element 0 in the most significant bit. An incomplete last byte is
 padded with zero bits. Wider types are stored little-endian, one after another.
 """
 
@@ -29,6 +30,8 @@ def unpack(buffer, etype: ElementType, count: int) -> np.ndarray:
         return nibbles
     if etype.bits == 1:
         return np.unpackbits(raw, bitorder="big", count=count)
+    if etype.bits == 2:
+        return ((raw[:, None] >> np.arange(0, 8, 2, dtype=np.uint8)) & 3).reshape(-1)[:count]
     if etype.bits % 8:
         raise NotImplementedError(f"element type {etype.name} ({etype.bits} bits) is not supported")
     return raw.view(etype.dtype)[:count] if count else np.empty(0, etype.dtype)
@@ -37,12 +40,12 @@ def unpack(buffer, etype: ElementType, count: int) -> np.ndarray:
 def pack(values: np.ndarray, etype: ElementType) -> bytes:
     """Encode ``values`` (any shape, one element per item) in the .bin layout of ``etype``.
 
-    4-bit values must be in range (i4: -8..7; u4 and the nf4/f4e2m1 codes: 0..15), as
-    OpenVINO's Constant requires; u1 stores any non-zero value as 1, as OpenVINO does.
+    2- and 4-bit values must be in range (u2: 0..3; i4: -8..7; u4 and the nf4/f4e2m1 codes:
+    0..15), as OpenVINO's Constant requires; u1 stores any non-zero value as 1, as OpenVINO does.
     """
     flat = np.ascontiguousarray(values).reshape(-1)
     if etype.bits == 4:
-        _check_nibble_range(flat, etype)
+        _check_sub_byte_range(flat, etype)
         codes = ((flat.view(np.uint8) if flat.dtype.itemsize == 1 else flat.astype(np.int16)) & 0x0F).astype(np.uint8, copy=False)
         if codes.size % 2:
             codes = np.append(codes, np.uint8(0))
@@ -51,10 +54,16 @@ def pack(values: np.ndarray, etype: ElementType) -> bytes:
         return high.tobytes()
     if etype.bits == 1:
         return np.packbits(flat.astype(bool), bitorder="big").tobytes()
+    if etype.bits == 2:
+        _check_sub_byte_range(flat, etype)
+        codes = np.zeros(-(-flat.size // 4) * 4, np.uint8)
+        codes[:flat.size] = flat
+        quads = codes.reshape(-1, 4) << np.arange(0, 8, 2, dtype=np.uint8)
+        return np.bitwise_or.reduce(quads, axis=1).astype(np.uint8).tobytes()
     return flat.astype(etype.dtype, copy=False).tobytes()
 
 
-def _check_nibble_range(flat: np.ndarray, etype: ElementType) -> None:
+def _check_sub_byte_range(flat: np.ndarray, etype: ElementType) -> None:
     if flat.size == 0:
         return
     lo, hi = (etype.min, etype.max) if etype.is_integral else (0, 15)  # nf4/f4e2m1: unsigned codes

@@ -85,6 +85,7 @@ class Tensor:
         """An eager tensor; ``etype`` defaults to the array's dtype (needed for sub-byte types)."""
         array = np.asarray(array)
         etype = types.from_dtype(array.dtype) if etype is None else types.parse_type(etype)
+        array = types.from_ml_dtypes(array, etype)
         if not etype.is_packed and array.dtype != etype.dtype:
             array = array.astype(etype.dtype)
         return cls(etype, array.shape, array=array)

@@ -4,7 +4,7 @@ An element type is known by two spellings: the one in ``element_type`` / ``desti
 attributes (``f32``, ``u1``) and the legacy port ``precision`` (``FP32``, ``BIN``). Both parse
 to the same :class:`ElementType`.
 
-Types narrower than a byte (u1, i4, u4, nf4, f4e2m1) are stored packed in .bin files and
+Types narrower than a byte (u1, u2, i4, u4, nf4, f4e2m1) are stored packed in .bin files and
 unpacked into one numpy element each (see :mod:`lpir.ir.packing`). nf4 and f4e2m1 unpack to
 their 4-bit codes (uint8); :func:`to_float` maps codes to values.
 """
@@ -81,6 +81,7 @@ f8e8m0 = _t("f8e8m0", "F8E8M0", 8, ml_dtypes.float8_e8m0fnu, f=True)
 f4e2m1 = _t("f4e2m1", "F4E2M1", 4, np.uint8)
 nf4 = _t("nf4", "NF4", 4, np.uint8)
 u1 = _t("u1", "BIN", 1, np.uint8)
+u2 = _t("u2", "U2", 2, np.uint8)
 i4 = _t("i4", "I4", 4, np.int8, s=True)
 u4 = _t("u4", "U4", 4, np.uint8)
 i8 = _t("i8", "I8", 8, np.int8, s=True)
@@ -95,7 +96,7 @@ dynamic = _t("dynamic", "UNSPECIFIED", 0, np.float32)
 
 ALL_TYPES: tuple[ElementType, ...] = (
     boolean, bf16, f16, f32, f64, f8e4m3, f8e5m2, f8e8m0, f4e2m1, nf4,
-    u1, i4, u4, i8, u8, i16, u16, i32, u32, i64, u64, dynamic,
+    u1, u2, i4, u4, i8, u8, i16, u16, i32, u32, i64, u64, dynamic,
 )
 
 # Types in which weights are stored compressed, to be turned back into floats by a Convert.
@@ -125,11 +126,22 @@ _FROM_DTYPE = {
     np.dtype(np.uint32): u32, np.dtype(np.int64): i64, np.dtype(np.uint64): u64,
     np.dtype(ml_dtypes.bfloat16): bf16, np.dtype(ml_dtypes.float8_e4m3fn): f8e4m3,
     np.dtype(ml_dtypes.float8_e5m2): f8e5m2, np.dtype(ml_dtypes.float8_e8m0fnu): f8e8m0,
+    np.dtype(ml_dtypes.int4): i4, np.dtype(ml_dtypes.uint4): u4, np.dtype(ml_dtypes.float4_e2m1fn): f4e2m1,
+    np.dtype(ml_dtypes.uint2): u2,
+}
+
+# numpy has no 2- and 4-bit types; ml_dtypes' ones (which onnx uses too) carry such tensors in
+# and out of lpir, one element per byte. Inside, lpir stores u2/i4/u4 as uint8/int8/uint8 values
+# and f4e2m1 as its codes (uint8), and the interpreter hands f4e2m1 to ops as float32 values.
+ML_DTYPES: dict[ElementType, np.dtype] = {
+    u2: np.dtype(ml_dtypes.uint2), i4: np.dtype(ml_dtypes.int4), u4: np.dtype(ml_dtypes.uint4),
+    f4e2m1: np.dtype(ml_dtypes.float4_e2m1fn),
 }
 
 
 def from_dtype(dtype: np.dtype | type) -> ElementType:
-    """The element type that stores numpy ``dtype`` one element per item."""
+    """The element type that stores numpy ``dtype`` one element per item (ml_dtypes' uint2,
+    int4, uint4 and float4_e2m1fn included)."""
     try:
         return _FROM_DTYPE[np.dtype(dtype)]
     except KeyError as exc:
@@ -157,3 +169,19 @@ def to_float(codes: np.ndarray, etype: ElementType) -> np.ndarray:
     if etype is f4e2m1:
         return F4E2M1_VALUES[codes]
     return codes.astype(np.float32)
+
+
+def from_ml_dtypes(array: np.ndarray, etype: ElementType) -> np.ndarray:
+    """An ml_dtypes sub-byte array (:data:`ML_DTYPES`) as lpir stores ``etype``: u2/i4/u4 values
+    in uint8/int8/uint8, f4e2m1 codes in uint8. Other arrays are returned as they are."""
+    if etype not in ML_DTYPES or array.dtype != ML_DTYPES[etype]:
+        return array
+    if etype is f4e2m1:
+        return array.view(np.uint8) & np.uint8(0x0F)
+    return array.astype(etype.dtype)
+
+
+def to_ml_dtypes(values: np.ndarray, etype: ElementType) -> np.ndarray:
+    """A tensor of ``etype`` as the interpreter computes it (u2/i4/u4 in uint8/int8/uint8,
+    f4e2m1 in float32) as the ml_dtypes array of its type; other types are returned as they are."""
+    return values.astype(ML_DTYPES[etype]) if etype in ML_DTYPES else values

@@ -9,7 +9,7 @@ f32, rounded back once):
 with round-half-to-even and exactly that order of operations, so results match bit for bit.
 
 Convert follows the reference evaluation too: float -> integer truncates toward zero and wraps
-(through a 32-bit integer, as C++ casts do on x86), i4/u4/u1 keep the low bits, f32 -> bf16
+(through a 32-bit integer, as C++ casts do on x86), u2/i4/u4/u1 keep the low bits, f32 -> bf16
 rounds as OpenVINO's bfloat16 does, f8 types are rounded through f16, i32 -> f16 saturates.
 NaN/inf and values beyond 32 bits converted to u32/u64 follow x86 conversion results, which
 OpenVINO does not specify. lpir's interpreter hands nf4/f4e2m1 tensors to ops as their decoded
@@ -129,6 +129,20 @@ def _f32_to_bf16(values: np.ndarray) -> np.ndarray:
     return result
 
 
+def _to_f8e8m0(values: np.ndarray) -> np.ndarray:
+    """f32 -> f8e8m0 as OpenVINO rounds it: the f32 exponent, one up when the mantissa is above
+    half (or at half on an odd exponent); subnormals up to 0.75 * 2^-126 (ties to even), zeros
+    and negatives give the smallest code, infinity the largest finite one, NaN stays NaN."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    exponent = ((bits >> 23) & 0xFF).astype(np.int32)
+    mantissa = bits & 0x7FFFFF
+    up = (mantissa > 0x400000) | ((mantissa == 0x400000) & (exponent & 1 == 1))
+    up &= (exponent > 0) | (mantissa > 0x600000)
+    codes = np.where(exponent >= 0xFE, exponent - np.isinf(values), exponent + up)
+    codes = np.where(np.signbit(values), 0, codes)
+    return codes.astype(np.uint8).view(ml_dtypes.float8_e8m0fnu)
+
+
 def _nearest_value(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Each value replaced by the nearest entry of the sorted ``table`` (nf4 quantization)."""
     ordered = np.sort(table)
@@ -141,6 +155,8 @@ def _to_float(values: np.ndarray, dst: ElementType) -> np.ndarray:
         return _nearest_value(values.astype(np.float32), types.NF4_VALUES)
     if dst is types.f4e2m1:
         return values.astype(np.float32).astype(ml_dtypes.float4_e2m1fn).astype(np.float32)
+    if dst is types.f8e8m0:
+        return _to_f8e8m0(values.astype(np.float32))
     if dst is types.bf16:
         return _f32_to_bf16(values.astype(np.float32, copy=False))
     if dst is types.f16 and values.dtype == np.int32:
@@ -167,6 +183,8 @@ def _to_integer(values: np.ndarray, dst: ElementType) -> np.ndarray:
         return (((values & 0xF) ^ 8) - 8).astype(np.int8)
     if dst is types.u4:
         return (values & 0xF).astype(np.uint8)
+    if dst is types.u2:
+        return (values & 3).astype(np.uint8)
     if dst is types.u1:
         return (values & 1).astype(np.uint8)
     return values.astype(dst.dtype)

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from lpir.errors import LowPrecisionWarning, ValidationError
+from lpir.ir import types
 from lpir.ir.graph import RESULT_NAMES, Model, Node, Output
 from lpir.ir.shape import Shape
+from lpir.ir.types import ElementType
 from lpir.runtime.kernels.integer import bind_integer_kernels
 from lpir.runtime.lowering import Plan, lower_to_integer
 from lpir.runtime.program import Program
@@ -195,13 +197,34 @@ def _check_input(param: Node, value) -> np.ndarray:
     etype, shape = param.outputs[0].etype, param.outputs[0].shape
     array = np.asarray(value)
     name = param.outputs[0].names[0] if param.outputs[0].names else param.name
-    if array.dtype != etype.dtype:
+    if etype in types.ML_DTYPES:
+        array = _sub_byte_input(array, etype, name)
+    elif array.dtype != etype.dtype:
         if not isinstance(value, np.ndarray) and np.can_cast(array.dtype, etype.dtype, "same_kind"):
             array = array.astype(etype.dtype)
         else:
             raise ValidationError(f"input '{name}' must be {etype.name} ({etype.dtype}), got {array.dtype}")
     if not _fits(array.shape, shape):
         raise ValidationError(f"input '{name}' must have shape {_format(shape)}, got {list(array.shape)}")
+    return array
+
+
+def _sub_byte_input(array: np.ndarray, etype: ElementType, name: str) -> np.ndarray:
+    """A 2- or 4-bit input as ops see it: u2/i4/u4 values in uint8/int8/uint8, f4e2m1 values in
+    float32. It is given as the ml_dtypes array of its type, or in that holder dtype with values
+    of the type (f4e2m1 has no NaN or infinity)."""
+    holder = np.dtype(np.float32) if etype is types.f4e2m1 else etype.dtype
+    if array.dtype == types.ML_DTYPES[etype]:
+        return array.astype(holder)
+    if array.dtype != holder:
+        raise ValidationError(f"input '{name}' must be {etype.name} ({types.ML_DTYPES[etype]} or {holder}), "
+                              f"got {array.dtype}")
+    if etype is types.f4e2m1:
+        bad = array.astype(types.ML_DTYPES[etype]).astype(holder) != array
+    else:
+        bad = (array < etype.min) | (array > etype.max)
+    if bad.any():
+        raise ValidationError(f"input '{name}': value {array[bad].flat[0]} is not a {etype.name} value")
     return array
 
 

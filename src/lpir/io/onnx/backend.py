@@ -12,6 +12,7 @@ import numpy as np
 
 import onnx
 from lpir.io.onnx.importer import convert_model
+from lpir.ir import types
 from onnx.backend.base import Backend, BackendRep
 
 
@@ -22,9 +23,11 @@ class LpirBackendRep(BackendRep):
         self.compiled = compiled
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        """Outputs of 2- and 4-bit types come back in their ml_dtypes type, as onnx gives them."""
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
-        return tuple(self.compiled(inputs))
+        etypes = [result.inputs[0].source.etype for result in self.compiled.model.results]
+        return tuple(types.to_ml_dtypes(value, etype) for value, etype in zip(self.compiled(inputs), etypes))
 
 
 class LpirBackend(Backend):

@@ -74,6 +74,9 @@ _ONNX_TYPES: dict[int, ElementType] = {
     onnx.TensorProto.INT64: types.i64, onnx.TensorProto.UINT64: types.u64,
     onnx.TensorProto.BOOL: types.boolean,
     onnx.TensorProto.FLOAT8E4M3FN: types.f8e4m3, onnx.TensorProto.FLOAT8E5M2: types.f8e5m2,
+    onnx.TensorProto.FLOAT8E8M0: types.f8e8m0, onnx.TensorProto.INT4: types.i4,
+    onnx.TensorProto.UINT4: types.u4, onnx.TensorProto.FLOAT4E2M1: types.f4e2m1,
+    onnx.TensorProto.UINT2: types.u2,
 }
 
 
@@ -87,7 +90,9 @@ def element_type(onnx_type: int, where: str) -> ElementType:
 
 
 def tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
-    """The values of an ONNX tensor; raw little-endian data is viewed without a copy."""
+    """The values of an ONNX tensor; raw little-endian data is viewed without a copy. 2- and
+    4-bit types (packed in ONNX) come back as ml_dtypes arrays, which
+    :func:`lpir.ir.make_constant` stores in their lpir type."""
     etype = element_type(tensor.data_type, f"tensor {tensor.name!r}")
     if tensor.raw_data and etype.dtype.itemsize > 0 and not etype.is_packed:
         count = int(np.prod(tensor.dims, dtype=np.int64))
@@ -96,7 +101,8 @@ def tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
                                   f"{etype.name}{list(tensor.dims)} ({count * etype.dtype.itemsize} expected)")
         return np.frombuffer(tensor.raw_data, dtype=etype.dtype).reshape(tuple(tensor.dims))
     try:
-        return np.asarray(numpy_helper.to_array(tensor)).astype(etype.dtype, copy=False)
+        values = np.asarray(numpy_helper.to_array(tensor))
+        return values if etype in types.ML_DTYPES else values.astype(etype.dtype, copy=False)
     except ValueError as exc:
         raise ModelParseError(f"tensor {tensor.name!r}: data does not fit {etype.name}{list(tensor.dims)} ({exc})") from exc
 

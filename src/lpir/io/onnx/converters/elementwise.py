@@ -145,16 +145,47 @@ def saturated_float8(ctx: NodeContext, x: Output, etype: types.ElementType) -> O
     return ctx.op("Clamp", x, min=-limit, max=limit, suffix="saturated")
 
 
-@converter("Cast", emits=("Convert", "Clamp"))
+def _power_of_two(ctx: NodeContext, x: Output) -> Output:
+    """x rounded to a power of two (FLOAT8E8M0) as ONNX's ``round_mode`` says: ``up`` (the
+    default), ``down``, or ``nearest`` with ties up. Convert rounds to nearest with ties to an
+    even exponent: the power it gives is moved to the neighbour the mode asks for."""
+    mode = ctx.attr("round_mode", "up")
+    if mode not in ("up", "down", "nearest"):
+        raise ctx.fail(f"round_mode={mode!r} is not one of up, down, nearest")
+    x = x if x.etype is types.f32 else ctx.op("Convert", x, destination_type=types.f32, suffix="f32")
+    converted = ctx.op("Convert", x, destination_type=types.f8e8m0, suffix="nearest")
+    power = ctx.op("Convert", converted, destination_type=types.f32, suffix="nearest_f32")
+    doubled = ctx.op("Multiply", power, ctx.const(np.float32(2), "two"), suffix="doubled")
+    halved = ctx.op("Multiply", power, ctx.const(np.float32(0.5), "half"), suffix="halved")
+    up = ctx.op("Select", ctx.op("Less", power, x, suffix="below"), doubled, power, suffix="up")
+    if mode == "up":
+        return up
+    down = ctx.op("Select", ctx.op("Greater", power, x, suffix="above"), halved, power, suffix="down")
+    if mode == "down":
+        return down
+    # both distances are exact in f32 (x lies between down and up = 2 * down)
+    nearer_up = ctx.op("GreaterEqual", ctx.op("Subtract", x, down, suffix="from_down"),
+                       ctx.op("Subtract", up, x, suffix="to_up"), suffix="nearer_up")
+    return ctx.op("Select", nearer_up, up, down, suffix="rounded")
+
+
+@converter("Cast", emits=("Convert", "Clamp", "Multiply", "Less", "Greater", "GreaterEqual", "Subtract", "Select"))
 def _cast(ctx: NodeContext) -> Output:
     etype = element_type(ctx.attr("to"), f"ONNX node '{ctx.name}'")
+    if etype is types.f8e8m0:
+        return ctx.op("Convert", _power_of_two(ctx, ctx.input(0)), destination_type=etype)
     return ctx.op("Convert", saturated_float8(ctx, ctx.input(0), etype), destination_type=etype)
 
 
-@converter("CastLike", emits=("ConvertLike", "Clamp"))
+@converter("CastLike", emits=("ConvertLike", "Convert", "Clamp"))
 def _cast_like(ctx: NodeContext) -> Output:
+    """ConvertLike, or Convert to a sub-byte type: ConvertLike's evaluation sees only the int8/
+    uint8/float32 holder of a 2- or 4-bit ``like``, so it would miss the wrap or rounding."""
     like = ctx.input(1)
-    return ctx.op("ConvertLike", saturated_float8(ctx, ctx.input(0), like.etype), like)
+    x = saturated_float8(ctx, ctx.input(0), like.etype)
+    if like.etype in types.ML_DTYPES:
+        return ctx.op("Convert", x, destination_type=like.etype)
+    return ctx.op("ConvertLike", x, like)
 
 
 @converter("Where", emits="Select")

@@ -22,9 +22,11 @@ from lpir.ir.qparams import scale_to_range
 from lpir.ir.types import ElementType
 from lpir.ops import static_value
 
-# Zero-point types ONNX Runtime and OpenVINO's frontend quantize to; the integer ones' bands are
-# the types' ranges, the float8 ones are rounded to and saturated.
-_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.i4, types.u4, types.f8e4m3, types.f8e5m2)
+# Zero-point types ONNX Runtime and OpenVINO's frontend quantize to (and u2, f4e2m1, which
+# OpenVINO's element types have); the integer ones' bands are the types' ranges, the float8 and
+# float4 ones are rounded to and saturated.
+_ZERO_POINT_TYPES = (types.i8, types.u8, types.i16, types.u16, types.u2, types.i4, types.u4,
+                     types.f8e4m3, types.f8e5m2, types.f4e2m1)
 
 
 def _axis(ctx: NodeContext, rank: int) -> int:
@@ -109,7 +111,7 @@ def _quantize(ctx: NodeContext) -> Output:
     scale = _blocks_expanded(ctx, x, ctx.input(1), "scale")
     zero_point = _blocks_expanded(ctx, x, ctx.optional_input(2), "zero_point")
     target = _zero_point_type(ctx, zero_point)
-    if target.is_float:
+    if target.is_float or target is types.f4e2m1:
         return _quantize_to_float8(ctx, x, scale, zero_point, target)
     low, high = target.min, target.max
     band_shape = _band_shape(x)
@@ -123,8 +125,9 @@ def _quantize(ctx: NodeContext) -> Output:
 
 def _quantize_to_float8(ctx: NodeContext, x: Output, scale: Output, zero_point: Output | None,
                         target: ElementType) -> Output:
-    """float8 quantization: x / scale (+ zero point, 0 by the spec) rounded to the nearest float8,
-    saturated to its largest finite value unless saturate=0."""
+    """float8/float4 quantization: x / scale (+ zero point, 0 by the spec) rounded to the nearest
+    value of the type, float8 saturated to its largest finite value unless saturate=0 (float4
+    has no infinity: Convert saturates it)."""
     values = ctx.op("Divide", x, _broadcastable(ctx, x, _as_f32(ctx, scale, "scale_f32"), "scale"), suffix="scaled")
     if zero_point is not None:
         values = ctx.op("Add", values, _broadcastable(ctx, x, _as_f32(ctx, zero_point, "zero_point_f32"), "zero_point"),
