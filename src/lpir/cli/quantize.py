@@ -12,6 +12,7 @@ import numpy as np
 from lpir.cli.common import add_command, positive_int, read
 from lpir.errors import ValidationError
 from lpir.progress import progress
+from lpir.quantization.ptq import ADVANCED
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -85,8 +86,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise ValidationError(f"--data {data}: no such file or folder")
     scope = lpir.IgnoredScope(names=args.ignore) if args.ignore else None
+    advanced = {key: value for key, value in (("weights_range_estimator_params", args.weights_range),
+                                              ("activations_range_estimator_params", args.activations_range))
+                if value is not None}
     quantized = lpir.quantize(model, samples, subset_size=args.subset_size, preset=args.preset,
-                              model_type=args.model_type, ignored_scope=scope,
+                              model_type=args.model_type, ignored_scope=scope, advanced=advanced,
+                              fast_bias_correction=args.bias_correction == "fast",
                               progress=lambda items, **kw: progress(items, **kw))
     lpir.save_model(quantized, output)
     before = lpir.inspect_model(model, sparsity=False)
@@ -125,6 +130,14 @@ def register(subparsers) -> None:
                    "(mixed) activations; default: mixed for transformers, else performance")
     p.add_argument("--model-type", choices=("transformer",), help="apply NNCF's transformer rules")
     p.add_argument("--ignore", action="append", metavar="NAME", help="keep this layer in float (repeatable)")
+    p.add_argument("--bias-correction", choices=("fast", "layerwise"), default="fast",
+                   help="NNCF's FastBiasCorrection (default) or its layer-by-layer BiasCorrection")
+    ranges = p.add_argument_group("range setting (default: NNCF's)")
+    ranges.add_argument("--weights-range", choices=ADVANCED["weights_range_estimator_params"],
+                        help="per-channel weight limits: minmax (NNCF's) or mse (least output error)")
+    ranges.add_argument("--activations-range", choices=ADVANCED["activations_range_estimator_params"],
+                        help="activation ranges: mean_minmax (NNCF's) or histogram (least squared error; "
+                        "slower calibration)")
     images = p.add_argument_group("image folders (OpenVINO-style preprocessing)")
     images.add_argument("--size", type=_size, help="resize to HEIGHTxWIDTH")
     images.add_argument("--layout", choices=("NCHW", "NHWC"), default="NCHW", help="input layout (default NCHW)")
