@@ -40,6 +40,9 @@ CASES = {
                               [f32(1, 4, 6, 6), f32(1, 2 * 9 * 2, 4, 4), const(f32(3, 4, 3, 3)), f32(1, 18, 4, 4)],
                               {"strides": [1, 1], "pads_begin": [0, 0], "pads_end": [0, 0], "dilations": [1, 1],
                                "group": 1, "deformable_group": 2, "bilinear_interpolation_pad": True}),
+    "RandomUniform": ("RandomUniform", 8, [const(np.int64([3, 4, 5])), np.float32(-1.5).reshape(()),
+                                           np.float32(2.5).reshape(())],
+                      {"output_type": "f32", "global_seed": 7, "op_seed": 3}),
 }
 
 

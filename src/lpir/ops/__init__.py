@@ -16,6 +16,7 @@ from lpir.ops import (  # noqa: F401  (imported for their registrations)
     normalization,
     pooling,
     quantization,
+    random,
     recurrent,
     reduce,
     resize,
