@@ -9,6 +9,7 @@ from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registr
     loss,
     nn,
     quantization,
+    random,
     recurrent,
     reduce,
     resize,
