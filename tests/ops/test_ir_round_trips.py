@@ -43,6 +43,9 @@ CASES = {
     "RandomUniform": ("RandomUniform", 8, [const(np.int64([3, 4, 5])), np.float32(-1.5).reshape(()),
                                            np.float32(2.5).reshape(())],
                       {"output_type": "f32", "global_seed": 7, "op_seed": 3}),
+    "Multinomial": ("Multinomial", 13, [np.abs(f32(3, 6)) + 0.1, const(np.int64([4]))],
+                    {"convert_type": "i32", "with_replacement": False, "log_probs": False, "global_seed": 5,
+                     "op_seed": 2}),
 }
 
 

@@ -1,6 +1,7 @@
-"""RandomUniform against OpenVINO: bit for bit with the core reference (``node.evaluate``) for
+"""RandomUniform and Multinomial against OpenVINO: bit for bit with the core reference (``node.evaluate``) for
 every output type, and with the CPU plugin's f32 kernel to one rounding (it fuses ``u * (max -
-min) + min`` into one FMA); seeds up to 64 bits, shapes with an empty axis, odd element counts."""
+min) + min`` into one FMA); seeds up to 64 bits, shapes with an empty axis, odd element counts. Multinomial bit for bit with
+the CPU plugin, whose generator it follows."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from openvino import opset8
+from openvino import opset8, opset13
 from ops.oracle import lpir_op, openvino_op
 
 from lpir.errors import ValidationError
@@ -90,3 +91,37 @@ def test_bounds_of_another_type_are_refused():
     inputs = [np.array([2], np.int64), np.float64(0).reshape(()), np.float64(1).reshape(())]
     with pytest.raises(ValidationError, match="output_type"):
         lpir_op("RandomUniform", inputs, {"output_type": "f32", "global_seed": 1}, opset=8, constant_inputs=(0,))
+
+
+# (batch, classes, samples, with_replacement): without replacement a row has at most `classes` draws
+MULTINOMIAL_CASES = [(b, c, n, r) for b, c, n in [(1, 3, 4), (3, 5, 5), (2, 10, 7), (4, 6, 20)]
+                     for r in (True, False) if r or n <= c]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("batch, classes, samples, with_replacement", MULTINOMIAL_CASES)
+@pytest.mark.parametrize("log_probs", [False, True])
+@pytest.mark.parametrize("seeds", [(3, 5), (1080033280, 0), (0, 9)], ids=str)
+def test_multinomial_equals_openvino_cpu(dtype, batch, classes, samples, with_replacement, log_probs, seeds):
+    """Bit for bit with the CPU plugin (the core reference cannot be called from Python)."""
+    rng = np.random.default_rng(batch * 100 + classes)
+    probs = rng.uniform(0.05, 1, (batch, classes)).astype(dtype)
+    if log_probs:
+        probs = np.log(probs).astype(dtype)
+    inputs = [probs, np.array([samples], np.int64)]
+    attrs = {"convert_type": "i32", "with_replacement": with_replacement, "log_probs": log_probs,
+             "global_seed": seeds[0], "op_seed": seeds[1]}
+    ours = lpir_op("Multinomial", inputs, attrs, opset=13, constant_inputs=(1,))[0]
+    theirs = openvino_op(lambda p, n: opset13.multinomial(p, n, "i32", with_replacement, log_probs, *seeds),
+                         inputs, constant_inputs=(1,))[0]
+    np.testing.assert_array_equal(ours, theirs)
+    if not with_replacement:
+        assert all(len(set(row)) == samples for row in ours.tolist())
+
+
+def test_multinomial_draws_classes_at_their_probabilities():
+    probs = np.float32([[0.1, 0.6, 0.3]])
+    attrs = {"convert_type": "i64", "with_replacement": True, "log_probs": False, "global_seed": 7}
+    drawn = lpir_op("Multinomial", [probs, np.array([20000], np.int64)], attrs, opset=13, constant_inputs=(1,))[0]
+    assert drawn.dtype == np.int64
+    np.testing.assert_allclose(np.bincount(drawn[0], minlength=3) / drawn.size, probs[0], atol=0.015)

@@ -113,3 +113,102 @@ class RandomUniform8(Op):
 def _check_alignment(alignment: str, fail) -> None:
     if alignment != "tensorflow":
         raise fail(f"alignment={alignment!r} (PyTorch's Mersenne Twister) is not supported, only 'tensorflow'")
+
+
+
+def _seed_sequence(seeds: list[int], count: int = 624) -> np.ndarray:
+    """C++'s ``std::seed_seq{seeds...}.generate`` of ``count`` 32-bit words (the standard's mixing)."""
+    words = [0x8B8B8B8B] * count
+    mask, n, s = 0xFFFFFFFF, count, len(seeds)
+    t = 11 if n >= 623 else 7 if n >= 68 else 5 if n >= 39 else 3 if n >= 7 else (n - 1) // 2
+    p, m = (n - t) // 2, max(s + 1, n)
+    q = p + t
+
+    def scramble(x: int) -> int:
+        return x ^ (x >> 27)
+    for k in range(m):
+        r1 = (1664525 * scramble(words[k % n] ^ words[(k + p) % n] ^ words[(k - 1) % n])) & mask
+        r2 = (r1 + (s if k == 0 else (k % n + seeds[k - 1]) if k <= s else k % n)) & mask
+        words[(k + p) % n] = (words[(k + p) % n] + r1) & mask
+        words[(k + q) % n] = (words[(k + q) % n] + r2) & mask
+        words[k % n] = r2
+    for k in range(m, m + n):
+        r3 = (1566083941 * scramble((words[k % n] + words[(k + p) % n] + words[(k - 1) % n]) & mask)) & mask
+        r4 = (r3 - k % n) & mask
+        words[(k + p) % n] ^= r3
+        words[(k + q) % n] ^= r4
+        words[k % n] = r4
+    return np.array(words, np.uint32)
+
+
+def mersenne_unit_draws(count: int, global_seed: int, op_seed: int, dtype: np.dtype) -> np.ndarray:
+    """``count`` draws in [0, 1] as OpenVINO's CPU Multinomial makes them: ``std::mt19937`` seeded
+    with ``seed_seq{global_seed, op_seed}``, each word rounded to f32 and divided by 2^32 - 1."""
+    generator = np.random.MT19937()
+    generator.state = {"bit_generator": "MT19937",
+                       "state": {"key": _seed_sequence([global_seed & 0xFFFFFFFF, op_seed & 0xFFFFFFFF]), "pos": 624}}
+    words = generator.random_raw(count).astype(np.uint32)
+    return (words.astype(np.float32) / np.float32(4294967295)).astype(dtype)
+
+
+def _sample_row(cdf: np.ndarray, draws: np.ndarray, with_replacement: bool) -> np.ndarray:
+    """Class indices for one batch row: the first class whose cumulative probability reaches the
+    draw. Without replacement each drawn class is removed (its probability subtracted from the
+    later cumulative values, all scaled back to 1)."""
+    if with_replacement:
+        reached = draws[:, None] <= cdf[None, :]
+        return np.where(reached.any(axis=1), reached.argmax(axis=1), cdf.size - 1)
+    out = np.full(draws.size, cdf.size - 1, np.int64)  # a NaN draw reaches no class
+    cdf = cdf.copy()
+    one = cdf.dtype.type(1)
+    for j, draw in enumerate(draws):
+        hits = np.flatnonzero(draw <= cdf)
+        if not hits.size:
+            continue
+        chosen = out[j] = int(hits[0])
+        probability = cdf[chosen] - cdf[chosen - 1] if chosen else cdf[0]
+        cdf[chosen:] -= probability
+        with np.errstate(divide="ignore", invalid="ignore"):  # the last class left: nothing more to draw
+            cdf /= one - probability
+    return out
+
+
+@register("Multinomial", opset=13)
+class Multinomial13(Op):
+    """``num_samples`` class indices per row of ``probs`` [batch, classes], drawn by inverting the
+    normalised cumulative distribution, as OpenVINO's CPU plugin does (its generator is the
+    Mersenne Twister, not RandomUniform's Philox; the core reference uses Philox but is not
+    what OpenVINO runs on CPU). Seeds 0 and 0 draw a fresh sequence on each run."""
+
+    attrs = {"convert_type": Attr("etype"), "with_replacement": Attr("bool"), "log_probs": Attr("bool"),
+             "global_seed": Attr("int", default=0), "op_seed": Attr("int", default=0)}
+    fresh_outputs = True
+
+    def infer(self, ctx: InferContext):
+        etype = types.parse_type(ctx.attrs["convert_type"])
+        if etype not in (types.i32, types.i64):
+            raise ctx.fail(f"convert_type {etype} is not i32 or i64")
+        if not (ctx.etype(0).is_float or ctx.etype(0) is types.dynamic):
+            raise ctx.fail(f"probs are {ctx.etype(0)}: Multinomial takes floating-point probabilities")
+        probs = ctx.shape(0)
+        if probs is not None and len(probs) != 2:
+            raise ctx.fail(f"probs must be 2-D [batch, classes], got {probs}")
+        if _length(ctx.shape(1)) not in (None, 1):
+            raise ctx.fail(f"num_samples must hold one value, got shape {ctx.shape(1)}")
+        count = ctx.value(1)
+        samples = DYNAMIC if count is None else int(np.asarray(count).reshape(-1)[0])
+        return [(etype, (DYNAMIC if probs is None else probs[0], samples))]
+
+    def evaluate(self, probs, num_samples, *, convert_type, with_replacement, log_probs, global_seed, op_seed):
+        if global_seed == 0 and op_seed == 0:
+            global_seed = int(np.random.default_rng().integers(1, 2**31))
+        probs = np.asarray(probs)
+        values = np.exp(probs) if log_probs else probs
+        cdf = np.cumsum(values, axis=-1, dtype=values.dtype)
+        cdf = cdf / np.maximum(cdf[:, -1:], np.finfo(cdf.dtype).tiny)
+        batch, samples = probs.shape[0], int(np.asarray(num_samples).reshape(-1)[0])
+        draws = mersenne_unit_draws(batch * samples, global_seed, op_seed, probs.dtype).reshape(batch, samples)
+        out = np.zeros((batch, samples), np.int64)
+        for b in range(batch):
+            out[b] = _sample_row(cdf[b], draws[b], with_replacement)
+        return (out.astype(types.parse_type(convert_type).dtype),)
