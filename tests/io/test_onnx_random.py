@@ -94,3 +94,24 @@ def test_bernoulli_is_a_uniform_draw_below_the_probability(tmp_path):
     draws = lpir_run(_write(single_node_model("RandomUniformLike", [("p", p, False)], opset=21, seed=9.0)[0],
                             tmp_path), [p])[0]
     np.testing.assert_array_equal(hits, (draws < p).astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [onnx.TensorProto.INT32, onnx.TensorProto.INT64])
+def test_multinomial_equals_openvinos_import(dtype, tmp_path):
+    logits = np.log(np.random.default_rng(8).uniform(0.05, 1, (3, 7))).astype(np.float32)
+    model, feeds = single_node_model("Multinomial", [("x", logits, False)], opset=21, sample_size=9, seed=2.5,
+                                     dtype=dtype)
+    path = _write(model, tmp_path)
+    ours, runtime = lpir_run(path, feeds)[0], ort_run(path, feeds)[0]
+    np.testing.assert_array_equal(ours, _openvino_import(path, feeds))
+    assert ours.dtype == runtime.dtype and ours.shape == runtime.shape == (3, 9)
+
+
+def test_multinomial_draws_classes_at_the_rates_onnxruntime_has(tmp_path):
+    probs = np.float32([[0.1, 0.6, 0.3], [0.5, 0.25, 0.25]])
+    model, feeds = single_node_model("Multinomial", [("x", np.log(probs), False)], opset=21, sample_size=20000,
+                                     seed=1.0)
+    path = _write(model, tmp_path)
+    for drawn in (lpir_run(path, feeds)[0], ort_run(path, feeds)[0]):
+        for row, expected in zip(drawn, probs):
+            np.testing.assert_allclose(np.bincount(row, minlength=3) / row.size, expected, atol=0.015)

@@ -1,4 +1,5 @@
-"""Random generators: RandomUniform(Like), RandomNormal(Like) and Bernoulli over RandomUniform-8.
+"""Random generators: RandomUniform(Like), RandomNormal(Like) and Bernoulli over RandomUniform-8;
+Multinomial over Multinomial-13.
 
 They are built as OpenVINO's ONNX frontend builds them, so a model gives the same numbers in lpir
 as in OpenVINO: the float ``seed`` becomes ``op_seed`` through its 32 bits (global_seed 0), a
@@ -9,6 +10,7 @@ Without a seed OpenVINO draws a fresh sequence on every run, and so does lpir.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from lpir.io.onnx.context import NodeContext, converter, element_type
 from lpir.ir import types
@@ -22,7 +24,7 @@ _FLOAT_TYPES = (types.f16, types.bf16, types.f32, types.f64)
 
 
 def _op_seed(ctx: NodeContext) -> int:
-    """The op_seed OpenVINO derives from ONNX's float seed: the bits of its f32 value (0: unseeded)."""
+    """The seed OpenVINO derives from ONNX's float seed: the bits of its f32 value (0: unseeded)."""
     return int(np.float32(ctx.attr("seed", 0.0)).view(np.uint32))
 
 
@@ -94,3 +96,16 @@ def _bernoulli(ctx: NodeContext) -> Output:
     draw = _uniform(ctx, shape, _scalar(ctx, 0.0, p.etype, "low"), _scalar(ctx, 1.0, p.etype, "high"), p.etype,
                     _op_seed(ctx), "uniform")
     return ctx.op("Convert", ctx.op("Less", draw, p, suffix="hit"), destination_type=etype)
+
+
+@converter("Multinomial", emits=("Multinomial",))
+def _multinomial(ctx: NodeContext) -> Output:
+    """Multinomial-13 over the rows of unnormalised log-probabilities, with replacement; the
+    seed's bits become global_seed, as OpenVINO's frontend sets them."""
+    dtype = ctx.attr("dtype", int(onnx.TensorProto.INT32))
+    etype = element_type(dtype, ctx.name)
+    if etype not in (types.i32, types.i64):
+        raise ctx.fail(f"Multinomial dtype {etype} is not supported (int32, int64)")
+    samples = ctx.const(np.int64(ctx.attr("sample_size", 1)), "sample_size")
+    return ctx.op("Multinomial", ctx.input(0), samples, opset=13, convert_type=etype, with_replacement=True,
+                  log_probs=True, global_seed=_op_seed(ctx), op_seed=0)
