@@ -120,6 +120,8 @@ def main() -> None:
         lpir_passed, openvino_passed = outcomes["lpir"][0], outcomes["openvino"][0]
         print(f"passed by lpir only: {len(lpir_passed - openvino_passed)}; "
               f"by OpenVINO only: {len(openvino_passed - lpir_passed)}")
+        for name in sorted(openvino_passed - lpir_passed):
+            print(f"  OpenVINO only: {name}")
     if args.write_expected_failures:
         write_expected_failures(outcomes["lpir"][1])
         print(f"wrote {EXPECTED_FAILURES}")
