@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lpir.quantization.statistics import ChannelMean, ChannelMinMax, MeanMinMax
+from lpir.quantization.statistics import ChannelMean, ChannelMinMax, FirstCalls, MeanMinMax, Values
 
 samples = st.lists(arrays(np.float32, (2, 3, 4), elements=st.floats(-100, 100, width=32)), min_size=2, max_size=6)
 
@@ -63,3 +63,29 @@ def test_channel_minmax_and_mean_merge_exactly(values, data):
         one_by_one.update(value[None], batch_axis=0)
     np.testing.assert_array_equal(batched.result(), one_by_one.result())
     assert batched.shape == (1, 3, 4)
+
+
+@given(st.lists(st.integers(1, 3), min_size=1, max_size=8), st.integers(1, 12), st.integers(0, 7), st.integers(0, 2**31))
+def test_first_samples_kept_across_chunks_equal_one_pass(batches, limit, cut, seed):
+    """Calls of 1-3 samples, cut into two chunks gathered apart then merged: the first ``limit``
+    samples kept are those of one pass in order (values and channel means alike)."""
+    rng = np.random.default_rng(seed)
+    calls = [rng.normal(size=(n, 3, 2)).astype(np.float32) for n in batches]
+    cut = min(cut, len(calls))
+
+    def gather(part, kept):
+        for value in part:
+            kept.update(value, batch_axis=0)
+        return kept
+
+    for make in (lambda: Values(), lambda: ChannelMean(1)):
+        whole = gather(calls, FirstCalls(make(), limit))
+        merged = gather(calls[:cut], FirstCalls(make(), limit))
+        merged.absorb(gather(calls[cut:], merged.empty()))
+        assert whole.statistic.count == merged.statistic.count == min(limit, sum(batches))
+        if isinstance(whole.statistic, Values):
+            assert whole.statistic.counts == merged.statistic.counts
+            np.testing.assert_array_equal(np.concatenate(whole.statistic.items),
+                                          np.concatenate(merged.statistic.items))
+        else:
+            np.testing.assert_array_equal(whole.statistic.result(), merged.statistic.result())
