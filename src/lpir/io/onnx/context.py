@@ -34,9 +34,10 @@ class Converter:
     ONNX opset whose spec of the op it follows (revisions after that are checked by
     :mod:`lpir.io.onnx.revisions`)."""
 
-    function: Callable[[NodeContext], Output | list[Output]]
+    function: Callable[[NodeContext], Output | list[Output] | TensorSequence]
     emits: tuple[str, ...] | Callable[[int], tuple[str, ...]]
     spec_opset: int
+    reads_sequences: bool = False
 
     def needs(self, opset: int) -> tuple[str, ...]:
         """The lpir op types this converter builds for an ONNX model of ``opset``."""
@@ -46,12 +47,27 @@ class Converter:
 CONVERTERS: dict[str, Converter] = {}
 
 
+@dataclass(frozen=True)
+class TensorSequence:
+    """An ONNX sequence whose length is known when the model is read: its tensors in order.
+
+    The sequence ops are resolved while converting (as OpenVINO's frontend does), so a sequence
+    never reaches the lpir graph; only the sequence converters accept one as an input."""
+
+    items: tuple[Output, ...]
+    etype: ElementType
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 def converter(*onnx_types: str, emits: tuple[str, ...] | str | Callable[[int], tuple[str, ...]] = (),
-              spec_opset: int = KNOWN_OPSET):
+              spec_opset: int = KNOWN_OPSET, reads_sequences: bool = False):
     """Register the decorated function as the converter of ``onnx_types``.
 
     ``emits`` names the OpenVINO ops it builds, or maps the ONNX opset to them; ``spec_opset``
-    is the ONNX opset whose spec of these ops it follows.
+    is the ONNX opset whose spec of these ops it follows; only a converter that
+    ``reads_sequences`` is given :class:`TensorSequence` inputs.
     """
     emitted = (emits,) if isinstance(emits, str) else emits if callable(emits) else tuple(emits)
 
@@ -59,7 +75,7 @@ def converter(*onnx_types: str, emits: tuple[str, ...] | str | Callable[[int], t
         for name in onnx_types:
             if name in CONVERTERS:
                 raise RuntimeError(f"ONNX op {name} has two converters")
-            CONVERTERS[name] = Converter(function, emitted, spec_opset)
+            CONVERTERS[name] = Converter(function, emitted, spec_opset, reads_sequences)
         return function
     return decorate
 
@@ -118,7 +134,7 @@ def resolve_opset(op_type: str, opset: int) -> int:
 class NodeContext:
     """One ONNX node being converted: its inputs as lpir outputs, its attributes, its opset."""
 
-    def __init__(self, node: onnx.NodeProto, inputs: list[Output | None], opset: int, name: str):
+    def __init__(self, node: onnx.NodeProto, inputs: list[Output | TensorSequence | None], opset: int, name: str):
         self.node = node
         self.opset = opset
         self.name = name
@@ -151,7 +167,18 @@ class NodeContext:
         return value
 
     def optional_input(self, index: int) -> Output | None:
-        return self._inputs[index] if index < len(self._inputs) else None
+        value = self._inputs[index] if index < len(self._inputs) else None
+        if isinstance(value, TensorSequence):
+            raise UnsupportedOpError(f"ONNX node '{self.name}' ({self.op_type}): input {index} is a sequence "
+                                     "where a tensor is expected")
+        return value
+
+    def sequence(self, index: int) -> TensorSequence:
+        """Input ``index``, which must be a sequence."""
+        value = self._inputs[index] if index < len(self._inputs) else None
+        if not isinstance(value, TensorSequence):
+            raise self.fail(f"input {index} must be a sequence")
+        return value
 
     def inputs(self) -> list[Output]:
         return [v for v in self._inputs if v is not None]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import onnx
 from lpir.errors import LpirError, ModelParseError, UnsupportedOpError
-from lpir.io.onnx.context import CONVERTERS, NodeContext, element_type, tensor_to_array
+from lpir.io.onnx.context import CONVERTERS, NodeContext, TensorSequence, element_type, tensor_to_array
 from lpir.io.onnx.loader import load_onnx
 from lpir.io.onnx.revisions import unreviewed_revision
 from lpir.ir import DYNAMIC, make_constant, make_parameter
@@ -65,6 +65,9 @@ def convert_model(proto: onnx.ModelProto) -> Model:
         if value.name not in tensors:
             raise ModelParseError(f"graph output {value.name!r} is produced by no node")
         source = tensors[value.name]
+        if isinstance(source, TensorSequence):
+            raise UnsupportedOpError(f"graph output {value.name!r} is a sequence (lpir reads sequences only "
+                                     "as values passed between sequence ops)")
         if value.name not in source.names:
             source.names.append(value.name)
         results.append(make_result(source, name=value.name))
@@ -87,6 +90,9 @@ class BodyScope(dict):
         source = self.outer.get(name)
         if source is None:
             return default
+        if isinstance(source, TensorSequence):
+            raise UnsupportedOpError(f"body graph reads the sequence {name!r} of an enclosing graph "
+                                     "(lpir reads sequences only within one graph)")
         parameter = make_parameter(source.etype, source.shape, name=name)
         self.captured.append((source, parameter))
         self[name] = parameter.outputs[0]
@@ -112,6 +118,9 @@ def convert_body(graph: onnx.GraphProto, opset: int, outer, bound: list[Output])
         source = scope.get(value.name)
         if source is None:
             raise ModelParseError(f"body graph {graph.name!r}: output {value.name!r} is produced by no node")
+        if isinstance(source, TensorSequence):
+            raise UnsupportedOpError(f"body graph {graph.name!r}: output {value.name!r} is a sequence "
+                                     "(lpir reads sequences only within one graph)")
         outputs.append(source)
     return outputs, scope
 
@@ -194,16 +203,22 @@ def _convert_node(node: onnx.NodeProto, index: int, opset: int, tensors: dict[st
                                   "that no earlier node or initializer produces")
     while inputs and inputs[-1] is None:
         inputs.pop()
+    conv = CONVERTERS[node.op_type]
+    if not conv.reads_sequences:
+        for tensor_name, value in zip(node.input, inputs):
+            if isinstance(value, TensorSequence):
+                raise UnsupportedOpError(f"ONNX node '{name}' ({node.op_type}) reads the sequence {tensor_name!r}; "
+                                         "lpir reads sequences only in the sequence ops")
     ctx = NodeContext(node, inputs, opset, name)
     ctx.body_scope = lambda: BodyScope(tensors)
     ctx.convert_body = lambda graph, bound, within=None: convert_body(
         graph, opset, tensors if within is None else within, bound)
     try:
-        produced = CONVERTERS[node.op_type].function(ctx)
+        produced = conv.function(ctx)
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         # a converter met attributes or inputs outside what ONNX allows: name the node
         raise ctx.fail(f"invalid attributes or inputs ({type(exc).__name__}: {exc})") from exc
-    produced = [produced] if isinstance(produced, Output) else list(produced)
+    produced = [produced] if isinstance(produced, (Output, TensorSequence)) else list(produced)
     wanted = [o for o in node.output]
     for position, tensor_name in enumerate(wanted):
         if not tensor_name:
@@ -211,6 +226,9 @@ def _convert_node(node: onnx.NodeProto, index: int, opset: int, tensors: dict[st
         if position >= len(produced) or produced[position] is None:
             raise ctx.fail(f"output {position} ({tensor_name!r}) is not supported")
         output = produced[position]
+        if isinstance(output, TensorSequence):
+            tensors[tensor_name] = output
+            continue
         if tensor_name not in output.names:
             output.names.append(tensor_name)
         tensors[tensor_name] = output

@@ -15,5 +15,6 @@ from lpir.io.onnx.converters import (  # noqa: F401  (imported for their registr
     resize,
     sampling,
     shape,
+    sequence,
     signal,
 )
