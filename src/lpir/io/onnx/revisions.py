@@ -30,6 +30,8 @@ COMPATIBLE_REVISIONS: dict[tuple[str, int], dict[str, object]] = {
     **{(op, 25): {} for op in ("Cast", "CastLike", "Constant", "ConstantOfShape", "DequantizeLinear", "Flatten",
                                "Identity", "Pad", "QuantizeLinear", "Reshape", "Shape", "Size", "Squeeze",
                                "Transpose", "Unsqueeze")},
+    # 24: SplitToSequence admits bfloat16
+    ("SplitToSequence", 24): {},
     # 23, 24, 25: the same element types admitted in the values the control-flow ops pass through
     **{(op, version): {} for op in ("If", "Loop", "Scan") for version in (23, 24, 25)},
     # 27: stash_type only changes how float16/bfloat16 ranges accumulate
