@@ -162,3 +162,14 @@ def test_dynamic_dims_pass_through_reductions():
     axes = make_constant(np.array([2, 3], np.int64))
     node = build("ReduceMean", [x.outputs[0], axes.outputs[0]], {"keep_dims": True}, opset=1)
     assert node.outputs[0].shape == (Dim(), 96, 1, 1)
+
+
+@pytest.mark.parametrize("op_type", ["ReduceMin", "ReduceMax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_an_empty_range_gives_the_references_identity(op_type, dtype):
+    """Reduced over an empty axis, as OpenVINO's reference: +inf for a float min, else the
+    type's extreme (the lowest float for a max, where ONNX wants -inf)."""
+    ours, theirs = _run_both(op_type, np.zeros((2, 0, 4), dtype), [1], True)
+    np.testing.assert_array_equal(ours, theirs)
+    if dtype == np.float32:
+        assert np.all(ours == (np.inf if op_type == "ReduceMin" else np.finfo(np.float32).min))

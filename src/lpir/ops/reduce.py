@@ -82,10 +82,15 @@ def _mean(x: np.ndarray, axes: tuple[int, ...], keep_dims: bool) -> np.ndarray:
 
 
 def _extreme(func, x: np.ndarray, axes: tuple[int, ...], keep_dims: bool) -> np.ndarray:
-    """max/min that, like OpenVINO, gives the type's lowest/highest value for empty ranges."""
+    """max/min of empty ranges as OpenVINO's reference (``node.evaluate``) gives them: the type's
+    lowest value for max, its highest for min, except +inf for a float min (the CPU plugin gives
+    the float's highest value there too; ONNX wants +inf and -inf)."""
     if x.size == 0 and axes:
-        info = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
-        initial = (info.min if func is np.max else info.max) if info is not None else func is np.min
+        if x.dtype.kind == "f" and func is np.min:
+            initial = np.inf
+        else:
+            info = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
+            initial = (info.min if func is np.max else info.max) if info is not None else func is np.min
         return func(x, axis=axes, keepdims=keep_dims, initial=initial)
     return func(x, axis=axes, keepdims=keep_dims)
 
