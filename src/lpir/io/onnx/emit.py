@@ -9,6 +9,10 @@ initializers on first use, weights in compressed form become integer initializer
 Forms that changed between ONNX opsets are written in their opset-13 form and raised to the
 model's final opset at the end (:func:`upgrade_forms`); emitters that need a newer opset say so
 with :meth:`EmitContext.require`.
+
+A sub-graph body is written by :func:`emit_nodes` into a :meth:`EmitContext.body_context`: its
+own node list and tensor bindings, everything else (initializers, unique names, opset) shared
+with the enclosing graph, so body constants are outer-scope initializers the body reads by name.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from lpir.ir import types
 from lpir.ir.graph import Model, Node, Output
 from lpir.ir.packing import pack
 from lpir.ir.rewrite import NameScope
+from lpir.ir.shape import Shape
 from lpir.ir.types import ElementType
 from lpir.ops.infer import op_of
 from onnx import helper
 
 BASE_OPSET = 13
+GRAPH_NODES = ("Parameter", "Result")
 
 EMITTERS: dict[str, Callable[[EmitContext, Node], None]] = {}
 
@@ -62,6 +68,12 @@ def onnx_type(etype: ElementType, where: str) -> int:
         return _ONNX_TYPES[etype]
     except KeyError:
         raise ValidationError(f"{where}: element type {etype.name} has no ONNX equivalent") from None
+
+
+def value_info(name: str, etype: ElementType, shape: Shape | None, where: str) -> onnx.ValueInfoProto:
+    """The ONNX type of tensor ``name`` (unknown dimensions left open)."""
+    dims = None if shape is None else [d if isinstance(d, int) else None for d in shape]
+    return helper.make_tensor_value_info(name, onnx_type(etype, where), dims)
 
 
 def make_tensor(name: str, array: np.ndarray, etype: ElementType | None = None) -> onnx.TensorProto:
@@ -98,6 +110,16 @@ class EmitContext:
         self._preferred: dict[tuple[int, int], str] = {}
         self._constant: dict[int, bool] = {}
         self._values: dict[tuple[int, int], np.ndarray] = {}
+        self._root = self
+
+    def body_context(self, model: Model) -> EmitContext:
+        """A context writing the body ``model`` as an ONNX sub-graph of this graph: its own
+        nodes and bindings; initializers, names, scales and the opset shared with the root."""
+        body = EmitContext(model, float_fallback=self.float_fallback)
+        for shared in ("initializers", "activation_scales", "weight_scales", "_tensor_names", "_node_names",
+                       "_constant", "_values", "_root"):
+            setattr(body, shared, getattr(self, shared))
+        return body
 
     # -- names ---------------------------------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -205,9 +227,10 @@ class EmitContext:
 
     def require(self, opset: int, reason: str) -> None:
         """Raise the model's opset to ``opset`` (``reason`` names the node, for errors)."""
-        if opset > self.opset:
-            self.opset = opset
-        self.opset_reasons.setdefault(opset, reason)
+        root = self._root
+        if opset > root.opset:
+            root.opset = opset
+        root.opset_reasons.setdefault(opset, reason)
 
     def fail(self, node: Node, message: str) -> ValidationError:
         return ValidationError(f"{describe_node(node)}: {message}")
@@ -224,8 +247,8 @@ def _is_constant_node(node: Node, cache: dict[int, bool]) -> bool:
         current = stack[-1]
         if current.type == "Const":
             cache[current.uid] = True
-        elif current.type in ("Parameter", "Result") or not current.inputs:
-            cache[current.uid] = False
+        elif current.type in GRAPH_NODES or not current.inputs or current.bodies:
+            cache[current.uid] = False  # bodies are written as they are, never run while exporting
         elif current.type == "ShapeOf":
             shape = current.inputs[0].source.shape
             cache[current.uid] = shape is not None and all(isinstance(d, int) for d in shape)
@@ -244,9 +267,24 @@ _AXES_TO_INPUT = {"ReduceMean": 18, "ReduceMax": 18, "ReduceMin": 18, "ReducePro
                   "ReduceL2": 18, "ReduceLogSum": 18, "ReduceLogSumExp": 18, "ReduceSumSquare": 18}
 
 
+def emit_nodes(ctx: EmitContext, nodes: list[Node]) -> None:
+    """Write ``nodes`` (in topological order) with their emitters; Parameters and Results are
+    the graph's interface, nodes computed from constants only are written where they are read."""
+    for node in nodes:
+        if node.type in GRAPH_NODES or node.uid in ctx.absorbed or is_folded(ctx, node):
+            continue
+        EMITTERS[node.type](ctx, node)
+
+
+def is_folded(ctx: EmitContext, node: Node) -> bool:
+    """Nodes computed from constants only are written as initializers where they are read."""
+    return bool(node.outputs) and ctx.is_constant(node.outputs[0])
+
+
 def upgrade_forms(ctx: EmitContext) -> None:
-    """Rewrite nodes written in their opset-13 form into the form of the final opset."""
-    for node in ctx.nodes:
+    """Rewrite nodes written in their opset-13 form into the form of the final opset, in the
+    sub-graph bodies too."""
+    for node in _with_subgraph_nodes(ctx.nodes):
         since = _AXES_TO_INPUT.get(node.op_type)
         if since is None or ctx.opset < since:
             continue
@@ -256,3 +294,11 @@ def upgrade_forms(ctx: EmitContext) -> None:
         values = np.asarray(list(axes.ints), dtype=np.int64)
         node.attribute.remove(axes)
         node.input.append(ctx.initializer(values, f"{node.name}/axes"))
+
+
+def _with_subgraph_nodes(nodes):
+    for node in nodes:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _with_subgraph_nodes(attribute.g.node)

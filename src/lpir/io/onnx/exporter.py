@@ -3,7 +3,9 @@
 The inverse of the importer for the ops it covers. Nodes are written in topological order, each
 by the emitter of its op type (:mod:`lpir.io.onnx.emitters`); subgraphs that depend on no model
 input are folded into initializers, except weights in low precision, which stay integers read
-through ``DequantizeLinear``. The opset is the lowest from 13 on that holds every node written.
+through ``DequantizeLinear``. Sub-graph bodies (If, Loop, TensorIterator) are written by the
+same emitters into ONNX If and Loop bodies. The opset is the lowest from 13 on that holds every
+node written.
 
 Files are written under temporary names and renamed into place; a model whose initializers
 pass ``EXTERNAL_DATA_THRESHOLD`` bytes (protobuf cannot hold 2 GB) keeps them in one data file
@@ -21,14 +23,13 @@ import onnx
 from lpir.errors import LpirError, UnsupportedOpError, ValidationError
 from lpir.io.atomic import TempFile
 from lpir.io.onnx import emitters  # noqa: F401  (registers the emitters)
-from lpir.io.onnx.emit import EMITTERS, EmitContext, onnx_type, upgrade_forms
-from lpir.ir.graph import Model, Node
+from lpir.io.onnx.emit import EMITTERS, GRAPH_NODES, EmitContext, emit_nodes, is_folded, upgrade_forms, value_info
+from lpir.ir.graph import Model, Node, with_body_nodes
 from onnx import helper
 
 MAX_OPSET = 21
 # Bytes of initializers above which they go to a data file (a protobuf message stops at 2 GiB).
 EXTERNAL_DATA_THRESHOLD = 2_000_000_000
-_GRAPH_NODES = ("Parameter", "Result")
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,7 @@ def convert_to_onnx(model: Model, *, opset: int | None = None, float_fallback: b
     check_supported(ctx, nodes)
     inputs = [_interface_value(ctx, param, param.outputs[0]) for param in model.parameters]
     result_names = _prefer_result_names(ctx, model)
-    for node in nodes:
-        if node.type in _GRAPH_NODES or node.uid in ctx.absorbed or _is_folded(ctx, node):
-            continue
-        EMITTERS[node.type](ctx, node)
+    emit_nodes(ctx, nodes)
     outputs, written = [], set()
     for result, name in zip(model.results, result_names):
         outputs.append(_result(ctx, result, name, written))
@@ -92,10 +90,11 @@ def convert_to_onnx(model: Model, *, opset: int | None = None, float_fallback: b
 
 
 def check_supported(ctx: EmitContext, nodes: list[Node]) -> None:
-    """Raise one UnsupportedOpError listing every op type that has no ONNX emitter."""
+    """Raise one UnsupportedOpError listing every op type that has no ONNX emitter (in the
+    sub-graph bodies too)."""
     missing: dict[str, list[str]] = defaultdict(list)
-    for node in nodes:
-        if node.type in _GRAPH_NODES or node.type in EMITTERS or _is_folded(ctx, node):
+    for node in with_body_nodes(nodes):
+        if node.type in GRAPH_NODES or node.type in EMITTERS or is_folded(ctx, node):
             continue
         missing[f"{node.type}-{node.version}"].append(node.name)
     if missing:
@@ -103,19 +102,9 @@ def check_supported(ctx: EmitContext, nodes: list[Node]) -> None:
         raise UnsupportedOpError(f"{len(missing)} op type(s) have no ONNX export: " + "; ".join(lines))
 
 
-def _is_folded(ctx: EmitContext, node: Node) -> bool:
-    """Nodes computed from constants only are written as initializers where they are read."""
-    return bool(node.outputs) and ctx.is_constant(node.outputs[0])
-
-
 def _interface_value(ctx: EmitContext, node: Node, output) -> onnx.ValueInfoProto:
     name = ctx.output_name(output)
-    return _value_info(name, output, f"input '{node.name}'")
-
-
-def _value_info(name: str, output, where: str) -> onnx.ValueInfoProto:
-    shape = None if output.shape is None else [d if isinstance(d, int) else None for d in output.shape]
-    return helper.make_tensor_value_info(name, onnx_type(output.etype, where), shape)
+    return value_info(name, output.etype, output.shape, f"input '{node.name}'")
 
 
 def _prefer_result_names(ctx: EmitContext, model: Model) -> list[str]:
@@ -138,7 +127,7 @@ def _result(ctx: EmitContext, result: Node, name: str, written: set[str]) -> onn
     if tensor != name or name in written or source.node.type == "Parameter":
         name = ctx.add("Identity", [tensor], ctx.unique(name), name=f"{name}/identity")[0]
     written.add(name)
-    return _value_info(name, source, f"output '{result.name}'")
+    return value_info(name, source.etype, source.shape, f"output '{result.name}'")
 
 
 def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike, *,
