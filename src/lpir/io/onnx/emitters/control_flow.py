@@ -43,7 +43,9 @@ def _if(ctx: EmitContext, node: Node) -> None:
     for key, body in zip(("then_branch", "else_branch"), node.bodies):
         inner = ctx.body_context(body.model)
         for m in body.inputs:
-            inner.bind(body.model.parameters[m.parameter].outputs[0], ctx.name(node.inputs[m.port].source))
+            parameter = body.model.parameters[m.parameter].outputs[0]
+            if parameter.consumers:  # unused ones would leave unread initializers behind
+                inner.bind(parameter, ctx.name(node.inputs[m.port].source))
         emit_nodes(inner, body.model.nodes())
         sources = [_result_source(body, body.output_for(port).result) for port in range(len(node.outputs))]
         outputs = _graph_outputs(inner, [(inner.name(s), s.etype, s.shape) for s in sources], node)
@@ -125,6 +127,8 @@ def _bind_inputs(loop: _LoopBody) -> None:
     ctx, node, body, inner = loop.ctx, loop.node, loop.body, loop.inner
     for m in body.inputs:
         parameter = body.model.parameters[m.parameter].outputs[0]
+        if m.back_edge is None and not parameter.consumers:
+            continue  # unread: neither an outer tensor nor a part of one to write
         outer = ctx.name(node.inputs[m.port].source)
         if m.back_edge is not None:
             inner.bind(parameter, loop.carry(outer, m.back_edge, parameter.etype, _open(parameter.shape)))

@@ -132,6 +132,12 @@ def _convert(ctx: EmitContext, node: Node) -> None:
             to=onnx_type(target, f"Convert '{node.name}'"))
 
 
+@emitter("ConvertLike")
+def _convert_like(ctx: EmitContext, node: Node) -> None:
+    ctx.add("Cast", [ctx.name(node.inputs[0].source)], ctx.output_name(node.outputs[0]), name=node.name,
+            to=onnx_type(node.inputs[1].source.etype, f"ConvertLike '{node.name}'"))
+
+
 def _dequantize_activation(ctx: EmitContext, node: Node) -> bool:
     """``Convert → [Subtract zero point] → Multiply scale`` on integers computed at run time (an
     imported DequantizeLinear) is written back as one DequantizeLinear."""

@@ -115,6 +115,29 @@ def _gather(ctx: EmitContext, node: Node) -> None:
     ctx.add("Gather", [_name(ctx, node, 0), _name(ctx, node, 1)], _out(ctx, node), name=node.name, axis=axis)
 
 
+@emitter("GatherElements")
+def _gather_elements(ctx: EmitContext, node: Node) -> None:
+    ctx.add("GatherElements", [_name(ctx, node, 0), _name(ctx, node, 1)], _out(ctx, node), name=node.name,
+            axis=int(node.attrs["axis"]))
+
+
+@emitter("Range")
+def _range(ctx: EmitContext, node: Node) -> None:
+    """ONNX Range takes three scalars of its output type; OpenVINO's Range-4 converts them
+    (truncating for an integer output, as a Cast does)."""
+    etype = node.outputs[0].etype
+    inputs = []
+    for index, port in enumerate(node.inputs):
+        name = ctx.name(port.source)
+        if port.source.shape != ():
+            name = ctx.add("Reshape", [name, _i64(ctx, node, np.zeros(0), f"scalar_{index}")],
+                           name=f"{node.name}/scalar_{index}")[0]
+        if port.source.etype is not etype:
+            name = ctx.add("Cast", [name], name=f"{node.name}/cast_{index}", to=onnx_type(etype, node.name))[0]
+        inputs.append(name)
+    ctx.add("Range", inputs, _out(ctx, node), name=node.name)
+
+
 @emitter("Broadcast")
 def _broadcast(ctx: EmitContext, node: Node) -> None:
     if node.attrs.get("mode", "numpy") not in ("numpy", "bidirectional"):
@@ -147,9 +170,19 @@ def _axis_length(ctx: EmitContext, node: Node, axis: int) -> int:
 
 @emitter("Split")
 def _split_even(ctx: EmitContext, node: Node) -> None:
-    axis = _ints(ctx, node, 1, "Split axis")[0] % _rank(ctx, node)
+    """Equal parts; of an axis whose length is known only at run time, measured then."""
+    axis = _ints(ctx, node, 1, "Split axis")[0]
     parts = int(node.attrs["num_splits"])
-    _split(ctx, node, axis, [_axis_length(ctx, node, axis) // parts] * parts)
+    shape = node.inputs[0].source.shape
+    if shape is not None and isinstance(shape[axis % len(shape)], int):
+        _split(ctx, node, axis % len(shape), [shape[axis % len(shape)] // parts] * parts)
+        return
+    dims = ctx.add("Shape", [_name(ctx, node, 0)], name=f"{node.name}/shape")[0]
+    length = ctx.add("Gather", [dims, _i64(ctx, node, axis, "axis")], name=f"{node.name}/length", axis=0)[0]
+    part = ctx.add("Div", [length, _i64(ctx, node, parts, "parts")], name=f"{node.name}/part")[0]
+    lengths = ctx.add("Expand", [part, _i64(ctx, node, [parts], "count")], name=f"{node.name}/lengths")[0]
+    ctx.add("Split", [_name(ctx, node, 0), lengths], [ctx.output_name(o) for o in node.outputs], name=node.name,
+            axis=axis)
 
 
 @emitter("VariadicSplit")
