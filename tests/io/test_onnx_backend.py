@@ -12,24 +12,13 @@ rewrites the list.
 from __future__ import annotations
 
 import unittest
-from pathlib import Path
 
 import onnx.backend.test
 import pytest
 
 from lpir.io.onnx.backend import LpirBackend
+from onnx_check import EXPECTED_FAILURES, expected_failures
 
-EXPECTED_FAILURES = Path(__file__).with_name("onnx_backend_expected_failures.txt")
-
-
-def expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, str]:
-    """Test name → reason, from lines ``name<TAB>reason`` ('#' starts a comment)."""
-    listed = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, reason = line.partition("\t")
-            listed[name.strip()] = reason.strip()
-    return listed
 
 
 def _cpu_test_cases() -> dict[str, type[unittest.TestCase]]:

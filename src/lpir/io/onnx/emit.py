@@ -144,6 +144,16 @@ class EmitContext:
         """Make ``name`` (an ONNX tensor already written) the value of ``output``."""
         self.names[_key(output)] = name
 
+    def bind_outer(self, parameter: Output, outer: Output, scope: EmitContext) -> None:
+        """Make the body Parameter ``parameter`` the tensor ``outer`` of the enclosing graph
+        ``scope``: read by name, or, when ``outer`` is a constant, that constant (emitters that
+        need static axes or shapes see its value; it is written where the body reads it)."""
+        if scope.is_constant(outer):
+            self._constant[parameter.node.uid] = True
+            self._values[_key(parameter)] = scope.value(outer)
+        else:
+            self.bind(parameter, scope.name(outer))
+
     def name(self, output: Output) -> str:
         """The ONNX name of an lpir output; constants are written (as weights) on first use."""
         key = _key(output)

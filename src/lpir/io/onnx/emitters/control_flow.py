@@ -45,7 +45,7 @@ def _if(ctx: EmitContext, node: Node) -> None:
         for m in body.inputs:
             parameter = body.model.parameters[m.parameter].outputs[0]
             if parameter.consumers:  # unused ones would leave unread initializers behind
-                inner.bind(parameter, ctx.name(node.inputs[m.port].source))
+                inner.bind_outer(parameter, node.inputs[m.port].source, ctx)
         emit_nodes(inner, body.model.nodes())
         sources = [_result_source(body, body.output_for(port).result) for port in range(len(node.outputs))]
         outputs = _graph_outputs(inner, [(inner.name(s), s.etype, s.shape) for s in sources], node)
@@ -127,15 +127,15 @@ def _bind_inputs(loop: _LoopBody) -> None:
     ctx, node, body, inner = loop.ctx, loop.node, loop.body, loop.inner
     for m in body.inputs:
         parameter = body.model.parameters[m.parameter].outputs[0]
-        if m.back_edge is None and not parameter.consumers:
-            continue  # unread: neither an outer tensor nor a part of one to write
-        outer = ctx.name(node.inputs[m.port].source)
+        source = node.inputs[m.port].source
         if m.back_edge is not None:
-            inner.bind(parameter, loop.carry(outer, m.back_edge, parameter.etype, _open(parameter.shape)))
+            inner.bind(parameter, loop.carry(ctx.name(source), m.back_edge, parameter.etype, _open(parameter.shape)))
+        elif not parameter.consumers:
+            continue  # unread: neither an outer tensor nor a part of one to write
         elif m.slicing is not None:
-            inner.bind(parameter, _slice_part(loop, m, outer))
+            inner.bind(parameter, _slice_part(loop, m, ctx.name(source)))
         else:
-            inner.bind(parameter, outer)
+            inner.bind_outer(parameter, source, ctx)
     if body.current_iteration is not None:
         counter = body.model.parameters[body.current_iteration].outputs[0]
         inner.bind(counter, _as_tensor(inner, loop.iteration, counter, f"{node.name}/iteration_value"))

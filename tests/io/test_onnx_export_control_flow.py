@@ -1,0 +1,378 @@
+"""ONNX export of If, Loop and TensorIterator, checked by running the exports in ONNX Runtime.
+
+- ONNX models with If, Loop and Scan (built here, and every node test of ONNX's conformance suite
+  holding one that lpir imports) go ONNX → lpir → ONNX and compute in ONNX Runtime what the
+  original computes there, and what the suite's own reference outputs say.
+- IRs built with OpenVINO's API (tests/bodymodels.py) compute in ONNX Runtime what OpenVINO's CPU
+  plugin computes; TensorIterator slicing is a property over axis, direction, part size and
+  dynamic dimensions. Port maps OpenVINO's CPU plugin does not run as its specification says
+  (a start other than the first part, a stride other than the part size) are checked against
+  numpy reading the port map as specified.
+- Every export passes ``onnx.checker`` (full check); what ONNX cannot express is an error
+  naming the node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import openvino as ov
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper
+
+import bodymodels
+import lpir
+import ovmodels
+from lpir.ir import make_constant, make_node, make_parameter, make_result
+from lpir.ir.body import Body, InputMap, OutputMap, Slicing
+from lpir.ir.graph import Model
+from lpir.ops import build, infer_node
+from onnx_check import assert_close, expected_failures, ort_run
+from test_onnx_control_flow import if_graph, loop_graph, random, save, scan_graph
+from test_openvino_bodies import CASES as OPENVINO_CASES
+
+F, B, I64 = TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT64
+
+
+def export(model: lpir.Model, folder: Path, **kwargs) -> Path:
+    path = folder / "exported.onnx"
+    lpir.save_model(model, path, **kwargs)
+    onnx.checker.check_model(str(path), full_check=True)
+    return path
+
+
+def body_ops(graph: onnx.GraphProto) -> list[str]:
+    """Op types of every sub-graph of ``graph`` (nested ones too)."""
+    found = []
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                found += [n.op_type for n in attribute.g.node] + body_ops(attribute.g)
+    return found
+
+
+# -- ONNX → lpir → ONNX ------------------------------------------------------------------------
+def _nested_graph() -> onnx.GraphProto:
+    """A Loop whose body holds an If whose then-branch holds a Scan reading the model input w
+    two scopes out: acc += (running sum of xs rows * w) in the first two iterations, then acc -= w."""
+    scan_body = helper.make_graph(
+        [helper.make_node("Add", ["s", "row"], ["s2"]), helper.make_node("Mul", ["s2", "w"], ["out"])], "scan_body",
+        [helper.make_tensor_value_info("s", F, [3]), helper.make_tensor_value_info("row", F, [3])],
+        [helper.make_tensor_value_info("s2", F, [3]), helper.make_tensor_value_info("out", F, [3])])
+    then = helper.make_graph(
+        [helper.make_node("Scan", ["zero3", "xs"], ["total", "rows"], body=scan_body, num_scan_inputs=1),
+         helper.make_node("ReduceSum", ["rows", "axis0"], ["summed"], keepdims=0),
+         helper.make_node("Add", ["acc", "summed"], ["acc_then"])], "then", [],
+        [helper.make_tensor_value_info("acc_then", F, [3])])
+    els = helper.make_graph([helper.make_node("Sub", ["acc", "w"], ["acc_else"])], "else", [],
+                            [helper.make_tensor_value_info("acc_else", F, [3])])
+    body = helper.make_graph(
+        [helper.make_node("Less", ["i", "two"], ["early"]),
+         helper.make_node("If", ["early"], ["acc_out"], then_branch=then, else_branch=els),
+         helper.make_node("Identity", ["cond"], ["cond_out"])], "body",
+        [helper.make_tensor_value_info("i", I64, []), helper.make_tensor_value_info("cond", B, []),
+         helper.make_tensor_value_info("acc", F, [3])],
+        [helper.make_tensor_value_info("cond_out", B, []), helper.make_tensor_value_info("acc_out", F, [3])])
+    constants = [helper.make_tensor("two", I64, [], [2]), helper.make_tensor("zero3", F, [3], [0, 0, 0]), helper.make_tensor("axis0", I64, [1], [0])]
+    return helper.make_graph([helper.make_node("Loop", ["trip", "", "init"], ["final"], body=body)], "nested",
+                             [helper.make_tensor_value_info("trip", I64, []), helper.make_tensor_value_info("init", F, [3]),
+                              helper.make_tensor_value_info("xs", F, [4, 3]), helper.make_tensor_value_info("w", F, [3])],
+                             [helper.make_tensor_value_info("final", F, [3])], constants)
+
+
+ONNX_GRAPHS = {
+    "if_then": (if_graph, [np.array(True), random(2, 3), random(2, 3, seed=4)]),
+    "if_else": (if_graph, [np.array(False), random(2, 3, seed=1), random(2, 3, seed=5)]),
+    "loop_counted": (loop_graph, [np.array(4, np.int64), np.array(True), random(2, 3, seed=3),
+                                  np.abs(random(2, 3)) + 0.1, np.array(1e9, np.float32)]),
+    "loop_stopped_by_body": (loop_graph, [np.array(20, np.int64), np.array(True), random(2, 3, seed=3),
+                                          np.abs(random(2, 3)) + 0.1, np.array(3.0, np.float32)]),
+    "loop_negative_trip": (loop_graph, [np.array(-1, np.int64), np.array(True), random(2, 3, seed=3),
+                                        np.abs(random(2, 3)) + 0.1, np.array(5.0, np.float32)]),
+    "loop_false_condition": (loop_graph, [np.array(5, np.int64), np.array(False), random(2, 3, seed=3),
+                                          np.abs(random(2, 3)) + 0.1, np.array(1e9, np.float32)]),
+    "scan_forwards": (lambda: scan_graph(0), [random(2, 2), random(2, 5, 2, seed=1), random(2, seed=2)]),
+    "scan_backwards": (lambda: scan_graph(1), [random(2, 2), random(2, 5, 2, seed=1), random(2, seed=2)]),
+    "nested": (_nested_graph, [np.array(4, np.int64), random(3), random(4, 3, seed=1), random(3, seed=2)]),
+    "nested_no_trip": (_nested_graph, [np.array(0, np.int64), random(3), random(4, 3, seed=1), random(3, seed=2)]),
+}
+
+
+@pytest.mark.parametrize("name", ONNX_GRAPHS)
+def test_onnx_control_flow_round_trips(name, tmp_path):
+    build_graph, inputs = ONNX_GRAPHS[name]
+    original = save(build_graph(), tmp_path)
+    path = export(lpir.read_model(original), tmp_path)
+    proto = onnx.load(str(path))
+    assert proto.opset_import[0].version == 13
+    assert {n.op_type for n in proto.graph.node} & {"If", "Loop"}
+    expected = ort_run(original, inputs)
+    got = ort_run(path, inputs)
+    assert_close(got, expected, tolerance=1e-5)
+
+
+def _suite_cases() -> dict:
+    """The conformance suite's node tests with an If, Loop or Scan that lpir imports (those its
+    expected-failure list does not name), except bfloat16 ones: ONNX Runtime's Python API takes
+    no bfloat16 arrays."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        from onnx.backend.test.case import node
+        cases = node.collect_testcases(None)
+    failing = expected_failures()
+    return {case.name: case for case in cases
+            if _has_control_flow(case.model.graph) and f"{case.name}_cpu" not in failing
+            and not any(np.asarray(v).dtype.name == "bfloat16" for data in case.data_sets for v in data[0])}
+
+
+def _has_control_flow(graph: onnx.GraphProto) -> bool:
+    return any(n.op_type in ("If", "Loop", "Scan") for n in graph.node) or bool(body_ops(graph))
+
+
+SUITE = _suite_cases()
+
+
+def test_the_suite_holds_control_flow_cases():
+    assert {"test_if", "test_loop11", "test_scan9_sum", "test_scan_sum",
+            "test_range_float_type_positive_delta_expanded"} <= set(SUITE)
+
+
+@pytest.mark.parametrize("name", sorted(SUITE))
+def test_conformance_suite_control_flow_round_trips(name, tmp_path):
+    """The export computes in ONNX Runtime the suite's reference outputs (at its tolerances)
+    and what ONNX Runtime computes from the original."""
+    case = SUITE[name]
+    original = tmp_path / "original.onnx"
+    onnx.save(case.model, str(original))
+    path = export(lpir.read_model(original), tmp_path)
+    for inputs, reference in case.data_sets:
+        inputs = [np.asarray(v) for v in inputs]
+        got = ort_run(path, inputs)
+        for value, expected in zip(got, reference):
+            np.testing.assert_allclose(value, expected, rtol=case.rtol, atol=case.atol)
+        assert_close(got, ort_run(original, inputs), tolerance=1e-5)
+
+
+# -- OpenVINO IR → ONNX ------------------------------------------------------------------------
+def _openvino_cases() -> dict:
+    cases = dict(OPENVINO_CASES)
+    positive, negative = np.full((4, 3), 0.5, np.float32), np.full((4, 3), -0.5, np.float32)
+    rows = random(2, 6, 3, seed=9)  # the sequence's dimensions are open: 2 batches of 6 rows
+    cases.update({
+        "nested_then": (bodymodels.nested_model, {"init": positive, "trip": 3}),
+        "nested_else": (bodymodels.nested_model, {"init": negative, "trip": 3}),
+        "loop_over_slices_stopped_by_trip": (bodymodels.loop_over_slices_model, {"trip": [3], "xs": rows}),
+        "loop_over_all_slices": (bodymodels.loop_over_slices_model, {"trip": [6], "xs": rows}),
+        "quantized_body": (bodymodels.quantized_body_model, {}),
+    })
+    return cases
+
+
+IR_CASES = _openvino_cases()
+
+
+def _ir(case: str, folder: Path) -> tuple[Path, list[np.ndarray]]:
+    build_model, fixed = IR_CASES[case]
+    model = build_model()
+    xml = folder / f"{case}.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+    return xml, bodymodels.inputs_for(model, **fixed)
+
+
+@pytest.mark.parametrize("case", IR_CASES)
+def test_openvino_bodies_export_as_the_cpu_plugin_computes(case, tmp_path):
+    xml, inputs = _ir(case, tmp_path)
+    path = export(lpir.read_model(xml), tmp_path)
+    assert_close(ort_run(path, inputs), ovmodels.run(xml, inputs), tolerance=1e-5)
+
+
+def test_fake_quantize_in_a_body_becomes_qdq_inside_the_loop(tmp_path):
+    xml, _ = _ir("quantized_body", tmp_path)
+    proto = onnx.load(str(export(lpir.read_model(xml), tmp_path)))
+    assert [n.op_type for n in proto.graph.node] == ["Loop"]
+    inside = body_ops(proto.graph)
+    assert inside.count("QuantizeLinear") == 1 and inside.count("DequantizeLinear") >= 1
+    assert "Round" not in inside
+
+
+def test_loop_over_slices_exports_trip_count_and_counter(tmp_path):
+    """The i32 [1] trip count becomes ONNX's int64 scalar bounded by the rows the dynamic axis
+    holds (measured at run time), and the i32 [1] counter is ONNX's iteration number cast."""
+    xml, _ = _ir("loop_over_all_slices", tmp_path)
+    proto = onnx.load(str(export(lpir.read_model(xml), tmp_path)))
+    ops = [n.op_type for n in proto.graph.node]
+    assert {"Shape", "Min", "Loop"} <= set(ops)
+    assert {"Slice", "Cast"} <= set(body_ops(proto.graph))
+
+
+def test_loop_trip_count_beyond_the_slices_or_unbounded(tmp_path):
+    """A trip count above the number of rows, or -1 (no limit), runs once per row; OpenVINO's
+    CPU plugin refuses both, so numpy gives the expected values: row * (i + 1) + scale."""
+    xml, _ = _ir("loop_over_all_slices", tmp_path)
+    path = export(lpir.read_model(xml), tmp_path)
+    xs, scale = random(2, 5, 3, seed=3), random(3, seed=4)
+    expected = xs * np.arange(1, 6, dtype=np.float32)[None, :, None] + scale
+    for trip in (9, -1):
+        every, last = ort_run(path, [xs, np.array([trip], np.int32), scale])
+        assert_close([every, last], [expected, np.array([4], np.int32)], tolerance=1e-6)
+
+
+@settings(max_examples=16, deadline=None)
+@given(axis=st.integers(0, 2), backwards=st.booleans(), part_size=st.sampled_from([1, 2]),
+       out_backwards=st.booleans(), dynamic=st.booleans())
+def test_tensor_iterator_slicing_matches_openvino(tmp_path_factory, axis, backwards, part_size, out_backwards, dynamic):
+    """Whole-axis slicing in parts of 1 or 2, read and concatenated in either direction, with
+    the sequence's other dimensions static or open; a last value with no back edge."""
+    folder = tmp_path_factory.mktemp("ti")
+    start, end, stride = (-1, 0, -part_size) if backwards else (0, -1, part_size)
+    model = bodymodels.sliced_tensor_iterator_model(axis, start, end, stride, part_size,
+                                                   -1 if out_backwards else 1, dynamic)
+    xml = folder / "ti.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+    dims = [2, 3]
+    dims.insert(axis, 6)
+    part = [part_size if i == axis else d for i, d in enumerate(dims)]
+    inputs = [random(*dims, seed=axis), random(*part, seed=7)]
+    path = export(lpir.read_model(xml), folder)
+    assert_close(ort_run(path, inputs), ovmodels.run(xml, inputs), tolerance=1e-5)
+
+
+def _sliced_iterator(rank: int, axis: int, slicing: Slicing, out_slicing: Slicing, length: int | None) -> Model:
+    """An lpir TensorIterator over a sequence of ``rank`` dims (the sliced one ``length`` long,
+    None: open): h = 0.5 * h + part, every h concatenated by ``out_slicing``, the last h."""
+    seq_shape = tuple(length if i == axis else 2 for i in range(rank)) if length else \
+        tuple(-1 if i == axis else 2 for i in range(rank))
+    part_shape = tuple(slicing.part_size if i == axis else 2 for i in range(rank))
+    xs, h0 = make_parameter("f32", seq_shape, name="xs"), make_parameter("f32", part_shape, name="h0")
+    part, h = make_parameter("f32", part_shape, name="part"), make_parameter("f32", part_shape, name="h")
+    half = build("Multiply", [h.output, make_constant(np.float32(0.5)).output])
+    new_h = build("Add", [half.output, part.output])
+    body = Body(Model([part, h], [make_result(new_h.output)]),
+                [InputMap(0, 0, slicing), InputMap(1, 1, back_edge=0)],
+                [OutputMap(0, 0, out_slicing), OutputMap(1, 0)])
+    node = make_node("TensorIterator", [xs.output, h0.output], name="iterator")
+    node.bodies = [body]
+    infer_node(node)
+    return Model([xs, h0], [make_result(node.outputs[0], name="every"), make_result(node.outputs[1], name="last")])
+
+
+def _numpy_iterator(xs: np.ndarray, h: np.ndarray, axis: int, slicing: Slicing, out_backwards: bool):
+    """The port map read as OpenVINO's specification says: negative start/end count from the
+    end (-1 being the end), parts of part_size every stride, a negative stride walking back."""
+    length = xs.shape[axis]
+    start = slicing.start + length + 1 if slicing.start < 0 else slicing.start
+    end = slicing.end + length + 1 if slicing.end < 0 else slicing.end
+    count = abs(end - start) // abs(slicing.stride)
+    every = []
+    for i in range(count):
+        begin = start + i * slicing.stride if slicing.stride > 0 else start + (i + 1) * slicing.stride
+        h = 0.5 * h + np.take(xs, range(begin, begin + slicing.part_size), axis=axis)
+        every.append(h)
+    return [np.concatenate(every[::-1] if out_backwards else every, axis=axis), h]
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), rank=st.integers(1, 3), part_size=st.integers(1, 2), gap=st.integers(0, 1),
+       backwards=st.booleans(), out_backwards=st.booleans(), dynamic=st.booleans())
+def test_tensor_iterator_port_maps_match_their_specification(tmp_path_factory, data, rank, part_size, gap,
+                                                              backwards, out_backwards, dynamic):
+    """Any axis (negative too), strides of part_size + gap either way, a start and end anywhere
+    on the axis (positive or counted from its end), the axis length known or open."""
+    axis = data.draw(st.integers(-rank, rank - 1))
+    stride = part_size + gap
+    length = 7
+    lo = data.draw(st.integers(0, length - stride))
+    hi = data.draw(st.integers(lo + stride, length))
+    as_end = data.draw(st.booleans())  # write the positions counted from the end
+    first, last = (lo - length - 1, hi - length - 1) if as_end else (lo, hi)
+    slicing = Slicing(axis, first, last, stride, part_size) if not backwards else \
+        Slicing(axis, last, first, -stride, part_size)
+    out_slicing = Slicing(axis, stride=-part_size if out_backwards else part_size, part_size=part_size)
+    model = _sliced_iterator(rank, axis % rank, slicing, out_slicing, None if dynamic else length)
+    xs = random(*[length if i == axis % rank else 2 for i in range(rank)], seed=lo)
+    h0 = random(*[part_size if i == axis % rank else 2 for i in range(rank)], seed=hi)
+    expected = _numpy_iterator(xs, h0, axis % rank, slicing, out_backwards)
+    folder = tmp_path_factory.mktemp("ti_spec")
+    path = export(model, folder)
+    assert_close(ort_run(path, [xs, h0]), expected, tolerance=1e-6)
+    assert_close(lpir.compile_model(model)([xs, h0]), expected, tolerance=1e-6)
+
+
+# -- opsets and what ONNX cannot express -------------------------------------------------------
+def test_a_pinned_newer_opset_rewrites_the_forms_inside_bodies(tmp_path):
+    """ReduceMean inside a Loop body takes its axes as an input from opset 18 on."""
+    body = helper.make_graph(
+        [helper.make_node("ReduceMean", ["acc"], ["mean"], axes=[1], keepdims=1),
+         helper.make_node("Sub", ["acc", "mean"], ["acc_out"]), helper.make_node("Identity", ["cond"], ["cond_out"])],
+        "body", [helper.make_tensor_value_info("i", I64, []), helper.make_tensor_value_info("cond", B, []),
+                 helper.make_tensor_value_info("acc", F, [2, 3])],
+        [helper.make_tensor_value_info("cond_out", B, []), helper.make_tensor_value_info("acc_out", F, [2, 3])])
+    graph = helper.make_graph([helper.make_node("Loop", ["trip", "", "x"], ["y"], body=body)], "g",
+                              [helper.make_tensor_value_info("trip", I64, []), helper.make_tensor_value_info("x", F, [2, 3])],
+                              [helper.make_tensor_value_info("y", F, [2, 3])])
+    original = save(graph, tmp_path, opset=13)
+    path = export(lpir.read_model(original), tmp_path, opset=18)
+    proto = onnx.load(str(path))
+    assert proto.opset_import[0].version == 18
+    mean = next(n for n in proto.graph.node[-1].attribute[0].g.node if n.op_type == "ReduceMean")
+    assert len(mean.input) == 2 and not any(a.name == "axes" for a in mean.attribute)
+    inputs = [np.array(2, np.int64), random(2, 3)]
+    assert_close(ort_run(path, inputs), ort_run(original, inputs), tolerance=1e-5)
+
+
+def _if_model(then_value, else_value) -> Model:
+    condition = make_parameter("boolean", (), name="c")
+    bodies = []
+    for value in (then_value, else_value):
+        bodies.append(Body(Model([], [make_result(value().output)]), [], [OutputMap(0, 0)]))
+    node = make_node("If", [condition.output], name="choose", version="opset8")
+    node.bodies = bodies
+    infer_node(node)
+    return Model([condition], [make_result(node.outputs[0], name="y")])
+
+
+def test_branches_of_different_element_types_are_an_error_naming_the_if(tmp_path):
+    model = _if_model(lambda: make_constant(np.float32([1.0])), lambda: make_constant(np.int32([1])))
+    target = tmp_path / "if.onnx"
+    with pytest.raises(lpir.LpirError, match=r"'choose' \(If-opset8\): output 0 is f32 in then_body and i32"):
+        lpir.save_model(model, target)
+    assert not list(tmp_path.iterdir())
+
+
+def test_concatenating_a_body_result_of_unknown_rank_is_an_error_naming_the_node(tmp_path):
+    """ONNX's scan outputs gain their iteration axis in front; moving it to the concatenation
+    axis needs the rank of the body's Result."""
+    xs = make_parameter("f32", None, name="xs")
+    part = make_parameter("f32", None, name="part")
+    doubled = build("Add", [part.output, part.output])
+    body = Body(Model([part], [make_result(doubled.output)]), [InputMap(0, 0, Slicing(1))], [OutputMap(0, 0, Slicing(1))])
+    node = make_node("TensorIterator", [xs.output], name="iterator")
+    node.bodies = [body]
+    infer_node(node)
+    model = Model([xs], [make_result(node.outputs[0], name="y")])
+    with pytest.raises(lpir.LpirError, match=r"'iterator' \(TensorIterator-opset1\): output 0 .* rank is unknown"):
+        lpir.save_model(model, tmp_path / "ti.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unsupported_op_inside_a_body_is_listed(tmp_path):
+    x = make_parameter("f32", [2], name="x")
+    inner = make_parameter("f32", [2], name="inner")
+    running = build("CumSum", [inner.output, make_constant(np.int64(0)).output], {}, name="running", opset=3)
+    then_body = Body(Model([inner], [make_result(running.output)]), [InputMap(1, 0)], [OutputMap(0, 0)])
+    other = make_parameter("f32", [2], name="other")
+    else_body = Body(Model([other], [make_result(other.output)]), [InputMap(1, 0)], [OutputMap(0, 0)])
+    condition = make_parameter("boolean", (), name="c")
+    node = make_node("If", [condition.output, x.output], name="choose", version="opset8")
+    node.bodies = [then_body, else_body]
+    infer_node(node)
+    model = Model([condition, x], [make_result(node.outputs[0], name="y")])
+    with pytest.raises(lpir.UnsupportedOpError, match=r"CumSum-opset3: 1 node\(s\), e.g. 'running'"):
+        lpir.save_model(model, tmp_path / "m.onnx")
