@@ -39,6 +39,7 @@ _I64_MIN = np.iinfo(np.int64).min
 # -- If -------------------------------------------------------------------------------------
 @emitter("If")
 def _if(ctx: EmitContext, node: Node) -> None:
+    """ONNX If: branches without inputs, reading the If's inputs from the enclosing graph."""
     branches = {}
     for key, body in zip(("then_branch", "else_branch"), node.bodies):
         inner = ctx.body_context(body.model)
@@ -94,32 +95,31 @@ class _LoopBody:
 
 @emitter("Loop", "TensorIterator")
 def _loop(ctx: EmitContext, node: Node) -> None:
-    body = node.bodies[0]
-    loop = _LoopBody(ctx, node, body)
+    """One ONNX Loop: carried values first among its outputs, then the stacked scan outputs,
+    which nodes after it turn into the concatenated ports."""
+    loop = _LoopBody(ctx, node, node.bodies[0])
     trip = _trip_count(loop)
     condition = _first_condition(ctx, node) if node.type == "Loop" else ""
     _bind_inputs(loop)
-    emit_nodes(loop.inner, body.model.nodes())
+    emit_nodes(loop.inner, loop.body.model.nodes())
     finals = _last_values(loop)
-    scanned = [m for m in body.outputs if m.slicing is not None]
-    per_iteration = [_scan_part(loop, m) for m in scanned]
-    outputs = [(_body_condition(loop), types.boolean, ())]
-    outputs += [(loop.inner.name(loop.result(r)), loop.result(r).etype, _open(loop.result(r).shape))
-                for r in loop.carried]
-    outputs += per_iteration
-    graph = helper.make_graph(loop.inner.nodes, f"{node.name}/body", loop.inputs, _graph_outputs(loop.inner, outputs, node))
-    carried_names = [ctx.output_name(node.outputs[finals[k]]) if k in finals else ctx.unique(f"{node.name}/final_{k}")
-                     for k in range(len(loop.carried))]
-    stacked = [ctx.unique(f"{node.name}/stacked_{m.port}") if _steps(node, m, shape)
-               else ctx.output_name(node.outputs[m.port]) for m, (_, _, shape) in zip(scanned, per_iteration)]
-    ctx.add("Loop", [trip, condition, *loop.initial], carried_names + stacked, name=node.name, body=graph)
-    for m in body.outputs:
-        if m.slicing is None:
-            k = _carried_for(loop, m.result)
-            if finals.get(k) != m.port:  # a second port of the same value
-                ctx.add("Identity", [carried_names[k]], ctx.output_name(node.outputs[m.port]), name=f"{node.name}/out_{m.port}")
-    for m, name, (_, _, part_shape) in zip(scanned, stacked, per_iteration):
-        _concatenate(ctx, node, m, name, _steps(node, m, part_shape))
+    scanned = [m for m in loop.body.outputs if m.slicing is not None]
+    parts = [_scan_part(loop, m) for m in scanned]
+    carried = [(loop.inner.name(loop.result(r)), loop.result(r).etype, _open(loop.result(r).shape)) for r in loop.carried]
+    outputs = _graph_outputs(loop.inner, [(_body_condition(loop), types.boolean, ()), *carried, *parts], node)
+    graph = helper.make_graph(loop.inner.nodes, f"{node.name}/body", loop.inputs, outputs)
+    final_names = [ctx.output_name(node.outputs[finals[k]]) if k in finals else ctx.unique(f"{node.name}/final_{k}")
+                   for k in range(len(loop.carried))]
+    steps = [_steps(node, m, shape) for m, (_, _, shape) in zip(scanned, parts)]
+    stacked = [ctx.unique(f"{node.name}/stacked_{m.port}") if todo else ctx.output_name(node.outputs[m.port])
+               for m, todo in zip(scanned, steps)]
+    ctx.add("Loop", [trip, condition, *loop.initial], final_names + stacked, name=node.name, body=graph)
+    for m in loop.body.outputs:
+        k = _carried_for(loop, m.result) if m.slicing is None else None
+        if k is not None and finals[k] != m.port:  # a second port giving the same value
+            ctx.add("Identity", [final_names[k]], ctx.output_name(node.outputs[m.port]), name=f"{node.name}/out_{m.port}")
+    for m, name, todo in zip(scanned, stacked, steps):
+        _concatenate(ctx, node, m, name, todo)
 
 
 def _bind_inputs(loop: _LoopBody) -> None:
