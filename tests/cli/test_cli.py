@@ -290,3 +290,22 @@ def test_sparsify_bad_arguments_are_one_line_errors(real_ir, tmp_path, args, fra
 def test_run_bad_sparse_rate(quantized_ir):
     assert_user_error(lpir_cli("run", quantized_ir("fq_conv"), "--random", "--sparse-rate", "2", check=False),
                       "sparse_weights_rate")
+
+
+def test_convert_tensor_iterator_ir_to_onnx_runs_as_openvino_does(tmp_path):
+    """An IR with a TensorIterator (a recurrence read backwards in parts of 2) becomes one ONNX
+    Loop that ONNX Runtime runs as OpenVINO's CPU plugin runs the IR."""
+    import bodymodels
+    import onnx
+    import onnxruntime as ort
+    model = bodymodels.tensor_iterator_model()
+    source = ovmodels.save(model, tmp_path / "ti.xml")
+    out = tmp_path / "ti.onnx"
+    proc = lpir_cli("convert", source, "-o", out)
+    assert "ONNX opset 13" in proc.stdout
+    assert [n.op_type for n in onnx.load(str(out)).graph.node][0] == "Loop"
+    inputs = bodymodels.inputs_for(model)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    actual = session.run(None, {i.name: v for i, v in zip(session.get_inputs(), inputs)})
+    for got, expected in zip(actual, ovmodels.run(source, inputs)):
+        np.testing.assert_allclose(got, expected, atol=1e-5 * float(np.ptp(expected)))

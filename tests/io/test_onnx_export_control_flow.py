@@ -195,6 +195,8 @@ def test_openvino_bodies_export_as_the_cpu_plugin_computes(case, tmp_path):
 
 def test_fake_quantize_in_a_body_becomes_qdq_inside_the_loop(tmp_path):
     xml, _ = _ir("quantized_body", tmp_path)
+    written = lpir.save_model(lpir.read_model(xml), tmp_path / "q.onnx")
+    assert written.op_counts["QuantizeLinear"] == 1 and written.op_counts["Loop"] == 1
     proto = onnx.load(str(export(lpir.read_model(xml), tmp_path)))
     assert [n.op_type for n in proto.graph.node] == ["Loop"]
     inside = body_ops(proto.graph)

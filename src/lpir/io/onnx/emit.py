@@ -17,7 +17,7 @@ with the enclosing graph, so body constants are outer-scope initializers the bod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -294,7 +294,7 @@ def is_folded(ctx: EmitContext, node: Node) -> bool:
 def upgrade_forms(ctx: EmitContext) -> None:
     """Rewrite nodes written in their opset-13 form into the form of the final opset, in the
     sub-graph bodies too."""
-    for node in _with_subgraph_nodes(ctx.nodes):
+    for node in with_subgraph_nodes(ctx.nodes):
         since = _AXES_TO_INPUT.get(node.op_type)
         if since is None or ctx.opset < since:
             continue
@@ -306,9 +306,10 @@ def upgrade_forms(ctx: EmitContext) -> None:
         node.input.append(ctx.initializer(values, f"{node.name}/axes"))
 
 
-def _with_subgraph_nodes(nodes):
+def with_subgraph_nodes(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.NodeProto]:
+    """ONNX ``nodes`` and, after each, the nodes of its sub-graphs (If branches, Loop bodies)."""
     for node in nodes:
         yield node
         for attribute in node.attribute:
             if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _with_subgraph_nodes(attribute.g.node)
+                yield from with_subgraph_nodes(attribute.g.node)

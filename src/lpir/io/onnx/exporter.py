@@ -23,7 +23,8 @@ import onnx
 from lpir.errors import LpirError, UnsupportedOpError, ValidationError
 from lpir.io.atomic import TempFile
 from lpir.io.onnx import emitters  # noqa: F401  (registers the emitters)
-from lpir.io.onnx.emit import EMITTERS, GRAPH_NODES, EmitContext, emit_nodes, is_folded, upgrade_forms, value_info
+from lpir.io.onnx.emit import (EMITTERS, GRAPH_NODES, EmitContext, emit_nodes, is_folded, upgrade_forms, value_info,
+                               with_subgraph_nodes)
 from lpir.ir.graph import Model, Node, with_body_nodes
 from onnx import helper
 
@@ -34,7 +35,8 @@ EXTERNAL_DATA_THRESHOLD = 2_000_000_000
 
 @dataclass(frozen=True)
 class OnnxExport:
-    """What an export wrote: the model file, its external data file if any, opset and op counts."""
+    """What an export wrote: the model file, its external data file if any, opset and op counts
+    (the nodes inside If branches and Loop bodies included)."""
 
     path: Path
     data_path: Path | None
@@ -59,7 +61,7 @@ def export_onnx(model: Model, path: str | os.PathLike, *, opset: int | None = No
         proto = convert_to_onnx(model, opset=opset, float_fallback=float_fallback)
     except LpirError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
-    counts = Counter(node.op_type for node in proto.graph.node)
+    counts = Counter(node.op_type for node in with_subgraph_nodes(proto.graph.node))
     data_path = write_onnx(proto, path)
     return OnnxExport(path, data_path, proto.opset_import[0].version, dict(counts))
 
