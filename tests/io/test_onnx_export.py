@@ -26,7 +26,7 @@ from lpir.io.onnx.exporter import convert_to_onnx, write_onnx
 from lpir.ir import make_constant, make_parameter, make_result
 from lpir.ir.graph import Model
 from lpir.ops import build
-from onnx_check import assert_close, ort_run
+from onnx_check import assert_close, make_model, ort_run, single_node_model
 
 INTEGER_KERNELS = {"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat"}
 
@@ -331,3 +331,36 @@ def test_save_model_rejects_ir_options_for_onnx(real_onnx, tmp_path):
         lpir.save_model(model, tmp_path / "m.xml", opset=13)
     with pytest.raises(lpir.ValidationError, match="opset 12 cannot be written"):
         lpir.save_model(model, tmp_path / "m.onnx", opset=12)
+
+
+def _dynamic_split() -> tuple[onnx.ModelProto, list[np.ndarray]]:
+    """Split in 3 equal parts along an axis whose length the graph leaves open."""
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1)], "split",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, "n"])],
+        [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in "abc"])
+    return make_model(graph, 13), [np.random.default_rng(2).standard_normal((2, 9)).astype(np.float32)]
+
+
+@pytest.mark.parametrize("case", ["gather_elements", "range_int", "range_float", "cast_like", "split_dynamic"])
+def test_small_ops_round_trip(case, tmp_path):
+    """GatherElements, Range (run-time bounds), CastLike (imported as ConvertLike) and an even
+    Split of a dynamic axis: ONNX → lpir → ONNX computes in ONNX Runtime what the original does."""
+    rng = np.random.default_rng(0)
+    if case == "gather_elements":
+        proto, feeds = single_node_model("GatherElements", [("data", rng.standard_normal((3, 4)).astype(np.float32), False),
+                                                            ("idx", rng.integers(-3, 3, (5, 4)), False)], opset=13, axis=0)
+    elif case.startswith("range"):
+        dtype = np.int32 if case == "range_int" else np.float32
+        proto, feeds = single_node_model("Range", [("start", np.array(-3, dtype), False), ("limit", np.array(8, dtype), False),
+                                                   ("delta", np.array(2, dtype) if dtype is np.int32 else np.array(1.5, dtype),
+                                                    False)], opset=13)
+    elif case == "cast_like":
+        proto, feeds = single_node_model("CastLike", [("x", rng.standard_normal(6).astype(np.float32) * 9, False),
+                                                      ("like", np.zeros(1, np.int32), True)], opset=15)
+    else:
+        proto, feeds = _dynamic_split()
+    original = tmp_path / "original.onnx"
+    onnx.save(proto, str(original))
+    path = export(lpir.read_model(original), tmp_path)
+    assert_close(ort_run(path, feeds), ort_run(original, feeds), tolerance=1e-6)
