@@ -292,8 +292,9 @@ def test_tensor_iterator_port_maps_match_their_specification(tmp_path_factory, d
     length = 7
     lo = data.draw(st.integers(0, length - stride))
     hi = data.draw(st.integers(lo + stride, length))
-    as_end = data.draw(st.booleans())  # write the positions counted from the end
-    first, last = (lo - length - 1, hi - length - 1) if as_end else (lo, hi)
+    # each position written from the start or counted from the end
+    first = lo - length - 1 if data.draw(st.booleans()) else lo
+    last = hi - length - 1 if data.draw(st.booleans()) else hi
     slicing = Slicing(axis, first, last, stride, part_size) if not backwards else \
         Slicing(axis, last, first, -stride, part_size)
     out_slicing = Slicing(axis, stride=-part_size if out_backwards else part_size, part_size=part_size)
