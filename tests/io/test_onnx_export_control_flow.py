@@ -330,6 +330,38 @@ def test_a_pinned_newer_opset_rewrites_the_forms_inside_bodies(tmp_path):
     assert_close(ort_run(path, inputs), ort_run(original, inputs), tolerance=1e-5)
 
 
+def test_an_op_of_a_newer_opset_inside_a_nested_body_raises_the_model_opset(tmp_path):
+    """HSwish (ONNX HardSwish, opset 14) in the else-branch of an If inside a TensorIterator:
+    the model is written at opset 14, and a pinned opset 13 is an error naming it."""
+    from openvino import opset13 as ops
+    xs, h0 = ops.parameter([4, 3], np.float32, name="xs"), ops.parameter([1, 3], np.float32, name="h0")
+    row, h = ops.parameter([1, 3], np.float32, name="row"), ops.parameter([1, 3], np.float32, name="h")
+    then_x, else_x = ops.parameter([1, 3], np.float32), ops.parameter([1, 3], np.float32)
+    then_body = ov.Model([ops.result(ops.relu(then_x))], [then_x])
+    else_body = ov.Model([ops.result(ops.hswish(else_x))], [else_x])
+    total = ops.add(h, row)
+    branch = ops.if_op(ops.greater(ops.reduce_sum(total, ops.constant(np.array([0, 1], np.int64))),
+                                   ops.constant(np.float32(0))).output(0))
+    branch.set_then_body(then_body)
+    branch.set_else_body(else_body)
+    branch.set_input(total.output(0), then_x, else_x)
+    result = ops.result(branch.set_output(then_body.results[0], else_body.results[0]))
+    iterator = ops.tensor_iterator()
+    iterator.set_body(ov.Model([result], [row, h]))
+    iterator.set_sliced_input(row, xs.output(0), 0, 1, 1, -1, 0)
+    iterator.set_merged_input(h, h0.output(0), result.input_value(0))
+    model = ov.Model([ops.result(iterator.get_iter_value(result.input_value(0), -1))], [xs, h0])
+    xml = tmp_path / "nested.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+    path = export(lpir.read_model(xml), tmp_path)
+    assert onnx.load(str(path)).opset_import[0].version == 14
+    for seed in range(3):
+        inputs = [random(4, 3, seed=seed) * 2, random(1, 3, seed=seed + 5)]
+        assert_close(ort_run(path, inputs), ovmodels.run(xml, inputs), tolerance=1e-5)
+    with pytest.raises(lpir.ValidationError, match=r"opset 13 cannot express HSwish .*needs opset 14"):
+        lpir.save_model(lpir.read_model(xml), tmp_path / "old.onnx", opset=13)
+
+
 def _if_model(then_value, else_value) -> Model:
     condition = make_parameter("boolean", (), name="c")
     bodies = []
