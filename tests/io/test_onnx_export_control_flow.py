@@ -188,9 +188,13 @@ def _ir(case: str, folder: Path) -> tuple[Path, list[np.ndarray]]:
 
 @pytest.mark.parametrize("case", IR_CASES)
 def test_openvino_bodies_export_as_the_cpu_plugin_computes(case, tmp_path):
+    """ONNX Runtime runs the export as OpenVINO runs the IR; lpir reads the export back into
+    a model that computes the same."""
     xml, inputs = _ir(case, tmp_path)
     path = export(lpir.read_model(xml), tmp_path)
-    assert_close(ort_run(path, inputs), ovmodels.run(xml, inputs), tolerance=1e-5)
+    expected = ovmodels.run(xml, inputs)
+    assert_close(ort_run(path, inputs), expected, tolerance=1e-5)
+    assert_close(lpir.compile_model(lpir.read_model(path))(inputs), expected, tolerance=1e-5)
 
 
 def test_fake_quantize_in_a_body_becomes_qdq_inside_the_loop(tmp_path):
@@ -324,8 +328,10 @@ def test_a_pinned_newer_opset_rewrites_the_forms_inside_bodies(tmp_path):
     path = export(lpir.read_model(original), tmp_path, opset=18)
     proto = onnx.load(str(path))
     assert proto.opset_import[0].version == 18
-    mean = next(n for n in proto.graph.node[-1].attribute[0].g.node if n.op_type == "ReduceMean")
+    body = proto.graph.node[-1].attribute[0].g
+    mean = next(n for n in body.node if n.op_type == "ReduceMean")
     assert len(mean.input) == 2 and not any(a.name == "axes" for a in mean.attribute)
+    assert mean.input[1] in {t.name for t in body.initializer}  # the body holds its constants
     inputs = [np.array(2, np.int64), random(2, 3)]
     assert_close(ort_run(path, inputs), ort_run(original, inputs), tolerance=1e-5)
 

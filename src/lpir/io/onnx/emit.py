@@ -11,8 +11,9 @@ model's final opset at the end (:func:`upgrade_forms`); emitters that need a new
 with :meth:`EmitContext.require`.
 
 A sub-graph body is written by :func:`emit_nodes` into a :meth:`EmitContext.body_context`: its
-own node list and tensor bindings, everything else (initializers, unique names, opset) shared
-with the enclosing graph, so body constants are outer-scope initializers the body reads by name.
+own nodes, initializers (the body's constants, so that the body reads as it was) and tensor
+bindings; unique names and the opset are shared with the enclosing graph, whose tensors the
+body reads by name.
 """
 
 from __future__ import annotations
@@ -114,9 +115,9 @@ class EmitContext:
 
     def body_context(self, model: Model) -> EmitContext:
         """A context writing the body ``model`` as an ONNX sub-graph of this graph: its own
-        nodes and bindings; initializers, names, scales and the opset shared with the root."""
+        nodes, initializers and bindings; names, scales and the opset shared with the root."""
         body = EmitContext(model, float_fallback=self.float_fallback)
-        for shared in ("initializers", "activation_scales", "weight_scales", "_tensor_names", "_node_names",
+        for shared in ("activation_scales", "weight_scales", "_tensor_names", "_node_names",
                        "_constant", "_values", "_root"):
             setattr(body, shared, getattr(self, shared))
         return body
@@ -293,8 +294,15 @@ def is_folded(ctx: EmitContext, node: Node) -> bool:
 
 def upgrade_forms(ctx: EmitContext) -> None:
     """Rewrite nodes written in their opset-13 form into the form of the final opset, in the
-    sub-graph bodies too."""
-    for node in with_subgraph_nodes(ctx.nodes):
+    sub-graph bodies too (their new constants go into the body that reads them)."""
+    _upgrade(ctx, ctx.nodes, ctx.initializers)
+
+
+def _upgrade(ctx: EmitContext, nodes, initializers) -> None:
+    for node in nodes:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                _upgrade(ctx, attribute.g.node, attribute.g.initializer)
         since = _AXES_TO_INPUT.get(node.op_type)
         if since is None or ctx.opset < since:
             continue
@@ -303,7 +311,9 @@ def upgrade_forms(ctx: EmitContext) -> None:
             continue
         values = np.asarray(list(axes.ints), dtype=np.int64)
         node.attribute.remove(axes)
-        node.input.append(ctx.initializer(values, f"{node.name}/axes"))
+        name = ctx.unique(f"{node.name}/axes")
+        initializers.append(make_tensor(name, values))
+        node.input.append(name)
 
 
 def with_subgraph_nodes(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.NodeProto]:

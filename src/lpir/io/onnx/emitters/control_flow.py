@@ -50,7 +50,7 @@ def _if(ctx: EmitContext, node: Node) -> None:
         emit_nodes(inner, body.model.nodes())
         sources = [_result_source(body, body.output_for(port).result) for port in range(len(node.outputs))]
         outputs = _graph_outputs(inner, [(inner.name(s), s.etype, s.shape) for s in sources], node)
-        branches[key] = helper.make_graph(inner.nodes, f"{node.name}/{key}", [], outputs)
+        branches[key] = helper.make_graph(inner.nodes, f"{node.name}/{key}", [], outputs, inner.initializers)
     _check_branch_types(ctx, node)
     ctx.add("If", [ctx.name(node.inputs[0].source)], [ctx.output_name(o) for o in node.outputs],
             name=node.name, **branches)
@@ -105,9 +105,9 @@ def _loop(ctx: EmitContext, node: Node) -> None:
     finals = _last_values(loop)
     scanned = [m for m in loop.body.outputs if m.slicing is not None]
     parts = [_scan_part(loop, m) for m in scanned]
-    carried = [(loop.inner.name(loop.result(r)), loop.result(r).etype, _open(loop.result(r).shape)) for r in loop.carried]
+    carried = [(loop.inner.name(loop.result(r)), loop.result(r).etype, loop.result(r).shape) for r in loop.carried]
     outputs = _graph_outputs(loop.inner, [(_body_condition(loop), types.boolean, ()), *carried, *parts], node)
-    graph = helper.make_graph(loop.inner.nodes, f"{node.name}/body", loop.inputs, outputs)
+    graph = helper.make_graph(loop.inner.nodes, f"{node.name}/body", loop.inputs, outputs, loop.inner.initializers)
     final_names = [ctx.output_name(node.outputs[finals[k]]) if k in finals else ctx.unique(f"{node.name}/final_{k}")
                    for k in range(len(loop.carried))]
     steps = [_steps(node, m, shape) for m, (_, _, shape) in zip(scanned, parts)]
@@ -129,7 +129,7 @@ def _bind_inputs(loop: _LoopBody) -> None:
         parameter = body.model.parameters[m.parameter].outputs[0]
         source = node.inputs[m.port].source
         if m.back_edge is not None:
-            inner.bind(parameter, loop.carry(ctx.name(source), m.back_edge, parameter.etype, _open(parameter.shape)))
+            inner.bind(parameter, loop.carry(ctx.name(source), m.back_edge, parameter.etype, parameter.shape))
         elif not parameter.consumers:
             continue  # unread: neither an outer tensor nor a part of one to write
         elif m.slicing is not None:
@@ -154,6 +154,9 @@ def _as_tensor(ctx: EmitContext, name: str, like: Output, base: str) -> str:
 
 def _scalar(ctx: EmitContext, output: Output, base: str) -> str:
     """The one value of ``output`` (scalar or [1]) as an ONNX scalar."""
+    value = ctx.value(output)
+    if value is not None and output.shape != ():
+        return ctx.initializer(np.asarray(value).reshape(()), base, output.etype)
     name = ctx.name(output)
     if output.shape == ():
         return name
@@ -170,7 +173,7 @@ def _last_values(loop: _LoopBody) -> dict[int, int]:
         k = _carried_for(loop, m.result)
         if k is None:
             k = len(loop.carried)
-            loop.carry(_zeros(loop, m), m.result, loop.result(m.result).etype, _open(loop.result(m.result).shape))
+            loop.carry(_zeros(loop, m), m.result, loop.result(m.result).etype, loop.result(m.result).shape)
         finals.setdefault(k, m.port)
     return finals
 
@@ -204,11 +207,6 @@ def _first_condition(ctx: EmitContext, node: Node) -> str:
     if value is not None and np.all(value):
         return ""
     return _scalar(ctx, source, f"{node.name}/condition")
-
-
-def _open(shape: Shape | None) -> Shape | None:
-    """A carried value's declared shape: its rank only (it may change between iterations)."""
-    return None if shape is None else (None,) * len(shape)
 
 
 def _result_source(body: Body, index: int) -> Output:
@@ -317,14 +315,14 @@ def _slice_part(loop: _LoopBody, m: InputMap, outer: str) -> str:
     first = _affine(ctx, (start[0], start[1] + min(slicing.stride, 0)), loop.lengths[m.parameter], f"{base}/first")
     begin = loop.iteration
     if slicing.stride != 1:
-        begin = inner.add("Mul", [begin, ctx.initializer(np.int64(slicing.stride), f"{base}/stride")], name=f"{base}/step")[0]
+        begin = inner.add("Mul", [begin, inner.initializer(np.int64(slicing.stride), f"{base}/stride")], name=f"{base}/step")[0]
     if first != 0:
-        offset = ctx.initializer(np.int64(first), f"{base}/first") if isinstance(first, int) else first
+        offset = inner.initializer(np.int64(first), f"{base}/first") if isinstance(first, int) else first
         begin = inner.add("Add", [begin, offset], name=f"{base}/begin")[0]
-    begin = inner.add("Reshape", [begin, ctx.initializer(np.ones(1, np.int64), f"{base}/one_dim")], name=f"{base}/starts")[0]
-    end = inner.add("Add", [begin, ctx.initializer(np.full(1, slicing.part_size, np.int64), f"{base}/size")],
+    begin = inner.add("Reshape", [begin, inner.initializer(np.ones(1, np.int64), f"{base}/one_dim")], name=f"{base}/starts")[0]
+    end = inner.add("Add", [begin, inner.initializer(np.full(1, slicing.part_size, np.int64), f"{base}/size")],
                     name=f"{base}/ends")[0]
-    axes = ctx.initializer(np.full(1, slicing.axis, np.int64), f"{base}/axes")
+    axes = inner.initializer(np.full(1, slicing.axis, np.int64), f"{base}/axes")
     return inner.add("Slice", [outer, begin, end, axes], name=base)[0]
 
 
@@ -339,7 +337,7 @@ def _scan_part(loop: _LoopBody, m: OutputMap) -> tuple[str, ElementType, Shape |
     name = loop.inner.name(source)
     if source.shape[axis] != 1:
         return name, source.etype, source.shape
-    axes = loop.ctx.initializer(np.asarray([axis], np.int64), f"{loop.node.name}/squeeze_{m.port}")
+    axes = loop.inner.initializer(np.asarray([axis], np.int64), f"{loop.node.name}/squeeze_{m.port}")
     squeezed = loop.inner.add("Squeeze", [name, axes], name=f"{loop.node.name}/part_out_{m.port}")[0]
     return squeezed, source.etype, source.shape[:axis] + source.shape[axis + 1:]
 
