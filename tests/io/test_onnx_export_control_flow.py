@@ -32,6 +32,7 @@ import lpir
 import ovmodels
 from lpir.ir import make_constant, make_node, make_parameter, make_result
 from lpir.ir.body import Body, InputMap, OutputMap, Slicing
+from lpir.io.onnx.exporter import convert_to_onnx, write_onnx
 from lpir.ir.graph import Model
 from lpir.ops import build, infer_node
 from onnx_check import assert_close, expected_failures, ort_run
@@ -206,6 +207,31 @@ def test_fake_quantize_in_a_body_becomes_qdq_inside_the_loop(tmp_path):
     inside = body_ops(proto.graph)
     assert inside.count("QuantizeLinear") == 1 and inside.count("DequantizeLinear") >= 1
     assert "Round" not in inside
+
+
+def test_body_weights_go_to_the_external_data_file_too(tmp_path):
+    """A TensorIterator whose body holds a 32×32 weight: with a low threshold its bytes go to the
+    data file beside the model like the top-level ones, and ONNX Runtime reads them there."""
+    from openvino import opset13 as ops
+    xs, h0 = ops.parameter([3, 1, 32], np.float32, name="xs"), ops.parameter([1, 32], np.float32, name="h0")
+    part, h = ops.parameter([1, 1, 32], np.float32, name="part"), ops.parameter([1, 32], np.float32, name="h")
+    w = ops.constant(np.random.default_rng(5).standard_normal((32, 32)).astype(np.float32) * 0.2)
+    row = ops.reshape(part, ops.constant(np.array([1, 32], np.int64)), False)
+    result = ops.result(ops.tanh(ops.add(ops.matmul(h, w, False, False), row)))
+    iterator = ops.tensor_iterator()
+    iterator.set_body(ov.Model([result], [part, h]))
+    iterator.set_sliced_input(part, xs.output(0), 0, 1, 1, -1, 0)
+    iterator.set_merged_input(h, h0.output(0), result.input_value(0))
+    model = ov.Model([ops.result(iterator.get_iter_value(result.input_value(0), -1))], [xs, h0])
+    xml = tmp_path / "rnn.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+    path = tmp_path / "rnn.onnx"
+    assert write_onnx(convert_to_onnx(lpir.read_model(xml)), path, external_threshold=1000) is not None
+    body = onnx.load(str(path), load_external_data=False).graph.node[0].attribute[0].g
+    assert [t.data_location for t in body.initializer if t.dims == [32, 32]] == [TensorProto.EXTERNAL]
+    assert (tmp_path / "rnn.onnx.data").stat().st_size >= 32 * 32 * 4
+    inputs = [random(3, 1, 32), random(1, 32, seed=1)]
+    assert_close(ort_run(path, inputs), ovmodels.run(xml, inputs), tolerance=1e-5)
 
 
 def test_loop_over_slices_exports_trip_count_and_counter(tmp_path):

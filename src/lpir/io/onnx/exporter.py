@@ -134,12 +134,13 @@ def _result(ctx: EmitContext, result: Node, name: str, written: set[str]) -> onn
 
 def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike, *,
                external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> Path | None:
-    """Serialise ``proto`` to ``path`` atomically; when its initializers hold more than
-    ``external_threshold`` bytes, they go to ``<name>.data`` beside it (its path is returned)."""
+    """Serialise ``proto`` to ``path`` atomically; when its initializers (sub-graphs' too) hold
+    more than ``external_threshold`` bytes, they go to ``<name>.data`` beside it (its path is
+    returned)."""
     path = Path(path)
     data_path = path.with_name(path.name + ".data")
     model_tmp, data_tmp = TempFile(path), TempFile(data_path)
-    external = sum(len(t.raw_data) for t in proto.graph.initializer) > external_threshold
+    external = sum(len(t.raw_data) for t in _initializers(proto.graph)) > external_threshold
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if external:
@@ -169,7 +170,7 @@ def _move_to_external(proto: onnx.ModelProto, data_file, location: str) -> None:
     """Append each initializer of at least _SMALL_TENSOR bytes to ``data_file`` (page-aligned, so
     readers can map it) and point the tensor at it."""
     offset = 0
-    for tensor in proto.graph.initializer:
+    for tensor in _initializers(proto.graph):
         data = tensor.raw_data
         if len(data) < _SMALL_TENSOR:
             continue
@@ -183,3 +184,12 @@ def _move_to_external(proto: onnx.ModelProto, data_file, location: str) -> None:
             entry = tensor.external_data.add()
             entry.key, entry.value = key, value
         offset += len(data)
+
+
+def _initializers(graph: onnx.GraphProto):
+    """The initializers of ``graph`` and of its sub-graphs (If branches, Loop bodies)."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _initializers(attribute.g)
