@@ -191,3 +191,16 @@ def quantized_body_model() -> ov.Model:
     iterator.set_merged_input(h, h0.output(0), result.input_value(0))
     last = iterator.get_iter_value(result.input_value(0), -1)
     return ov.Model([ops.result(last)], [xs, h0], "quantized_body")
+
+
+def recurrence_model(rows: int, width: int, step) -> ov.Model:
+    """A TensorIterator over the rows of xs [rows, width]: h = step(h, row) from h0 [1, width]
+    (``step`` builds the body's output node from the two body Parameters); returns the last h."""
+    xs, h0 = ops.parameter([rows, width], np.float32, name="xs"), ops.parameter([1, width], np.float32, name="h0")
+    row, h = ops.parameter([1, width], np.float32, name="row"), ops.parameter([1, width], np.float32, name="h")
+    result = ops.result(step(h, row))
+    iterator = ops.tensor_iterator()
+    iterator.set_body(ov.Model([result], [row, h]))
+    iterator.set_sliced_input(row, xs.output(0), 0, 1, 1, -1, 0)
+    iterator.set_merged_input(h, h0.output(0), result.input_value(0))
+    return ov.Model([ops.result(iterator.get_iter_value(result.input_value(0), -1))], [xs, h0], "recurrence")

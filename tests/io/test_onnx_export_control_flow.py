@@ -213,16 +213,8 @@ def test_body_weights_go_to_the_external_data_file_too(tmp_path):
     """A TensorIterator whose body holds a 32×32 weight: with a low threshold its bytes go to the
     data file beside the model like the top-level ones, and ONNX Runtime reads them there."""
     from openvino import opset13 as ops
-    xs, h0 = ops.parameter([3, 1, 32], np.float32, name="xs"), ops.parameter([1, 32], np.float32, name="h0")
-    part, h = ops.parameter([1, 1, 32], np.float32, name="part"), ops.parameter([1, 32], np.float32, name="h")
     w = ops.constant(np.random.default_rng(5).standard_normal((32, 32)).astype(np.float32) * 0.2)
-    row = ops.reshape(part, ops.constant(np.array([1, 32], np.int64)), False)
-    result = ops.result(ops.tanh(ops.add(ops.matmul(h, w, False, False), row)))
-    iterator = ops.tensor_iterator()
-    iterator.set_body(ov.Model([result], [part, h]))
-    iterator.set_sliced_input(part, xs.output(0), 0, 1, 1, -1, 0)
-    iterator.set_merged_input(h, h0.output(0), result.input_value(0))
-    model = ov.Model([ops.result(iterator.get_iter_value(result.input_value(0), -1))], [xs, h0])
+    model = bodymodels.recurrence_model(3, 32, lambda h, row: ops.tanh(ops.add(ops.matmul(h, w, False, False), row)))
     xml = tmp_path / "rnn.xml"
     ov.save_model(model, str(xml), compress_to_fp16=False)
     path = tmp_path / "rnn.onnx"
@@ -230,7 +222,7 @@ def test_body_weights_go_to_the_external_data_file_too(tmp_path):
     body = onnx.load(str(path), load_external_data=False).graph.node[0].attribute[0].g
     assert [t.data_location for t in body.initializer if t.dims == [32, 32]] == [TensorProto.EXTERNAL]
     assert (tmp_path / "rnn.onnx.data").stat().st_size >= 32 * 32 * 4
-    inputs = [random(3, 1, 32), random(1, 32, seed=1)]
+    inputs = [random(3, 32), random(1, 32, seed=1)]
     assert_close(ort_run(path, inputs), ovmodels.run(xml, inputs), tolerance=1e-5)
 
 
@@ -366,23 +358,20 @@ def test_an_op_of_a_newer_opset_inside_a_nested_body_raises_the_model_opset(tmp_
     """HSwish (ONNX HardSwish, opset 14) in the else-branch of an If inside a TensorIterator:
     the model is written at opset 14, and a pinned opset 13 is an error naming it."""
     from openvino import opset13 as ops
-    xs, h0 = ops.parameter([4, 3], np.float32, name="xs"), ops.parameter([1, 3], np.float32, name="h0")
-    row, h = ops.parameter([1, 3], np.float32, name="row"), ops.parameter([1, 3], np.float32, name="h")
-    then_x, else_x = ops.parameter([1, 3], np.float32), ops.parameter([1, 3], np.float32)
-    then_body = ov.Model([ops.result(ops.relu(then_x))], [then_x])
-    else_body = ov.Model([ops.result(ops.hswish(else_x))], [else_x])
-    total = ops.add(h, row)
-    branch = ops.if_op(ops.greater(ops.reduce_sum(total, ops.constant(np.array([0, 1], np.int64))),
-                                   ops.constant(np.float32(0))).output(0))
-    branch.set_then_body(then_body)
-    branch.set_else_body(else_body)
-    branch.set_input(total.output(0), then_x, else_x)
-    result = ops.result(branch.set_output(then_body.results[0], else_body.results[0]))
-    iterator = ops.tensor_iterator()
-    iterator.set_body(ov.Model([result], [row, h]))
-    iterator.set_sliced_input(row, xs.output(0), 0, 1, 1, -1, 0)
-    iterator.set_merged_input(h, h0.output(0), result.input_value(0))
-    model = ov.Model([ops.result(iterator.get_iter_value(result.input_value(0), -1))], [xs, h0])
+
+    def step(h, row):
+        then_x, else_x = ops.parameter([1, 3], np.float32), ops.parameter([1, 3], np.float32)
+        then_body = ov.Model([ops.result(ops.relu(then_x))], [then_x])
+        else_body = ov.Model([ops.result(ops.hswish(else_x))], [else_x])
+        total = ops.add(h, row)
+        branch = ops.if_op(ops.greater(ops.reduce_sum(total, ops.constant(np.array([0, 1], np.int64))),
+                                       ops.constant(np.float32(0))).output(0))
+        branch.set_then_body(then_body)
+        branch.set_else_body(else_body)
+        branch.set_input(total.output(0), then_x, else_x)
+        return branch.set_output(then_body.results[0], else_body.results[0])
+
+    model = bodymodels.recurrence_model(4, 3, step)
     xml = tmp_path / "nested.xml"
     ov.save_model(model, str(xml), compress_to_fp16=False)
     path = export(lpir.read_model(xml), tmp_path)
