@@ -105,7 +105,7 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
 
 
 def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True,
-                  integer: bool = False, sparse_weights_rate: float = 1.0) -> CompiledModel:
+                  integer: bool = False, exact: bool = False, sparse_weights_rate: float = 1.0) -> CompiledModel:
     """Prepare a model (or the model at a path) for lpir's reference interpreter.
 
     The result is callable with inputs by name (dict) or position (list) and returns the
@@ -116,13 +116,18 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     With ``integer`` the layers whose inputs are quantized run as OpenVINO's CPU runs them:
     u8/i8 × i8 → exact i32 accumulators, dequantized after the layer (``compiled.plan`` says
     which layers and why not the others). A model without FakeQuantize warns and runs in float.
+    With ``exact`` the same layers are computed in f64 on their exactly dequantized inputs and
+    rounded once to f32: the reference integer mode equals end to end (the default emulation's
+    f32 roundings of FakeQuantize outputs and partial sums cross rounding boundaries of later
+    FakeQuantizes and make it drift from both).
     A MatMul whose constant weights hold at least ``sparse_weights_rate`` exact zeros runs a
     sparse kernel, as OpenVINO's ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE`` (1.0: off).
     """
     from lpir.runtime import compile_model as compile_
     if not isinstance(model, Model):
         model = read_model(model)
-    return compile_(model, fold_constants=fold_constants, integer=integer, sparse_weights_rate=sparse_weights_rate)
+    return compile_(model, fold_constants=fold_constants, integer=integer, exact=exact,
+                    sparse_weights_rate=sparse_weights_rate)
 
 
 def sparsify(model: Model | str | os.PathLike, sparsity: float = 0.5, *, dataset: Iterable | None = None,

@@ -96,8 +96,10 @@ def run(args: argparse.Namespace) -> int:
             print(note)
     elif not inputs:
         raise ValidationError("give inputs with --input NAME=FILE.npy, or --random")
-    compiled = lpir.compile_model(model, integer=args.integer, sparse_weights_rate=args.sparse_rate)
-    if args.integer or args.sparse_rate < 1.0:
+    if args.integer and args.exact:
+        raise ValidationError("--integer and --exact are two interpretations of the quantized layers: choose one")
+    compiled = lpir.compile_model(model, integer=args.integer, exact=args.exact, sparse_weights_rate=args.sparse_rate)
+    if args.integer or args.exact or args.sparse_rate < 1.0:
         print(compiled.plan)
     outputs = run_with_progress(compiled, inputs)
     named = outputs.to_dict()
@@ -125,5 +127,8 @@ def register(subparsers) -> None:
     p.add_argument("--output", metavar="OUT.npz", help="save the outputs, keyed by name")
     p.add_argument("--integer", action="store_true",
                    help="run quantized layers in integers as OpenVINO's CPU does, and print the plan")
+    p.add_argument("--exact", action="store_true",
+                   help="compute the layers --integer lowers in f64 on their exactly dequantized inputs, rounded once "
+                        "(the reference integer mode equals), and print the plan")
     p.add_argument("--sparse-rate", type=float, default=1.0, metavar="R",
                    help="MatMul weights with at least this share of zeros run a sparse kernel (default 1.0: off)")

@@ -22,10 +22,11 @@ import numpy as np
 from lpir.errors import LowPrecisionWarning, ValidationError
 from lpir.ir import types
 from lpir.ir.graph import RESULT_NAMES, Model, Node, Output
+from lpir.ir.rewrite import layer_name
 from lpir.ir.shape import Shape
 from lpir.ir.types import ElementType
 from lpir.runtime.kernels.integer import bind_integer_kernels
-from lpir.runtime.lowering import Plan, lower_to_integer
+from lpir.runtime.lowering import Plan, lower, lower_to_integer
 from lpir.runtime.program import Program
 from lpir.runtime.sparse import DEFAULT_SPARSE_RATE, check_rate, choose_sparse_kernels
 from lpir.runtime.taps import TapCallback, Taps
@@ -56,23 +57,28 @@ class InferResult(list):
 class CompiledModel:
     """A model prepared for execution. Call it with inputs; get an :class:`InferResult`.
 
-    ``integer``: whether quantized layers run in integers; ``lowered``: the model the program
-    runs (the integer rewrite of :attr:`model`, or the model itself); :attr:`plan`: how each
-    Convolution/MatMul layer runs; ``sparse_layers``: the layers given the sparse kernel, with
-    their share of zeros.
+    ``integer``: whether quantized layers run in integers; ``exact``: whether they are computed
+    exactly on their dequantized inputs (the reference integer mode equals); ``lowered``: the
+    model the program runs (the rewrite of :attr:`model`, or the model itself); :attr:`plan`:
+    how each Convolution/MatMul layer runs; ``sparse_layers``: the layers given the sparse
+    kernel, with their share of zeros.
     """
 
-    def __init__(self, model: Model, *, fold_constants: bool = True, integer: bool = False,
+    def __init__(self, model: Model, *, fold_constants: bool = True, integer: bool = False, exact: bool = False,
                  sparse_weights_rate: float = DEFAULT_SPARSE_RATE):
+        if integer and exact:
+            raise ValidationError("integer=True and exact=True are two interpretations of the quantized layers: "
+                                  "choose one")
         self.model = model
-        self.integer = integer and _has_fake_quantize(model)
-        if integer and not self.integer:
-            warnings.warn(f"model '{model.name}' has no FakeQuantize: integer=True has nothing to lower, "
-                          "it runs in float", LowPrecisionWarning, stacklevel=3)
+        quantized = _has_fake_quantize(model)
+        self.integer, self.exact = integer and quantized, exact and quantized
+        if (integer or exact) and not quantized:
+            warnings.warn(f"model '{model.name}' has no FakeQuantize: {'integer' if integer else 'exact'}=True has "
+                          "nothing to lower, it runs in float", LowPrecisionWarning, stacklevel=3)
         self._plan: Plan | None = None
         self.lowered = model
-        if self.integer:
-            self.lowered, self._plan = lower_to_integer(model)
+        if self.integer or self.exact:
+            self.lowered, self._plan = lower(model, "integer" if self.integer else "exact")
         self._program = Program(self.lowered, fold_constants=fold_constants,
                                 mode="integer" if self.integer else "float")
         if self.integer:
@@ -87,7 +93,7 @@ class CompiledModel:
         if self._plan is None:
             self._plan = lower_to_integer(self.model, rewrite=False)[1]
             for layer in self._plan.integer_layers:
-                layer.integer, layer.reason = False, "float emulation (compiled without integer=True)"
+                layer.integer, layer.reason = False, "float emulation (compiled without integer=True or exact=True)"
         for layer in self._plan.layers:
             if layer.name in self.sparse_layers:
                 layer.kernel = f"sparse {100 * self.sparse_layers[layer.name]:.0f}%"
@@ -97,9 +103,9 @@ class CompiledModel:
         """Taps for ``compiled(inputs, taps=...)``: ``callback(output, value)`` on each target
         (outputs, tensor names or node names), resolved once and reusable across calls.
 
-        In integer mode the program runs a rewritten copy of the model (:attr:`lowered`): outputs
-        of the original model are found in it by node name (a layer's output is then its
-        dequantized value), and ``callback`` receives the copy's outputs."""
+        In integer and exact mode the program runs a rewritten copy of the model (:attr:`lowered`):
+        outputs of the original model are found in it by node name (a layer's output is then its
+        dequantized value, rounded to the layer's type), and ``callback`` receives the copy's outputs."""
         if self.lowered is not self.model:
             targets = [self._in_lowered(t) if isinstance(t, Output) else t for t in targets]
         return Taps(self._program, targets, callback)
@@ -109,8 +115,9 @@ class CompiledModel:
         node = self.lowered.node(output.node.name)
         found = node.outputs[output.index]
         if any(row.name == node.name for row in self._plan.integer_layers):
-            while len(found.consumers) == 1 and found.consumers[0].node.type in ("Convert", "Multiply"):
-                found = found.consumers[0].node.outputs[0]  # accumulator → Convert → Multiply → [Convert]
+            stem = layer_name(node) + "/"
+            while len(found.consumers) == 1 and found.consumers[0].node.name.startswith(stem):
+                found = found.consumers[0].node.outputs[0]  # the layer's dequantization, then its rounding
         return found
 
     # -- inputs -----------------------------------------------------------------------------
@@ -169,17 +176,22 @@ class CompiledModel:
     infer = __call__
 
 
-def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = False,
+def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = False, exact: bool = False,
                   sparse_weights_rate: float = DEFAULT_SPARSE_RATE) -> CompiledModel:
     """Prepare ``model`` for the reference interpreter (raises if any op is unsupported).
 
     With ``fold_constants`` every node whose inputs are all constant (weight decompression
     subgraphs, FakeQuantize on weights) is evaluated once here instead of on every call. With
-    ``integer`` the quantized layers run in integers (:mod:`lpir.runtime.lowering`). MatMul
+    ``integer`` the quantized layers run in integers (:mod:`lpir.runtime.lowering`); with
+    ``exact`` the same layers are computed in f64 on their exactly dequantized inputs and
+    rounded once (the reference integer mode equals end to end; the default float emulation
+    rounds each FakeQuantize output and partial sum to f32, and through the next FakeQuantize's
+    rounding boundaries those roundings move its results by up to whole quanta). MatMul
     layers whose constant weights have at least ``sparse_weights_rate`` exact zeros run a sparse
     kernel (:mod:`lpir.runtime.sparse`; 1.0 turns it off).
     """
-    return CompiledModel(model, fold_constants=fold_constants, integer=integer, sparse_weights_rate=sparse_weights_rate)
+    return CompiledModel(model, fold_constants=fold_constants, integer=integer, exact=exact,
+                         sparse_weights_rate=sparse_weights_rate)
 
 
 def _has_fake_quantize(model: Model) -> bool:

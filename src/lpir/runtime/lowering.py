@@ -6,14 +6,30 @@ the layer is replaced by (facts §1.4, §4.3, §4.6)::
 
     activation:  x → FakeQuantize(x, il, ih, lo, hi) → Convert(u8|i8) → Convert(i32) → [Subtract zp]
     weights:     Const(i8) → Convert(i32) → [Subtract zp]
-    layer(i32, i32) → i32 accumulator → Convert(f32) → Multiply(s_x · s_w per output channel)
+    layer(i32, i32) → i32 accumulator → Convert(f64) → Multiply(s_x · s_w per output channel) → Convert(f32)
 
 The quantize FakeQuantize maps the input range onto the integer interval ``[lo, hi]``
 (``hi - lo = levels - 1``), so it computes exactly the rounding of the original FakeQuantize and
-its outputs are integers. The bias Add that follows the layer stays as it was, in float after
-dequantization. The result is an ordinary model: :func:`lpir.save_model` writes it, OpenVINO
-reads and runs it, and lpir's interpreter runs the i32 layers with exact integer kernels
-(:mod:`lpir.runtime.kernels.integer`).
+its outputs are integers. The dequantization multiplies in f64 and rounds once: the layer's
+output is the exact dequantized product correctly rounded to f32. The bias Add that follows
+the layer stays as it was, in float after dequantization. The result is an ordinary model:
+:func:`lpir.save_model` writes it, OpenVINO reads and runs it, and lpir's interpreter runs the
+i32 layers with exact integer kernels (:mod:`lpir.runtime.kernels.integer`).
+
+The *exact* form (:func:`lower`, ``form="exact"``) is the reference integer mode is proven
+against: the same layers, quantized by the same FakeQuantize, dequantized *before* the layer
+in f64 (``(q - zp) · s``, exact) and the layer computed in f64 (products of these values are
+exact, their sums carry a relative error near 2^-53) and rounded once to f32::
+
+    x → FakeQuantize(x, il, ih, lo, hi) → Convert(f64) → [Subtract zp] → Multiply(s_x) ┐
+    Const(f64 weights (q - zp) · s_w) ───────────────────────────────────────────────────┴→ layer (f64) → Convert(f32)
+
+It is the float emulation without its f32 roundings inside a quantized layer (of each
+FakeQuantize output, and of the layer's partial sums); the zero points are the plan's (an
+integer within ``ZERO_POINT_TOLERANCE`` of the FakeQuantize's own). Integer mode computes
+the same correctly rounded values, so the two agree end to end, where the f32 emulation's
+roundings, moving values across the next FakeQuantize's rounding boundaries, make it drift
+from both.
 
 The plan (:class:`Plan`) says for each such layer whether it was lowered, its input precisions
 and zero points, or the rule that kept it in float.
@@ -59,6 +75,7 @@ class Plan:
     """How a compiled model runs its Convolution/MatMul layers; ``str(plan)`` is a table."""
 
     layers: list[LayerPlan] = field(default_factory=list)
+    form: str = "integer"  # "exact": the rows marked integer are computed in f64 on dequantized inputs
     # Integer layers whose input 0 is a quantized activation: the largest magnitude it can take.
     input_bounds: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -71,9 +88,10 @@ class Plan:
 
     def __str__(self) -> str:
         from lpir.analysis.report import table
-        rows = [(layer.name, layer.type, "integer" if layer.integer else "float", " | ".join(layer.inputs),
+        rows = [(layer.name, layer.type, self.form if layer.integer else "float", " | ".join(layer.inputs),
                  layer.kernel, layer.reason) for layer in self.layers]
-        head = f"{len(self.integer_layers)} of {len(self.layers)} layers run in integers"
+        how = "in integers" if self.form == "integer" else "exactly (f64 on dequantized inputs, rounded once)"
+        head = f"{len(self.integer_layers)} of {len(self.layers)} layers run {how}"
         return head + "\n" + table(["layer", "op", "runs", "inputs", "kernel", "why float"], rows, limit=None)
 
 
@@ -99,15 +117,26 @@ class InputQuantization:
         return f"{self.precision} zp {text}"
 
 
+FORMS = ("integer", "exact")
+
+
 def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan]:
     """A copy of ``model`` with its quantized layers running in integers, and the plan.
 
     Without ``rewrite`` the model is returned as it is and the plan says which layers would run
     in integers.
     """
+    return lower(model, "integer", rewrite=rewrite)
+
+
+def lower(model: Model, form: str, *, rewrite: bool = True) -> tuple[Model, Plan]:
+    """A copy of ``model`` with the layers integer mode lowers rewritten in ``form``
+    (``"integer"``: i32 layers; ``"exact"``: f64 layers on exactly dequantized inputs), and the plan."""
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if rewrite:
         model = clone_model(model)
-    plan = Plan()
+    plan = Plan(form=form)
     scope = NameScope(model)
     quantized_once: dict[tuple, Output] = {}
     for node in model.nodes():
@@ -128,7 +157,7 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
         if not rewrite:
             plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
             continue
-        _rewrite(node, quantized, scope, quantized_once)
+        (_rewrite if form == "integer" else _rewrite_exact)(node, quantized, scope, quantized_once)
         plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
         if quantized[0].values is None:
             lo, hi = INTERVALS[(quantized[0].precision, quantized[0].levels)]
@@ -257,34 +286,73 @@ def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope, s
     stem = layer_name(node)
     op = lookup(node.type, node.opset)
     attrs = op.resolved_attrs(node.attrs, node.name)
-    integer_inputs = []
-    for q in quantized:
-        key = None if q.values is not None else (id(q.source), q.precision, q.levels, q.port, q.zero_point_after,
-                                                 *(np.asarray(a, np.float64).tobytes() for a in (*q.input_range, q.zero_point)))
-        if key not in shared or key is None:
-            value = _integer_input(node, q, scope, stem)
-            if key is None:
-                integer_inputs.append(value)
-                continue
-            shared[key] = value
-        integer_inputs.append(shared[key])
+    integer_inputs = [_shared_input(node, q, scope, stem, shared, _integer_input) for q in quantized]
     layer = build(node.type, integer_inputs + [p.source for p in node.inputs[2:]], dict(node.attrs),
                   name=node.name, opset=node.opset)
     layer.rt_info = node.rt_info
     scale = _output_scale(node, attrs, quantized)
-    accumulator = build("Convert", [layer.outputs[0]], {"destination_type": types.f32},
+    accumulator = build("Convert", [layer.outputs[0]], {"destination_type": types.f64},
                         name=scope.make(f"{stem}/accumulator")).outputs[0]
     if quantized[0].zero_point_after:
         correction = _zero_point_correction(node, attrs, quantized)
-        accumulator = build("Subtract", [accumulator, _const(correction.astype(np.float32), scope, f"{stem}/zero_point_0")],
+        accumulator = build("Subtract", [accumulator, _const(correction, scope, f"{stem}/zero_point_0")],
                             name=scope.make(f"{stem}/shift")).outputs[0]
-    result = build("Multiply", [accumulator, _const(scale.astype(np.float32), scope, f"{stem}/scale")],
+    result = build("Multiply", [accumulator, _const(scale, scope, f"{stem}/scale")],
                    name=scope.make(f"{stem}/dequantize")).outputs[0]
+    _round_into(node, result, scope, stem)
+
+
+def _rewrite_exact(node: Node, quantized: list[InputQuantization], scope: NameScope, shared: dict[tuple, Output]) -> None:
+    """Replace ``node`` by the same layer in f64 on its exactly dequantized inputs (the exact form)."""
+    stem = layer_name(node)
+    real_inputs = [_shared_input(node, q, scope, stem, shared, _dequantized_input) for q in quantized]
+    layer = build(node.type, real_inputs + [p.source for p in node.inputs[2:]], dict(node.attrs),
+                  name=node.name, opset=node.opset)
+    layer.rt_info = node.rt_info
+    _round_into(node, layer.outputs[0], scope, stem)
+
+
+def _round_into(node: Node, result: Output, scope: NameScope, stem: str) -> None:
+    """Let the consumers of ``node`` read ``result`` (f64) rounded once to the layer's type."""
     original = node.outputs[0]
-    if original.etype != types.f32:
-        result = build("Convert", [result], {"destination_type": original.etype},
-                       name=scope.make(f"{stem}/to_{original.etype.name}")).outputs[0]
+    result = build("Convert", [result], {"destination_type": original.etype},
+                   name=scope.make(f"{stem}/to_{original.etype.name}")).outputs[0]
     original.replace_uses(result, keep_names=True)
+
+
+def _shared_input(node: Node, q: InputQuantization, scope: NameScope, stem: str, shared: dict[tuple, Output],
+                  make) -> Output:
+    """``make(node, q, scope, stem)``, built once for all layers quantizing the same activation the same way."""
+    if q.values is not None:
+        return make(node, q, scope, stem)
+    key = (id(q.source), q.precision, q.levels, q.port, q.zero_point_after,
+           *(np.asarray(a, np.float64).tobytes() for a in (*q.input_range, q.zero_point, q.scale)))
+    if key not in shared:
+        shared[key] = make(node, q, scope, stem)
+    return shared[key]
+
+
+def _quantized_activation(q: InputQuantization, scope: NameScope, stem: str) -> Output:
+    """FakeQuantize of the activation onto the integer interval of its precision (f32 integers)."""
+    lo, hi = INTERVALS[(q.precision, q.levels)]
+    dtype = q.source.etype.dtype
+    limits = [np.asarray(v, dtype) for v in (*q.input_range, lo, hi)]
+    return build("FakeQuantize", [q.source] + [_const(v, scope, f"{stem}/quantize_{q.port}/range") for v in limits],
+                 {"levels": q.levels, "auto_broadcast": "numpy"}, name=scope.make(f"{stem}/quantize_{q.port}")).outputs[0]
+
+
+def _dequantized_input(node: Node, q: InputQuantization, scope: NameScope, stem: str) -> Output:
+    """Input ``q.port`` as the real values ``(q - zp) · s`` in f64 (exact: 8-bit integers times f64 scales)."""
+    rank = len(node.inputs[q.port].source.shape or ())
+    if q.values is not None:
+        return _const((q.values - q.zero_point) * q.scale, scope, f"{stem}/weights_{q.port}")
+    value = build("Convert", [_quantized_activation(q, scope, stem)], {"destination_type": types.f64},
+                  name=scope.make(f"{stem}/input_{q.port}/f64")).outputs[0]
+    if q.zero_point.any():
+        value = build("Subtract", [value, _const(_aligned(q.zero_point, rank), scope, f"{stem}/zero_point_{q.port}")],
+                      name=scope.make(f"{stem}/input_{q.port}/shift")).outputs[0]
+    return build("Multiply", [value, _const(_aligned(q.scale, rank), scope, f"{stem}/scale_{q.port}")],
+                 name=scope.make(f"{stem}/input_{q.port}/dequantize")).outputs[0]
 
 
 def _integer_input(node: Node, q: InputQuantization, scope: NameScope, stem: str) -> Output:
@@ -292,12 +360,7 @@ def _integer_input(node: Node, q: InputQuantization, scope: NameScope, stem: str
         etype = types.parse_type(q.precision)
         data = _const(q.values.astype(etype.dtype), scope, f"{stem}/weights_{q.port}")
     else:
-        lo, hi = INTERVALS[(q.precision, q.levels)]
-        dtype = q.source.etype.dtype
-        limits = [np.asarray(v, dtype) for v in (*q.input_range, lo, hi)]
-        fq = build("FakeQuantize", [q.source] + [_const(v, scope, f"{stem}/quantize_{q.port}/range") for v in limits],
-                   {"levels": q.levels, "auto_broadcast": "numpy"}, name=scope.make(f"{stem}/quantize_{q.port}"))
-        data = build("Convert", [fq.outputs[0]], {"destination_type": types.parse_type(q.precision)},
+        data = build("Convert", [_quantized_activation(q, scope, stem)], {"destination_type": types.parse_type(q.precision)},
                      name=scope.make(f"{stem}/quantize_{q.port}/{q.precision}")).outputs[0]
     value = build("Convert", [data], {"destination_type": types.i32}, name=scope.make(f"{stem}/input_{q.port}/i32")).outputs[0]
     if q.zero_point.any() and not q.zero_point_after:
