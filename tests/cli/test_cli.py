@@ -253,6 +253,18 @@ def test_run_integer_prints_the_plan_and_matches_the_api(quantized_ir, tmp_path)
     np.testing.assert_array_equal(saved[saved.files[0]], lpir.compile_model(path, integer=True)([x])[0])
 
 
+def test_run_exact_prints_the_plan_and_equals_integer_mode(quantized_ir, tmp_path):
+    path = quantized_ir("fq_conv")
+    x = np.random.default_rng(5).random((1, 3, 16, 16), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    proc = lpir_cli("run", path, "--exact", "--input", f"input={tmp_path / 'x.npy'}", "--output", tmp_path / "o.npz")
+    assert "2 of 2 layers run exactly" in proc.stdout and "exact" in proc.stdout.splitlines()[3]
+    saved = np.load(tmp_path / "o.npz")
+    np.testing.assert_array_equal(saved[saved.files[0]], lpir.compile_model(path, exact=True)([x])[0])
+    proc = lpir_cli("run", path, "--exact", "--integer", "--random", check=False)
+    assert_user_error(proc, "--integer and --exact", "choose one")
+
+
 def test_run_integer_on_a_float_model_warns_and_runs(real_ir):
     proc = lpir_cli("run", real_ir("ppocr_cls"), "--integer", "--random", "--shape", "x=1,3,48,192")
     assert "no FakeQuantize" in proc.stderr and "0 of " in proc.stdout
