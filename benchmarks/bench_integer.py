@@ -5,11 +5,13 @@
 EfficientNet-Lite0 (from ../shared/models when present), MiniLM-L3 and the PP-OCR models are
 each quantized once by ``lpir.quantize`` on a few real inputs (MiniLM as a transformer) and
 saved as IR (the classifier also by NNCF's ``nncf.quantize``, same inputs, as a second
-source); lpir runs it in its float emulation (FakeQuantize as float ops) and in integer mode
-(exact u8/i8 × i8 → i32 layers), OpenVINO's CPU runs it with its low-precision transformations (f32 hint, no
-dynamic quantization). Prints median latencies, integer/emulation ratio (target ≤ 1.5) and how
-far integer mode is from the emulation and from OpenVINO end to end (max / mean of
-|difference| / range over the outputs). On a shared machine run it with one BLAS thread
+source); lpir runs it in its float emulation (FakeQuantize as float ops), in its exact
+emulation (``exact=True``: the quantized layers in f64 on exactly dequantized inputs, rounded
+once) and in integer mode (exact u8/i8 × i8 → i32 layers), OpenVINO's CPU runs it with its
+low-precision transformations (f32 hint, no dynamic quantization). Prints median latencies,
+the exact/emulation and integer/emulation ratios (target ≤ 1.5 for integer mode) and how far
+integer mode is from the exact emulation, the float emulation and OpenVINO end to end (max /
+mean of |difference| / range over the outputs). On a shared machine run it with one BLAS thread
 (``OPENBLAS_NUM_THREADS=1``): two BLAS threads competing with other jobs wait on each other
 and their times scatter over two orders of magnitude.
 """
@@ -88,8 +90,8 @@ def main() -> None:
     parser.add_argument("--only", help="run only the models whose label contains this text")
     args = parser.parse_args()
     core = ov.Core()
-    print(f"{'model':24s} {'emulation ms':>12s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
-          f"{'int vs emu':>15s} {'int vs OV':>15s}")
+    print(f"{'model':24s} {'emulation ms':>12s} {'exact/emu':>9s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
+          f"{'int vs exact':>15s} {'int vs emu':>15s} {'int vs OV':>15s}")
     with tempfile.TemporaryDirectory() as folder:
         for label, name, tool, inputs, samples in cases(args.efficientnet):
             if args.only and args.only not in label:
@@ -97,20 +99,23 @@ def main() -> None:
             xml = quantize(name, tool, samples, Path(folder))
             model = lpir.read_model(xml)
             emulation = lpir.compile_model(model)
+            exact = lpir.compile_model(model, exact=True)
             integer = lpir.compile_model(model, integer=True)
             openvino = core.compile_model(xml, "CPU", OV_F32)
             times = []
             for _ in range(3):  # rounds: the machine is shared, the load drifts
                 times.append((median_ms(lambda: emulation(inputs), args.runs),
+                              median_ms(lambda: exact(inputs), args.runs),
                               median_ms(lambda: integer(inputs), args.runs),
                               median_ms(lambda: openvino(inputs), args.runs)))
-            emu_ms, int_ms, ov_ms = np.median(np.array(times), axis=0)
-            ratio = float(np.median([t[1] / t[0] for t in times]))
-            e, i = list(emulation(inputs)), list(integer(inputs))
+            emu_ms, _, int_ms, ov_ms = np.median(np.array(times), axis=0)
+            exact_ratio, ratio = (float(np.median([t[k] / t[0] for t in times])) for k in (1, 2))
+            e, x, i = list(emulation(inputs)), list(exact(inputs)), list(integer(inputs))
             result = openvino(inputs)
             o = [np.array(result[out]) for out in openvino.outputs]
-            print(f"{label:24s} {emu_ms:12.1f} {int_ms:10.1f} {ratio:6.2f}x {ov_ms:10.1f} {relative(i, e):>15s} "
-                  f"{relative(i, o):>15s}   ({len(integer.plan.integer_layers)}/{len(integer.plan.layers)} layers integer)")
+            print(f"{label:24s} {emu_ms:12.1f} {exact_ratio:8.2f}x {int_ms:10.1f} {ratio:6.2f}x {ov_ms:10.1f} "
+                  f"{relative(i, x):>15s} {relative(i, e):>15s} {relative(i, o):>15s}   "
+                  f"({len(integer.plan.integer_layers)}/{len(integer.plan.layers)} layers integer)")
 
 
 if __name__ == "__main__":

@@ -501,6 +501,22 @@ def test_taps_on_the_original_model_see_dequantized_layers(quantized_ir):
     assert np.abs(seen["value"] - emulated["value"]).max() <= 1e-5 * np.ptp(emulated["value"])
 
 
+def test_dequantization_runs_fused_with_the_same_bits(quantized_ir, tmp_path):
+    """Integer mode runs each layer's Convert(f64) → Multiply → Convert as one numpy pass; the
+    unfused program of the same lowered model gives the same bits, and a tap on a tensor inside
+    the fused step is a one-line error."""
+    compiled = lpir.compile_model(lpir.read_model(quantized_ir("fq_conv")), integer=True)
+    assert compiled._program.fused
+    x = np.random.default_rng(6).random((1, 3, 16, 16), dtype=np.float32)
+    unfused = lpir.runtime.CompiledModel(compiled.lowered)
+    unfused._program = lpir.runtime.program.Program(compiled.lowered, mode="integer")
+    assert not unfused._program.fused
+    np.testing.assert_array_equal(compiled([x])[0], unfused([x])[0])
+    accumulator = next(n for n in compiled.lowered.nodes() if n.name.endswith("/accumulator"))
+    with pytest.raises(ValidationError, match="fused step"):
+        compiled.tap([accumulator.outputs[0]], lambda out, value: None)
+
+
 def test_asymmetric_weights_on_a_convolution_keep_their_zero_point(tmp_path):
     """An unsigned weight range on a Convolution (i8 only) becomes i8 with zero point -128,
     subtracted from the weights in i32 before the layer, as OpenVINO keeps it on the weights."""

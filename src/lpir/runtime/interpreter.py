@@ -25,7 +25,7 @@ from lpir.ir.graph import RESULT_NAMES, Model, Node, Output
 from lpir.ir.rewrite import layer_name
 from lpir.ir.shape import Shape
 from lpir.ir.types import ElementType
-from lpir.runtime.kernels.integer import bind_integer_kernels
+from lpir.runtime.kernels.integer import bind_integer_kernels, fuse_dequantization
 from lpir.runtime.lowering import Plan, lower, lower_to_integer
 from lpir.runtime.program import Program
 from lpir.runtime.sparse import DEFAULT_SPARSE_RATE, check_rate, choose_sparse_kernels
@@ -83,6 +83,7 @@ class CompiledModel:
                                 mode="integer" if self.integer else "float")
         if self.integer:
             bind_integer_kernels(self._program, self._plan.input_bounds)
+            fuse_dequantization(self._program)
         self.sparse_layers = choose_sparse_kernels(self._program, check_rate(sparse_weights_rate))
         self._output_names = [_result_names(r) for r in model.results]
 

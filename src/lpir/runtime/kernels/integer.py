@@ -22,6 +22,7 @@ import numpy as np
 from lpir.errors import EvaluationError
 from lpir.ops import lookup
 from lpir.runtime.kernels import Kernel, kernels_for, register_kernel
+from lpir.runtime.program import Step
 
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
@@ -228,3 +229,80 @@ def bind_integer_kernels(program, input_bounds: dict[str, int]) -> None:
         if step.node.type != "MatMul" and step.node.type not in LAYOUTS:
             continue
         step.kernels = [bound_kernel(step.node.type, weights, step.attrs, bound)] + step.kernels
+
+
+# ---------------------------------------------------------------- dequantization in one pass
+
+def fuse_dequantization(program) -> None:
+    """Run each integer layer's dequantization ``Convert(f64) → [Subtract c] → Multiply s →
+    Convert`` (constants ``c``, ``s``) as one step: one numpy pass that reads the i32
+    accumulator, computes ``(acc - c) · s`` in f64 and writes it rounded once to the output
+    type (the same bits as the four steps, without their three tensor-sized temporaries).
+    The slots between are no longer computed; :attr:`program.fused` lists them."""
+    readers: dict[int, list[int]] = {}
+    for index, step in enumerate(program.steps):
+        for slot in step.inputs:
+            readers.setdefault(slot, []).append(index)
+    kept = set(program.result_slots)
+    fused_at: dict[int, Step] = {}
+    removed: set[int] = set()
+    for index, step in enumerate(program.steps):
+        chain = _dequantization_chain(program, index, readers, kept)
+        if chain is None:
+            continue
+        steps = [program.steps[i] for i in chain]
+        constants = {s.node.type: program.constants[s.inputs[1]] for s in steps[1:-1]}
+        last = steps[-1]
+        fused = Step(last.node, last.op, {}, [step.inputs[0]], list(last.outputs))
+        fused.kernels = [Kernel("Convert", "integer", _dequantize(constants.get("Subtract"), constants["Multiply"],
+                                                                   last.node.outputs[0].etype.dtype))]
+        intermediate = {s.outputs[0] for s in steps[:-1]}
+        fused.release = [s for part in steps for s in part.release if s not in intermediate]
+        fused_at[chain[-1]] = fused
+        removed.update(chain[:-1])
+        program.fused.update(intermediate)
+    program.steps = [fused_at.get(i, step) for i, step in enumerate(program.steps) if i not in removed]
+
+
+def _dequantization_chain(program, index: int, readers: dict[int, list[int]], kept: set[int]) -> list[int] | None:
+    """Indices of the steps ``Convert(i32 → f64) → [Subtract] → Multiply → Convert`` starting at
+    ``index``, each the only reader of the previous one's output, or None."""
+    steps = program.steps
+    step = steps[index]
+    if (step.node.type != "Convert" or step.node.outputs[0].etype.name != "f64"
+            or step.node.inputs[0].source.etype.name != "i32"):
+        return None
+    chain = [index]
+
+    def follow(kinds: tuple[str, ...]) -> str | None:
+        """Extend the chain by the only reader of its last output if it is one of ``kinds``
+        (a Subtract/Multiply by a constant)."""
+        out = steps[chain[-1]].outputs[0]
+        after = readers.get(out, [])
+        if out in kept or len(after) != 1 or steps[after[0]].node.type not in kinds:
+            return None
+        following = steps[after[0]]
+        if following.node.type != "Convert" and (following.inputs[0] != out or following.inputs[1] not in program.constants):
+            return None
+        chain.append(after[0])
+        return following.node.type
+
+    kind = follow(("Subtract", "Multiply"))
+    if kind == "Subtract":
+        kind = follow(("Multiply",))
+    if kind != "Multiply" or follow(("Convert",)) is None:
+        return None
+    return chain
+
+
+def _dequantize(shift: np.ndarray | None, scale: np.ndarray, dtype: np.dtype):
+    def run(accumulator: np.ndarray, **_) -> tuple[np.ndarray]:
+        shape = np.broadcast_shapes(accumulator.shape, scale.shape, *([] if shift is None else [shift.shape]))
+        out = np.empty(shape, dtype)
+        if shift is None:
+            np.multiply(accumulator, scale, out=out, dtype=np.float64, casting="unsafe")
+        else:
+            shifted = np.subtract(accumulator, shift, dtype=np.float64)
+            np.multiply(shifted, scale, out=out, dtype=np.float64, casting="unsafe")
+        return (out,)
+    return run
