@@ -502,19 +502,17 @@ def test_taps_on_the_original_model_see_dequantized_layers(quantized_ir):
 
 
 def test_dequantization_runs_fused_with_the_same_bits(quantized_ir, tmp_path):
-    """Integer mode runs each layer's Convert(f64) → Multiply → Convert as one numpy pass; the
-    unfused program of the same lowered model gives the same bits, and a tap on a tensor inside
-    the fused step is a one-line error."""
+    """Integer mode runs each layer's Convert(f64) → Multiply → Convert as one numpy pass; a call
+    with taps runs the steps unfused (every tensor computed), with the same bits."""
     compiled = lpir.compile_model(lpir.read_model(quantized_ir("fq_conv")), integer=True)
-    assert compiled._program.fused
+    program = compiled._program
+    assert len(program.fused_steps) == len(program.steps) - 4  # two layers: three steps become one in each
     x = np.random.default_rng(6).random((1, 3, 16, 16), dtype=np.float32)
-    unfused = lpir.runtime.CompiledModel(compiled.lowered)
-    unfused._program = lpir.runtime.program.Program(compiled.lowered, mode="integer")
-    assert not unfused._program.fused
-    np.testing.assert_array_equal(compiled([x])[0], unfused([x])[0])
+    seen = {}
     accumulator = next(n for n in compiled.lowered.nodes() if n.name.endswith("/accumulator"))
-    with pytest.raises(ValidationError, match="fused step"):
-        compiled.tap([accumulator.outputs[0]], lambda out, value: None)
+    taps = compiled.tap([accumulator.outputs[0]], lambda out, value: seen.__setitem__("acc", value))
+    np.testing.assert_array_equal(compiled([x])[0], compiled([x], taps=taps)[0])
+    assert seen["acc"].dtype == np.float64 and np.all(seen["acc"] == np.rint(seen["acc"]))
 
 
 def test_asymmetric_weights_on_a_convolution_keep_their_zero_point(tmp_path):

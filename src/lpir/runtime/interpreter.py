@@ -159,7 +159,8 @@ class CompiledModel:
             tapped = taps.slots
             for out, source in taps.at_start:
                 taps.callback(out, slots[source] if isinstance(source, int) else source)
-        for index, step in enumerate(program.steps):
+        steps = program.steps if taps is not None or program.fused_steps is None else program.fused_steps
+        for index, step in enumerate(steps):
             if step.op is None:  # Result
                 continue
             watched = tapped and any(s in tapped for s in step.outputs)

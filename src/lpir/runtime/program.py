@@ -85,7 +85,7 @@ class Program:
         self.constants: dict[int, np.ndarray] = {}
         self.folded: dict[int, Step] = {}  # slot → the step that computed it at compile time
         self.const_nodes: dict[int, Node] = {}
-        self.fused: set[int] = set()  # slots computed inside a fused step, never stored
+        self.fused_steps: list[Step] | None = None  # the steps with some fused (calls without taps run these)
         for node in nodes:
             if node.type == "Const":
                 slot = self.slot_of[(node.uid, 0)]

@@ -36,9 +36,6 @@ class Taps:
             slot = program.slot(out)
             if slot is None:
                 raise ValidationError(f"{out!r} is not part of model '{program.model.name}'")
-            if slot in program.fused:
-                raise ValidationError(f"{out!r} is computed inside a fused step of model '{program.model.name}' "
-                                      "and never stored: tap the step's output")
             if slot in step_of:
                 self.after_step.setdefault(step_of[slot], []).append((slot, out))
                 self.slots.add(slot)

@@ -238,7 +238,8 @@ def fuse_dequantization(program) -> None:
     Convert`` (constants ``c``, ``s``) as one step: one numpy pass that reads the i32
     accumulator, computes ``(acc - c) · s`` in f64 and writes it rounded once to the output
     type (the same bits as the four steps, without their three tensor-sized temporaries).
-    The slots between are no longer computed; :attr:`program.fused` lists them."""
+    The fused steps go to ``program.fused_steps``, which calls without taps run; a call with
+    taps runs ``program.steps``, where every tensor is computed."""
     readers: dict[int, list[int]] = {}
     for index, step in enumerate(program.steps):
         for slot in step.inputs:
@@ -260,8 +261,8 @@ def fuse_dequantization(program) -> None:
         fused.release = [s for part in steps for s in part.release if s not in intermediate]
         fused_at[chain[-1]] = fused
         removed.update(chain[:-1])
-        program.fused.update(intermediate)
-    program.steps = [fused_at.get(i, step) for i, step in enumerate(program.steps) if i not in removed]
+    if fused_at:
+        program.fused_steps = [fused_at.get(i, step) for i, step in enumerate(program.steps) if i not in removed]
 
 
 def _dequantization_chain(program, index: int, readers: dict[int, list[int]], kept: set[int]) -> list[int] | None:
