@@ -167,3 +167,96 @@ def test_weight_limits_cancel_a_depthwise_kernels_summed_error():
     limit = float(mse_range.weight_limits(kernel, (0,), levels=255)[0, 0])
     summed = {h: abs(float(np.sum(fake_quantize(kernel[0], -h, h, 255) - kernel[0]))) for h in (1.0, limit)}
     assert summed[limit] < summed[1.0] / 2
+
+
+# -- the search through cell moments gives what the per-bin sums give ----------------------------
+def jagged_values(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Calibration-like values, smooth or clustered on a few points (what makes the error jagged)."""
+    if shape == "normal":
+        return rng.normal(rng.uniform(-1, 1), rng.uniform(0.1, 3), size)
+    if shape == "student":
+        return rng.standard_t(2, size)
+    if shape == "clusters":  # a few repeated values (an embedding table, a quantized input)
+        points = rng.uniform(-3, 3, rng.integers(2, 12))
+        return rng.choice(points, size) + rng.normal(0, 1e-3, size) * rng.integers(0, 2)
+    if shape == "grid":  # values on a grid of their own, which the levels slide past
+        return rng.integers(-40, 120, size) * rng.uniform(0.01, 0.2)
+    if shape == "relu6":  # zeros, a saturated maximum (a point bin), a smooth part between
+        return np.clip(rng.normal(1, 3, size), 0, 6)
+    if shape == "negative":
+        return -np.abs(rng.laplace(0, 1, size))
+    if shape == "sparse":
+        return rng.uniform(-5, 5, rng.integers(1, 6)) * rng.integers(0, 2, 1)
+    return np.full(size, rng.uniform(-4, 4))  # one value
+
+
+shapes = st.sampled_from(["normal", "student", "clusters", "grid", "relu6", "negative", "sparse", "constant"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.integers(1, 3000), st.sampled_from([16, 255, 256]), st.integers(0, 2 ** 31))
+def test_cell_moments_give_the_per_bin_error(shape, size, levels, seed):
+    """The error summed per quantization cell from prefix moments equals the per-bin closed
+    form, for ranges holding zero from far narrower than the data to wider."""
+    rng = np.random.default_rng(seed)
+    histogram = histogram_of(jagged_values(shape, size, rng))
+    data_low, data_high = histogram.low_high()
+    scale = max(-data_low, data_high, 1e-3)
+    low = -scale * rng.uniform(0, 1.2, 64) * rng.integers(0, 2, 64)
+    high = scale * rng.uniform(1e-3, 1.2, 64)
+    expected = mse_range.quantization_error(histogram.bins(), low, high, levels)
+    actual = mse_range.HistogramError(histogram)(low, high, levels)
+    np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-12 * scale ** 2 * histogram.total)
+
+
+def exhaustive_best(bins, levels: int, make_range, extent: float) -> float:
+    """The search as first written: each candidate's error summed over every bin."""
+    steps, fine_steps, around = mse_range.COARSE_STEPS, mse_range.FINE_STEPS, mse_range.FINE_AROUND
+    candidates = extent * np.arange(1, steps + 1) / steps
+    leaders = candidates[np.argsort(mse_range.quantization_error(bins, *make_range(candidates), levels))[:around]]
+    fine = (leaders[:, None] + extent / steps * np.linspace(-1.0, 1.0, 2 * fine_steps + 1)).reshape(-1)
+    fine = fine[(fine > 0) & (fine <= extent)]
+    return float(fine[np.argmin(mse_range.quantization_error(bins, *make_range(fine), levels))])
+
+
+@settings(max_examples=25, deadline=None)
+@given(shapes, st.booleans(), st.integers(1, 2000), st.integers(0, 2 ** 31))
+def test_symmetric_search_equals_the_exhaustive_one(shape, signed, size, seed):
+    values = jagged_values(shape, size, np.random.default_rng(seed))
+    histogram = histogram_of(values if signed else np.abs(values))
+    levels = 256
+    low_seen, high_seen = histogram.low_high()
+    extent = max(high_seen, -low_seen * (levels - 2) / levels if signed else 0.0)
+    limit = mse_range.symmetric_limit(histogram, signed=signed, levels=levels)
+    if extent <= 0:
+        assert limit == 0.0
+        return
+
+    def make_range(h):
+        h = np.asarray(h, np.float64)
+        return (-h * levels / (levels - 2) if signed else np.zeros_like(h)), h
+
+    expected = exhaustive_best(histogram.bins(), levels, make_range, extent)
+    found, best = (float(mse_range.quantization_error(histogram.bins(), *make_range(h), levels)) for h in (limit, expected))
+    assert abs(found - best) <= 1e-9 * best + 1e-300
+
+
+@settings(max_examples=15, deadline=None)
+@given(shapes, st.integers(1, 2000), st.sampled_from([16, 256]), st.integers(0, 2 ** 31))
+def test_asymmetric_search_equals_the_exhaustive_alternation(shape, size, levels, seed):
+    """Every round of the alternation, as first written (no early stop), ends where the search
+    stops."""
+    histogram = histogram_of(jagged_values(shape, size, np.random.default_rng(seed)))
+    bins = histogram.bins()
+    data_low, data_high = histogram.low_high()
+    low, high = data_low, data_high
+    if high > low:
+        for _ in range(mse_range.ALTERNATIONS):
+            if data_high > 0.0:
+                high = exhaustive_best(bins, levels, lambda h: (np.full_like(h, low), h), data_high)
+            if data_low < 0.0:
+                low = -exhaustive_best(bins, levels, lambda t: (-t, np.full_like(t, high)), -data_low)
+    found_low, found_high = mse_range.asymmetric_limits(histogram, levels=levels)
+    found, best = (float(mse_range.quantization_error(bins, lo, hi, levels))
+                   for lo, hi in ((found_low, found_high), (low, high)))
+    assert abs(found - best) <= 1e-9 * best + 1e-300
