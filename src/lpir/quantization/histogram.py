@@ -38,6 +38,14 @@ def _coarsen(counts: np.ndarray, steps: int) -> np.ndarray:
     return np.bincount(index, weights=counts, minlength=2 * BINS).astype(np.int64)
 
 
+def _least_magnitude(flat: np.ndarray) -> float:
+    """The smallest nonzero ``|x|`` of float32 values, not all zeros. Read as unsigned integers,
+    magnitudes order as the floats do; one less wraps zero around to the largest."""
+    magnitude = flat.view(np.uint32) & np.uint32(0x7FFFFFFF)
+    magnitude -= np.uint32(1)
+    return float((magnitude.min() + np.uint32(1)).view(np.float32))
+
+
 @dataclass
 class Histogram:
     """Counts of the values seen on a power-of-two grid (see the module's docstring)."""
@@ -58,24 +66,39 @@ class Histogram:
 
     def update(self, value: np.ndarray) -> None:
         flat = np.asarray(value, np.float32).reshape(-1)
-        nonzero = flat[flat != 0]
-        self.zeros += flat.size - nonzero.size
-        if nonzero.size == 0:
+        zero = flat == 0  # counted, not cut out: picking the nonzero values costs more than all else
+        zeros = int(np.count_nonzero(zero))
+        self.zeros += zeros
+        if zeros == flat.size:
             return
-        self.low, self.high = min(self.low, float(nonzero.min())), max(self.high, float(nonzero.max()))
+        low, high = float(flat.min()), float(flat.max())
+        if zeros and low == 0.0:  # no negative value: the least positive one
+            low = _least_magnitude(flat)
+        if zeros and high == 0.0:
+            high = -_least_magnitude(flat)
+        self.low, self.high = min(self.low, low), max(self.high, high)
         wanted = _exponent_for(max(-self.low, self.high))
         if wanted > self.exponent:
             if self.exponent > np.iinfo(np.int32).min:
                 self.counts = _coarsen(self.counts, wanted - self.exponent)
             self.exponent = wanted
-        index = np.floor(np.ldexp(nonzero.astype(np.float64), -self.exponent)).astype(np.int64) + BINS
-        self.counts += np.bincount(index, minlength=2 * BINS)
+        # x / 2**k is exact in float64 (in float32 a tiny negative could become -0.0, floored to 0)
+        position = np.multiply(flat, np.ldexp(1.0, -self.exponent), dtype=np.float64)
+        np.floor(position, out=position)
+        position += BINS
+        self.counts += np.bincount(position.astype(np.intp), minlength=2 * BINS)
+        self.counts[BINS] -= zeros  # they fell in the bin [0, width)
 
     def empty(self) -> Histogram:
         return Histogram()
 
     def absorb(self, other: Histogram) -> None:
         """Merge ``other`` into this one (in place)."""
+        if other.exponent == self.exponent:  # the same grid, as once the range is known
+            self.counts += other.counts
+            self.zeros += other.zeros
+            self.low, self.high = min(self.low, other.low), max(self.high, other.high)
+            return
         merged = self.merge(other)
         self.exponent, self.counts, self.zeros, self.low, self.high = (
             merged.exponent, merged.counts, merged.zeros, merged.low, merged.high)

@@ -79,7 +79,7 @@ class HistogramError:
     def __init__(self, histogram: Histogram):
         occupied = np.flatnonzero(histogram.counts)
         bins = histogram.bins()
-        ends = [0, len(occupied) - 1] if len(occupied) > 1 else [0]
+        ends = [0, len(occupied) - 1] if len(occupied) > 1 else list(range(len(occupied)))
         self.ends = tuple(part[ends] for part in bins)
         self.width = histogram.width
         inner = histogram.counts[occupied[0] + 1:occupied[-1]] if len(occupied) > 2 else np.zeros(0, np.int64)
@@ -184,18 +184,26 @@ def weight_limits(value: np.ndarray, channel_axes: tuple[int, ...], *, levels: i
     it scored 80.7 % against 82.7 % for the max-based limit, and this 87.0 %.
     """
     value = np.asarray(value, np.float64)
-    axes = tuple(a for a in range(value.ndim) if a not in {c % value.ndim for c in channel_axes})
-    abs_max = np.max(np.abs(value), axis=axes, keepdims=True)
+    kept = sorted({c % value.ndim for c in channel_axes})
+    shape = tuple(n if a in kept else 1 for a, n in enumerate(value.shape))
+    rows = np.moveaxis(value, kept, range(len(kept))).reshape(int(np.prod(shape)), -1)
+    abs_max = np.max(np.abs(rows), axis=1)
     half = (levels - 1) / 2
-    best, best_error = abs_max, None
+    # in units of each channel's max / half, the step of every channel is the fraction itself
+    units = rows * np.divide(half, abs_max, out=np.zeros_like(abs_max), where=abs_max > 0)[:, None]
+    best, best_error = np.full_like(abs_max, WEIGHT_FRACTIONS[0]), None
+    codes = np.empty_like(units)
     for fraction in WEIGHT_FRACTIONS:
-        limit = abs_max * fraction
-        step = np.where(limit > 0, limit / half, 1.0)
-        difference = np.clip(np.round(value / step), -half, half) * step - value
-        error = np.sum(difference ** 2, axis=axes, keepdims=True) + np.sum(difference, axis=axes, keepdims=True) ** 2
+        np.multiply(units, 1.0 / fraction, out=codes)
+        np.rint(codes, out=codes)
+        if fraction < 1.0:
+            np.clip(codes, -half, half, out=codes)
+        codes *= fraction
+        codes -= units  # the errors, in those units
+        error = np.einsum("ij,ij->i", codes, codes) + np.sum(codes, axis=1) ** 2
         if best_error is None:
-            best, best_error = limit, error
+            best_error = error
         else:
             better = error < best_error
-            best, best_error = np.where(better, limit, best), np.where(better, error, best_error)
-    return best.astype(np.float32)
+            best, best_error = np.where(better, fraction, best), np.where(better, error, best_error)
+    return (abs_max * best).reshape(shape).astype(np.float32)
