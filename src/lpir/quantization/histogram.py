@@ -46,6 +46,20 @@ def _least_magnitude(flat: np.ndarray) -> float:
     return float((magnitude.min() + np.uint32(1)).view(np.float32))
 
 
+def _bin_index(flat: np.ndarray, exponent: int) -> np.ndarray:
+    """``floor(x / 2**exponent) + BINS`` of float32 values below ``BINS * 2**exponent`` in magnitude.
+
+    Scaling by a power of two is exact unless the result is subnormal, and a subnormal still
+    floors right (to 0 or -1) unless it rounds to zero, which no nonzero float32 does once the
+    scale is at least 1: then float32 (half the memory traffic) gives the exact index, else
+    float64."""
+    dtype = np.float32 if -126 <= exponent <= 0 else np.float64
+    position = np.multiply(flat, np.ldexp(dtype(1.0), -exponent, dtype=dtype), dtype=dtype)
+    np.floor(position, out=position)
+    position += BINS
+    return position.astype(np.int32)
+
+
 @dataclass
 class Histogram:
     """Counts of the values seen on a power-of-two grid (see the module's docstring)."""
@@ -82,11 +96,7 @@ class Histogram:
             if self.exponent > np.iinfo(np.int32).min:
                 self.counts = _coarsen(self.counts, wanted - self.exponent)
             self.exponent = wanted
-        # x / 2**k is exact in float64 (in float32 a tiny negative could become -0.0, floored to 0)
-        position = np.multiply(flat, np.ldexp(1.0, -self.exponent), dtype=np.float64)
-        np.floor(position, out=position)
-        position += BINS
-        self.counts += np.bincount(position.astype(np.intp), minlength=2 * BINS)
+        self.counts += np.bincount(_bin_index(flat, self.exponent), minlength=2 * BINS)
         self.counts[BINS] -= zeros  # they fell in the bin [0, width)
 
     def empty(self) -> Histogram:

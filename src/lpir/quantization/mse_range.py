@@ -4,7 +4,9 @@ A range narrower than the data clips the few large values but rounds all the oth
 grid; the best trade-off is where the mean squared error of the quantized values is least. The
 error of a histogram is computed exactly under the usual assumption that the values of a bin
 are spread evenly over it: the squared error integrates in closed form, both inside the range
-(rounding to the nearest level) and outside it (clipping), so no sample is kept.
+(rounding to the nearest level) and outside it (clipping), so no sample is kept. A search
+weighs hundreds of candidate ranges, each summed per quantization cell from prefix moments of
+the bins (``HistogramError``), which costs the same whatever the number of bins.
 """
 
 from __future__ import annotations
@@ -71,9 +73,10 @@ class HistogramError:
     ``M2 - 2 c M1 + c**2 M0`` over the cell from the moments ``M0, M1, M2`` of the values in it,
     which prefix sums over the bins give (plus the part of the bin each cell end falls in); the
     clipped tails are the two cells of levels ``low`` and ``high`` reaching to either side. The
-    prefix sums of whole bins are exact integers, and positions are in bins from zero, so the
-    subtraction within a cell loses at most ``levels**2`` ulps: the result matches
-    ``quantization_error`` to about 1e-10 relative.
+    prefix sums of whole bins are exact integers and positions count bins from zero; for a range
+    holding zero no level is more than ``levels`` steps from zero, so the subtraction within a
+    cell loses about ``levels**2`` ulps at most: the result matches ``quantization_error`` to
+    about 1e-10 relative.
     """
 
     def __init__(self, histogram: Histogram):
