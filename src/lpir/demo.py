@@ -162,7 +162,7 @@ def step_quantize(state: DemoState, console: Console) -> None:
     state.int8_path = state.workdir / "ppocr_cls_quantized.xml"
     lpir.save_model(quantized, state.int8_path)
     say(f"quantized to INT8 on {len(calibration)} half-line crops in {time.perf_counter() - started:.1f} s "
-        f"(NNCF's placement and ranges; weights stored as int8): {state.int8_path.name}")
+        f"(NNCF's placement, ranges of least error; weights stored as int8): {state.int8_path.name}")
     probabilities = lpir.compile_model(lpir.read_model(state.int8_path))({"x": state.batch})[0]
     state.int8_predicted = [LABELS[i] for i in np.argmax(probabilities, axis=1)]
     rows = []

@@ -13,6 +13,7 @@ import lpir
 import ovmodels
 import realdata
 from lpir.quantization.ignored_patterns import ignored_by_patterns
+from lpir.quantization.ptq import NNCF_RANGES
 
 nncf = pytest.importorskip("nncf")
 
@@ -48,7 +49,8 @@ def quantized_by_both(xml: str, samples: list, transformer: bool = False):
     kind = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
     reference = nncf.quantize(ovmodels.core().read_model(xml), nncf.Dataset(samples), subset_size=len(samples), **kind)
     model = lpir.read_model(xml)
-    ours = lpir.quantize(model, samples, subset_size=len(samples), model_type="transformer" if transformer else None)
+    ours = lpir.quantize(model, samples, subset_size=len(samples), model_type="transformer" if transformer else None,
+                         advanced=NNCF_RANGES)
     return ov_placement(reference), lpir_placement(ours), set(ignored_by_patterns(model, transformer=transformer))
 
 

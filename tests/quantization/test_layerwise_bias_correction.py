@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import lpir
 import ovmodels
 import realdata
+from lpir.quantization.ptq import NNCF_RANGES
 
 nncf = pytest.importorskip("nncf")
 
@@ -44,7 +45,8 @@ def compare(xml: str, samples: list, *, subset_size: int | None = None) -> tuple
     before = ov_biases(ovmodels.core().read_model(xml))
     reference = ov_biases(nncf.quantize(ovmodels.core().read_model(xml), nncf.Dataset(samples), subset_size=subset_size,
                                         fast_bias_correction=False))
-    ours = lpir.quantize(lpir.read_model(xml), samples, subset_size=subset_size, fast_bias_correction=False)
+    ours = lpir.quantize(lpir.read_model(xml), samples, subset_size=subset_size, fast_bias_correction=False,
+                         advanced=NNCF_RANGES)
     theirs_changed, ours_changed, errors = set(), set(), {}
     for name, original in before.items():
         expected, actual = reference[name], lpir_bias(ours, name)
@@ -209,7 +211,7 @@ def test_a_fixed_batch_is_corrected_as_nncf_does(tmp_path, fast):
     before = ov_biases(ovmodels.core().read_model(xml))
     reference = ov_biases(nncf.quantize(ovmodels.core().read_model(xml), nncf.Dataset(samples), subset_size=6,
                                         fast_bias_correction=fast))
-    ours = lpir.quantize(lpir.read_model(xml), samples, subset_size=6, fast_bias_correction=fast)
+    ours = lpir.quantize(lpir.read_model(xml), samples, subset_size=6, fast_bias_correction=fast, advanced=NNCF_RANGES)
     for name, original in before.items():
         shift = np.abs(reference[name] - original).max()
         assert shift > 1e-3

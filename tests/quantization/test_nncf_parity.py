@@ -15,6 +15,7 @@ import pytest
 import lpir
 import ovmodels
 from lpir.ir.graph import Model, make_result
+from lpir.quantization.ptq import NNCF_RANGES
 import realdata
 
 nncf = pytest.importorskip("nncf")
@@ -49,7 +50,8 @@ def quantized(real_ir, tmp_path_factory):
                                       **{k: nncf.ModelType.TRANSFORMER for k in model_type(name)})
             limits = fake_quantize_limits(reference), compressed_weights(reference), biases(reference)
             nncf_xml = ovmodels.save(reference, folder / f"{name}_nncf.xml")
-            ours = lpir.quantize(lpir.read_model(xml), data, subset_size=len(data), **model_type(name))
+            ours = lpir.quantize(lpir.read_model(xml), data, subset_size=len(data), advanced=NNCF_RANGES,
+                                 **model_type(name))
             ours_xml = folder / f"{name}_lpir.xml"
             lpir.save_model(ours, ours_xml)
             cache[name] = (xml, limits, nncf_xml, ours, str(ours_xml))

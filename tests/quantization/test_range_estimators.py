@@ -13,6 +13,7 @@ import lpir
 import ovmodels
 import realdata
 from lpir.ir.rewrite import bypass
+from lpir.quantization.ptq import NNCF_RANGES
 
 nncf = pytest.importorskip("nncf")
 
@@ -67,7 +68,8 @@ def test_histogram_ranges_quantize_the_calibration_values_with_less_error(real_i
     from the float model), through the interpreter's FakeQuantize: the histogram only
     approximates them, so the search's optimum is allowed a whisker over the baseline."""
     xml, data = real_ir(name), samples(name)
-    baseline = activation_ranges(lpir.quantize(lpir.read_model(xml), data, subset_size=len(data), **options(name)))
+    baseline = activation_ranges(lpir.quantize(lpir.read_model(xml), data, subset_size=len(data),
+                                               advanced=NNCF_RANGES, **options(name)))
     model = lpir.quantize(lpir.read_model(xml), data, subset_size=len(data), advanced=SEARCHED, **options(name))
     searched = activation_ranges(model)
     assert sorted(searched) == sorted(baseline)

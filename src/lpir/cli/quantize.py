@@ -132,12 +132,13 @@ def register(subparsers) -> None:
     p.add_argument("--ignore", action="append", metavar="NAME", help="keep this layer in float (repeatable)")
     p.add_argument("--bias-correction", choices=("fast", "layerwise"), default="fast",
                    help="NNCF's FastBiasCorrection (default) or its layer-by-layer BiasCorrection")
-    ranges = p.add_argument_group("range setting (default: NNCF's)")
+    ranges = p.add_argument_group("range setting (default: searched; NNCF's with --weights-range minmax "
+                                  "--activations-range mean_minmax)")
     ranges.add_argument("--weights-range", choices=ADVANCED["weights_range_estimator_params"],
-                        help="per-channel weight limits: minmax (NNCF's) or mse (least output error)")
+                        help="per-channel weight limits: mse (least output error, the default) or minmax (NNCF's)")
     ranges.add_argument("--activations-range", choices=ADVANCED["activations_range_estimator_params"],
-                        help="activation ranges: mean_minmax (NNCF's) or histogram (least squared error; "
-                        "slower calibration)")
+                        help="activation ranges: histogram (least squared error over all calibration values, "
+                        "the default) or mean_minmax (NNCF's)")
     images = p.add_argument_group("image folders (OpenVINO-style preprocessing)")
     images.add_argument("--size", type=_size, help="resize to HEIGHTxWIDTH")
     images.add_argument("--layout", choices=("NCHW", "NHWC"), default="NCHW", help="input layout (default NCHW)")

@@ -35,8 +35,10 @@ MODEL_TYPES = (None, "transformer")
 OVERFLOW_FIX = ("first_layer", "enable", "disable")
 # advanced option → its accepted values, the first being the default
 ADVANCED = {"overflow_fix": OVERFLOW_FIX,
-            "activations_range_estimator_params": ("mean_minmax", "histogram"),
-            "weights_range_estimator_params": ("minmax", "mse")}
+            "activations_range_estimator_params": ("histogram", "mean_minmax"),
+            "weights_range_estimator_params": ("mse", "minmax")}
+# NNCF's range setting, to pass as ``advanced`` for NNCF's model
+NNCF_RANGES = {"activations_range_estimator_params": "mean_minmax", "weights_range_estimator_params": "minmax"}
 
 
 @dataclass
@@ -95,12 +97,13 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
     corrects biases after quantization (FastBiasCorrection), False layer by layer on replayed
     samples (BiasCorrection: slower, sees the errors of the layers above), None leaves them.
     ``advanced``: ``overflow_fix`` (``"first_layer"`` as NNCF, ``"enable"``, ``"disable"``);
-    ``activations_range_estimator_params`` (``"mean_minmax"``, NNCF's default, or ``"histogram"``:
-    the range of least squared error over a histogram of all calibration values, per-tensor
-    quantizers only); ``weights_range_estimator_params`` (``"minmax"``, NNCF's, or ``"mse"``: each
+    ``activations_range_estimator_params``: ``"histogram"`` (the default: the range of least
+    squared error over a histogram of all calibration values, per-tensor quantizers only) or
+    ``"mean_minmax"`` (NNCF's); ``weights_range_estimator_params``: ``"mse"`` (the default: each
     channel's limit searched for the least output error, see ``mse_range.weight_limits``;
-    half-range weights keep theirs). Returns a new model; a model
-    with nothing to quantize comes back unchanged (as a copy) with a warning.
+    half-range weights keep theirs) or ``"minmax"`` (NNCF's). ``advanced=NNCF_RANGES`` gives
+    NNCF's ranges, and with them NNCF's model. Returns a new model; a model with nothing to
+    quantize comes back unchanged (as a copy) with a warning.
     """
     advanced = dict(advanced or {})
     _check_arguments(preset, target_device, subset_size, model_type, fast_bias_correction, advanced)
@@ -127,10 +130,10 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
         layerwise = LayerwiseBiasCorrection(
             work, bias_correction.find_biased_layers(work, weighted, constant_value, depthwise=True),
             replayed_samples(subset_size))
-    estimator = advanced.get("activations_range_estimator_params", "mean_minmax")
+    estimator = advanced.get("activations_range_estimator_params", ADVANCED["activations_range_estimator_params"][0])
     stats = collect(work, plan, [*biased, *([layerwise] if layerwise else [])], dataset, subset_size, progress,
                     histograms=estimator == "histogram")
-    apply(work, plan, stats, weights=advanced.get("weights_range_estimator_params", "minmax"))
+    apply(work, plan, stats, weights=advanced.get("weights_range_estimator_params", ADVANCED["weights_range_estimator_params"][0]))
     bias_correction.correct_biases(work, biased, stats.means, _compile, progress)
     if layerwise is not None:
         layerwise.run(work, _compile, progress)
