@@ -49,6 +49,7 @@ def main() -> None:
 
     import lpir
     from lpir import zoo
+    from lpir.quantization.ptq import NNCF_RANGES
 
     folder = Path(tempfile.mkdtemp())
     xml = str(folder / "cls.xml")
@@ -63,7 +64,8 @@ def main() -> None:
                              fast_bias_correction=bool(fast), advanced_parameters=advanced)
 
     def run_lpir(fast: bool):
-        return lpir.quantize(lpir.read_model(xml), calibration, subset_size=len(calibration), fast_bias_correction=fast)
+        return lpir.quantize(lpir.read_model(xml), calibration, subset_size=len(calibration), fast_bias_correction=fast,
+                             advanced=NNCF_RANGES)  # NNCF's ranges: the same model up to the correction
 
     times: dict[str, list[float]] = {"nncf": [], "lpir": [], "nncf plain": [], "lpir plain": []}
     for _ in range(args.repeats):

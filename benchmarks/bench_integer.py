@@ -3,7 +3,7 @@
     python benchmarks/bench_integer.py [--runs 10]
 
 EfficientNet-Lite0 (from ../shared/models when present), MiniLM-L3 and the PP-OCR models are
-each quantized once by ``lpir.quantize`` on a few real inputs (MiniLM as a transformer) and
+each quantized once by ``lpir.quantize`` (NNCF's ranges) on a few real inputs (MiniLM as a transformer) and
 saved as IR (the classifier also by NNCF's ``nncf.quantize``, same inputs, as a second
 source); lpir runs it in its float emulation (FakeQuantize as float ops), in its exact
 emulation (``exact=True``: the quantized layers in f64 on exactly dequantized inputs, rounded
@@ -29,6 +29,7 @@ import openvino as ov
 import lpir
 from timing import OV_F32, median_ms
 from lpir import zoo
+from lpir.quantization.ptq import NNCF_RANGES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import realdata  # noqa: E402
@@ -71,7 +72,8 @@ def quantize(name: str, tool: str, samples, folder: Path) -> str:
         return str(path)
     ov.save_model(model, str(folder / "float.xml"), compress_to_fp16=False)
     options = {"model_type": "transformer"} if name == "minilm" else {}
-    lpir.save_model(lpir.quantize(lpir.read_model(folder / "float.xml"), samples, subset_size=len(samples), **options), path)
+    lpir.save_model(lpir.quantize(lpir.read_model(folder / "float.xml"), samples, subset_size=len(samples),
+                                  advanced=NNCF_RANGES, **options), path)
     return str(path)
 
 

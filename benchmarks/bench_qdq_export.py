@@ -5,7 +5,7 @@
 Both start from the same float model, PP-OCR's text-direction classifier (from rapidocr-onnxruntime),
 and the same 16 calibration crops of real text lines (scikit-image's scanned page):
 
-- lpir: OpenVINO's converter, ``lpir.quantize`` (8-bit, NNCF's defaults), then
+- lpir: OpenVINO's converter, ``lpir.quantize`` (8-bit, NNCF's defaults and ranges), then
   ``lpir.save_model(model, "x.onnx")`` (FakeQuantize → QuantizeLinear/DequantizeLinear, i8 weights
   as integer initializers); the same export of NNCF's ``quantize`` result for comparison;
 - ONNX Runtime: ``quantize_static`` in QDQ format (u8 activations, i8 per-channel weights).
@@ -47,6 +47,7 @@ def lpir_export(float_onnx: Path, calibration: np.ndarray, folder: Path, tool: s
     """The model quantized by ``tool`` ("lpir" or "nncf"), saved as IR, exported by lpir to ONNX."""
     import openvino as ov
     import lpir
+    from lpir.quantization.ptq import NNCF_RANGES
     samples = [calibration[i:i + 1] for i in range(len(calibration))]
     model = ov.convert_model(str(float_onnx))
     ir = folder / f"{tool}.xml"
@@ -55,7 +56,8 @@ def lpir_export(float_onnx: Path, calibration: np.ndarray, folder: Path, tool: s
         ov.save_model(nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples)), str(ir), compress_to_fp16=False)
     else:
         ov.save_model(model, str(folder / "float.xml"), compress_to_fp16=False)
-        lpir.save_model(lpir.quantize(lpir.read_model(folder / "float.xml"), samples, subset_size=len(samples)), ir)
+        lpir.save_model(lpir.quantize(lpir.read_model(folder / "float.xml"), samples, subset_size=len(samples),
+                                      advanced=NNCF_RANGES), ir)
     path = folder / f"{tool}_qdq.onnx"
     lpir.save_model(lpir.read_model(ir), path)
     return path
