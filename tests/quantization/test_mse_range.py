@@ -4,11 +4,13 @@ quantization error (checked against fake quantization of the values themselves).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lpir.ops import lookup
+from lpir.quantization import histogram as histogram_module
 from lpir.quantization import mse_range
 from lpir.quantization.histogram import BINS, Histogram
 
@@ -67,6 +69,35 @@ def test_every_value_lies_in_its_bin(values):
         assert (histogram.low, histogram.high) == (nonzero.min(), nonzero.max())
         expected = np.bincount(np.searchsorted(edges, nonzero, side="right") - 1, minlength=2 * BINS)
         np.testing.assert_array_equal(histogram.counts, expected)
+
+
+# the compiled counting loops (lpir.ops._native, built with lpir; tests/ops/test_depthwise.py
+# fails if it is not) against their numpy references
+needs_native = pytest.mark.skipif(histogram_module._native is None, reason="lpir.ops._native is not built")
+
+
+@needs_native
+@given(arrays(np.float32, st.integers(0, 300), elements=finite | st.floats(-2.0, 2.0, width=32) | st.just(0.0)),
+       st.integers(-3, 3))
+@example(np.float32([0.0, -1.4e-45, 3000.0]), 0)
+@example(np.float32([0.0, -0.0, 0.0]), 0)
+def test_compiled_counting_equals_numpys(values, wider):
+    native, reference = histogram_module._native, histogram_module
+    assert native.extremes(values) == reference.extremes(values)
+    zeros, low, high = reference.extremes(values)
+    if zeros == values.size:
+        return
+    exponent = histogram_module._exponent_for(max(-low, high)) + max(wider, 0)  # the grid may be wider
+    counts, expected = np.arange(2 * BINS, dtype=np.int64), np.arange(2 * BINS, dtype=np.int64)
+    native.bin_counts(values, counts, exponent)
+    reference.bin_counts(values, expected, exponent)
+    np.testing.assert_array_equal(counts, expected)
+
+
+@needs_native
+def test_compiled_counting_refuses_values_beyond_the_grid():
+    with pytest.raises(ValueError, match="outside"):
+        histogram_module._native.bin_counts(np.float32([1.0, 5000.0]), np.zeros(2 * BINS, np.int64), 0)
 
 
 @settings(max_examples=25, deadline=None)

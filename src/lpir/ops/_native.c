@@ -1,6 +1,6 @@
 /* Compiled inner loops for the few ops where numpy's one-pass-per-operation model costs
- * most. Each function computes exactly what its numpy reference computes (named in its
- * docstring), in the same operation order and without fused multiply-add (the build passes
+ * most, and for the calibration histogram. Each function computes exactly what its numpy
+ * reference computes (named in its docstring), in the same operation order and without fused multiply-add (the build passes
  * -ffp-contract=off), so results are bit-identical with or without this module.
  *
  * Arrays arrive through the buffer protocol (no numpy headers needed to build); the
@@ -10,6 +10,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 /* Partial sums of four vectors of outputs stay in registers across all taps, so a tap costs
  * one load of inputs per vector and no load or store of the sums. GCC and Clang vector
@@ -294,8 +295,134 @@ done:
     return result;
 }
 
+/* -- calibration histograms (lpir.quantization.histogram) ------------------------------------ */
+
+/* One contiguous 1-D buffer of the given format character ('f' float32, 'q' int64). */
+static int
+get_vector(PyObject *obj, Py_buffer *view, int writable, char kind, const char *what)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0)
+        return -1;
+    const char *format = view->format ? view->format : "B";
+    if (format[0] == '@' || format[0] == '=' || format[0] == '<')
+        format++;
+    int ok = view->ndim == 1 && format[1] == '\0' && view->itemsize == (kind == 'f' ? 4 : 8)
+             && (format[0] == kind || (kind == 'q' && format[0] == 'l'));
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a 1-D contiguous %s array", what, kind == 'f' ? "float32" : "int64");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(extremes_doc,
+"extremes(values) -> (zeros, low, high)\n\n"
+"The number of zeros among float32 values and the least and greatest of the others\n"
+"(inf and -inf if there are none), as lpir.quantization.histogram.extremes gives them.");
+
+static PyObject *
+extremes(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer view;
+    if (get_vector(arg, &view, 0, 'f', "extremes") < 0)
+        return NULL;
+    const float *x = view.buf;
+    Py_ssize_t n = view.len / 4, zeros = 0;
+    float low = INFINITY, high = -INFINITY;
+    uint32_t least = UINT32_MAX; /* the least nonzero magnitude's bits, less one (zero wraps to the top) */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) { /* no branch on the value: ReLU outputs mix zeros in at random */
+        float v = x[i];
+        uint32_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        uint32_t magnitude = (bits & 0x7FFFFFFFu) - 1u;
+        zeros += v == 0.0f;
+        low = v < low ? v : low;
+        high = v > high ? v : high;
+        least = magnitude < least ? magnitude : least;
+    }
+    Py_END_ALLOW_THREADS
+    if (zeros == n) {
+        low = INFINITY;
+        high = -INFINITY;
+    } else if (zeros) { /* with zeros among them: an extreme at zero is the least magnitude */
+        uint32_t bits = least + 1u;
+        float smallest;
+        memcpy(&smallest, &bits, sizeof smallest);
+        low = low == 0.0f ? smallest : low;
+        high = high == 0.0f ? -smallest : high;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("ndd", zeros, (double)low, (double)high);
+}
+
+PyDoc_STRVAR(bin_counts_doc,
+"bin_counts(values, counts, exponent)\n\n"
+"Adds one to counts[floor(x / 2**exponent) + len(counts) // 2] for every nonzero float32\n"
+"value x (the quotient exact in double), as lpir.quantization.histogram.bin_counts does.\n"
+"ValueError if a value falls outside counts (or is NaN); counts may then be partly updated.");
+
+static PyObject *
+bin_counts(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *values_obj, *counts_obj;
+    int exponent;
+    if (!PyArg_ParseTuple(args, "OOi:bin_counts", &values_obj, &counts_obj, &exponent))
+        return NULL;
+    Py_buffer values, counts;
+    if (get_vector(values_obj, &values, 0, 'f', "bin_counts") < 0)
+        return NULL;
+    if (get_vector(counts_obj, &counts, 1, 'q', "bin_counts") < 0) {
+        PyBuffer_Release(&values);
+        return NULL;
+    }
+    const float *x = values.buf;
+    int64_t *c = counts.buf;
+    Py_ssize_t n = values.len / 4, size = counts.len / 8, half = size / 2, outside = 0, zeros = 0;
+    double scale = ldexp(1.0, -exponent);
+    /* four sets of counts taken in turn, so that runs of equal values (the zeros of a ReLU,
+     * all in one bin with the others) do not wait on one counter */
+    int64_t *stripes = PyMem_RawCalloc(4 * (size_t)size, sizeof(int64_t));
+    if (stripes == NULL) {
+        PyBuffer_Release(&values);
+        PyBuffer_Release(&counts);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double q = (double)x[i] * scale;
+        zeros += x[i] == 0.0f;
+        if (!(q >= (double)-half && q < (double)half)) {
+            outside++;
+            continue;
+        }
+        Py_ssize_t k = (Py_ssize_t)q; /* toward zero; one less below it makes the floor */
+        k -= q < (double)k;
+        stripes[(i & 3) * size + k + half]++;
+    }
+    for (Py_ssize_t k = 0; k < size; k++)
+        c[k] += stripes[k] + stripes[size + k] + stripes[2 * size + k] + stripes[3 * size + k];
+    c[half] -= zeros;
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(stripes);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&counts);
+    if (outside) {
+        PyErr_Format(PyExc_ValueError, "bin_counts: %zd values fall outside the %zd bins of width 2**%d",
+                     outside, size, exponent);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"depthwise2d", depthwise2d, METH_VARARGS, depthwise2d_doc},
+    {"extremes", extremes, METH_O, extremes_doc},
+    {"bin_counts", bin_counts, METH_VARARGS, bin_counts_doc},
     {NULL, NULL, 0, NULL},
 };
 

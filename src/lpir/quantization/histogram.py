@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+try:
+    from lpir.ops import _native
+except ImportError:  # installed without a C compiler: the numpy references give the same counts
+    _native = None
+
 BINS = 2048  # bins on each side of zero
 
 
@@ -38,6 +43,21 @@ def _coarsen(counts: np.ndarray, steps: int) -> np.ndarray:
     return np.bincount(index, weights=counts, minlength=2 * BINS).astype(np.int64)
 
 
+def extremes(flat: np.ndarray) -> tuple[int, float, float]:
+    """The number of zeros among float32 values and the least and greatest of the others
+    (``inf`` and ``-inf`` if there are none)."""
+    zero = flat == 0  # counted, not cut out: picking the nonzero values costs more than all else
+    zeros = int(np.count_nonzero(zero))
+    if zeros == flat.size:
+        return zeros, np.inf, -np.inf
+    low, high = float(flat.min()), float(flat.max())
+    if zeros and low == 0.0:  # no negative value: the least positive one
+        low = _least_magnitude(flat)
+    if zeros and high == 0.0:
+        high = -_least_magnitude(flat)
+    return zeros, low, high
+
+
 def _least_magnitude(flat: np.ndarray) -> float:
     """The smallest nonzero ``|x|`` of float32 values, not all zeros. Read as unsigned integers,
     magnitudes order as the floats do; one less wraps zero around to the largest."""
@@ -46,18 +66,27 @@ def _least_magnitude(flat: np.ndarray) -> float:
     return float((magnitude.min() + np.uint32(1)).view(np.float32))
 
 
-def _bin_index(flat: np.ndarray, exponent: int) -> np.ndarray:
-    """``floor(x / 2**exponent) + BINS`` of float32 values below ``BINS * 2**exponent`` in magnitude.
+def bin_counts(flat: np.ndarray, counts: np.ndarray, exponent: int) -> None:
+    """Add to ``counts`` (``2 * BINS``) the nonzero float32 values of magnitude below
+    ``BINS * 2**exponent``, each in bin ``floor(x / 2**exponent) + BINS``.
 
     Scaling by a power of two is exact unless the result is subnormal, and a subnormal still
     floors right (to 0 or -1) unless it rounds to zero, which no nonzero float32 does once the
     scale is at least 1: then float32 (half the memory traffic) gives the exact index, else
-    float64."""
+    float64. The zeros fall in bin ``BINS`` with the rest and are taken out after."""
     dtype = np.float32 if -126 <= exponent <= 0 else np.float64
     position = np.multiply(flat, np.ldexp(dtype(1.0), -exponent, dtype=dtype), dtype=dtype)
     np.floor(position, out=position)
     position += BINS
-    return position.astype(np.int32)
+    counts += np.bincount(position.astype(np.int32), minlength=2 * BINS)
+    counts[BINS] -= int(np.count_nonzero(flat == 0))
+
+
+class _numpy:
+    """The numpy references of the compiled loops, by the same names."""
+
+    extremes = staticmethod(extremes)
+    bin_counts = staticmethod(bin_counts)
 
 
 @dataclass
@@ -79,25 +108,20 @@ class Histogram:
         return int(self.counts.sum()) + self.zeros
 
     def update(self, value: np.ndarray) -> None:
-        flat = np.asarray(value, np.float32).reshape(-1)
-        zero = flat == 0  # counted, not cut out: picking the nonzero values costs more than all else
-        zeros = int(np.count_nonzero(zero))
+        """Count the values of ``value`` (finite); with ``lpir.ops._native`` built, the counting
+        runs in compiled loops that let other threads (the calibration's) run meanwhile."""
+        flat = np.ascontiguousarray(value, np.float32).reshape(-1)
+        zeros, low, high = (_native or _numpy).extremes(flat)
         self.zeros += zeros
         if zeros == flat.size:
             return
-        low, high = float(flat.min()), float(flat.max())
-        if zeros and low == 0.0:  # no negative value: the least positive one
-            low = _least_magnitude(flat)
-        if zeros and high == 0.0:
-            high = -_least_magnitude(flat)
         self.low, self.high = min(self.low, low), max(self.high, high)
         wanted = _exponent_for(max(-self.low, self.high))
         if wanted > self.exponent:
             if self.exponent > np.iinfo(np.int32).min:
                 self.counts = _coarsen(self.counts, wanted - self.exponent)
             self.exponent = wanted
-        self.counts += np.bincount(_bin_index(flat, self.exponent), minlength=2 * BINS)
-        self.counts[BINS] -= zeros  # they fell in the bin [0, width)
+        (_native or _numpy).bin_counts(flat, self.counts, self.exponent)
 
     def empty(self) -> Histogram:
         return Histogram()
