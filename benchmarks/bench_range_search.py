@@ -33,12 +33,13 @@ def histograms(xml: str, samples: list, transformer: bool) -> list:
     """The merged histogram of each per-tensor activation range group, and whether it is signed."""
     import lpir
     from lpir.quantization import ptq
+    from lpir.quantization.dataset import as_dataset
     from lpir.quantization.ignored_patterns import ignored_by_patterns
     from lpir.quantization.placement import plan_quantization
     model = lpir.read_model(xml)
     plan = plan_quantization(model, symmetric_activations=not transformer, transformer=transformer,
                              ignored=ignored_by_patterns(model, transformer=transformer))
-    stats = ptq.collect(model, plan, [], samples, len(samples), histograms=True)
+    stats = ptq.collect(model, plan, [], as_dataset(samples), len(samples), histograms=True)
     found = []
     for group in plan.groups():
         if id(group[0].output) not in stats.histograms:
