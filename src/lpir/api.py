@@ -105,7 +105,8 @@ def compress_weights(model: Model, *, mode: str = "int8_asym", ratio: float = 1.
 
 
 def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = True,
-                  integer: bool = False, exact: bool = False, sparse_weights_rate: float = 1.0) -> CompiledModel:
+                  integer: bool = False, exact: bool = False, sparse_weights_rate: float = 1.0,
+                  arithmetic: str = "reference") -> CompiledModel:
     """Prepare a model (or the model at a path) for lpir's reference interpreter.
 
     The result is callable with inputs by name (dict) or position (list) and returns the
@@ -119,7 +120,10 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     With ``exact`` the same layers are computed in f64 on their exactly dequantized inputs and
     rounded once to f32: the reference integer mode equals end to end (the default emulation's
     f32 roundings of FakeQuantize outputs and partial sums cross rounding boundaries of later
-    FakeQuantizes and make it drift from both).
+    FakeQuantizes and make it drift from both). ``arithmetic="openvino-cpu"`` (with ``integer``
+    or ``exact``) computes as OpenVINO's CPU plugin does where it departs from the reference:
+    it does not round a FakeQuantize between a convolution and a residual Add it fuses into it
+    (the plan lists them).
     A MatMul whose constant weights hold at least ``sparse_weights_rate`` exact zeros runs a
     sparse kernel, as OpenVINO's ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE`` (1.0: off).
     """
@@ -127,7 +131,7 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     if not isinstance(model, Model):
         model = read_model(model)
     return compile_(model, fold_constants=fold_constants, integer=integer, exact=exact,
-                    sparse_weights_rate=sparse_weights_rate)
+                    sparse_weights_rate=sparse_weights_rate, arithmetic=arithmetic)
 
 
 def sparsify(model: Model | str | os.PathLike, sparsity: float = 0.5, *, dataset: Iterable | None = None,

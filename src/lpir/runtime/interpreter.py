@@ -27,6 +27,7 @@ from lpir.ir.shape import Shape
 from lpir.ir.types import ElementType
 from lpir.runtime.kernels.integer import bind_integer_kernels, fuse_dequantization
 from lpir.runtime.lowering import Plan, lower, lower_to_integer
+from lpir.runtime.arithmetic import ARITHMETICS
 from lpir.runtime.program import Program
 from lpir.runtime.sparse import DEFAULT_SPARSE_RATE, check_rate, choose_sparse_kernels
 from lpir.runtime.taps import TapCallback, Taps
@@ -65,10 +66,14 @@ class CompiledModel:
     """
 
     def __init__(self, model: Model, *, fold_constants: bool = True, integer: bool = False, exact: bool = False,
-                 sparse_weights_rate: float = DEFAULT_SPARSE_RATE):
+                 sparse_weights_rate: float = DEFAULT_SPARSE_RATE, arithmetic: str = "reference"):
         if integer and exact:
             raise ValidationError("integer=True and exact=True are two interpretations of the quantized layers: "
                                   "choose one")
+        if arithmetic not in ARITHMETICS:
+            raise ValidationError(f"arithmetic must be one of {', '.join(ARITHMETICS)}, got {arithmetic!r}")
+        if arithmetic != "reference" and not (integer or exact):
+            raise ValidationError(f"arithmetic={arithmetic!r} applies to integer=True or exact=True")
         self.model = model
         quantized = _has_fake_quantize(model)
         self.integer, self.exact = integer and quantized, exact and quantized
@@ -78,7 +83,7 @@ class CompiledModel:
         self._plan: Plan | None = None
         self.lowered = model
         if self.integer or self.exact:
-            self.lowered, self._plan = lower(model, "integer" if self.integer else "exact")
+            self.lowered, self._plan = lower(model, "integer" if self.integer else "exact", arithmetic=arithmetic)
         self._program = Program(self.lowered, fold_constants=fold_constants,
                                 mode="integer" if self.integer else "float")
         if self.integer:
@@ -179,7 +184,7 @@ class CompiledModel:
 
 
 def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = False, exact: bool = False,
-                  sparse_weights_rate: float = DEFAULT_SPARSE_RATE) -> CompiledModel:
+                  sparse_weights_rate: float = DEFAULT_SPARSE_RATE, arithmetic: str = "reference") -> CompiledModel:
     """Prepare ``model`` for the reference interpreter (raises if any op is unsupported).
 
     With ``fold_constants`` every node whose inputs are all constant (weight decompression
@@ -190,10 +195,12 @@ def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = 
     rounds each FakeQuantize output and partial sum to f32, and through the next FakeQuantize's
     rounding boundaries those roundings move its results by up to whole quanta). MatMul
     layers whose constant weights have at least ``sparse_weights_rate`` exact zeros run a sparse
-    kernel (:mod:`lpir.runtime.sparse`; 1.0 turns it off).
+    kernel (:mod:`lpir.runtime.sparse`; 1.0 turns it off). ``arithmetic="openvino-cpu"`` (with
+    ``integer`` or ``exact``) computes as OpenVINO's CPU plugin where it departs from the
+    reference (:mod:`lpir.runtime.arithmetic`).
     """
     return CompiledModel(model, fold_constants=fold_constants, integer=integer, exact=exact,
-                         sparse_weights_rate=sparse_weights_rate)
+                         sparse_weights_rate=sparse_weights_rate, arithmetic=arithmetic)
 
 
 def _has_fake_quantize(model: Model) -> bool:

@@ -48,6 +48,7 @@ from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, layer_name
 from lpir.ops import build, lookup
+from lpir.runtime.arithmetic import find_departures
 from lpir.runtime.integer_rules import CPU_RULES, INTEGER_LEVELS, INTERVALS, LayerRule, Reasons
 
 ZERO_POINT_TOLERANCE = 1e-3  # a zero point this close to an integer is that integer
@@ -76,6 +77,8 @@ class Plan:
 
     layers: list[LayerPlan] = field(default_factory=list)
     form: str = "integer"  # "exact": the rows marked integer are computed in f64 on dequantized inputs
+    arithmetic: str = "reference"  # or "openvino-cpu": OpenVINO's CPU departures applied (lpir.runtime.arithmetic)
+    departures: list[tuple[str, str]] = field(default_factory=list)  # (FakeQuantize, rule) rewritten for them
     # Integer layers whose input 0 is a quantized activation: the largest magnitude it can take.
     input_bounds: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -92,7 +95,11 @@ class Plan:
                  layer.kernel, layer.reason) for layer in self.layers]
         how = "in integers" if self.form == "integer" else "exactly (f64 on dequantized inputs, rounded once)"
         head = f"{len(self.integer_layers)} of {len(self.layers)} layers run {how}"
-        return head + "\n" + table(["layer", "op", "runs", "inputs", "kernel", "why float"], rows, limit=None)
+        text = head + "\n" + table(["layer", "op", "runs", "inputs", "kernel", "why float"], rows, limit=None)
+        if self.arithmetic != "reference":
+            text += (f"\n{self.arithmetic} arithmetic: {len(self.departures)} FakeQuantize computed as OpenVINO's CPU does\n"
+                     + table(["FakeQuantize", "departure"], self.departures, limit=None))
+        return text
 
 
 @dataclass
@@ -129,14 +136,21 @@ def lower_to_integer(model: Model, *, rewrite: bool = True) -> tuple[Model, Plan
     return lower(model, "integer", rewrite=rewrite)
 
 
-def lower(model: Model, form: str, *, rewrite: bool = True) -> tuple[Model, Plan]:
+def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "reference") -> tuple[Model, Plan]:
     """A copy of ``model`` with the layers integer mode lowers rewritten in ``form``
-    (``"integer"``: i32 layers; ``"exact"``: f64 layers on exactly dequantized inputs), and the plan."""
+    (``"integer"``: i32 layers; ``"exact"``: f64 layers on exactly dequantized inputs), and the plan.
+
+    ``arithmetic="openvino-cpu"`` also rewrites the FakeQuantize nodes OpenVINO's CPU plugin
+    computes differently from the reference (:mod:`lpir.runtime.arithmetic`)."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if rewrite:
         model = clone_model(model)
-    plan = Plan(form=form)
+    departures = []
+    if arithmetic != "reference":
+        lowered_names = {row.name for row in lower(model, form, rewrite=False)[1].integer_layers}
+        departures = find_departures(model, arithmetic, lowered_names)
+    plan = Plan(form=form, arithmetic=arithmetic)
     scope = NameScope(model)
     quantized_once: dict[tuple, Output] = {}
     for node in model.nodes():
@@ -163,6 +177,10 @@ def lower(model: Model, form: str, *, rewrite: bool = True) -> tuple[Model, Plan
             lo, hi = INTERVALS[(quantized[0].precision, quantized[0].levels)]
             zero_point = 0 if quantized[0].zero_point_after else quantized[0].zero_point
             plan.input_bounds[node.name] = int(max(np.abs(lo - zero_point).max(), np.abs(hi - zero_point).max()))
+    for fq, rule in departures:
+        if rewrite:
+            rule.rewrite(fq, scope)
+        plan.departures.append((fq.name, rule.description))
     return model, plan
 
 
