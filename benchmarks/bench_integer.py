@@ -11,7 +11,8 @@ once) and in integer mode (exact u8/i8 × i8 → i32 layers), OpenVINO's CPU run
 low-precision transformations (f32 hint, no dynamic quantization). Prints median latencies,
 the exact/emulation and integer/emulation ratios (target ≤ 1.5 for integer mode) and how far
 integer mode is from the exact emulation, the float emulation and OpenVINO end to end (max /
-mean of |difference| / range over the outputs). On a shared machine run it with one BLAS thread
+mean of |difference| / range over the outputs), and how far integer mode with OpenVINO's CPU
+arithmetic (``arithmetic="openvino-cpu"``) is from OpenVINO. On a shared machine run it with one BLAS thread
 (``OPENBLAS_NUM_THREADS=1``): two BLAS threads competing with other jobs wait on each other
 and their times scatter over two orders of magnitude.
 """
@@ -93,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     core = ov.Core()
     print(f"{'model':24s} {'emulation ms':>12s} {'exact/emu':>9s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
-          f"{'int vs exact':>15s} {'int vs emu':>15s} {'int vs OV':>15s}")
+          f"{'int vs exact':>15s} {'int vs emu':>15s} {'int vs OV':>15s} {'cpu-arith vs OV':>15s}")
     with tempfile.TemporaryDirectory() as folder:
         for label, name, tool, inputs, samples in cases(args.efficientnet):
             if args.only and args.only not in label:
@@ -103,6 +104,7 @@ def main() -> None:
             emulation = lpir.compile_model(model)
             exact = lpir.compile_model(model, exact=True)
             integer = lpir.compile_model(model, integer=True)
+            as_cpu = lpir.compile_model(model, integer=True, arithmetic="openvino-cpu")
             openvino = core.compile_model(xml, "CPU", OV_F32)
             times = []
             for _ in range(3):  # rounds: the machine is shared, the load drifts
@@ -116,7 +118,8 @@ def main() -> None:
             result = openvino(inputs)
             o = [np.array(result[out]) for out in openvino.outputs]
             print(f"{label:24s} {emu_ms:12.1f} {exact_ratio:8.2f}x {int_ms:10.1f} {ratio:6.2f}x {ov_ms:10.1f} "
-                  f"{relative(i, x):>15s} {relative(i, e):>15s} {relative(i, o):>15s}   "
+                  f"{relative(i, x):>15s} {relative(i, e):>15s} {relative(i, o):>15s} "
+                  f"{relative(list(as_cpu(inputs)), o):>15s}   "
                   f"({len(integer.plan.integer_layers)}/{len(integer.plan.layers)} layers integer)")
 
 
