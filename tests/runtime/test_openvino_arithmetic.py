@@ -175,7 +175,7 @@ def test_classifier_residual_adds_match_openvino_per_layer(lpir_int8):
     from OpenVINO's own codes of the tensors the fused convolution and the Add read (the
     convolution's quantized input and the skip branch), against OpenVINO's codes there.
     Measured: 0-2 of 18432-24576 codes differ with the CPU plugin's arithmetic (ULPs of its
-    f32 scales), 11-30 % with the reference."""
+    f32 scales), 11-22 % with the reference."""
     xml = lpir_int8("ppocr_cls")
     inputs = realdata.inputs_for("ppocr_cls")
     model = lpir.read_model(xml)
