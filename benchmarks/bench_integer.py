@@ -78,6 +78,13 @@ def quantize(name: str, tool: str, samples, folder: Path) -> str:
     return str(path)
 
 
+def quantized_cases(efficientnet: Path, only: str | None, folder: Path):
+    """(label, IR path, inputs) of each case whose label contains ``only``, quantized into ``folder``."""
+    for label, name, tool, inputs, samples in cases(efficientnet):
+        if not only or only in label:
+            yield label, quantize(name, tool, samples, folder), inputs
+
+
 def relative(actual: list, expected: list) -> str:
     """max and mean |difference| / range, the largest over the float outputs."""
     pairs = [(a.astype(np.float64), e) for a, e in zip(actual, expected) if e.dtype.kind == "f"]
@@ -96,10 +103,7 @@ def main() -> None:
     print(f"{'model':24s} {'emulation ms':>12s} {'exact/emu':>9s} {'integer ms':>10s} {'int/emu':>7s} {'OV INT8 ms':>10s} "
           f"{'int vs exact':>15s} {'int vs emu':>15s} {'int vs OV':>15s} {'cpu-arith vs OV':>15s}")
     with tempfile.TemporaryDirectory() as folder:
-        for label, name, tool, inputs, samples in cases(args.efficientnet):
-            if args.only and args.only not in label:
-                continue
-            xml = quantize(name, tool, samples, Path(folder))
+        for label, xml, inputs in quantized_cases(args.efficientnet, args.only, Path(folder)):
             model = lpir.read_model(xml)
             emulation = lpir.compile_model(model)
             exact = lpir.compile_model(model, exact=True)

@@ -34,7 +34,7 @@ import openvino as ov
 from openvino import opset13
 
 import lpir
-from bench_integer import EFFICIENTNET, cases, quantize, relative
+from bench_integer import EFFICIENTNET, quantized_cases, relative
 from lpir.errors import LowPrecisionWarning
 from lpir.ir.subgraph import extract_subgraph
 from lpir.runtime.lowering import constant_value
@@ -135,10 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     core = ov.Core()
     with tempfile.TemporaryDirectory() as folder:
-        for label, name, tool, inputs, samples in cases(args.efficientnet):
-            if args.only and args.only not in label:
-                continue
-            xml = quantize(name, tool, samples, Path(folder))
+        for label, xml, inputs in quantized_cases(args.efficientnet, args.only, Path(folder)):
             model = lpir.read_model(xml)
             fqs = activation_fake_quantizes(model)
             openvino = openvino_codes(core, xml, inputs, fqs)
