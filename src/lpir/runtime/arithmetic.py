@@ -17,7 +17,7 @@ what the model computes rather than only its f32 roundings:
 Measured on PP-OCR's classifier (quantized by lpir.quantize, OpenVINO 2026.4, teacher forcing on
 OpenVINO's own tensors): every residual Add's codes then equal OpenVINO's but for 0-2 of 18432,
 where the reference rounding gives 11-22 % of the codes one step off; the other layers differ
-from OpenVINO in 0-3 codes of ~10^5 (its f32 roundings of scales, facts §1.5).
+from OpenVINO in 0-7 codes of ~10^5, values within about an f32 ULP of a rounding boundary.
 
 ``arithmetic="openvino-cpu"`` applies these rules on top of integer (or exact) mode; the plan lists
 each rewritten FakeQuantize with its rule.
