@@ -80,6 +80,39 @@ def fake_quantize_conv() -> ov.Model:
     return ov.Model([out], [x], "fq_conv")
 
 
+def _fq_node(node, lo, hi, levels=256):
+    return ops.fake_quantize(node, _f32(lo), _f32(hi), _f32(lo), _f32(hi), levels)
+
+
+def _conv3x3(x, channels_in, channels_out, rng, *, bias=True):
+    w = rng.normal(size=(channels_out, channels_in, 3, 3)).astype(np.float32) * 0.3
+    lim = np.abs(w).reshape(channels_out, -1).max(1).reshape(-1, 1, 1, 1)
+    y = ops.convolution(x, _fq_node(ops.constant(w), -lim, lim, 255), [1, 1], [1, 1], [1, 1], [1, 1])
+    if bias:
+        y = ops.add(y, _f32(rng.normal(size=(1, channels_out, 1, 1)) * 0.1))
+    return y
+
+
+def residual_block(kind: str = "fused", seed: int = 0) -> ov.Model:
+    """x → FQ → conv → FQ (skip, read twice) → [conv → ReLU → FQ →] conv [→ ReLU] → FQ → Add(skip, ·)
+    → FQ → conv. ``kind``: "fused" (the bracketed middle layer, no ReLU: the plugin fuses the Add
+    into the last convolution), "direct" (no middle layer: the convolution reads the skip tensor
+    itself, and the plugin does not fuse the Add into it), "activation" (with the ReLU)."""
+    rng = np.random.default_rng(seed)
+    x = ops.parameter([1, 8, 12, 12], np.float32, name="x")
+    # ranges of no common measure: with round ones (3, 8, 10) sums of codes fall on rounding ties
+    skip = _fq_node(ops.relu(_conv3x3(_fq_node(x, 0.0, 1.0), 8, 8, rng)), 0.0, 2.9137)
+    branch = skip if kind == "direct" else _fq_node(ops.relu(_conv3x3(skip, 8, 8, rng)), 0.0, 3.7713)
+    branch = _conv3x3(branch, 8, 8, rng)
+    if kind == "activation":
+        branch = ops.relu(branch)
+    branch = _fq_node(branch, -3.871, 4.213)
+    add = ops.add(skip, branch)
+    add.set_friendly_name("residual")
+    out = _conv3x3(_fq_node(add, -4.3319, 4.3319 * (255 / 106 - 1)), 8, 4, rng, bias=False)  # zero point 106
+    return ov.Model([ops.result(out)], [x], "residual_block")
+
+
 def int8_compressed_conv() -> ov.Model:
     """Conv with i8 weights (Convert → Multiply) and MatMul with u8 weights (Convert → Subtract(Convert zp) → Multiply)."""
     rng = _rng(2)

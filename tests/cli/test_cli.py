@@ -265,6 +265,21 @@ def test_run_exact_prints_the_plan_and_equals_integer_mode(quantized_ir, tmp_pat
     assert_user_error(proc, "--integer and --exact", "choose one")
 
 
+def test_run_with_openvino_cpu_arithmetic_lists_its_departures(tmp_path):
+    path = ovmodels.save(ovmodels.residual_block(), tmp_path / "block.xml")
+    x = np.random.default_rng(6).random((1, 8, 12, 12), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    proc = lpir_cli("run", path, "--integer", "--arithmetic", "openvino-cpu", "--input", f"x={tmp_path / 'x.npy'}",
+                    "--output", tmp_path / "o.npz")
+    assert "openvino-cpu arithmetic: 1 FakeQuantize" in proc.stdout and "clamped, not rounded" in proc.stdout
+    saved = np.load(tmp_path / "o.npz")
+    expected = lpir.compile_model(path, integer=True, arithmetic="openvino-cpu")([x])[0]
+    np.testing.assert_array_equal(saved[saved.files[0]], expected)
+    assert np.abs(expected - lpir.compile_model(path, integer=True)([x])[0]).max() > 0
+    proc = lpir_cli("run", path, "--arithmetic", "openvino-cpu", "--random", check=False)
+    assert_user_error(proc, "integer=True or exact=True")
+
+
 def test_run_integer_on_a_float_model_warns_and_runs(real_ir):
     proc = lpir_cli("run", real_ir("ppocr_cls"), "--integer", "--random", "--shape", "x=1,3,48,192")
     assert "no FakeQuantize" in proc.stderr and "0 of " in proc.stdout

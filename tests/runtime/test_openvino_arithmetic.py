@@ -25,43 +25,6 @@ from lpir.ir.subgraph import extract_subgraph
 from lpir.runtime.lowering import constant_value
 
 
-def _f32(value) -> ov.Node:
-    return ops.constant(np.asarray(value, np.float32))
-
-
-def _fq(node, lo, hi, levels=256):
-    return ops.fake_quantize(node, _f32(lo), _f32(hi), _f32(lo), _f32(hi), levels)
-
-
-def _conv(x, channels_in, channels_out, rng, *, bias=True):
-    w = rng.normal(size=(channels_out, channels_in, 3, 3)).astype(np.float32) * 0.3
-    lim = np.abs(w).reshape(channels_out, -1).max(1).reshape(-1, 1, 1, 1)
-    y = ops.convolution(x, _fq(ops.constant(w), -lim, lim, 255), [1, 1], [1, 1], [1, 1], [1, 1])
-    if bias:
-        y = ops.add(y, _f32(rng.normal(size=(1, channels_out, 1, 1)) * 0.1))
-    return y
-
-
-def residual_block(kind: str = "fused", seed: int = 0) -> ov.Model:
-    """x → FQ → conv → FQ (skip, read twice) → [conv → ReLU → FQ →] conv [→ ReLU] → FQ → Add(skip, ·)
-    → FQ → conv. ``kind``: "fused" (the bracketed middle layer, no ReLU: the plugin fuses the Add
-    into the last convolution), "direct" (no middle layer: the convolution reads the skip tensor
-    itself, and the plugin does not fuse the Add into it), "activation" (with the ReLU)."""
-    rng = np.random.default_rng(seed)
-    x = ops.parameter([1, 8, 12, 12], np.float32, name="x")
-    # ranges of no common measure: with round ones (3, 8, 10) sums of codes fall on rounding ties
-    skip = _fq(ops.relu(_conv(_fq(x, 0.0, 1.0), 8, 8, rng)), 0.0, 2.9137)
-    branch = skip if kind == "direct" else _fq(ops.relu(_conv(skip, 8, 8, rng)), 0.0, 3.7713)
-    branch = _conv(branch, 8, 8, rng)
-    if kind == "activation":
-        branch = ops.relu(branch)
-    branch = _fq(branch, -3.871, 4.213)
-    add = ops.add(skip, branch)
-    add.set_friendly_name("residual")
-    out = _conv(_fq(add, -4.3319, 4.3319 * (255 / 106 - 1)), 8, 4, rng, bias=False)  # zero point 106
-    return ov.Model([ops.result(out)], [x], "residual_block")
-
-
 def _codes(fq_node, values: np.ndarray) -> np.ndarray:
     il, ih, ol, oh = (constant_value(p.source).astype(np.float64) for p in fq_node.inputs[1:])
     return np.rint((values.astype(np.float64) - ol) / ((oh - ol) / (fq_node.attrs["levels"] - 1)))
@@ -116,7 +79,7 @@ def test_residual_block_matches_openvino(tmp_path, seed):
     other departures, f32 ULPs of its scales, may move one), with the reference arithmetic a
     sixth to a fifth are one step off (measured 188-240); end to end within 1e-4 of the
     output range, where the reference is further."""
-    xml = ovmodels.save(residual_block(seed=seed), tmp_path / "block.xml")
+    xml = ovmodels.save(ovmodels.residual_block(seed=seed), tmp_path / "block.xml")
     assert _fused_into_convolution(xml, "residual")
     x = np.random.default_rng(10 + seed).random((1, 8, 12, 12), dtype=np.float32)
     model = lpir.read_model(xml)
@@ -147,7 +110,7 @@ def test_rounding_kept_where_the_plugin_keeps_it(tmp_path, kind):
     FakeQuantize is not its first fused node); when the convolution reads the skip tensor the
     plugin does not fuse the Add at all. The rule does not apply, and the reference codes are
     OpenVINO's but for a few."""
-    xml = ovmodels.save(residual_block(kind), tmp_path / "block.xml")
+    xml = ovmodels.save(ovmodels.residual_block(kind), tmp_path / "block.xml")
     assert _fused_into_convolution(xml, "residual") == (kind == "activation")
     assert not lpir.compile_model(lpir.read_model(xml), integer=True, arithmetic="openvino-cpu").plan.departures
     x = np.random.default_rng(3).random((1, 8, 12, 12), dtype=np.float32)
@@ -156,18 +119,12 @@ def test_rounding_kept_where_the_plugin_keeps_it(tmp_path, kind):
     assert int((mine != theirs).sum()) <= mine.size // 100
 
 
-def test_arithmetic_is_checked():
-    model = lpir.read_model(ovmodels.save(residual_block(), _tmp() / "block.xml"))
+def test_arithmetic_is_checked(tmp_path):
+    model = lpir.read_model(ovmodels.save(ovmodels.residual_block(), tmp_path / "block.xml"))
     with pytest.raises(ValidationError, match="integer=True or exact=True"):
         lpir.compile_model(model, arithmetic="openvino-cpu")
     with pytest.raises(ValidationError, match="arithmetic must be one of"):
         lpir.compile_model(model, integer=True, arithmetic="openvino-gpu")
-
-
-def _tmp():
-    import tempfile
-    from pathlib import Path
-    return Path(tempfile.mkdtemp())
 
 
 def test_classifier_residual_adds_match_openvino_per_layer(lpir_int8):

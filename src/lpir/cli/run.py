@@ -10,6 +10,7 @@ import numpy as np
 from lpir.cli.common import add_command, parse_assignment, positive_int, read
 from lpir.errors import ValidationError
 from lpir.progress import run_with_progress
+from lpir.runtime.arithmetic import ARITHMETICS
 
 
 def random_inputs(model, shapes: dict[str, tuple[int, ...]], seed: int,
@@ -98,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError("give inputs with --input NAME=FILE.npy, or --random")
     if args.integer and args.exact:
         raise ValidationError("--integer and --exact are two interpretations of the quantized layers: choose one")
-    compiled = lpir.compile_model(model, integer=args.integer, exact=args.exact, sparse_weights_rate=args.sparse_rate)
+    compiled = lpir.compile_model(model, integer=args.integer, exact=args.exact, sparse_weights_rate=args.sparse_rate,
+                                  arithmetic=args.arithmetic)
     if args.integer or args.exact or args.sparse_rate < 1.0:
         print(compiled.plan)
     outputs = run_with_progress(compiled, inputs)
@@ -130,5 +132,8 @@ def register(subparsers) -> None:
     p.add_argument("--exact", action="store_true",
                    help="compute the layers --integer lowers in f64 on their exactly dequantized inputs, rounded once "
                         "(the reference integer mode equals), and print the plan")
+    p.add_argument("--arithmetic", choices=ARITHMETICS, default="reference",
+                   help="with --integer or --exact: 'openvino-cpu' also computes as OpenVINO's CPU plugin where it "
+                        "departs from the reference (the plan lists where)")
     p.add_argument("--sparse-rate", type=float, default=1.0, metavar="R",
                    help="MatMul weights with at least this share of zeros run a sparse kernel (default 1.0: off)")
