@@ -15,7 +15,7 @@ import numpy as np
 
 from lpir.errors import EvaluationError
 from lpir.ir import types
-from lpir.ir.body import Body, Slicing
+from lpir.ir.body import Body, OutputMap, Slicing
 from lpir.ir.shape import DYNAMIC, Shape
 from lpir.ops.common import normalize_axis
 from lpir.ops.registry import InferContext, Op, register
@@ -176,25 +176,38 @@ def _assemble(spec: Body, inputs: Sequence[np.ndarray], last: list[np.ndarray] |
     for m in spec.outputs:
         if m.slicing is not None:
             parts = collected[m.port]
-            outputs[m.port] = join_parts(parts, m.slicing) if parts else _empty_parts(spec, m)
+            outputs[m.port] = join_parts(parts, m.slicing) if parts else _no_iteration_value(spec, m)
         elif last is not None:
             outputs[m.port] = last[m.result]
         else:  # no iteration ran: a carried value is its initial one
             feeding = next((i for i in spec.inputs if i.back_edge == m.result), None)
-            if feeding is None:
-                raise EvaluationError(f"no iteration ran, and output {m.port} has no initial value")
-            outputs[m.port] = inputs[feeding.port]
+            outputs[m.port] = inputs[feeding.port] if feeding is not None else _no_iteration_value(spec, m)
     return tuple(outputs)
 
 
-def _empty_parts(spec: Body, m) -> np.ndarray:
-    etype, shape = result_type(spec, m.result)
-    if shape is None or any(not isinstance(d, int) for i, d in enumerate(shape)
-                            if i != normalize_axis(m.slicing.axis, len(shape))):
-        raise EvaluationError(f"no iteration ran, and output {m.port} has no static shape to be empty in")
-    dims = list(shape)
-    dims[normalize_axis(m.slicing.axis, len(shape))] = 0
+def zeros_of_result(body: Body, result: int, axis: int | None = None) -> np.ndarray | None:
+    """Zeros in the declared type and shape of body Result ``result``, its unknown dimensions
+    (and ``axis``, when given) of length 0; None when its rank is unknown.
+
+    This is what a TensorIterator or Loop gives for an output when no iteration ran and no
+    initial value stands for it: OpenVINO's CPU plugin sizes such an output from the body
+    Result with unknown dimensions as 0 (its reference ``evaluate`` refuses zero iterations),
+    and ONNX Runtime does the same for the scan outputs of a Loop that ran no iteration."""
+    etype, shape = result_type(body, result)
+    if shape is None:
+        return None
+    dims = [d if isinstance(d, int) else 0 for d in shape]
+    if axis is not None:
+        dims[normalize_axis(axis, len(dims))] = 0
     return np.zeros(dims, dtype=etype.dtype)
+
+
+def _no_iteration_value(spec: Body, m: OutputMap) -> np.ndarray:
+    value = zeros_of_result(spec, m.result, None if m.slicing is None else m.slicing.axis)
+    if value is None:
+        raise EvaluationError(f"no iteration ran, and output {m.port} (body Result {m.result}) has no initial "
+                              "value and an unknown rank to be zeros of")
+    return value
 
 
 def _scalar(value: np.ndarray | None):

@@ -77,7 +77,9 @@ def convert_model(proto: onnx.ModelProto) -> Model:
 class BodyScope(dict):
     """The tensors a body graph sees: its own, then by name any of the enclosing graphs'. An
     outer tensor read in the body becomes a body Parameter the first time (``captured``), as
-    OpenVINO makes outer values explicit inputs of If and Loop."""
+    OpenVINO makes outer values explicit inputs of If and Loop; an outer constant becomes a
+    Const of the body holding the same tensor (its data is not copied, and the IR writer stores
+    equal blobs once), so that shape inference and folding inside the body know its value."""
 
     def __init__(self, outer):
         super().__init__()
@@ -93,6 +95,10 @@ class BodyScope(dict):
         if isinstance(source, TensorSequence):
             raise UnsupportedOpError(f"body graph reads the sequence {name!r} of an enclosing graph "
                                      "(lpir reads sequences only within one graph)")
+        if source.node.type == "Const" and source.node.tensor is not None:
+            self[name] = make_constant(source.node.tensor, name=source.node.name).outputs[0]
+            self[name].names = list(source.names)
+            return self[name]
         parameter = make_parameter(source.etype, source.shape, name=name)
         self.captured.append((source, parameter))
         self[name] = parameter.outputs[0]

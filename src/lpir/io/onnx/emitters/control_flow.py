@@ -30,6 +30,7 @@ from lpir.ir.graph import Node, Output
 from lpir.ir.shape import Shape
 from lpir.ir.types import ElementType
 from lpir.ops.common import normalize_axis
+from lpir.ops.control_flow import zeros_of_result
 from onnx import helper
 
 _I64_MAX = np.iinfo(np.int64).max
@@ -183,14 +184,13 @@ def _carried_for(loop: _LoopBody, result: int) -> int | None:
 
 
 def _zeros(loop: _LoopBody, m: OutputMap) -> str:
-    """The initial value of a last-iteration output nothing else starts: zeros (empty along
-    unknown dimensions), what the output is if no iteration runs."""
-    source = loop.result(m.result)
-    if source.shape is None:
+    """The initial value of a last-iteration output nothing else starts: what the output is if
+    no iteration runs (zeros, empty along unknown dimensions)."""
+    value = zeros_of_result(loop.body, m.result)
+    if value is None:
         raise loop.ctx.fail(loop.node, f"output {m.port} (the last value of body Result {m.result}) needs a known "
                                        "rank to be an ONNX loop-carried value")
-    dims = [d if isinstance(d, int) else 0 for d in source.shape]
-    return loop.ctx.initializer(np.zeros(dims, source.etype.dtype), f"{loop.node.name}/initial_{m.port}", source.etype)
+    return loop.ctx.initializer(value, f"{loop.node.name}/initial_{m.port}", loop.result(m.result).etype)
 
 
 def _body_condition(loop: _LoopBody) -> str:
