@@ -248,7 +248,7 @@ class Loop(Op):
                 raise ctx.fail(f"the {what} (input {index}) must hold one value, its shape is {list(shape)}")
         trip, first = _scalar(ctx.value(0)), _scalar(ctx.value(1))
         iterations = None
-        if first is not None and not first:
+        if (first is not None and not first) or trip == 0:  # none runs, whatever the body's condition
             iterations = 0
         elif trip is not None and trip >= 0 and first is not None and _always_true(body):
             iterations = int(trip)
