@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 import lpir
 import ovmodels
@@ -173,3 +173,54 @@ def test_nested_loops_read_a_tensor_two_scopes_out(tmp_path):
     path = save(graph, tmp_path)
     inputs = [np.array(3, np.int64), np.array(True), random(2), random(2, seed=1)]
     assert_close(lpir_run(path, inputs), ort_run(path, inputs))
+
+
+def outer_constants_graph():
+    """A Loop body reading outer initializers: a target shape and a flattening shape for two
+    Reshapes, a scale, and a 64x64 weight the outer graph multiplies by too."""
+    rng = np.random.default_rng(11)
+    weight = rng.standard_normal((64, 64)).astype(np.float32)
+    initializers = [helper.make_tensor("shape", I64, [2], [3, 4]), helper.make_tensor("flat", I64, [1], [-1]),
+                    numpy_helper.from_array(np.linspace(0.5, 1.0, 4, dtype=np.float32), "scale"),
+                    numpy_helper.from_array(weight, "w")]
+    body = helper.make_graph(
+        [helper.make_node("Reshape", ["acc", "shape"], ["grid"]), helper.make_node("Mul", ["grid", "scale"], ["scaled"]),
+         helper.make_node("Reshape", ["scaled", "flat"], ["row"]), helper.make_node("MatMul", ["x", "w"], ["z"]),
+         helper.make_node("ReduceMean", ["z"], ["mean"], keepdims=0), helper.make_node("Add", ["row", "mean"], ["acc_out"]),
+         helper.make_node("Identity", ["cond"], ["cond_out"])], "body",
+        [info("i", I64, []), info("cond", B, []), info("acc", F, [12])],
+        [info("cond_out", B, []), info("acc_out", F, [12]), info("grid", F, [3, 4])])
+    nodes = [helper.make_node("Loop", ["trip", "", "init"], ["final", "grids"], body=body),
+             helper.make_node("MatMul", ["x", "w"], ["y"])]
+    return helper.make_graph(nodes, "g", [info("trip", I64, []), info("init", F, [12]), info("x", F, [2, 64])],
+                             [info("final", F, [12]), info("grids", F, ["n", 3, 4]), info("y", F, [2, 64])], initializers)
+
+
+def test_outer_constants_read_by_a_body_stay_constants_inside_it(tmp_path):
+    """The body's Reshapes by outer shape initializers have static shapes, the outer weight is a
+    Const of the body holding the very tensor of the outer one, and only the run-time tensor x
+    is a Loop input; lpir computes ONNX Runtime's outputs, and so does OpenVINO from lpir's IR,
+    whose .bin holds the weight once."""
+    path = save(outer_constants_graph(), tmp_path)
+    model = lpir.read_model(path)
+    loop = next(n for n in model.nodes() if n.type == "Loop")
+    body = loop.bodies[0].model
+    reshapes = [n for n in body.nodes() if n.type == "Reshape"]
+    assert sorted(n.outputs[0].shape for n in reshapes) == [(3, 4), (12,)]
+    assert loop.outputs[1].shape[1:] == (3, 4)
+    assert len(loop.inputs) == 5  # trip count, condition, body condition, init, x
+    assert [p.outputs[0].shape for p in body.parameters] == [(), None, (12,), (2, 64)]
+    outer_weight = next(n for n in model.nodes() if n.type == "Const" and n.outputs[0].shape == (64, 64))
+    body_weight = next(n for n in body.nodes() if n.type == "Const" and n.outputs[0].shape == (64, 64))
+    assert body_weight is not outer_weight and body_weight.tensor is outer_weight.tensor
+
+    inputs = [np.array(3, np.int64), random(12, seed=5), random(2, 64, seed=6)]
+    expected = ort_run(path, inputs)
+    assert_close(lpir_run(path, inputs), expected)
+    xml = tmp_path / "model.xml"
+    lpir.save_model(model, xml)
+    assert_close(ovmodels.run(xml, inputs), expected)
+    assert xml.with_suffix(".bin").stat().st_size < 2 * 64 * 64 * 4
+    exported = tmp_path / "exported.onnx"
+    lpir.save_model(model, exported)
+    assert_close(ort_run(exported, inputs), expected)
