@@ -204,3 +204,24 @@ def recurrence_model(rows: int, width: int, step) -> ov.Model:
     iterator.set_sliced_input(row, xs.output(0), 0, 1, 1, -1, 0)
     iterator.set_merged_input(h, h0.output(0), result.input_value(0))
     return ov.Model([ops.result(iterator.get_iter_value(result.input_value(0), -1))], [xs, h0], "recurrence")
+
+
+def constant_through_parameter_model() -> ov.Model:
+    """A Loop whose body reads its reduction axes through a Parameter fed by an outer Constant
+    (OpenVINO's API and IR allow it; its ONNX frontend puts such constants in the body):
+    h = h - mean(h, axes) + x, run ``trip`` times."""
+    x = ops.parameter([2, 3], np.float32, name="x")
+    init = ops.parameter([2, 3], np.float32, name="init")
+    trip = ops.parameter([], np.int64, name="trip")
+    h, body_x = ops.parameter([2, 3], np.float32, name="h"), ops.parameter([2, 3], np.float32, name="bx")
+    axes = ops.parameter([1], np.int64, name="axes")
+    new_h = ops.add(ops.subtract(h, ops.reduce_mean(h, axes, True)), body_x)
+    results = [ops.result(ops.constant(True)), ops.result(new_h)]
+    loop = ops.loop(trip, ops.constant(True))
+    loop.set_function(ov.Model(results, [h, body_x, axes], "body"))
+    loop.set_special_body_ports([-1, 0])
+    loop.set_merged_input(h, init.output(0), results[1].input_value(0))
+    loop.set_invariant_input(body_x, x.output(0))
+    loop.set_invariant_input(axes, ops.constant(np.array([1], np.int64)).output(0))
+    final = loop.get_iter_value(results[1].input_value(0), -1)
+    return ov.Model([ops.result(final)], [x, init, trip], "constant_through_parameter")

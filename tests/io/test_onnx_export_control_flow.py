@@ -172,6 +172,8 @@ def _openvino_cases() -> dict:
         "loop_over_slices_stopped_by_trip": (bodymodels.loop_over_slices_model, {"trip": [3], "xs": rows}),
         "loop_over_all_slices": (bodymodels.loop_over_slices_model, {"trip": [6], "xs": rows}),
         "quantized_body": (bodymodels.quantized_body_model, {}),
+        # the export needs the axes' value, which the body reads from a Parameter
+        "constant_through_parameter": (bodymodels.constant_through_parameter_model, {"trip": 3}),
     })
     return cases
 

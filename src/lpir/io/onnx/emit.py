@@ -148,7 +148,9 @@ class EmitContext:
     def bind_outer(self, parameter: Output, outer: Output, scope: EmitContext) -> None:
         """Make the body Parameter ``parameter`` the tensor ``outer`` of the enclosing graph
         ``scope``: read by name, or, when ``outer`` is a constant, that constant (emitters that
-        need static axes or shapes see its value; it is written where the body reads it)."""
+        need static axes or shapes see its value; it is written where the body reads it). The
+        ONNX importer puts outer constants in the body, but an IR may feed them through body
+        Parameters, as OpenVINO's API allows."""
         if scope.is_constant(outer):
             self._constant[parameter.node.uid] = True
             self._values[_key(parameter)] = scope.value(outer)

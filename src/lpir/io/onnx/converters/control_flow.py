@@ -1,8 +1,8 @@
 """ONNX If, Loop and Scan as OpenVINO's If-8, Loop-5 and TensorIterator-1.
 
 Body graphs are converted recursively; an outer tensor a body reads becomes an extra input of
-the node, fed to a body Parameter unchanged in every iteration (OpenVINO's frontend does the
-same). Loop's per-iteration scan outputs and Scan's scanned inputs and outputs have no iteration
+the node, fed to a body Parameter unchanged in every iteration, and an outer constant a Const of
+the body (OpenVINO's frontend does the same). Loop's per-iteration scan outputs and Scan's scanned inputs and outputs have no iteration
 axis in ONNX bodies: the body squeezes a sliced part of length 1 and unsqueezes a value before
 it is concatenated, as OpenVINO's port maps cut and join along an axis of the tensor.
 """
