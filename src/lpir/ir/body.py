@@ -9,7 +9,9 @@ node's ports map onto its Parameters and Results, as OpenVINO's ``SubGraphOp`` d
   merged: the first iteration reads the input, later ones body Result ``back_edge`` of the
   iteration before;
 - an :class:`OutputMap` gives the node's output ``port`` from body Result ``result``: its value
-  after the last iteration, or with ``axis`` the values of every iteration concatenated;
+  after the last iteration, or with ``axis`` the values of every iteration concatenated (when no
+  iteration runs: the initial value of a Result that feeds a back edge, else zeros of the
+  Result's shape with unknown dimensions, and the concatenation axis, of length 0);
 - Loop's ``current_iteration`` Parameter receives the iteration number and its
   ``execution_condition`` Result decides whether another iteration runs.
 
