@@ -26,109 +26,35 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
-from openvino import opset13
 
 import lpir
-from bench_integer import EFFICIENTNET, quantized_cases, relative
-from lpir.errors import LowPrecisionWarning
-from lpir.ir.subgraph import extract_subgraph
-from lpir.runtime.arithmetic import UNROUNDED_RESIDUAL
-from lpir.runtime.lowering import constant_value
+from bench_integer import EFFICIENTNET, quantized_cases, relative  # puts tests/ on the path
 from timing import OV_F32
+
+import ovcut  # noqa: E402  (tests/ovcut.py: the cut models and the teacher forcing, shared with the tests)
 
 ARITHMETICS = ("reference", "openvino-cpu")
 
 
-def activation_fake_quantizes(model) -> list:
-    return [n for n in model.nodes() if n.type == "FakeQuantize" and not _constant(n.inputs[0].source)]
-
-
-def _constant(out) -> bool:
-    try:
-        constant_value(out)
-        return True
-    except Exception:  # reads a Parameter
-        return False
-
-
-def codes(fq, values: np.ndarray) -> np.ndarray:
-    """The integer codes of a FakeQuantize's outputs (f64, exact enough to read them back)."""
-    il, ih, ol, oh = (constant_value(p.source).astype(np.float64) for p in fq.inputs[1:])
-    return np.rint((values.astype(np.float64) - ol) / ((oh - ol) / (fq.attrs["levels"] - 1)))
-
-
-def reference_quantize(fq, x: np.ndarray) -> np.ndarray:
-    """The reference FakeQuantize of ``x``, in f64."""
-    il, ih, ol, oh = (constant_value(p.source).astype(np.float64) for p in fq.inputs[1:])
-    steps = fq.attrs["levels"] - 1
-    return np.rint((np.clip(x.astype(np.float64), il, ih) - il) / (ih - il) * steps) / steps * (oh - ol) + ol
-
-
-def openvino_codes(core: ov.Core, xml: str, inputs: list, fqs: list) -> dict[str, np.ndarray]:
-    """Each FakeQuantize's output as OpenVINO computes it, from the model cut after it."""
-    model = core.read_model(xml)
-    by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
-    values = {}
-    for fq in fqs:
-        cut = ov.Model([opset13.result(by_name[fq.name].output(0))], model.get_parameters())
-        compiled = core.compile_model(cut, "CPU", OV_F32)
-        values[fq.name] = np.array(compiled(inputs)[compiled.outputs[0]])
-    return values
-
-
-def unrounded(compiled) -> set[str]:
-    """The FakeQuantizes OpenVINO does not round: no codes there to compare or to start from."""
-    return {name for name, rule in compiled.plan.departures if rule == UNROUNDED_RESIDUAL.description}
-
-
-def teacher_forced(model, inputs: list, fqs: list, openvino: dict, arithmetic: str) -> dict[str, int]:
+def teacher_forced(model, inputs: list, openvino: dict, arithmetic: str) -> dict[str, int]:
     """Codes differing from OpenVINO's at each FakeQuantize, computed from OpenVINO's codes before it."""
-    skip = unrounded(lpir.compile_model(model, integer=True, arithmetic=arithmetic))
-    names = {fq.name for fq in fqs} - skip
-    params = {p.name: value for p, value in zip(model.parameters, inputs)}
-    differ = {}
-    for fq in fqs:
-        if fq.name in skip:
-            continue
-        boundary = {}
-        _boundaries(fq.inputs[0].source, names, boundary, set())
-        segment = extract_subgraph(model, [out for out, _ in boundary.values()], [fq.outputs[0]])
-        feed = [openvino[name] for _, name in boundary.values()]
-        feed += [params[p.name] for p in segment.parameters[len(feed):]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LowPrecisionWarning)  # a segment without FakeQuantize
-            compiled = lpir.compile_model(segment, integer=True, arithmetic=arithmetic)
-        differ[fq.name] = int((codes(fq, compiled(feed)[0]) != codes(fq, openvino[fq.name])).sum())
-    return differ
-
-
-def _boundaries(out, names: set[str], found: dict, seen: set[int]) -> None:
-    """The inputs of the FakeQuantizes named in ``names`` that ``out`` depends on (stopping there):
-    re-quantizing OpenVINO's dequantized values there gives back OpenVINO's codes."""
-    node = out.node
-    if node.type == "FakeQuantize" and node.name in names:
-        found.setdefault(id(node.inputs[0].source), (node.inputs[0].source, node.name))
-        return
-    for port in node.inputs:
-        if id(port.source) not in seen:
-            seen.add(id(port.source))
-            _boundaries(port.source, names, found, seen)
+    skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
+    return {f.fq.name: int(f.differ.sum()) for f in ovcut.teacher_forced(model, inputs, openvino, arithmetic, skip)}
 
 
 def free_running(model, inputs: list, fqs: list, openvino: dict, arithmetic: str) -> tuple[dict[str, int], list]:
     """Codes differing from OpenVINO's at each FakeQuantize in lpir's own run, and lpir's outputs."""
     compiled = lpir.compile_model(model, integer=True, arithmetic=arithmetic)
-    skip = unrounded(compiled)
+    skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
     kept = [fq for fq in fqs if fq.name not in skip and fq.inputs[0].source.node.type != "Parameter"]
     targets = [compiled._in_lowered(fq.inputs[0].source) for fq in kept]
     seen = {}
     outputs = compiled(inputs, taps=compiled.tap(targets, lambda out, value: seen.__setitem__(id(out), value)))
-    differ = {fq.name: int((codes(fq, reference_quantize(fq, seen[id(t)])) != codes(fq, openvino[fq.name])).sum())
+    differ = {fq.name: int((ovcut.reference_codes(fq, seen[id(t)]) != ovcut.codes(fq, openvino[fq.name])).sum())
               for fq, t in zip(kept, targets)}
     return differ, list(outputs)
 
@@ -143,12 +69,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for label, xml, inputs in quantized_cases(args.efficientnet, args.only, Path(folder)):
             model = lpir.read_model(xml)
-            fqs = activation_fake_quantizes(model)
-            openvino = openvino_codes(core, xml, inputs, fqs)
+            fqs = ovcut.activation_fake_quantizes(model)
+            openvino = ovcut.cut_outputs(xml, inputs, [fq.name for fq in fqs])
             compiled = core.compile_model(xml, "CPU", OV_F32)
             result = compiled(inputs)
             ov_outputs = [np.array(result[out]) for out in compiled.outputs]
-            forced = {a: teacher_forced(model, inputs, fqs, openvino, a) for a in ARITHMETICS}
+            forced = {a: teacher_forced(model, inputs, openvino, a) for a in ARITHMETICS}
             free = {a: free_running(model, inputs, fqs, openvino, a) for a in ARITHMETICS}
             print(f"\n{label}: {len(fqs)} activation FakeQuantizes; codes differing from OpenVINO's "
                   "(teacher forced reference / openvino-cpu | free running reference / openvino-cpu)")

@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from openvino import opset13 as ops
 
 import lpir
+import ovcut
 import ovmodels
 import realdata
 from lpir.errors import EvaluationError, LowPrecisionWarning, ValidationError
@@ -36,7 +37,6 @@ from lpir.ir.subgraph import extract_subgraph
 MODELS = ["ppocr_cls", "ppocr_rec", "ppocr_det", "minilm"]
 # Models quantized by lpir.quantize, and one by NNCF as an independent check of the lowering.
 CASES = [("lpir", name) for name in MODELS] + [("nncf", "ppocr_cls")]
-LAYER_ULPS = 8
 
 
 @pytest.fixture
@@ -122,122 +122,70 @@ def integer_fragment(lowered, inputs, outputs):
     return fragment
 
 
-def openvino_values(xml: str, inputs, tensors: list[tuple[str, int]]):
-    """Tensors (layer name, port) as OpenVINO's CPU computes them with its integer pipeline, and
-    the runtime precisions of its convolution/matmul nodes."""
-    model = ovmodels.core().read_model(xml)
-    ops_by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
-    ports = []
-    for k, (name, index) in enumerate(tensors):
-        port = ops_by_name[name].output(index)
-        port.get_tensor().add_names({f"probe:{k}"})
-        ports.append(port)
-    model.add_outputs(ports)
-    compiled = ovmodels.core().compile_model(model, "CPU", ovmodels.F32_HINT)
-    results = compiled(inputs)
-    values = {tensors[int(t[6:])]: np.array(results[out]) for out in compiled.outputs
-              for t in out.get_names() if t.startswith("probe:")}
-    precisions = {op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
-                  if op.get_rt_info()["layerType"].astype(str) in ("Convolution", "FullyConnected", "MatMul")}
-    return values, precisions
+@pytest.fixture(scope="module")
+def openvino_codes():
+    """``openvino_codes(xml, inputs, names)`` → OpenVINO's CPU output of each named FakeQuantize,
+    each from the model cut after it (tests/ovcut.py), compiled once per module."""
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def get(xml: str, inputs, names) -> dict[str, np.ndarray]:
+        missing = [n for n in names if (xml, n) not in cache]
+        cache.update({(xml, n): v for n, v in ovcut.cut_outputs(xml, inputs, missing).items()})
+        return {n: cache[(xml, n)] for n in names}
+
+    return get
 
 
-def openvino_cpu_quantize(x, il, ih, lo, levels):
-    """FakeQuantize as OpenVINO's CPU computes it (facts §1.5): clamp, then x * scale + shift in one
-    fused multiply-add with f32 constants precomputed as the plugin does, round half to even."""
-    f = np.float32
-    il, ih = np.asarray(il, f), np.asarray(ih, f)
-    scale = f(levels - 1) / (ih - il)
-    shift = (-il * f(levels - 1)) / (ih - il)
-    clamped = np.minimum(np.maximum(x, il), ih)
-    return np.rint((clamped.astype(np.float64) * scale + shift).astype(f)) + f(lo)  # f64 product: exact, as FMA
-
-
-def run_integer(lowered, inputs: list, outputs: list, values: list) -> np.ndarray:
-    return integer_fragment(lowered, inputs, outputs)(values)[0]
-
-
-def scale_shift_before(quantize, model):
-    """``(y, a, b)`` when the quantize FakeQuantize reads ``Add(Multiply(y, a), b)`` with constant
-    ``a`` and ``b`` in ``model`` (a learnable affine after an activation, as in PP-LCNet), else None."""
-    add = model.node(quantize.inputs[0].source.node.name)
-    if add.type != "Add" or add.inputs[0].source.node.type != "Multiply":
-        return None
-    multiply = add.inputs[0].source.node
-    if any(n.inputs[1].source.node.type != "Const" for n in (multiply, add)):
-        return None
-    a, b = (lpir.runtime.lowering.constant_value(n.inputs[1].source) for n in (multiply, add))
-    return multiply.inputs[0].source, a, b
-
-
-def openvino_fused_limits(il, ih, a, b):
-    """The FakeQuantize input limits OpenVINO's CPU uses for ``FakeQuantize(y · a + b, il, ih)``
-    on the real models: the Multiply moved past the Add (``(y + b/a) · a``) and both folded into
-    the limits, in f32, ``il/a - b/a`` and ``ih/a - b/a``; the FakeQuantize then quantizes ``y``.
-    That rounds a few elements lying next to a rounding boundary the other way than quantizing
-    the f32 value ``y · a + b`` does (the reference, and lpir). Measured: this formula, and not
-    ``(il - b)/a`` in f32, reproduces every such layer of PP-OCRv4 rec and det bit for bit."""
-    f = np.float32
-    a, b = np.asarray(a, f), np.asarray(b, f)
-    return np.asarray(il, f) / a - b / a, np.asarray(ih, f) / a - b / a
+# Codes that differ from OpenVINO's lie within this many f32 ULPs of the input range of a rounding
+# boundary (measured: at most 2.9 on these models), where OpenVINO's f32 steps (its dequantization
+# scales, bias, FakeQuantize scale and shift, rearranged inside oneDNN's post-ops) round the other
+# way; a different formula moves values a fraction of a quantum from one. But for FAR_CODES per
+# model, measured and not reproduced yet (README, "integer interpretation").
+BOUNDARY_ULPS = 4
+FAR_CODES = 5
 
 
 @pytest.mark.parametrize("source, name", CASES)
-def test_layers_match_openvino_integer_pipeline(int8_ir, source, name):
-    """Per layer on OpenVINO's own inputs, lpir's integer layers equal OpenVINO's CPU with its
-    low-precision transformations on (within 8 f32 ULPs of the layer's range). Where they differ,
-    OpenVINO quantized the input differently from the reference formula, in one of two ways,
-    each reproduced here in place of lpir's quantize step:
+def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_codes, source, name):
+    """Teacher forcing against OpenVINO's CPU with its low-precision transformations (f32 hint,
+    no dynamic quantization): each activation FakeQuantize computed by lpir's integer mode from
+    OpenVINO's codes of the FakeQuantizes before it, against OpenVINO's codes read from the model
+    cut after it (tests/ovcut.py; adding outputs to the whole model changes the plugin's fusions).
 
-    * its CPU FakeQuantize (clamp, fused multiply-add with precomputed scales, facts §1.5) put an
-      element of the read-back input on the other side of a rounding boundary;
-    * the input is a scale-and-shift ``y · a + b`` that LPT folded into the FakeQuantize limits
-      (:func:`openvino_fused_limits`), so OpenVINO quantizes ``y`` against ``il/a - b/a``.
+    * After a residual Add that the plugin fuses into a convolution (the FakeQuantize before it
+      not rounded, lpir.runtime.arithmetic): with ``arithmetic="reference"`` a tenth to a fifth
+      of the codes are one step off; with ``"openvino-cpu"`` they are OpenVINO's but for codes
+      next to a rounding boundary (measured: 2 of 18432 on one of the classifier's seven).
+    * Everywhere else both arithmetics give the same codes, which are OpenVINO's but for a few
+      one step off within BOUNDARY_ULPS of a rounding boundary (or on a tie), and at most
+      FAR_CODES further away (measured: 1-2 at squeeze-and-excitation Multiplies of cls, rec and
+      det, one at det's ``p2o.Add.246``, three in MiniLM's second attention block).
     """
     xml = int8_ir(source, name)
     inputs = realdata.inputs_for(name)
     model = lpir.read_model(xml)
-    integer = lpir.compile_model(model, integer=True)
-    lowered = integer.lowered
-    rows = integer.plan.integer_layers
-    sources = {row.name: quantized_sources(lowered.node(row.name)) for row in rows}
-    affine = {row.name: scale_shift_before(_quantize_node(lowered.node(row.name)), model) for row in rows}
-    wanted = {(s.node.name, s.index) for row in rows for s in sources[row.name]} | {(row.name, 0) for row in rows}
-    wanted |= {(found[0].node.name, found[0].index) for found in affine.values() if found is not None}
-    values, precisions = openvino_values(xml, inputs, sorted(wanted))
-    assert precisions & {"u8", "i8"}, precisions  # OpenVINO really ran integer kernels
-    counts = {"equal": 0, "cpu formula": 0, "scale-shift in limits": 0}
-    for row in rows:
-        expected = values[(row.name, 0)]
-        out = dequantized_output(lowered, row.name)
-        actual = run_integer(lowered, sources[row.name], [out], [values[(s.node.name, s.index)] for s in sources[row.name]])
-        tolerance = LAYER_ULPS * np.spacing(np.float32(np.ptp(expected)))
-        if np.abs(actual.astype(np.float64) - expected).max() <= tolerance:
-            counts["equal"] += 1
-            continue
-        quantize = _quantize_node(lowered.node(row.name))
-        il, ih, lo, _ = (lpir.runtime.lowering.constant_value(p.source) for p in quantize.inputs[1:])
-        levels = quantize.attrs["levels"]
-        x = values[(quantize.inputs[0].source.node.name, quantize.inputs[0].source.index)]
-        actual = run_integer(lowered, [quantize.outputs[0]], [out], [openvino_cpu_quantize(x, il, ih, lo, levels)])
-        if np.abs(actual.astype(np.float64) - expected).max() <= tolerance:
-            counts["cpu formula"] += 1
-            continue
-        assert affine[row.name] is not None, row.name
-        y, a, b = affine[row.name]
-        as_openvino = openvino_cpu_quantize(values[(y.node.name, y.index)], *openvino_fused_limits(il, ih, a, b), lo, levels)
-        actual = run_integer(lowered, [quantize.outputs[0]], [out], [as_openvino])
-        assert np.abs(actual.astype(np.float64) - expected).max() <= tolerance, row.name
-        counts["scale-shift in limits"] += 1
-    print(f"{source} {name}: {counts}")
-    assert counts["equal"] >= 0.5 * len(rows), counts
-
-
-def _quantize_node(layer):
-    node = layer.inputs[0].source.node
-    while node.type in ("Convert", "Subtract"):
-        node = node.inputs[0].source.node
-    return node
+    skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
+    after_add = {model.node(n).outputs[0].consumers[0].node.outputs[0].consumers[0].node.name for n in skip}
+    fqs = [fq.name for fq in ovcut.activation_fake_quantizes(model) if fq.name not in skip]
+    openvino = openvino_codes(xml, inputs, fqs)
+    assert {p.lower() for (_, p) in ovmodels.int8_layers(xml)} & {"u8", "i8"}  # OpenVINO ran integer kernels
+    figures = {}
+    for arithmetic in ("reference", "openvino-cpu"):
+        near, far, farthest = 0, 0, 0.0
+        for f in ovcut.teacher_forced(model, inputs, openvino, arithmetic, skip):
+            moved = f.differ
+            if f.fq.name in after_add and arithmetic == "reference":
+                assert moved.sum() >= moved.size // 20, f.fq.name
+                continue
+            distance = ovcut.boundary_distance(f.fq, f.x)[moved]
+            steps = np.abs(f.lpir - f.openvino)[moved]
+            assert np.all(steps[distance <= BOUNDARY_ULPS] == 1) and np.all(steps <= 2), f.fq.name
+            near += int((distance <= BOUNDARY_ULPS).sum())
+            far += int((distance > BOUNDARY_ULPS).sum())
+            farthest = max([farthest] + [float(d) for d in distance if d <= BOUNDARY_ULPS])
+        assert far <= FAR_CODES, (arithmetic, far)
+        figures[arithmetic] = {"near a boundary": near, "farthest (ULPs)": round(farthest, 1), "far": far}
+    print(f"{source} {name}: {len(fqs)} FakeQuantizes, {len(after_add)} after a fused residual Add: {figures}")
 
 
 def test_end_to_end_classes_agree_with_the_float_emulation(lpir_int8):

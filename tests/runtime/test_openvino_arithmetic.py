@@ -13,35 +13,18 @@ step off.
 from __future__ import annotations
 
 import numpy as np
-import openvino as ov
 import pytest
-from openvino import opset13 as ops
 
 import lpir
+import ovcut
 import ovmodels
 import realdata
 from lpir.errors import ValidationError
 from lpir.ir.subgraph import extract_subgraph
-from lpir.runtime.lowering import constant_value
 
 
-def _codes(fq_node, values: np.ndarray) -> np.ndarray:
-    il, ih, ol, oh = (constant_value(p.source).astype(np.float64) for p in fq_node.inputs[1:])
-    return np.rint((values.astype(np.float64) - ol) / ((oh - ol) / (fq_node.attrs["levels"] - 1)))
-
-
-def _openvino_cut(xml: str, inputs, names: list[str]) -> dict[str, np.ndarray]:
-    """Each named tensor as OpenVINO computes it in the model cut after that node (a Result there
-    and nowhere else, so the plugin fuses what precedes it as in the whole model: adding outputs
-    instead changes its fusions, measured on the classifier as 9 % of the output range)."""
-    model = ovmodels.core().read_model(xml)
-    by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
-    values = {}
-    for name in names:
-        cut = ov.Model([ops.result(by_name[name].output(0))], model.get_parameters())
-        compiled = ovmodels.core().compile_model(cut, "CPU", ovmodels.F32_HINT)
-        values[name] = np.array(compiled(inputs)[compiled.outputs[0]])
-    return values
+_codes = ovcut.codes
+_openvino_cut = ovcut.cut_outputs
 
 
 def _fused_into_convolution(xml: str, name: str) -> bool:
@@ -50,14 +33,6 @@ def _fused_into_convolution(xml: str, name: str) -> bool:
     return any(name in op.get_rt_info()["originalLayersNames"].astype(str).split(",")
                for op in compiled.get_runtime_model().get_ordered_ops()
                if op.get_rt_info()["layerType"].astype(str) == "Convolution")
-
-
-def _quantized(fq_node, x: np.ndarray) -> np.ndarray:
-    """The reference FakeQuantize of ``x`` (f64, exact enough to read codes from)."""
-    il, ih, ol, oh = (constant_value(p.source).astype(np.float64) for p in fq_node.inputs[1:])
-    steps = fq_node.attrs["levels"] - 1
-    codes = np.rint((np.clip(x.astype(np.float64), il, ih) - il) / (ih - il) * steps)
-    return codes / steps * (oh - ol) + ol
 
 
 def residual_codes(xml: str, x: np.ndarray, **options) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +44,7 @@ def residual_codes(xml: str, x: np.ndarray, **options) -> tuple[np.ndarray, np.n
     seen = []
     compiled([x], taps=compiled.tap([add.outputs[0]], lambda out, value: seen.append(value)))
     openvino = _openvino_cut(xml, [x], [after.name])[after.name]
-    return _codes(after, _quantized(after, seen[0])), _codes(after, openvino)
+    return ovcut.reference_codes(after, seen[0]), _codes(after, openvino)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,0 +1,138 @@
+"""OpenVINO's CPU codes at each activation FakeQuantize, and lpir's computed from OpenVINO's codes.
+
+OpenVINO's tensors are read from the model cut after each FakeQuantize (a Result there and nowhere
+else), so the plugin fuses everything before it as in the whole model: adding outputs to the whole
+model instead changes its fusions (measured on PP-OCR's classifier: 9e-2 of the output range) and
+so what it computes. lpir's FakeQuantize is computed by teacher forcing: the segment between the
+FakeQuantizes before it and it, extracted and run in integer mode on OpenVINO's codes there
+(re-quantizing OpenVINO's dequantized values gives back OpenVINO's codes). Shared by the tests and
+benchmarks/measure_openvino_departures.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import openvino as ov
+from openvino import opset13
+
+import lpir
+import ovmodels
+from lpir.errors import LowPrecisionWarning
+from lpir.ir.subgraph import extract_subgraph
+from lpir.runtime.arithmetic import UNROUNDED_RESIDUAL
+from lpir.runtime.lowering import constant_value
+
+
+def activation_fake_quantizes(model) -> list:
+    """The FakeQuantize nodes of ``model`` whose data input is not a constant (no weights)."""
+    return [n for n in model.nodes() if n.type == "FakeQuantize" and not _constant(n.inputs[0].source)]
+
+
+def _constant(out) -> bool:
+    try:
+        constant_value(out)
+        return True
+    except Exception:  # reads a Parameter
+        return False
+
+
+def limits(fq) -> tuple[np.ndarray, ...]:
+    """``il, ih, ol, oh`` of a FakeQuantize, in f64."""
+    return tuple(constant_value(p.source).astype(np.float64) for p in fq.inputs[1:])
+
+
+def codes(fq, values: np.ndarray) -> np.ndarray:
+    """The integer codes of a FakeQuantize's outputs (f64, exact enough to read them back)."""
+    _, _, ol, oh = limits(fq)
+    return np.rint((values.astype(np.float64) - ol) / ((oh - ol) / (fq.attrs["levels"] - 1)))
+
+
+def reference_codes(fq, x: np.ndarray) -> np.ndarray:
+    """The codes the reference FakeQuantize gives its input ``x``, in f64."""
+    il, ih, _, _ = limits(fq)
+    return np.rint((np.clip(x.astype(np.float64), il, ih) - il) / (ih - il) * (fq.attrs["levels"] - 1))
+
+
+def boundary_distance(fq, x: np.ndarray) -> np.ndarray:
+    """How far each element of the FakeQuantize input ``x`` lies from the nearest rounding
+    boundary ``il + (k + 1/2) · (ih - il) / (L - 1)``, in f32 ULPs of the input range
+    (``max(|il|, |ih|)``: the magnitude the FakeQuantize's f32 scale and shift work at)."""
+    il, ih, _, _ = limits(fq)
+    x64 = x.astype(np.float64)
+    step = (ih - il) / (fq.attrs["levels"] - 1)
+    boundary = il + (np.floor((x64 - il) / step) + 0.5) * step
+    return np.abs(x64 - boundary) / np.spacing(np.maximum(np.abs(il), np.abs(ih)).astype(np.float32))
+
+
+def cut_outputs(xml: str, inputs: list, names: list[str], config=ovmodels.F32_HINT) -> dict[str, np.ndarray]:
+    """Output 0 of each named node as OpenVINO's CPU computes it, from the model cut after it."""
+    core = ovmodels.core()
+    model = core.read_model(str(xml))
+    by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
+    values = {}
+    for name in names:
+        cut = ov.Model([opset13.result(by_name[name].output(0))], model.get_parameters())
+        compiled = core.compile_model(cut, "CPU", config)
+        values[name] = np.array(compiled(inputs)[compiled.outputs[0]])
+    return values
+
+
+def unrounded(compiled) -> set[str]:
+    """The FakeQuantizes OpenVINO does not round (``compiled`` with ``arithmetic="openvino-cpu"``):
+    no codes there to compare or to start from."""
+    return {name for name, rule in compiled.plan.departures if rule == UNROUNDED_RESIDUAL.description}
+
+
+def _boundaries(out, names: set[str], found: dict, seen: set[int]) -> None:
+    """The inputs of the FakeQuantizes named in ``names`` that ``out`` depends on, stopping there."""
+    node = out.node
+    if node.type == "FakeQuantize" and node.name in names:
+        found.setdefault(id(node.inputs[0].source), (node.inputs[0].source, node.name))
+        return
+    for port in node.inputs:
+        if id(port.source) not in seen:
+            seen.add(id(port.source))
+            _boundaries(port.source, names, found, seen)
+
+
+@dataclass
+class Forced:
+    """One FakeQuantize computed by lpir from OpenVINO's codes before it."""
+
+    fq: object
+    x: np.ndarray  # lpir's f32 input of the FakeQuantize
+    lpir: np.ndarray  # lpir's codes
+    openvino: np.ndarray  # OpenVINO's codes
+
+    @property
+    def differ(self) -> np.ndarray:
+        return self.lpir != self.openvino
+
+
+def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithmetic: str,
+                   skip: set[str] = frozenset(), through: set[str] = frozenset()) -> list[Forced]:
+    """Each activation FakeQuantize with OpenVINO's codes in ``openvino`` (but those in ``skip``,
+    which are not boundaries either), computed by lpir in integer mode with ``arithmetic`` from
+    OpenVINO's codes of the FakeQuantizes before it (model inputs where there are none)."""
+    fqs = [fq for fq in activation_fake_quantizes(model) if fq.name in openvino and fq.name not in skip]
+    names = {fq.name for fq in fqs} - set(through)
+    params = {p.name: value for p, value in zip(model.parameters, inputs)}
+    forced = []
+    for fq in fqs:
+        boundary: dict = {}
+        _boundaries(fq.inputs[0].source, names, boundary, set())
+        segment = extract_subgraph(model, [out for out, _ in boundary.values()], [fq.outputs[0]])
+        feed = [openvino[name] for _, name in boundary.values()]
+        feed += [params[p.name] for p in segment.parameters[len(feed):]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LowPrecisionWarning)  # a segment without a lowered layer
+            compiled = lpir.compile_model(segment, integer=True, arithmetic=arithmetic)
+        target = compiled.lowered.node(fq.name).inputs[0].source  # the FakeQuantize keeps its name
+        seen = {}
+        compiled(feed, taps=compiled.tap([target], lambda out, value: seen.__setitem__("x", value)))
+        x = seen["x"]
+        forced.append(Forced(fq, x, reference_codes(fq, x), codes(fq, openvino[fq.name])))
+    return forced
