@@ -112,27 +112,55 @@ class Forced:
         return self.lpir != self.openvino
 
 
-def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithmetic: str,
-                   skip: set[str] = frozenset(), through: set[str] = frozenset()) -> list[Forced]:
-    """Each activation FakeQuantize with OpenVINO's codes in ``openvino`` (but those in ``skip``,
-    which are not boundaries either), computed by lpir in integer mode with ``arithmetic`` from
-    OpenVINO's codes of the FakeQuantizes before it (model inputs where there are none)."""
-    fqs = [fq for fq in activation_fake_quantizes(model) if fq.name in openvino and fq.name not in skip]
-    names = {fq.name for fq in fqs} - set(through)
-    params = {p.name: value for p, value in zip(model.parameters, inputs)}
-    forced = []
-    for fq in fqs:
+class Segment:
+    """The part of ``model`` from the FakeQuantizes named in ``names`` that ``fq`` depends on (or
+    the model inputs) to ``fq``, compiled in integer mode with ``arithmetic``."""
+
+    def __init__(self, model, fq, names: set[str], arithmetic: str):
         boundary: dict = {}
         _boundaries(fq.inputs[0].source, names, boundary, set())
-        segment = extract_subgraph(model, [out for out, _ in boundary.values()], [fq.outputs[0]])
-        feed = [openvino[name] for _, name in boundary.values()]
-        feed += [params[p.name] for p in segment.parameters[len(feed):]]
+        self.fq = fq
+        self.cuts = [name for _, name in boundary.values()]  # the FakeQuantizes it starts from
+        self._model = extract_subgraph(model, [out for out, _ in boundary.values()], [fq.outputs[0]])
+        self._params = {p.name: i for i, p in enumerate(model.parameters)}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LowPrecisionWarning)  # a segment without a lowered layer
-            compiled = lpir.compile_model(segment, integer=True, arithmetic=arithmetic)
-        target = compiled.lowered.node(fq.name).inputs[0].source  # the FakeQuantize keeps its name
+            self._compiled = lpir.compile_model(self._model, integer=True, arithmetic=arithmetic)
+        self._target = self._compiled.lowered.node(fq.name).inputs[0].source  # the FakeQuantize keeps its name
+
+    def __call__(self, inputs: list, values: dict[str, np.ndarray]) -> Forced:
+        """lpir's FakeQuantize from ``values`` at the cuts (OpenVINO's outputs there), against
+        OpenVINO's codes in ``values[fq.name]``."""
+        feed = [values[name] for name in self.cuts]
+        feed += [inputs[self._params[p.name]] for p in self._model.parameters[len(feed):]]
         seen = {}
-        compiled(feed, taps=compiled.tap([target], lambda out, value: seen.__setitem__("x", value)))
+        self._compiled(feed, taps=self._compiled.tap([self._target], lambda out, value: seen.__setitem__("x", value)))
         x = seen["x"]
-        forced.append(Forced(fq, x, reference_codes(fq, x), codes(fq, openvino[fq.name])))
-    return forced
+        return Forced(self.fq, x, reference_codes(self.fq, x), codes(self.fq, values[self.fq.name]))
+
+
+def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithmetic: str,
+                   skip: set[str] = frozenset()) -> list[Forced]:
+    """Each activation FakeQuantize with OpenVINO's codes in ``openvino`` (but those in ``skip``,
+    which are not cuts either), computed by lpir in integer mode with ``arithmetic`` from
+    OpenVINO's codes of the FakeQuantizes before it (model inputs where there are none)."""
+    fqs = [fq for fq in activation_fake_quantizes(model) if fq.name in openvino and fq.name not in skip]
+    names = {fq.name for fq in fqs}
+    return [Segment(model, fq, names, arithmetic)(inputs, openvino) for fq in fqs]
+
+
+def rounded_the_other_way(forced: Forced, values: np.ndarray, index: tuple) -> np.ndarray:
+    """``values`` (outputs of ``forced.fq``) with the element at ``index`` given the code on the
+    other side of the rounding boundary nearest to lpir's input value there."""
+    il, ih, _, _ = limits(forced.fq)
+    t = (np.clip(forced.x.astype(np.float64), il, ih) - il) / (ih - il) * (forced.fq.attrs["levels"] - 1)
+    low = np.floor(t[index])
+    changed = codes(forced.fq, values)
+    changed[index] = low + 1 if changed[index] == low else low
+    return dequantize(forced.fq, changed)
+
+
+def dequantize(fq, codes_: np.ndarray) -> np.ndarray:
+    """The f32 values that FakeQuantize ``fq`` outputs for ``codes_`` (read back as the same codes)."""
+    _, _, ol, oh = limits(fq)
+    return (ol + codes_ * ((oh - ol) / (fq.attrs["levels"] - 1))).astype(np.float32)

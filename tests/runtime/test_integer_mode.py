@@ -139,10 +139,36 @@ def openvino_codes():
 # Codes that differ from OpenVINO's lie within this many f32 ULPs of the input range of a rounding
 # boundary (measured: at most 2.9 on these models), where OpenVINO's f32 steps (its dequantization
 # scales, bias, FakeQuantize scale and shift, rearranged inside oneDNN's post-ops) round the other
-# way; a different formula moves values a fraction of a quantum from one. But for FAR_CODES per
-# model, measured and not reproduced yet (README, "integer interpretation").
+# way; a different formula moves values a fraction of a quantum from one.
 BOUNDARY_ULPS = 4
-FAR_CODES = 5
+
+
+def _explained_by_cuts(model, inputs, openvino, arithmetic, skip, forced, f) -> bool:
+    """Whether input codes of ``f`` lying within BOUNDARY_ULPS of a rounding boundary, put on the
+    boundary's other side one at a time while that leaves fewer codes far from a boundary, leave
+    lpir's codes of ``f`` OpenVINO's but for codes near a boundary: OpenVINO rounds such an
+    input element one way in the model cut after it and the other way in the whole model (the
+    cut's last FakeQuantize is fused differently)."""
+    by_name = {g.fq.name: g for g in forced}
+    segment = ovcut.Segment(model, f.fq, set(openvino) - skip, arithmetic)
+    candidates = [(name, index) for name in segment.cuts
+                  for index in zip(*np.nonzero(ovcut.boundary_distance(by_name[name].fq, by_name[name].x) <= BOUNDARY_ULPS))]
+
+    def far(values) -> int:
+        redo = segment(inputs, values)
+        return int((ovcut.boundary_distance(f.fq, redo.x)[redo.lpir != f.openvino] > BOUNDARY_ULPS).sum())
+
+    values, left = dict(openvino), far(openvino)
+    while left and candidates:
+        for k, (name, index) in enumerate(candidates):
+            tried = {**values, name: ovcut.rounded_the_other_way(by_name[name], values[name], index)}
+            if (now := far(tried)) < left:
+                values, left = tried, now
+                del candidates[k]
+                break
+        else:
+            return False
+    return left == 0
 
 
 @pytest.mark.parametrize("source, name", CASES)
@@ -156,10 +182,15 @@ def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_co
       not rounded, lpir.runtime.arithmetic): with ``arithmetic="reference"`` a tenth to a fifth
       of the codes are one step off; with ``"openvino-cpu"`` they are OpenVINO's but for codes
       next to a rounding boundary (measured: 2 of 18432 on one of the classifier's seven).
-    * Everywhere else both arithmetics give the same codes, which are OpenVINO's but for a few
-      one step off within BOUNDARY_ULPS of a rounding boundary (or on a tie), and at most
-      FAR_CODES further away (measured: 1-2 at squeeze-and-excitation Multiplies of cls, rec and
-      det, one at det's ``p2o.Add.246``, three in MiniLM's second attention block).
+    * Everywhere else both arithmetics give OpenVINO's codes but for a few one step off within
+      BOUNDARY_ULPS of a rounding boundary (or on a tie: det's ``p2o.Add.264``).
+    * A few codes further away (measured: 5 on cls, 3 on NNCF's cls, 1 on rec, 4 on det, 3 on
+      MiniLM; at squeeze-and-excitation Multiplies, det's ``p2o.Add.246``, MiniLM's second
+      attention block) follow from an input code within BOUNDARY_ULPS of a boundary at the cut
+      before them: the cut model's last FakeQuantize is fused differently (its producer writes
+      dequantized f32, not u8/i8 codes), and in the whole model the next layer reads the
+      other code there: with those input codes put on the other side of their boundary, the
+      FakeQuantize has none left.
     """
     xml = int8_ir(source, name)
     inputs = realdata.inputs_for(name)
@@ -171,20 +202,21 @@ def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_co
     assert {p.lower() for (_, p) in ovmodels.int8_layers(xml)} & {"u8", "i8"}  # OpenVINO ran integer kernels
     figures = {}
     for arithmetic in ("reference", "openvino-cpu"):
+        forced = ovcut.teacher_forced(model, inputs, openvino, arithmetic, skip)
         near, far, farthest = 0, 0, 0.0
-        for f in ovcut.teacher_forced(model, inputs, openvino, arithmetic, skip):
+        for f in forced:
             moved = f.differ
             if f.fq.name in after_add and arithmetic == "reference":
                 assert moved.sum() >= moved.size // 20, f.fq.name
                 continue
             distance = ovcut.boundary_distance(f.fq, f.x)[moved]
-            steps = np.abs(f.lpir - f.openvino)[moved]
-            assert np.all(steps[distance <= BOUNDARY_ULPS] == 1) and np.all(steps <= 2), f.fq.name
+            assert np.all(np.abs(f.lpir - f.openvino)[moved][distance <= BOUNDARY_ULPS] == 1), f.fq.name
             near += int((distance <= BOUNDARY_ULPS).sum())
-            far += int((distance > BOUNDARY_ULPS).sum())
             farthest = max([farthest] + [float(d) for d in distance if d <= BOUNDARY_ULPS])
-        assert far <= FAR_CODES, (arithmetic, far)
-        figures[arithmetic] = {"near a boundary": near, "farthest (ULPs)": round(farthest, 1), "far": far}
+            if (distance > BOUNDARY_ULPS).any():
+                far += int((distance > BOUNDARY_ULPS).sum())
+                assert _explained_by_cuts(model, inputs, openvino, arithmetic, skip, forced, f), f.fq.name
+        figures[arithmetic] = {"near a boundary": near, "farthest (ULPs)": round(farthest, 1), "from a cut": far}
     print(f"{source} {name}: {len(fqs)} FakeQuantizes, {len(after_add)} after a fused residual Add: {figures}")
 
 
