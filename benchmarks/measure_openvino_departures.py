@@ -32,10 +32,11 @@ import numpy as np
 import openvino as ov
 
 import lpir
-from bench_integer import EFFICIENTNET, quantized_cases, relative  # puts tests/ on the path
+from bench_integer import EFFICIENTNET, quantized_cases, relative
 from timing import OV_F32
 
-import ovcut  # noqa: E402  (tests/ovcut.py: the cut models and the teacher forcing, shared with the tests)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import ovcut  # noqa: E402  (the cut models and the teacher forcing, shared with the tests)
 
 ARITHMETICS = ("reference", "openvino-cpu")
 

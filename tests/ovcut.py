@@ -104,7 +104,7 @@ class Forced:
 
     fq: object
     x: np.ndarray  # lpir's f32 input of the FakeQuantize
-    lpir: np.ndarray  # lpir's codes
+    lpir: np.ndarray  # lpir's codes (its FakeQuantize's output)
     openvino: np.ndarray  # OpenVINO's codes
 
     @property
@@ -134,9 +134,8 @@ class Segment:
         feed = [values[name] for name in self.cuts]
         feed += [inputs[self._params[p.name]] for p in self._model.parameters[len(feed):]]
         seen = {}
-        self._compiled(feed, taps=self._compiled.tap([self._target], lambda out, value: seen.__setitem__("x", value)))
-        x = seen["x"]
-        return Forced(self.fq, x, reference_codes(self.fq, x), codes(self.fq, values[self.fq.name]))
+        out = self._compiled(feed, taps=self._compiled.tap([self._target], lambda _, value: seen.__setitem__("x", value)))
+        return Forced(self.fq, seen["x"], codes(self.fq, out[0]), codes(self.fq, values[self.fq.name]))
 
 
 def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithmetic: str,

@@ -180,10 +180,9 @@ def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_co
 
     * After a residual Add that the plugin fuses into a convolution (the FakeQuantize before it
       not rounded, lpir.runtime.arithmetic): with ``arithmetic="reference"`` a tenth to a fifth
-      of the codes are one step off; with ``"openvino-cpu"`` they are OpenVINO's but for codes
-      next to a rounding boundary (measured: 2 of 18432 on one of the classifier's seven).
+      of the codes are one step off; with ``"openvino-cpu"`` they are OpenVINO's, bit for bit.
     * Everywhere else both arithmetics give OpenVINO's codes but for a few one step off within
-      BOUNDARY_ULPS of a rounding boundary (or on a tie: det's ``p2o.Add.264``).
+      BOUNDARY_ULPS of a rounding boundary (measured: at most 2.9).
     * A few codes further away (measured: 5 on cls, 3 on NNCF's cls, 1 on rec, 4 on det, 3 on
       MiniLM; at squeeze-and-excitation Multiplies, det's ``p2o.Add.246``, MiniLM's second
       attention block) follow from an input code within BOUNDARY_ULPS of a boundary at the cut
@@ -206,8 +205,8 @@ def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_co
         near, far, farthest = 0, 0, 0.0
         for f in forced:
             moved = f.differ
-            if f.fq.name in after_add and arithmetic == "reference":
-                assert moved.sum() >= moved.size // 20, f.fq.name
+            if f.fq.name in after_add:
+                assert moved.sum() >= moved.size // 20 if arithmetic == "reference" else not moved.any(), f.fq.name
                 continue
             distance = ovcut.boundary_distance(f.fq, f.x)[moved]
             assert np.all(np.abs(f.lpir - f.openvino)[moved][distance <= BOUNDARY_ULPS] == 1), f.fq.name
