@@ -19,7 +19,7 @@ from lpir.quantization.histogram import BINS, Histogram
 # around the best ones.
 COARSE_STEPS = 256
 FINE_STEPS = 32
-FINE_AROUND = 4  # coarse candidates refined
+FINE_AROUND = 8  # coarse candidates refined (4 missed a narrow valley by ~1 % on one Gumbel sample in 400)
 ALTERNATIONS = 3  # rounds of (high with low fixed, low with high fixed) for asymmetric ranges
 
 
