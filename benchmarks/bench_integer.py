@@ -61,28 +61,31 @@ def cases(efficientnet: Path):
            one_by_one(realdata.photo_batch(256, 256, ("page", "coffee"))))
 
 
-def quantize(name: str, tool: str, samples, folder: Path) -> str:
-    """The model quantized by ``tool`` ("lpir" or "nncf") on ``samples``, saved as IR."""
+def quantize(name: str, tool: str, samples, folder: Path, overflow_fix: str = "first_layer") -> str:
+    """The model quantized by ``tool`` ("lpir" or "nncf") on ``samples``, saved as IR; ``overflow_fix``
+    as NNCF's ("first_layer": 7-bit weights on the first convolutions, "enable": on every layer)."""
     model = ov.convert_model(name if name.endswith(".onnx") else str(zoo.all_models()[name]))
     path = folder / f"{Path(name).stem}_{tool}.xml"
     if tool == "nncf":
         import nncf
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
         options = {"model_type": nncf.ModelType.TRANSFORMER} if name == "minilm" else {}
-        ov.save_model(nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples), **options), str(path),
-                      compress_to_fp16=False)
+        advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix(overflow_fix))
+        ov.save_model(nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples), advanced_parameters=advanced,
+                                    **options), str(path), compress_to_fp16=False)
         return str(path)
     ov.save_model(model, str(folder / "float.xml"), compress_to_fp16=False)
     options = {"model_type": "transformer"} if name == "minilm" else {}
     lpir.save_model(lpir.quantize(lpir.read_model(folder / "float.xml"), samples, subset_size=len(samples),
-                                  advanced=NNCF_RANGES, **options), path)
+                                  advanced={**NNCF_RANGES, "overflow_fix": overflow_fix}, **options), path)
     return str(path)
 
 
-def quantized_cases(efficientnet: Path, only: str | None, folder: Path):
+def quantized_cases(efficientnet: Path, only: str | None, folder: Path, overflow_fix: str = "first_layer"):
     """(label, IR path, inputs) of each case whose label contains ``only``, quantized into ``folder``."""
     for label, name, tool, inputs, samples in cases(efficientnet):
         if not only or only in label:
-            yield label, quantize(name, tool, samples, folder), inputs
+            yield label, quantize(name, tool, samples, folder, overflow_fix), inputs
 
 
 def relative(actual: list, expected: list) -> str:

@@ -86,37 +86,51 @@ def calibration_samples(name: str) -> list[list]:
 
 @pytest.fixture(scope="session")
 def lpir_int8(real_ir, tmp_path_factory):
-    """``lpir_int8(name)`` → path of the real model quantized to INT8 by ``lpir.quantize`` with
-    NNCF's ranges (the model NNCF gives, on which the integer-mode figures were measured) on
-    :func:`calibration_samples` (MiniLM as a transformer) and saved in compressed form."""
+    """``lpir_int8(name, overflow_fix="first_layer")`` → path of the real model quantized to INT8 by
+    ``lpir.quantize`` with NNCF's ranges (the model NNCF gives, on which the integer-mode figures
+    were measured) on :func:`calibration_samples` (MiniLM as a transformer), saved in compressed
+    form. Tests that compare codes with OpenVINO's CPU take ``ovmodels.PORTABLE_OVERFLOW_FIX``."""
     import lpir
     from lpir.quantization.ptq import NNCF_RANGES
 
     folder = tmp_path_factory.mktemp("lpir_int8")
     cache: dict[str, str] = {}
 
-    def get(name: str) -> str:
-        if name not in cache:
+    def get(name: str, overflow_fix: str = "first_layer") -> str:
+        key = f"{name}_{overflow_fix}"
+        if key not in cache:
             data = calibration_samples(name)
             options = {"model_type": "transformer"} if name == "minilm" else {}
             quantized = lpir.quantize(lpir.read_model(real_ir(name)), data, subset_size=len(data),
-                                      advanced=NNCF_RANGES, **options)
-            lpir.save_model(quantized, folder / f"{name}_int8.xml")
-            cache[name] = str(folder / f"{name}_int8.xml")
-        return cache[name]
+                                      advanced={**NNCF_RANGES, "overflow_fix": overflow_fix}, **options)
+            lpir.save_model(quantized, folder / f"{key}_int8.xml")
+            cache[key] = str(folder / f"{key}_int8.xml")
+        return cache[key]
 
     return get
+
+
+def _nncf_cls(onnx_path: Path, folder: Path, overflow_fix: str) -> Path:
+    import nncf
+    import openvino as ov
+    import realdata
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    lines = realdata.text_lines(48, 192, 8)
+    dataset = nncf.Dataset([lines[i:i + 1] for i in range(len(lines))])
+    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix(overflow_fix))
+    quantized = nncf.quantize(ov.convert_model(str(onnx_path)), dataset, subset_size=len(lines), advanced_parameters=advanced)
+    return Path(ovmodels.save(quantized, folder / "cls_int8.xml"))
 
 
 @pytest.fixture(scope="session")
 def nncf_cls(real_onnx, tmp_path_factory) -> Path:
     """PP-OCR's direction classifier quantized to INT8 by NNCF on 8 real text lines (its IR as
     ``openvino.save_model`` writes it: FakeQuantize on activations, i8 weights compressed)."""
-    import nncf
-    import openvino as ov
-    import realdata
+    return _nncf_cls(real_onnx["ppocr_cls"], tmp_path_factory.mktemp("nncf"), "first_layer")
 
-    lines = realdata.text_lines(48, 192, 8)
-    dataset = nncf.Dataset([lines[i:i + 1] for i in range(len(lines))])
-    quantized = nncf.quantize(ov.convert_model(str(real_onnx["ppocr_cls"])), dataset, subset_size=len(lines))
-    return Path(ovmodels.save(quantized, tmp_path_factory.mktemp("nncf") / "cls_int8.xml"))
+
+@pytest.fixture(scope="session")
+def nncf_cls_portable(real_onnx, tmp_path_factory) -> Path:
+    """:func:`nncf_cls` with NNCF's overflow fix on every layer (7-bit weights, ``ovmodels.PORTABLE_OVERFLOW_FIX``)."""
+    return _nncf_cls(real_onnx["ppocr_cls"], tmp_path_factory.mktemp("nncf_portable"), "enable")

@@ -41,8 +41,13 @@ CASES = [("lpir", name) for name in MODELS] + [("nncf", "ppocr_cls")]
 
 @pytest.fixture
 def int8_ir(request, lpir_int8):
-    """``int8_ir(source, name)`` → IR path of the real model quantized by ``source``."""
-    return lambda source, name: str(request.getfixturevalue("nncf_cls")) if source == "nncf" else lpir_int8(name)
+    """``int8_ir(source, name, portable=False)`` → IR path of the real model quantized by ``source``;
+    ``portable``: with 7-bit weights, for comparisons with OpenVINO's CPU (ovmodels.PORTABLE_OVERFLOW_FIX)."""
+    def get(source: str, name: str, portable: bool = False) -> str:
+        if source == "nncf":
+            return str(request.getfixturevalue("nncf_cls_portable" if portable else "nncf_cls"))
+        return lpir_int8(name, ovmodels.PORTABLE_OVERFLOW_FIX) if portable else lpir_int8(name)
+    return get
 
 
 def dequantized_output(lowered, name: str):
@@ -180,7 +185,8 @@ def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_co
 
     * After a residual Add that the plugin fuses into a convolution (the FakeQuantize before it
       not rounded, lpir.runtime.arithmetic): with ``arithmetic="reference"`` a tenth to a fifth
-      of the codes are one step off; with ``"openvino-cpu"`` they are OpenVINO's, bit for bit.
+      of the codes are one step off; with ``"openvino-cpu"`` they are OpenVINO's but for codes
+      near a rounding boundary, as everywhere else (measured: 0-1 of 18432-24576).
     * Everywhere else both arithmetics give OpenVINO's codes but for a few one step off within
       BOUNDARY_ULPS of a rounding boundary (measured: at most 2.9).
     * A few codes further away (measured: 5 on cls, 3 on NNCF's cls, 1 on rec, 4 on det, 3 on
@@ -191,7 +197,9 @@ def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_co
       other code there: with those input codes put on the other side of their boundary, the
       FakeQuantize has none left.
     """
-    xml = int8_ir(source, name)
+    if name == "minilm" and not ovmodels.int8_sums_exact():
+        pytest.skip(ovmodels.SATURATING_CPU)
+    xml = int8_ir(source, name, portable=True)
     inputs = realdata.inputs_for(name)
     model = lpir.read_model(xml)
     skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
@@ -205,8 +213,8 @@ def test_fake_quantizes_match_openvino_cpu_on_its_own_codes(int8_ir, openvino_co
         near, far, farthest = 0, 0, 0.0
         for f in forced:
             moved = f.differ
-            if f.fq.name in after_add:
-                assert moved.sum() >= moved.size // 20 if arithmetic == "reference" else not moved.any(), f.fq.name
+            if f.fq.name in after_add and arithmetic == "reference":
+                assert moved.sum() >= moved.size // 20, f.fq.name
                 continue
             distance = ovcut.boundary_distance(f.fq, f.x)[moved]
             assert np.all(np.abs(f.lpir - f.openvino)[moved][distance <= BOUNDARY_ULPS] == 1), f.fq.name
@@ -321,7 +329,9 @@ def test_integer_mode_agrees_with_openvino_integer_pipeline(lpir_int8):
     """OpenVINO with its low-precision transformations on (f32 hint, no dynamic quantization):
     lpir's integer mode is as close to it as OpenVINO's own float emulation of the same IR is
     (measured on these tokens: the worst token's cosine 0.99990 for both)."""
-    xml = lpir_int8("minilm")
+    if not ovmodels.int8_sums_exact():
+        pytest.skip(ovmodels.SATURATING_CPU)
+    xml = lpir_int8("minilm", ovmodels.PORTABLE_OVERFLOW_FIX)
     tokens = list(realdata.token_batch(4, 32, seed=7))
     lpir_out = lpir.compile_model(lpir.read_model(xml), integer=True)(tokens)
     openvino_out = ovmodels.run(xml, tokens)
