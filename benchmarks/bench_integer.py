@@ -70,7 +70,7 @@ def quantize(name: str, tool: str, samples, folder: Path, overflow_fix: str = "f
         import nncf
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
         options = {"model_type": nncf.ModelType.TRANSFORMER} if name == "minilm" else {}
-        advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix(overflow_fix))
+        advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix[overflow_fix.upper()])
         ov.save_model(nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples), advanced_parameters=advanced,
                                     **options), str(path), compress_to_fp16=False)
         return str(path)

@@ -118,7 +118,7 @@ def _nncf_cls(onnx_path: Path, folder: Path, overflow_fix: str) -> Path:
 
     lines = realdata.text_lines(48, 192, 8)
     dataset = nncf.Dataset([lines[i:i + 1] for i in range(len(lines))])
-    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix(overflow_fix))
+    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix[overflow_fix.upper()])
     quantized = nncf.quantize(ov.convert_model(str(onnx_path)), dataset, subset_size=len(lines), advanced_parameters=advanced)
     return Path(ovmodels.save(quantized, folder / "cls_int8.xml"))
 
