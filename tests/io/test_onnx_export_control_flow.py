@@ -36,7 +36,7 @@ from lpir.io.onnx.exporter import convert_to_onnx, write_onnx
 from lpir.ir.graph import Model
 from lpir.ops import build, infer_node
 from onnx_check import assert_close, expected_failures, ort_run
-from test_onnx_control_flow import if_graph, loop_graph, random, save, scan_graph
+from test_onnx_control_flow import if_graph, info, loop_graph, random, save, scan_graph
 from test_openvino_bodies import CASES as OPENVINO_CASES
 
 F, B, I64 = TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT64
@@ -212,8 +212,9 @@ def test_fake_quantize_in_a_body_becomes_qdq_inside_the_loop(tmp_path):
 
 
 def test_body_weights_go_to_the_external_data_file_too(tmp_path):
-    """A TensorIterator whose body holds a 32×32 weight: with a low threshold its bytes go to the
-    data file beside the model like the top-level ones, and ONNX Runtime reads them there."""
+    """A TensorIterator whose body holds a 32×32 weight: it is written in the main graph, where the
+    body reads it, and with a low threshold its bytes go to the data file beside the model like the
+    other weights; ONNX Runtime reads them there."""
     from openvino import opset13 as ops
     w = ops.constant(np.random.default_rng(5).standard_normal((32, 32)).astype(np.float32) * 0.2)
     model = bodymodels.recurrence_model(3, 32, lambda h, row: ops.tanh(ops.add(ops.matmul(h, w, False, False), row)))
@@ -221,8 +222,9 @@ def test_body_weights_go_to_the_external_data_file_too(tmp_path):
     ov.save_model(model, str(xml), compress_to_fp16=False)
     path = tmp_path / "rnn.onnx"
     assert write_onnx(convert_to_onnx(lpir.read_model(xml)), path, external_threshold=1000) is not None
-    body = onnx.load(str(path), load_external_data=False).graph.node[0].attribute[0].g
-    assert [t.data_location for t in body.initializer if t.dims == [32, 32]] == [TensorProto.EXTERNAL]
+    graph = onnx.load(str(path), load_external_data=False).graph
+    assert not [t for t in graph.node[0].attribute[0].g.initializer if t.dims == [32, 32]]
+    assert [t.data_location for t in graph.initializer if t.dims == [32, 32]] == [TensorProto.EXTERNAL]
     assert (tmp_path / "rnn.onnx.data").stat().st_size >= 32 * 32 * 4
     inputs = [random(3, 32), random(1, 32, seed=1)]
     assert_close(ort_run(path, inputs), ovmodels.run(xml, inputs), tolerance=1e-5)
@@ -434,3 +436,38 @@ def test_an_unsupported_op_inside_a_body_is_listed(tmp_path):
     model = Model([condition, x], [make_result(node.outputs[0], name="y")])
     with pytest.raises(lpir.UnsupportedOpError, match=r"CumSum-opset3: 1 node\(s\), e.g. 'running'"):
         lpir.save_model(model, tmp_path / "m.onnx")
+
+
+def _all_initializers(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
+    found = list(graph.initializer)
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                found += _all_initializers(attribute.g)
+    return found
+
+
+def test_a_weight_shared_by_a_body_and_the_graph_is_written_once(tmp_path):
+    """An ONNX model whose MatMul weight is read by the main graph and by a Loop body (the
+    importer gives the body its own Const on the same tensor): exported, the weight is one
+    initializer of the main graph, read by name in the body, and ONNX Runtime computes what it
+    computes on the original. Small constants (the Loop's shapes) stay where they are read."""
+    weight = helper.make_tensor("w", F, [16, 16], random(16, 16, seed=3).ravel() * 0.2)
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h", "w"], ["hw"]), helper.make_node("Tanh", ["hw"], ["h_out"]),
+         helper.make_node("Identity", ["cond"], ["go_on"])],
+        "body", [info("i", I64, []), info("cond", B, []), info("h", F, [1, 16])],
+        [info("go_on", B, []), info("h_out", F, [1, 16])])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]),
+         helper.make_node("Loop", ["trip", "cond", "xw"], ["final"], body=body),
+         helper.make_node("MatMul", ["final", "w"], ["y"])],
+        "shared_weight", [info("x", F, [1, 16]), info("trip", I64, []), info("cond", B, [])],
+        [info("y", F, [1, 16])], [weight])
+    path = save(graph, tmp_path)
+    (tmp_path / "out").mkdir()
+    out = export(lpir.read_model(path), tmp_path / "out")
+    written = [t for t in _all_initializers(onnx.load(str(out)).graph) if list(t.dims) == [16, 16]]
+    assert len(written) == 1 and written[0] in onnx.load(str(out)).graph.initializer
+    inputs = [random(1, 16, seed=4), np.array(3, np.int64), np.array(True)]
+    assert_close(ort_run(str(out), inputs), ort_run(path, inputs), tolerance=1e-5)

@@ -13,11 +13,14 @@ with :meth:`EmitContext.require`.
 A sub-graph body is written by :func:`emit_nodes` into a :meth:`EmitContext.body_context`: its
 own nodes, initializers (the body's constants, so that the body reads as it was) and tensor
 bindings; unique names and the opset are shared with the enclosing graph, whose tensors the
-body reads by name.
+body reads by name. Weights (initializers of at least :data:`SHARED_BYTES`) are the exception:
+each is written once, in the main graph, where every body can read it, so that a weight a body
+shares with the graph around it, or with another body, is not stored twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -92,6 +95,9 @@ def make_tensor(name: str, array: np.ndarray, etype: ElementType | None = None) 
     return tensor
 
 
+SHARED_BYTES = 1024  # initializers this large are written once per model, in the main graph
+
+
 class EmitContext:
     """The ONNX graph being built from one lpir Model."""
 
@@ -111,6 +117,7 @@ class EmitContext:
         self._preferred: dict[tuple[int, int], str] = {}
         self._constant: dict[int, bool] = {}
         self._values: dict[tuple[int, int], np.ndarray] = {}
+        self._shared: dict[tuple, str] = {}  # (type, shape, digest) of a weight → its initializer (main graph)
         self._root = self
 
     def body_context(self, model: Model) -> EmitContext:
@@ -118,7 +125,7 @@ class EmitContext:
         nodes, initializers and bindings; names, scales and the opset shared with the root."""
         body = EmitContext(model, float_fallback=self.float_fallback)
         for shared in ("activation_scales", "weight_scales", "_tensor_names", "_node_names",
-                       "_constant", "_values", "_root"):
+                       "_constant", "_values", "_shared", "_root"):
             setattr(body, shared, getattr(self, shared))
         return body
 
@@ -229,9 +236,15 @@ class EmitContext:
         return outputs
 
     def initializer(self, array: np.ndarray, name: str, etype: ElementType | None = None) -> str:
-        """Write ``array`` as an initializer; returns its (unique) name."""
+        """Write ``array`` as an initializer; returns its (unique) name. A weight (at least
+        SHARED_BYTES) goes to the main graph, once: the same values asked again get the same name."""
+        key = _weight_key(array, etype)
+        if key in self._shared:
+            return self._shared[key]
         name = self.unique(name)
-        self.initializers.append(make_tensor(name, array, etype))
+        (self if key is None else self._root).initializers.append(make_tensor(name, array, etype))
+        if key is not None:
+            self._shared[key] = name
         return name
 
     def absorb(self, node: Node) -> None:
@@ -247,6 +260,15 @@ class EmitContext:
 
     def fail(self, node: Node, message: str) -> ValidationError:
         return ValidationError(f"{describe_node(node)}: {message}")
+
+
+def _weight_key(array: np.ndarray, etype: ElementType | None) -> tuple | None:
+    """What identifies a weight's initializer (its type, shape and a digest of its values), or
+    None for small arrays and strings, which each graph writes where it reads them."""
+    if array.nbytes < SHARED_BYTES or array.dtype.kind == "O":
+        return None
+    data = np.ascontiguousarray(array)
+    return data.dtype.str, data.shape, etype, hashlib.blake2b(data.reshape(-1).view(np.uint8), digest_size=16).digest()
 
 
 def _key(output: Output) -> tuple[int, int]:
