@@ -103,7 +103,7 @@ class Forced:
     """One FakeQuantize computed by lpir from OpenVINO's codes before it."""
 
     fq: object
-    x: np.ndarray  # lpir's f32 input of the FakeQuantize
+    x: np.ndarray  # lpir's f32 input of the FakeQuantize (what its own limits apply to)
     lpir: np.ndarray  # lpir's codes (its FakeQuantize's output)
     openvino: np.ndarray  # OpenVINO's codes
 
@@ -126,7 +126,14 @@ class Segment:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LowPrecisionWarning)  # a segment without a lowered layer
             self._compiled = lpir.compile_model(self._model, integer=True, arithmetic=arithmetic)
-        self._target = self._compiled.lowered.node(fq.name).inputs[0].source  # the FakeQuantize keeps its name
+            self._target = fake_quantize_input(self._compiled.lowered, fq.name)
+            # the arithmetic may fold steps before the FakeQuantize into its limits (it then reads
+            # another tensor): its input as the FakeQuantize's own limits see it comes from the reference
+            original = set(fq.inputs[0].source.names)
+            self._measured = None
+            if original and not original & set(self._target.names):
+                self._measured = lpir.compile_model(self._model, integer=True)
+                self._measured_target = fake_quantize_input(self._measured.lowered, fq.name)
 
     def __call__(self, inputs: list, values: dict[str, np.ndarray]) -> Forced:
         """lpir's FakeQuantize from ``values`` at the cuts (OpenVINO's outputs there), against
@@ -135,7 +142,23 @@ class Segment:
         feed += [inputs[self._params[p.name]] for p in self._model.parameters[len(feed):]]
         seen = {}
         out = self._compiled(feed, taps=self._compiled.tap([self._target], lambda _, value: seen.__setitem__("x", value)))
+        if self._measured is not None:
+            self._measured(feed, taps=self._measured.tap([self._measured_target],
+                                                         lambda _, value: seen.__setitem__("x", value)))
         return Forced(self.fq, seen["x"], codes(self.fq, out[0]), codes(self.fq, values[self.fq.name]))
+
+
+def fake_quantize_input(lowered, name: str):
+    """The input of FakeQuantize ``name`` in a lowered model: the node keeps its name, or, computed
+    by an arithmetic's formula, the node standing for it ends the formula's nodes (named
+    ``name/...``), the first of which reads the input."""
+    node = lowered.node(name)
+    while True:
+        inner = [p.source for p in node.inputs
+                 if p.source.node.name.startswith(f"{name}/") and p.source.node.type != "Const"]
+        if not inner:
+            return node.inputs[0].source
+        node = inner[0].node
 
 
 def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithmetic: str,

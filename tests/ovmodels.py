@@ -145,6 +145,25 @@ def residual_block(kind: str = "fused", seed: int = 0) -> ov.Model:
     return ov.Model([ops.result(out)], [x], "residual_block")
 
 
+def post_op_block(seed: int = 0, channels: int = 32) -> ov.Model:
+    """x → FQ (u8, zero point 128) → conv (bias) → HSwish → FQ per channel → Result: the
+    classifier's expansion layers. The last FakeQuantize's ranges put the same real zero point
+    (128.5 of 255 steps) in every channel, so its f32 input shifts differ by an ULP or so and the
+    plugin's post-op formula takes the first channel's for all. Weight codes within
+    ±WEIGHT_CODES_PORTABLE: every CPU computes the same int32 sums."""
+    rng = np.random.default_rng(seed)
+    x = ops.parameter([2, 16, 32, 32], np.float32, name="x")
+    codes = rng.integers(-WEIGHT_CODES_PORTABLE, WEIGHT_CODES_PORTABLE + 1,  # weights as lpir.quantize writes them
+                         size=(channels, 16, 3, 3)).astype(np.int8)
+    scale = (rng.random((channels, 1, 1, 1)) * 0.01 + 0.002).astype(np.float32)
+    w = ops.multiply(ops.convert(ops.constant(codes), "f32"), ops.constant(scale))
+    y = ops.convolution(_fq_node(x, -5.054349, 5.014862), w, [1, 1], [1, 1], [1, 1], [1, 1])
+    y = ops.hswish(ops.add(y, _f32(rng.normal(size=(1, channels, 1, 1)) * 0.3)))
+    spread = (rng.random((1, channels, 1, 1)) * 4 + 2).astype(np.float32)
+    low, high = -spread * np.float32(128.5 / 255), spread * np.float32(126.5 / 255)
+    return ov.Model([ops.result(_fq_node(y, low, high))], [x], "post_op_block")
+
+
 def int8_compressed_conv() -> ov.Model:
     """Conv with i8 weights (Convert → Multiply) and MatMul with u8 weights (Convert → Subtract(Convert zp) → Multiply)."""
     rng = _rng(2)

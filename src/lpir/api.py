@@ -122,8 +122,10 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     f32 roundings of FakeQuantize outputs and partial sums cross rounding boundaries of later
     FakeQuantizes and make it drift from both). ``arithmetic="openvino-cpu"`` (with ``integer``
     or ``exact``) computes as OpenVINO's CPU plugin does where it departs from the reference:
-    it does not round a FakeQuantize between a convolution and a residual Add it fuses into it
-    (the plan lists them).
+    it does not round a FakeQuantize between a convolution and a residual Add it fuses into it,
+    and computes a FakeQuantize fused after a layer, the layer's dequantization and what lies
+    between in the f32 steps of its oneDNN int8 primitive (the plan lists them;
+    :mod:`lpir.runtime.arithmetic`).
     A MatMul whose constant weights hold at least ``sparse_weights_rate`` exact zeros runs a
     sparse kernel, as OpenVINO's ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE`` (1.0: off).
     """

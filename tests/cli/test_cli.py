@@ -271,7 +271,8 @@ def test_run_with_openvino_cpu_arithmetic_lists_its_departures(tmp_path):
     np.save(tmp_path / "x.npy", x)
     proc = lpir_cli("run", path, "--integer", "--arithmetic", "openvino-cpu", "--input", f"x={tmp_path / 'x.npy'}",
                     "--output", tmp_path / "o.npz")
-    assert "openvino-cpu arithmetic: 1 FakeQuantize" in proc.stdout and "clamped, not rounded" in proc.stdout
+    assert "openvino-cpu arithmetic: 3 FakeQuantize" in proc.stdout and "clamped, not rounded" in proc.stdout
+    assert "post-op formula" in proc.stdout
     saved = np.load(tmp_path / "o.npz")
     expected = lpir.compile_model(path, integer=True, arithmetic="openvino-cpu")([x])[0]
     np.testing.assert_array_equal(saved[saved.files[0]], expected)

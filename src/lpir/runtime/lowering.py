@@ -37,7 +37,7 @@ and zero points, or the rule that kept it in float.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -115,6 +115,7 @@ class InputQuantization:
     source: Output | None = None              # activations: the tensor to quantize ...
     input_range: tuple[np.ndarray, np.ndarray] | None = None  # ... and the range mapped onto [lo, hi]
     zero_point_after: bool = False  # the (possibly fractional) zero point is applied after the layer
+    scale_f32: np.ndarray | None = None  # the scale as OpenVINO's f32 dequantization computes it (same layout)
 
     def describe(self) -> str:
         zp = self.zero_point
@@ -152,6 +153,9 @@ def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "r
         departures = find_departures(model, arithmetic, lowered_names)
     plan = Plan(form=form, arithmetic=arithmetic)
     scope = NameScope(model)
+    for fq, rule in departures:
+        if rewrite and rule.prepare is not None:
+            rule.prepare(fq, scope)
     quantized_once: dict[tuple, Output] = {}
     for node in model.nodes():
         rule = CPU_RULES.get(node.type)
@@ -171,7 +175,10 @@ def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "r
         if not rewrite:
             plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
             continue
-        (_rewrite if form == "integer" else _rewrite_exact)(node, quantized, scope, quantized_once)
+        if form == "integer":
+            _rewrite(node, quantized, scope, quantized_once, f32_dequantization=arithmetic == "openvino-cpu")
+        else:
+            _rewrite_exact(node, quantized, scope, quantized_once)
         plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
         if quantized[0].values is None:
             lo, hi = INTERVALS[(quantized[0].precision, quantized[0].levels)]
@@ -210,7 +217,8 @@ def _input(node: Node, port: int, rule: LayerRule) -> InputQuantization | str:
             target = constant_value(dq.reshape.inputs[1].source)
             full = [_evaluate(dq.reshape, a, [target]) for a in full]
         values, scale, zero_point = (_carry(path, a) for a in full)
-        return _checked(port, rule, node.type, InputQuantization(port, dq.etype, 0, scale, zero_point, values))
+        return _checked(port, rule, node.type, InputQuantization(port, dq.etype, 0, scale, zero_point, values,
+                                                                 scale_f32=scale.astype(np.float32)))
     fq = found.fake_quantize
     levels = int(fq.attrs["levels"])
     ranges = [_constant_output(fq.inputs[i].source) for i in range(1, 5)]
@@ -224,6 +232,7 @@ def _input(node: Node, port: int, rule: LayerRule) -> InputQuantization | str:
     has_zero_point = details.has_zero_point or precision != details.precision
     lo, hi = INTERVALS[(precision, levels)]
     scale = np.where(oh != ol, (oh - ol) / (hi - lo), 1.0)
+    scale_f32 = _f32_scale(*ranges[2:], hi - lo)
     exact_zero_point = lo - ol / scale
     zero_point = np.rint(exact_zero_point) if has_zero_point else np.zeros_like(scale)
     after = False
@@ -238,14 +247,22 @@ def _input(node: Node, port: int, rule: LayerRule) -> InputQuantization | str:
         values = op.evaluate(weights, *(np.asarray(a, weights.dtype) for a in (il, ih, np.float64(lo), np.float64(hi))),
                              levels=levels, auto_broadcast="numpy")[0]
         full = [np.broadcast_to(np.asarray(a, np.float64), values.shape) for a in (values, scale, zero_point)]
-        values, scale, zero_point = (_carry(path, a) for a in full)
-        return _checked(port, rule, node.type, InputQuantization(port, precision, levels, scale, zero_point, values))
+        values, scale, zero_point, scale_f32 = (_carry(path, a) for a in (*full, np.broadcast_to(scale_f32, values.shape)))
+        return _checked(port, rule, node.type, InputQuantization(port, precision, levels, scale, zero_point, values,
+                                                                 scale_f32=scale_f32.astype(np.float32)))
     if path and (scale.size > 1 or zero_point.size > 1):
         return Reasons.per_channel_through(port, path[0].type)
     source, limits = (data, (il, ih)) if not path else (out, (ol, oh))
     quantization = InputQuantization(port, precision, levels, scale, zero_point, source=source, input_range=limits,
-                                     zero_point_after=after)
+                                     zero_point_after=after, scale_f32=scale_f32)
     return _checked(port, rule, node.type, quantization)
+
+
+def _f32_scale(low: np.ndarray, high: np.ndarray, steps: int) -> np.ndarray:
+    """``(high - low) / steps`` in f32, each step rounded, as OpenVINO's low-precision
+    transformations fold the dequantization scale of a FakeQuantize."""
+    low, high = (np.asarray(a, np.float32) for a in (low, high))
+    return np.where(high != low, (high - low) / np.float32(steps), np.float32(1)).astype(np.float32)
 
 
 def _checked(port: int, rule: LayerRule, op_type: str, q: InputQuantization) -> InputQuantization | str:
@@ -298,9 +315,15 @@ def _k_axis(port: int, attrs: dict, rank: int) -> int:
 
 # ---------------------------------------------------------------- rewrite
 
-def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope, shared: dict[tuple, Output]) -> None:
+def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope, shared: dict[tuple, Output], *,
+             f32_dequantization: bool = False) -> None:
     """Replace ``node`` by its integer form; ``shared`` holds the quantized activations already
-    made, so layers reading the same tensor with the same quantization share one."""
+    made, so layers reading the same tensor with the same quantization share one.
+
+    With ``f32_dequantization`` the accumulator is dequantized as OpenVINO's CPU plugin does in
+    its int8 kernels: converted to f32 and multiplied in f32 by the f32 product of the two f32
+    scales (``Convolution`` with the dequantization scales as oneDNN weight scales), instead of
+    in f64 and rounded once. A zero point applied after the layer keeps the f64 form."""
     stem = layer_name(node)
     op = lookup(node.type, node.opset)
     attrs = op.resolved_attrs(node.attrs, node.name)
@@ -308,9 +331,14 @@ def _rewrite(node: Node, quantized: list[InputQuantization], scope: NameScope, s
     layer = build(node.type, integer_inputs + [p.source for p in node.inputs[2:]], dict(node.attrs),
                   name=node.name, opset=node.opset)
     layer.rt_info = node.rt_info
-    scale = _output_scale(node, attrs, quantized)
-    accumulator = build("Convert", [layer.outputs[0]], {"destination_type": types.f64},
-                        name=scope.make(f"{stem}/accumulator")).outputs[0]
+    if f32_dequantization and not quantized[0].zero_point_after:
+        scale = _output_scale(node, attrs, [replace(q, scale=q.scale_f32) for q in quantized]).astype(np.float32)
+        accumulator = build("Convert", [layer.outputs[0]], {"destination_type": types.f32},
+                            name=scope.make(f"{stem}/accumulator")).outputs[0]
+    else:
+        scale = _output_scale(node, attrs, quantized)
+        accumulator = build("Convert", [layer.outputs[0]], {"destination_type": types.f64},
+                            name=scope.make(f"{stem}/accumulator")).outputs[0]
     if quantized[0].zero_point_after:
         correction = _zero_point_correction(node, attrs, quantized)
         accumulator = build("Subtract", [accumulator, _const(correction, scope, f"{stem}/zero_point_0")],
