@@ -672,33 +672,53 @@ def _find_float_transposed(model: Model, lowered: Mapping[str, LayerPlan]) -> li
     return found
 
 
+class _FusedMultiplyAdds:
+    """Builds a sum of exact f64 products as sequential f32 fused multiply-adds (the running
+    sum widened to f64, the product added, the result rounded to f32 at each step)."""
+
+    def __init__(self, node: Node, scope: NameScope):
+        self.x, self.scope, self.base = node.inputs[0].source, scope, f"{node.name}/onnx"
+        self.sum: Output | None = None
+
+    def const(self, value, what: str) -> Output:
+        return make_constant(np.ascontiguousarray(value), name=self.scope.make(f"{self.base}/{what}")).outputs[0]
+
+    def channel(self, c: int) -> Output:
+        """Input channel ``c`` of the layer's data, in f64."""
+        bounds = [self.const(np.asarray([v], np.int64), f"x{c}/{k}")
+                  for k, v in (("start", c), ("stop", c + 1), ("step", 1), ("axis", 1))]
+        column = build("Slice", [self.x, *bounds], name=self.scope.make(f"{self.base}/x{c}")).outputs[0]
+        return build("Convert", [column], {"destination_type": "f64"}, name=self.scope.make(f"{self.base}/x{c}/f64")).outputs[0]
+
+    def add(self, product: Output) -> None:
+        if self.sum is not None:
+            wide = build("Convert", [self.sum], {"destination_type": "f64"}, name=self.scope.make(f"{self.base}/sum/f64")).outputs[0]
+            product = build("Add", [wide, product], name=self.scope.make(f"{self.base}/fma")).outputs[0]
+        self.sum = build("Convert", [product], {"destination_type": self.x.etype.name},
+                         name=self.scope.make(f"{self.base}/sum")).outputs[0]
+
+
+def _dequantized_weights(node: Node, lowered: Mapping[str, LayerPlan]) -> np.ndarray:
+    """DequantizeLinear's f32 weights of lowered layer ``node``: ``(q - zero_point) · scale``."""
+    w = lowered[node.name].quantization[1]
+    return (w.values - w.zero_point).astype(np.float32) * w.scale.astype(np.float32)
+
+
 def _fused_multiply_add_over_channels(node: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
     """Replace ``node`` by its float computation as ONNX Runtime's ConvTranspose does it (a GEMM
     whose columns the windows then take, bias after): the dequantized f32 inputs and weights,
-    each output value a sequential f32 fused multiply-add over the input channels (the product
-    exact in f64, the sum rounded to f32 at each step), laid out by DepthToSpace. Exact up to
-    128 input channels (longer sums ONNX Runtime's GEMM splits into blocks)."""
-    x = node.inputs[0].source
-    w = lowered[node.name].quantization[1]  # DequantizeLinear's f32 weights, [C_in, C_out, K, K]
-    weights = (w.values - w.zero_point).astype(np.float32) * w.scale.astype(np.float32)
+    each output value a sequential f32 fused multiply-add over the input channels, laid out by
+    DepthToSpace. Exact up to 128 input channels (longer sums ONNX Runtime's GEMM splits into
+    blocks)."""
+    weights = _dequantized_weights(node, lowered)  # [C_in, C_out, K, K]
     channels_in, channels_out, kernel = weights.shape[0], weights.shape[1], weights.shape[2]
-    base = f"{node.name}/onnx"
-
-    def const(value, what):
-        return make_constant(np.ascontiguousarray(value), name=scope.make(f"{base}/{what}")).outputs[0]
-
-    acc = None
+    sums = _FusedMultiplyAdds(node, scope)
     for c in range(channels_in):
-        bounds = [const(np.asarray([v], np.int64), f"x{c}/{k}") for k, v in (("start", c), ("stop", c + 1), ("step", 1), ("axis", 1))]
-        column = build("Slice", [x, *bounds], name=scope.make(f"{base}/x{c}")).outputs[0]
-        column = build("Convert", [column], {"destination_type": "f64"}, name=scope.make(f"{base}/x{c}/f64")).outputs[0]
         filters = weights[c].astype(np.float64).reshape(1, channels_out * kernel * kernel, 1, 1)
-        step = build("Multiply", [column, const(filters, f"w{c}")], name=scope.make(f"{base}/product{c}")).outputs[0]
-        if acc is not None:
-            wide = build("Convert", [acc], {"destination_type": "f64"}, name=scope.make(f"{base}/acc{c}/f64")).outputs[0]
-            step = build("Add", [wide, step], name=scope.make(f"{base}/fma{c}")).outputs[0]
-        acc = build("Convert", [step], {"destination_type": x.etype.name}, name=scope.make(f"{base}/acc{c}")).outputs[0]
-    y = build("DepthToSpace", [acc], {"block_size": int(kernel), "mode": "depth_first"}, name=scope.make(f"{base}/windows")).outputs[0]
+        sums.add(build("Multiply", [sums.channel(c), sums.const(filters, f"w{c}")],
+                       name=scope.make(f"{sums.base}/product{c}")).outputs[0])
+    y = build("DepthToSpace", [sums.sum], {"block_size": int(kernel), "mode": "depth_first"},
+              name=scope.make(f"{sums.base}/windows")).outputs[0]
     node.outputs[0].replace_uses(y, keep_names=True)
 
 
@@ -744,37 +764,25 @@ def _sequential_convolution(node: Node, scope: NameScope, lowered: Mapping[str, 
     step (a one-tap convolution in f64, exact), then the bias. Exact up to 128 products per
     sum; longer sums ONNX Runtime's GEMM splits into blocks (of 128 or more, depending on the
     number of output columns) whose sums it adds, which this does not reproduce."""
-    x = node.inputs[0].source
-    w = lowered[node.name].quantization[1]
-    weights = (w.values - w.zero_point).astype(np.float32) * w.scale.astype(np.float32)  # [O, C, KH, KW]
-    base = f"{node.name}/onnx"
-
-    def const(value, what):
-        return make_constant(np.ascontiguousarray(value), name=scope.make(f"{base}/{what}")).outputs[0]
-
-    acc = None
+    weights = _dequantized_weights(node, lowered)  # [O, C, KH, KW]
     channels, height, width = weights.shape[1:]
     pointwise = height * width == 1 and all(v == 1 for v in node.attrs["strides"]) and not any(
         node.attrs.get("pads_begin", ())) and not any(node.attrs.get("pads_end", ()))
+    sums = _FusedMultiplyAdds(node, scope)
     for c in range(channels):
-        bounds = [const(np.asarray([v], np.int64), f"x{c}/{k}") for k, v in (("start", c), ("stop", c + 1), ("step", 1), ("axis", 1))]
-        column = build("Slice", [x, *bounds], name=scope.make(f"{base}/x{c}")).outputs[0]
-        column = build("Convert", [column], {"destination_type": "f64"}, name=scope.make(f"{base}/x{c}/f64")).outputs[0]
+        column = sums.channel(c)
         for i in range(height):
             for j in range(width):
                 tap = np.zeros((weights.shape[0], 1, height, width), np.float64)
                 tap[:, 0, i, j] = weights[:, c, i, j]
                 if pointwise:
-                    step = build("Multiply", [column, const(tap.reshape(1, -1, 1, 1), f"w{c}")],
-                                 name=scope.make(f"{base}/product{c}")).outputs[0]
+                    product = build("Multiply", [column, sums.const(tap.reshape(1, -1, 1, 1), f"w{c}")],
+                                    name=scope.make(f"{sums.base}/product{c}"))
                 else:
-                    step = build("Convolution", [column, const(tap, f"w{c}_{i}_{j}")], dict(node.attrs),
-                                 name=scope.make(f"{base}/product{c}_{i}_{j}")).outputs[0]
-                if acc is not None:
-                    wide = build("Convert", [acc], {"destination_type": "f64"}, name=scope.make(f"{base}/acc/f64")).outputs[0]
-                    step = build("Add", [wide, step], name=scope.make(f"{base}/fma")).outputs[0]
-                acc = build("Convert", [step], {"destination_type": x.etype.name}, name=scope.make(f"{base}/acc")).outputs[0]
-    node.outputs[0].replace_uses(acc, keep_names=True)
+                    product = build("Convolution", [column, sums.const(tap, f"w{c}_{i}_{j}")], dict(node.attrs),
+                                    name=scope.make(f"{sums.base}/product{c}_{i}_{j}"))
+                sums.add(product.outputs[0])
+    node.outputs[0].replace_uses(sums.sum, keep_names=True)
 
 
 INT32_BIAS = Departure(
