@@ -88,6 +88,15 @@ def quantized_cases(efficientnet: Path, only: str | None, folder: Path, overflow
             yield label, quantize(name, tool, samples, folder, overflow_fix), inputs
 
 
+def departure_arguments() -> argparse.Namespace:
+    """The options of the scripts that measure a runtime's departures on these cases."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", help="run only the models whose label contains this text")
+    parser.add_argument("--efficientnet", type=Path, default=EFFICIENTNET, help="path of efficientnet_lite0.onnx")
+    parser.add_argument("--all", action="store_true", help="print every FakeQuantize, not only those that differ")
+    return parser.parse_args()
+
+
 def relative(actual: list, expected: list) -> str:
     """max and mean |difference| / range, the largest over the float outputs."""
     pairs = [(a.astype(np.float64), e) for a, e in zip(actual, expected) if e.dtype.kind == "f"]

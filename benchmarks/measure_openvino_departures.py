@@ -23,7 +23,6 @@ the cascade of earlier departures through later rounding boundaries.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +33,7 @@ import openvino as ov
 import lpir
 from lpir.ir.passes import clone_model
 from lpir.ops import build
-from bench_integer import EFFICIENTNET, quantized_cases, relative
+from bench_integer import departure_arguments, quantized_cases, relative
 from timing import OV_F32
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -67,11 +66,7 @@ def free_running(model, inputs: list, fqs: list, openvino: dict, arithmetic: str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--only", help="run only the models whose label contains this text")
-    parser.add_argument("--efficientnet", type=Path, default=EFFICIENTNET, help="path of efficientnet_lite0.onnx")
-    parser.add_argument("--all", action="store_true", help="print every FakeQuantize, not only those that differ")
-    args = parser.parse_args()
+    args = departure_arguments()
     core = ov.Core()
     with tempfile.TemporaryDirectory() as folder:
         for label, xml, inputs in quantized_cases(args.efficientnet, args.only, Path(folder)):
@@ -85,12 +80,7 @@ def main() -> None:
             free = {a: free_running(model, inputs, fqs, openvino, a) for a in ARITHMETICS}
             print(f"\n{label}: {len(fqs)} activation FakeQuantizes; codes differing from OpenVINO's "
                   "(teacher forced reference / openvino-cpu | free running reference / openvino-cpu)")
-            for fq in fqs:
-                row = [d.get(fq.name, "-") for d in (forced["reference"], forced["openvino-cpu"],
-                                                      free["reference"][0], free["openvino-cpu"][0])]
-                if args.all or any(isinstance(v, int) and v for v in row):
-                    size = openvino[fq.name].size
-                    print(f"  {fq.name[:48]:48s} {size:8d}  {row[0]!s:>6} / {row[1]!s:<6} | {row[2]!s:>6} / {row[3]!s:<6}")
+            print("\n".join(ovcut.departure_rows(fqs, openvino, forced, free, args.all)))
             for arithmetic in ARITHMETICS:
                 departing = [n for n, d in forced[arithmetic].items() if d]
                 total = sum(forced[arithmetic].values())

@@ -171,6 +171,51 @@ def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithme
     return [Segment(model, fq, names, arithmetic)(inputs, openvino) for fq in fqs]
 
 
+def _tapped_codes(compiled, fq):
+    """What to tap in ``compiled``'s lowered model for the codes of FakeQuantize ``fq`` of its
+    model, and how to read them: its output where it is still there, else the input integer mode
+    quantizes in its place (QuantizeLinear's rounding where ``arithmetic="onnxruntime"`` put
+    it before ``fq``, or the original input) through the reference formula."""
+    from lpir.errors import LpirError
+    for name, output in ((fq.name, True), (f"{fq.name}/quantize_linear/grid", False)):
+        try:
+            node = compiled.lowered.node(name)
+        except LpirError:
+            continue
+        return node.outputs[0], (codes if output else reference_codes)
+    return compiled._in_lowered(fq.inputs[0].source), reference_codes
+
+
+def free_running(model, inputs: list, fqs: list, peer: dict[str, np.ndarray], arithmetic: str,
+                 skip: set[str] = frozenset()) -> tuple[dict[str, int], list]:
+    """Codes differing from the peer's (``peer``: FakeQuantize name → the peer's output there) at
+    each FakeQuantize of ``fqs`` but those in ``skip`` and those on model inputs, in lpir's own
+    integer-mode run of the whole model with ``arithmetic``, read by taps (which, unlike extra
+    Results, leave every node's consumers as they are); and lpir's outputs."""
+    compiled = lpir.compile_model(model, integer=True, arithmetic=arithmetic)
+    kept = [fq for fq in fqs if fq.name not in skip and fq.inputs[0].source.node.type != "Parameter"]
+    targets = [_tapped_codes(compiled, fq) for fq in kept]
+    seen = {}
+    outputs = compiled(inputs, taps=compiled.tap([t for t, _ in targets], lambda out, value: seen.__setitem__(id(out), value)))
+    differ = {fq.name: int((read(fq, seen[id(t)]) != codes(fq, peer[fq.name])).sum()) for fq, (t, read) in zip(kept, targets)}
+    return differ, list(outputs)
+
+
+def departure_rows(fqs: list, peer: dict[str, np.ndarray], forced: dict[str, dict[str, int]],
+                   free: dict[str, tuple[dict[str, int], list]], everything: bool = False) -> list[str]:
+    """One line per FakeQuantize whose codes differ from the peer's anywhere (every one with
+    ``everything``): its size, then the codes differing under teacher forcing and in free
+    running, for each arithmetic of ``forced`` / ``free`` (in their order)."""
+    a, b = forced
+    lines = []
+    for fq in fqs:
+        row = [d.get(fq.name, "-") for d in (forced[a], forced[b], free[a][0], free[b][0])]
+        if everything or any(isinstance(v, int) and v for v in row):
+            lines.append(f"  {fq.name[:48]:48s} {peer[fq.name].size:8d}  {row[0]!s:>6} / {row[1]!s:<6} | "
+                         f"{row[2]!s:>6} / {row[3]!s:<6}")
+    return lines
+
+
 def rounded_the_other_way(forced: Forced, values: np.ndarray, index: tuple) -> np.ndarray:
     """``values`` (outputs of ``forced.fq``) with the element at ``index`` given the code on the
     other side of the rounding boundary nearest to lpir's input value there."""

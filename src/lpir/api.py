@@ -124,7 +124,11 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     or ``exact``) computes as OpenVINO's CPU plugin does where it departs from the reference:
     it does not round a FakeQuantize between a convolution and a residual Add it fuses into it,
     and computes a FakeQuantize fused after a layer, the layer's dequantization and what lies
-    between in the f32 steps of its oneDNN int8 primitive (the plan lists them;
+    between in the f32 steps of its oneDNN int8 primitive; ``arithmetic="onnxruntime"`` as ONNX
+    Runtime runs the model's QDQ export (``save_model`` to .onnx): biases of quantized layers
+    rounded to int32 on their accumulator's grid, QuantizeLinear's ``round(x / scale)`` and
+    DequantizeLinear's values, ONNX's HardSwish / HardSigmoid formula, the Convs it leaves in
+    float and ConvTranspose as its float GEMM (the plan lists the nodes either rewrites;
     :mod:`lpir.runtime.arithmetic`).
     A MatMul whose constant weights hold at least ``sparse_weights_rate`` exact zeros runs a
     sparse kernel, as OpenVINO's ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE`` (1.0: off).

@@ -42,6 +42,23 @@ def scale_to_range(scale, zero_point, qmin: int, qmax: int) -> tuple[np.ndarray,
     return scale * (np.float32(qmin) - zero_point), scale * (np.float32(qmax) - zero_point)
 
 
+def accumulator_bias(bias, input_scale, weight_scale) -> tuple[np.ndarray, np.ndarray] | None:
+    """A layer's float bias on the grid of its integer accumulator, as ONNX's integer kernels add
+    it: ``(q, scale)`` with int32 ``q = round(bias / scale)`` and float32 ``scale = input_scale ·
+    weight_scale`` (per tensor or per output channel, the bias's shape), the bias then being
+    ``q · scale``; None when a scale is not positive or does not fit the bias, or ``q`` leaves int32."""
+    bias = np.asarray(bias)
+    scale = (np.float32(input_scale) * np.asarray(weight_scale, np.float32)).astype(np.float32)
+    scale = np.broadcast_to(scale, bias.shape) if scale.size == 1 else scale
+    if scale.shape != bias.shape or not np.all(scale > 0):
+        return None
+    q = np.rint(bias.astype(np.float64) / scale)
+    limits = np.iinfo(np.int32)
+    if not np.all((q >= limits.min) & (q <= limits.max)):
+        return None
+    return q.astype(np.int32), np.ascontiguousarray(scale)
+
+
 def zero_point_of(low, scale, offset: int) -> np.ndarray:
     """The (real-valued) zero point that stores ``low`` as the integer ``offset``."""
     return offset - np.asarray(low, np.float64) / np.asarray(scale, np.float64)

@@ -48,7 +48,7 @@ from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, layer_name
 from lpir.ops import build, lookup
-from lpir.runtime.arithmetic import find_departures
+from lpir.runtime.arithmetic import RUNTIMES, find_departures
 from lpir.runtime.integer_rules import CPU_RULES, INTEGER_LEVELS, INTERVALS, LayerRule, Reasons
 
 ZERO_POINT_TOLERANCE = 1e-3  # a zero point this close to an integer is that integer
@@ -77,8 +77,8 @@ class Plan:
 
     layers: list[LayerPlan] = field(default_factory=list)
     form: str = "integer"  # "exact": the rows marked integer are computed in f64 on dequantized inputs
-    arithmetic: str = "reference"  # or "openvino-cpu": OpenVINO's CPU departures applied (lpir.runtime.arithmetic)
-    departures: list[tuple[str, str]] = field(default_factory=list)  # (FakeQuantize, rule) rewritten for them
+    arithmetic: str = "reference"  # or a runtime's departures applied (lpir.runtime.arithmetic)
+    departures: list[tuple[str, str]] = field(default_factory=list)  # (node, rule) rewritten for them
     # Integer layers whose input 0 is a quantized activation: the largest magnitude it can take.
     input_bounds: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -97,8 +97,8 @@ class Plan:
         head = f"{len(self.integer_layers)} of {len(self.layers)} layers run {how}"
         text = head + "\n" + table(["layer", "op", "runs", "inputs", "kernel", "why float"], rows, limit=None)
         if self.arithmetic != "reference":
-            text += (f"\n{self.arithmetic} arithmetic: {len(self.departures)} FakeQuantize computed as OpenVINO's CPU does\n"
-                     + table(["FakeQuantize", "departure"], self.departures, limit=None))
+            text += (f"\n{self.arithmetic} arithmetic: {len(self.departures)} node(s) computed as "
+                     f"{RUNTIMES[self.arithmetic]} does\n" + table(["node", "departure"], self.departures, limit=None))
         return text
 
 
@@ -141,21 +141,21 @@ def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "r
     """A copy of ``model`` with the layers integer mode lowers rewritten in ``form``
     (``"integer"``: i32 layers; ``"exact"``: f64 layers on exactly dequantized inputs), and the plan.
 
-    ``arithmetic="openvino-cpu"`` also rewrites the FakeQuantize nodes OpenVINO's CPU plugin
-    computes differently from the reference (:mod:`lpir.runtime.arithmetic`)."""
+    ``arithmetic="openvino-cpu"`` / ``"onnxruntime"`` also rewrites the nodes that runtime computes
+    differently from the reference (:mod:`lpir.runtime.arithmetic`)."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     if rewrite:
         model = clone_model(model)
     departures = []
     if arithmetic != "reference":
-        lowered_names = {row.name for row in lower(model, form, rewrite=False)[1].integer_layers}
-        departures = find_departures(model, arithmetic, lowered_names)
+        layers = {row.name: row for row in lower(model, form, rewrite=False)[1].integer_layers}
+        departures = find_departures(model, arithmetic, layers)
     plan = Plan(form=form, arithmetic=arithmetic)
     scope = NameScope(model)
     for fq, rule in departures:
         if rewrite and rule.prepare is not None:
-            rule.prepare(fq, scope)
+            rule.prepare(fq, scope, layers)
     quantized_once: dict[tuple, Output] = {}
     for node in model.nodes():
         rule = CPU_RULES.get(node.type)
@@ -185,7 +185,7 @@ def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "r
             zero_point = 0 if quantized[0].zero_point_after else quantized[0].zero_point
             plan.input_bounds[node.name] = int(max(np.abs(lo - zero_point).max(), np.abs(hi - zero_point).max()))
     for fq, rule in departures:
-        if rewrite:
+        if rewrite and rule.rewrite is not None:
             rule.rewrite(fq, scope)
         plan.departures.append((fq.name, rule.description))
     return model, plan
@@ -510,10 +510,26 @@ def _other_input(node: Node, producer: Node) -> Output:
 
 def _constant_output(out: Output) -> np.ndarray | None:
     """The value of ``out`` when it depends on constants only (weights and ranges), else None."""
+    if _reads_input(out):  # found without recursion: an activation may be thousands of nodes deep
+        return None
     try:
         return constant_value(out)
     except _NotConstant:
         return None
+
+
+def _reads_input(out: Output) -> bool:
+    """Whether ``out`` depends on a Parameter (or a node without inputs other than a Const)."""
+    stack, seen = [out.node], set()
+    while stack:
+        node = stack.pop()
+        if node.type == "Const" or id(node) in seen:
+            continue
+        if node.type in ("Parameter", "Result") or not node.inputs:
+            return True
+        seen.add(id(node))
+        stack.extend(p.source.node for p in reversed(node.inputs))
+    return False
 
 
 class _NotConstant(Exception):

@@ -12,12 +12,11 @@ import numpy as np
 
 from lpir.io.onnx.emit import EmitContext, emitter
 from lpir.io.onnx.emitters.weights import weight_input
-from lpir.ir import types
+from lpir.ir import qparams, types
 from lpir.ir.graph import Node, Output
 
 _AUTO_PAD = {"explicit": "NOTSET", "notset": "NOTSET", "valid": "VALID", "same_upper": "SAME_UPPER",
              "same_lower": "SAME_LOWER"}
-_INT32 = np.iinfo(np.int32)
 
 
 def _window(ctx: EmitContext, node: Node, *, dilations: bool = True) -> dict:
@@ -57,14 +56,11 @@ def bias_input(ctx: EmitContext, bias: np.ndarray, x_name: str, w_name: str, bas
     x_scale = ctx.activation_scales.get(x_name)
     w = ctx.weight_scales.get(w_name)
     if x_scale is not None and w is not None and (w[1] in (None, 0) or np.size(w[0]) == 1):
-        scale = (np.float32(x_scale) * np.asarray(w[0], np.float32)).astype(np.float32)
-        scale = np.broadcast_to(scale, bias.shape) if scale.size == 1 else scale
-        if scale.shape == bias.shape and np.all(scale > 0):
-            q = np.rint(bias.astype(np.float64) / scale)
-            if np.all((q >= _INT32.min) & (q <= _INT32.max)):
-                data = ctx.initializer(q.astype(np.int32), f"{base}/bias_quantized", types.i32)
-                scale_name = ctx.initializer(np.ascontiguousarray(scale), f"{base}/bias_scale", types.f32)
-                return ctx.add("DequantizeLinear", [data, scale_name], name=f"{base}/bias_dequantize", axis=0)[0]
+        rounded = qparams.accumulator_bias(bias, x_scale, w[0])
+        if rounded is not None:
+            data = ctx.initializer(rounded[0], f"{base}/bias_quantized", types.i32)
+            scale_name = ctx.initializer(rounded[1], f"{base}/bias_scale", types.f32)
+            return ctx.add("DequantizeLinear", [data, scale_name], name=f"{base}/bias_dequantize", axis=0)[0]
     return ctx.initializer(bias, f"{base}/bias", types.f32)
 
 
