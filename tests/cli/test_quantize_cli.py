@@ -94,15 +94,18 @@ def test_help_has_an_example():
 
 
 def test_range_and_bias_correction_flags_are_the_api_options(real_ir, crops_npy, tmp_path):
-    """--weights-range/--activations-range/--bias-correction give the model lpir.quantize gives
-    with the same options (every FakeQuantize limit and weight byte equal), not the default one:
-    NNCF's ranges, which the default (searched ranges) replaces, and NNCF's layerwise correction."""
+    """--weights-range/--activations-range/--overflow-fix/--bias-correction give the model
+    lpir.quantize gives with the same options (every FakeQuantize limit and weight byte equal),
+    not the default one: NNCF's ranges, which the default (searched ranges) replaces, 7-bit
+    weights everywhere and NNCF's layerwise correction."""
     out = tmp_path / "nncf_ranges.xml"
     proc = lpir_cli("quantize", real_ir("ppocr_cls"), "-o", out, "--data", crops_npy, "--subset-size", 3,
-                    "--weights-range", "minmax", "--activations-range", "mean_minmax", "--bias-correction", "layerwise")
+                    "--weights-range", "minmax", "--activations-range", "mean_minmax", "--overflow-fix", "enable",
+                    "--bias-correction", "layerwise")
     assert proc.returncode == 0, proc.stderr
     samples = [realdata.text_lines(48, 192, 4)[i:i + 1] for i in range(3)]
-    options = {"weights_range_estimator_params": "minmax", "activations_range_estimator_params": "mean_minmax"}
+    options = {"weights_range_estimator_params": "minmax", "activations_range_estimator_params": "mean_minmax",
+               "overflow_fix": "enable"}
     api = tmp_path / "api.xml"
     lpir.save_model(lpir.quantize(lpir.read_model(real_ir("ppocr_cls")), samples, subset_size=3, advanced=options,
                                   fast_bias_correction=False), api)

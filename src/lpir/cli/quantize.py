@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError(f"--data {data}: no such file or folder")
     scope = lpir.IgnoredScope(names=args.ignore) if args.ignore else None
     advanced = {key: value for key, value in (("weights_range_estimator_params", args.weights_range),
-                                              ("activations_range_estimator_params", args.activations_range))
+                                              ("activations_range_estimator_params", args.activations_range),
+                                              ("overflow_fix", args.overflow_fix))
                 if value is not None}
     quantized = lpir.quantize(model, samples, subset_size=args.subset_size, preset=args.preset,
                               model_type=args.model_type, ignored_scope=scope, advanced=advanced,
@@ -132,6 +133,9 @@ def register(subparsers) -> None:
     p.add_argument("--ignore", action="append", metavar="NAME", help="keep this layer in float (repeatable)")
     p.add_argument("--bias-correction", choices=("fast", "layerwise"), default="fast",
                    help="NNCF's FastBiasCorrection (default) or its layer-by-layer BiasCorrection")
+    p.add_argument("--overflow-fix", choices=ADVANCED["overflow_fix"],
+                   help="7-bit weights on the first convolutions (first_layer, NNCF's default), on every layer "
+                   "(enable: OpenVINO then computes the same on CPUs with and without VNNI) or none (disable)")
     ranges = p.add_argument_group("range setting (default: searched; NNCF's with --weights-range minmax "
                                   "--activations-range mean_minmax)")
     ranges.add_argument("--weights-range", choices=ADVANCED["weights_range_estimator_params"],
