@@ -244,16 +244,21 @@ def _fused_chain(fq: Node, lowered: set[str]) -> list[Node] | None:
     return [node] + chain[::-1]
 
 
+def _sum_operands(unrounded: list[Node]) -> list[Node]:
+    """The other input of the residual Add of each unrounded FakeQuantize (the sum post-op's
+    operand), where it is a FakeQuantize."""
+    adds = [fq.outputs[0].consumers[0].node for fq in unrounded]
+    return [p.source.node for fq, add in zip(unrounded, adds) for p in add.inputs
+            if p.source.node is not fq and p.source.node.type == "FakeQuantize"]
+
+
 def _around_fused_sum(unrounded: list[Node]) -> list[Node]:
     """The FakeQuantizes around the residual Add of each unrounded FakeQuantize (fused as a sum):
-    the one after it, and the other input's (the sum post-op's operand) when it is one. The sum's
-    arithmetic is not reproduced; there the reference FakeQuantize is measured closer."""
-    found = []
-    for fq in unrounded:
-        add = fq.outputs[0].consumers[0].node
-        found.append(add.outputs[0].consumers[0].node)
-        found += [p.source.node for p in add.inputs if p.source.node is not fq and p.source.node.type == "FakeQuantize"]
-    return found
+    the one after it, and the sum post-op's operand. The sum's arithmetic is not reproduced; the
+    reference FakeQuantize is measured closer after it, and the reference value of the operand's
+    codes in it (:data:`SUM_OPERAND` gives the codes)."""
+    after = [fq.outputs[0].consumers[0].node.outputs[0].consumers[0].node for fq in unrounded]
+    return after + _sum_operands(unrounded)
 
 
 def _find_fused_post_ops(model: Model, lowered: set[str]) -> list[Node]:
@@ -261,6 +266,11 @@ def _find_fused_post_ops(model: Model, lowered: set[str]) -> list[Node]:
     skip = set(map(id, unrounded + _around_fused_sum(unrounded)))
     return [node for node in model.nodes() if node.type == "FakeQuantize" and id(node) not in skip
             and _fused_chain(node, lowered) is not None]
+
+
+def _find_sum_operands(model: Model, lowered: set[str]) -> list[Node]:
+    operands = _sum_operands(_find_unrounded_residual(model, lowered))
+    return [fq for fq in dict.fromkeys(operands) if _fused_chain(fq, lowered) is not None]
 
 
 def _hard_sigmoid_steps(node: Node, scope: NameScope, stem: str) -> None:
@@ -366,9 +376,20 @@ def _linear(x: Output, scale: np.ndarray, shift: np.ndarray, scope: NameScope, s
     return x
 
 
+def _same_input_limits(fq: Node) -> list[Node]:
+    """The other FakeQuantizes reading ``fq``'s input with its input limits (integer mode's
+    quantize FakeQuantizes of the layers ``fq`` feeds): they must give the same codes. Limits
+    are compared by value, whatever their rank: integer mode writes a per-tensor limit as
+    shape ``(1,)`` where the model may have a scalar."""
+    from lpir.runtime.lowering import constant_value
+    limits = [np.squeeze(constant_value(p.source)) for p in fq.inputs[1:3]]
+    return [c.node for c in fq.inputs[0].source.consumers if c.node is not fq and c.node.type == "FakeQuantize"
+            and all(np.array_equal(np.squeeze(constant_value(c.node.inputs[i].source)), v)
+                    for i, v in zip((1, 2), limits))]
+
+
 def _post_op_fake_quantize(fq: Node, scope: NameScope) -> None:
     """Replace ``fq`` (and the activations of its fused chain) by the steps oneDNN computes."""
-    from lpir.runtime.lowering import constant_value
     node = fq.inputs[0].source.node
     while (node.type in _PASSED + _REWRITTEN + ("Add", "Multiply")  # the chain found, back to the layer
            and sum(not _is_constant(p.source) for p in node.inputs) == 1):  # (not through a fused sum)
@@ -376,11 +397,7 @@ def _post_op_fake_quantize(fq: Node, scope: NameScope) -> None:
         if node.type in _REWRITTEN:
             _onednn_hswish(node, scope)
         node = before
-    x = fq.inputs[0].source
-    il, ih = (constant_value(p.source) for p in fq.inputs[1:3])
-    same_input = [c.node for c in x.consumers if c.node is not fq and c.node.type == "FakeQuantize"
-                  and all(np.array_equal(constant_value(c.node.inputs[i].source), v) for i, v in ((1, il), (2, ih)))]
-    for node in [fq] + same_input:  # integer mode's quantize FakeQuantizes of the same values: the same codes
+    for node in [fq] + _same_input_limits(fq):  # integer mode's quantize FakeQuantizes of the same values: the same codes
         _fold_dequantization(node, scope)
         _replace_by_formula(node, scope)
 
@@ -480,12 +497,7 @@ def _quantization_kernel(fq: Node, scope: NameScope) -> None:
     """Replace ``fq`` (and integer mode's quantize FakeQuantizes of the same values) by the
     plugin's quantization kernel: its FakeQuantize node's f32 crop limits, scales and shifts as
     they are (``jit_uni_quantization``: crop, a fused multiply-add, round, a fused multiply-add)."""
-    from lpir.runtime.lowering import constant_value
-    x = fq.inputs[0].source
-    il, ih = (constant_value(p.source) for p in fq.inputs[1:3])
-    same_input = [c.node for c in x.consumers if c.node is not fq and c.node.type == "FakeQuantize"
-                  and all(np.array_equal(constant_value(c.node.inputs[i].source), v) for i, v in ((1, il), (2, ih)))]
-    for node in [fq] + same_input:
+    for node in [fq] + _same_input_limits(fq):
         _replace_by_kernel(node, scope)
 
 
@@ -510,6 +522,29 @@ def _replace_by_kernel(fq: Node, scope: NameScope) -> None:
     y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
     fq.outputs[0].replace_uses(y, keep_names=True)
 
+
+def _post_op_codes_reference_sum(fq: Node, scope: NameScope) -> None:
+    """Replace ``fq``, the operand of a fused sum that ends its own layer's post-ops, by the
+    post-op formula (the codes the plugin writes), and give the residual Adds the reference value
+    of those codes (measured closer there than the formula's f32 value): a FakeQuantize on the
+    output grid, which maps each of its points to itself."""
+    from lpir.runtime.lowering import constant_value
+    limits = [constant_value(p.source) for p in fq.inputs[3:5]]
+    levels = fq.attrs["levels"]
+    adds = [p for p in fq.outputs[0].consumers if p.node.type == "Add"]
+    _post_op_fake_quantize(fq, scope)
+    for port in adds:
+        value = port.source
+        grid = [make_constant(np.asarray(v), name=scope.make(f"{fq.name}/sum_operand/{what}")).outputs[0]
+                for v, what in zip(limits * 2, ("input_low", "input_high", "output_low", "output_high"))]
+        port.connect(build("FakeQuantize", [value, *grid], {"levels": levels},
+                           name=scope.make(f"{fq.name}/sum_operand")).outputs[0])
+
+
+SUM_OPERAND = Departure(
+    "sum operand",
+    "FakeQuantize read by a fused residual sum: post-op codes, their reference value in the sum",
+    _find_sum_operands, _post_op_codes_reference_sum, _fold_into_limits)
 
 QUANTIZATION_KERNELS = Departure(
     "quantization kernels",
@@ -812,7 +847,7 @@ FLOAT_CONVOLUTION = Departure(
 
 DEPARTURES: dict[str, tuple[Departure, ...]] = {
     "reference": (),
-    "openvino-cpu": (UNROUNDED_RESIDUAL, FUSED_POST_OPS, QUANTIZATION_KERNELS),
+    "openvino-cpu": (UNROUNDED_RESIDUAL, FUSED_POST_OPS, SUM_OPERAND, QUANTIZATION_KERNELS),
     "onnxruntime": (INT32_BIAS, FLOAT_CONVOLUTION, HARD_ACTIVATIONS, FLOAT_TRANSPOSED, QUANTIZE_LINEAR),
 }
 
