@@ -13,14 +13,17 @@ step off.
 from __future__ import annotations
 
 import numpy as np
+import openvino as ov
 import pytest
+from openvino import opset13 as ov_ops
 
 import lpir
 import ovcut
 import ovmodels
 import realdata
 from lpir.errors import ValidationError
-from lpir.runtime.arithmetic import FUSED_POST_OPS, post_op_formula
+from lpir.ops import build
+from lpir.runtime.arithmetic import FUSED_POST_OPS, QUANTIZATION_KERNELS, post_op_formula
 from lpir.ir.subgraph import extract_subgraph
 
 
@@ -285,3 +288,39 @@ def test_detector_fake_quantizes_match_openvino(lpir_int8):
         assert differ["reference"] >= 100
     else:  # AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2): measured 6 codes, the reference 141
         assert differ["openvino-cpu"] <= differ["reference"]
+
+
+def _input_quantized_convolution(seed: int) -> ov.Model:
+    """x → FakeQuantize (scalar limits of no round measure, as lpir.quantize writes them) → conv → Result."""
+    rng = np.random.default_rng(seed)
+    x = ov_ops.parameter([1, 8, 12, 12], np.float32, name="x")
+    y = ovmodels._conv3x3(ovmodels._fq_node(x, -2.6594152, 2.6386385), 8, 8, rng)
+    return ov.Model([ov_ops.result(y)], [x], "input_quantized")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_layers_read_the_codes_the_rule_gives(tmp_path, seed):
+    """The FakeQuantize integer mode puts before a lowered layer is rewritten with the one it
+    copies, even where the model's limits are scalars and integer mode's have shape (1,): the
+    convolution then reads the codes of the plugin's quantization kernel, so the model's output
+    on ``x`` is its output on that FakeQuantize's own values. Inputs a few f32 ULPs from the
+    rounding boundaries, where the kernel's f32 steps and the reference formula round some values
+    apart (a tenth of them, measured; the output moved by one such code is far from equal)."""
+    xml = ovmodels.save(_input_quantized_convolution(seed), tmp_path / "block.xml")
+    model = lpir.read_model(xml)
+    fq = model.parameters[0].outputs[0].consumers[0].node
+    il, ih, _, _ = (v.astype(np.float32) for v in ovcut.limits(fq))
+    rng = np.random.default_rng(30 + seed)
+    x = (il.astype(np.float64) + (rng.integers(0, 255, (1, 8, 12, 12)) + 0.5) * (np.float64(ih) - il) / 255)
+    x = x.astype(np.float32)
+    for _ in range(3):
+        step = np.float32(np.inf) * rng.choice([-1, 1], x.shape).astype(np.float32)
+        x = np.where(rng.random(x.shape) < 0.5, np.nextafter(x, step), x).astype(np.float32)
+    probed = lpir.read_model(xml)
+    probed.results.append(build("Result", [probed.node(fq.name).outputs[0]], name="codes"))
+    cpu = lpir.compile_model(probed, integer=True, arithmetic="openvino-cpu")
+    assert dict(cpu.plan.departures)[fq.name] == QUANTIZATION_KERNELS.description
+    output, quantized = cpu([x])
+    kernel_codes = ovcut.codes(fq, quantized)
+    assert (kernel_codes != ovcut.reference_codes(fq, x)).sum() >= x.size // 50  # the inputs tell the two apart
+    assert np.array_equal(output, cpu([quantized])[0])  # (the FakeQuantize maps its own values to themselves)
