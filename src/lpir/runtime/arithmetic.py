@@ -45,12 +45,22 @@ f32 steps, which decide values within an f32 ULP of a rounding boundary:
   a fused multiply-add. It decides rounding ties: PP-OCRv4 det's ``Add.264`` adds two tensors
   quantized on one range into a FakeQuantize of twice that range.
 
+* ``sum operand``: the other input of such a fused residual Add, when it is a FakeQuantize
+  ending its own convolution's post-ops (the plugin runs it there and writes its codes, which
+  the sum post-op then reads): its codes are the post-op formula's, the Add reads the reference
+  value of those codes (measured closer in the sum than the formula's f32 value).
+
+Each rule rewrites, with its FakeQuantize, the FakeQuantizes integer mode puts before the layers
+it quantizes (same input, same input limits), so that those layers read the rule's codes.
+
 Measured (OpenVINO 2026.4, AVX-512 int8 kernels, teacher forcing on OpenVINO's own tensors from
 cut models, benchmarks/measure_openvino_departures.py): codes differing from OpenVINO's, the
 reference → these rules, PP-OCR cls 34943 → 11, PP-OCRv4 rec 44 → 2, det 557 → 4,
 EfficientNet-Lite0 32139 → 0, MiniLM 64 → 59 (56 in one attention layer no rule covers). What
 is left on the classifier are squeeze-and-excitation Multiplies (whose input codes the cut
-models fuse differently), a pooling and two residual Adds.
+models fuse differently), a pooling and two residual Adds. End to end, against OpenVINO's whole
+model: EfficientNet-Lite0 0 (bit for bit; the reference 2.0e-2 of the output range), PP-OCR cls
+2.2e-2, the cascade of its squeeze-and-excitation departures.
 
 ONNX Runtime (CPU, every graph optimisation) runs lpir's QDQ export (:func:`lpir.save_model` to
 ``.onnx``), and departs from the FakeQuantize model in five ways:
