@@ -47,8 +47,9 @@ f32 steps, which decide values within an f32 ULP of a rounding boundary:
 
 * ``sum operand``: the other input of such a fused residual Add, when it is a FakeQuantize
   ending its own convolution's post-ops (the plugin runs it there and writes its codes, which
-  the sum post-op then reads): its codes are the post-op formula's, the Add reads the reference
-  value of those codes (measured closer in the sum than the formula's f32 value).
+  the sum post-op then reads): its codes are the post-op formula's, the Add (and any layer left
+  in float) reads the reference value of those codes (measured closer than the formula's f32
+  value).
 
 Each rule rewrites, with its FakeQuantize, the FakeQuantizes integer mode puts before the layers
 it quantizes (same input, same input limits), so that those layers read the rule's codes.
@@ -535,15 +536,16 @@ def _replace_by_kernel(fq: Node, scope: NameScope) -> None:
 
 def _post_op_codes_reference_sum(fq: Node, scope: NameScope) -> None:
     """Replace ``fq``, the operand of a fused sum that ends its own layer's post-ops, by the
-    post-op formula (the codes the plugin writes), and give the residual Adds the reference value
-    of those codes (measured closer there than the formula's f32 value): a FakeQuantize on the
+    post-op formula (the codes the plugin writes; the layers integer mode lowers after it read
+    them), and give its other consumers (the residual Add, layers left in float) the reference
+    value of those codes (measured closer than the formula's f32 value): a FakeQuantize on the
     output grid, which maps each of its points to itself."""
     from lpir.runtime.lowering import constant_value
     limits = [constant_value(p.source) for p in fq.inputs[3:5]]
     levels = fq.attrs["levels"]
-    adds = [p for p in fq.outputs[0].consumers if p.node.type == "Add"]
+    consumers = list(fq.outputs[0].consumers)
     _post_op_fake_quantize(fq, scope)
-    for port in adds:
+    for port in consumers:
         value = port.source
         grid = [make_constant(np.asarray(v), name=scope.make(f"{fq.name}/sum_operand/{what}")).outputs[0]
                 for v, what in zip(limits * 2, ("input_low", "input_high", "output_low", "output_high"))]
