@@ -266,7 +266,8 @@ def test_run_exact_prints_the_plan_and_equals_integer_mode(quantized_ir, tmp_pat
 
 
 @pytest.mark.parametrize("arithmetic, listed", [
-    ("openvino-cpu", ["openvino-cpu arithmetic: 3 node(s)", "clamped, not rounded", "post-op formula"]),
+    ("openvino-cpu", ["openvino-cpu arithmetic: 4 node(s)", "clamped, not rounded", "post-op formula",
+                      "read by a fused residual sum"]),
     ("onnxruntime", ["onnxruntime arithmetic:", "accumulator's grid", "as ONNX's QuantizeLinear"]),
 ])
 def test_run_with_an_arithmetic_lists_its_departures(tmp_path, arithmetic, listed):
