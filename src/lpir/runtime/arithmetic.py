@@ -785,6 +785,50 @@ def _sequential_convolution(node: Node, scope: NameScope, lowered: Mapping[str, 
     node.outputs[0].replace_uses(sums.sum, keep_names=True)
 
 
+def _find_float_depthwise(model: Model, lowered: Mapping[str, LayerPlan]) -> list[Node]:
+    """The lowered GroupConvolution layers of one output channel per group (depthwise ones) that
+    ONNX Runtime leaves in float, whose windows have at most 128 taps."""
+    found = []
+    for node in model.nodes():
+        shape = node.inputs[1].source.shape if node.type == "GroupConvolution" else None
+        if (node.name in lowered and shape is not None and len(shape) == 5 and tuple(shape[1:3]) == (1, 1)
+                and all(isinstance(d, int) for d in shape) and shape[3] * shape[4] <= 128
+                and not _fused_by_onnx_runtime(node, lowered)):
+            found.append(node)
+    return found
+
+
+def _one_row_gemm(node: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Replace depthwise GroupConvolution ``node`` by its float computation as ONNX Runtime's CPU
+    kernel does it on x86: each group a GEMM of one filter row (MLAS's one-row SGEMM kernel, no
+    fused multiply-add) over the window's taps in row-major order: every product rounded to f32,
+    the taps taken four at a time, each four summed in order, ``((p0 + p1) + p2) + p3``, and that
+    sum added to the running total; a remainder of two, then one, likewise. The bias after."""
+    weights = _dequantized_weights(node, lowered)  # [G, 1, 1, KH, KW]
+    height, width = weights.shape[3:]
+    dtype = node.inputs[0].source.etype.name
+    sums = _FusedMultiplyAdds(node, scope)
+    taps = [(i, j) for i in range(height) for j in range(width)]
+
+    def product(i: int, j: int) -> Output:
+        tap = np.zeros(weights.shape, np.float64)
+        tap[..., i, j] = weights[..., i, j]
+        wide = build("Convert", [sums.x], {"destination_type": "f64"}, name=scope.make(f"{sums.base}/x/f64")).outputs[0]
+        exact = build("GroupConvolution", [wide, sums.const(tap, f"w{i}_{j}")], dict(node.attrs),
+                      name=scope.make(f"{sums.base}/product{i}_{j}")).outputs[0]
+        return build("Convert", [exact], {"destination_type": dtype}, name=scope.make(f"{sums.base}/rounded{i}_{j}")).outputs[0]
+
+    total, start = None, 0
+    while start < len(taps):
+        step = next(n for n in (4, 2, 1) if len(taps) - start >= n)
+        block = product(*taps[start])
+        for tap in taps[start + 1:start + step]:
+            block = build("Add", [block, product(*tap)], name=scope.make(f"{sums.base}/block")).outputs[0]
+        total = block if total is None else build("Add", [block, total], name=scope.make(f"{sums.base}/sum")).outputs[0]
+        start += step
+    node.outputs[0].replace_uses(total, keep_names=True)
+
+
 INT32_BIAS = Departure(
     "int32 bias",
     "bias of a quantized layer rounded to its accumulator's grid (input scale x weight scale), as exported to QDQ",
@@ -810,10 +854,15 @@ FLOAT_CONVOLUTION = Departure(
     "Conv left in float by ONNX Runtime: f32 fused multiply-add over input channels and window, in order",
     _find_float_convolutions, None, _sequential_convolution)  # before the layers are lowered
 
+FLOAT_DEPTHWISE = Departure(
+    "float depthwise Conv",
+    "depthwise Conv left in float by ONNX Runtime: f32 products over the window, summed four at a time, as MLAS's one-row GEMM",
+    _find_float_depthwise, None, _one_row_gemm)  # before the layers are lowered
+
 DEPARTURES: dict[str, tuple[Departure, ...]] = {
     "reference": (),
     "openvino-cpu": (UNROUNDED_RESIDUAL, FUSED_POST_OPS, QUANTIZATION_KERNELS),
-    "onnxruntime": (INT32_BIAS, FLOAT_CONVOLUTION, HARD_ACTIVATIONS, FLOAT_TRANSPOSED, QUANTIZE_LINEAR),
+    "onnxruntime": (INT32_BIAS, FLOAT_CONVOLUTION, FLOAT_DEPTHWISE, HARD_ACTIVATIONS, FLOAT_TRANSPOSED, QUANTIZE_LINEAR),
 }
 
 
