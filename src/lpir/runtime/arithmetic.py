@@ -757,18 +757,48 @@ def _find_float_convolutions(model: Model, lowered: Mapping[str, LayerPlan]) -> 
             and not _fused_by_onnx_runtime(node, lowered)]  # one channel in and out: a depthwise kernel
 
 
+_GEMM_BLOCKS = ((16, 1024), (32, 512), (64, 256))  # (at most this many output columns, K block); else 128
+
+
+def _gemm_block(columns: Output, scope: NameScope, base: str) -> Output:
+    """The K block of MLAS's SGEMM for a GEMM of ``columns`` output columns (a scalar): 128, but
+    it trades halvings of its N block (from 128, down to 16) that still cover the columns for
+    doublings of its K block (``MlasSgemmOperation``, ``MlasConvOperation``)."""
+    def const(value, what):
+        return make_constant(np.asarray(value, np.int64), name=scope.make(f"{base}/{what}")).outputs[0]
+
+    block = const(128, "block")
+    for most, size in reversed(_GEMM_BLOCKS):
+        fits = build("LessEqual", [columns, const(most, f"columns{most}")], name=scope.make(f"{base}/fits{most}")).outputs[0]
+        block = build("Select", [fits, const(size, f"block{size}"), block], {"auto_broadcast": "numpy"}, name=scope.make(f"{base}/block")).outputs[0]
+    return block
+
+
+def _blocked_sum(node: Node, scope: NameScope, products: list[Output], block: int | None) -> Output:
+    """The products summed as MLAS's SGEMM kernel sums them with K blocks of ``block`` (None: one
+    block): each block a sequential f32 fused multiply-add from zero, the blocks' sums added in order."""
+    total = None
+    for start in range(0, len(products), block or len(products)):
+        sums = _FusedMultiplyAdds(node, scope)
+        for product in products[start:start + (block or len(products))]:
+            sums.add(product)
+        total = sums.sum if total is None else build("Add", [total, sums.sum], name=scope.make(f"{sums.base}/blocks")).outputs[0]
+    return total
+
+
 def _sequential_convolution(node: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
-    """Replace Convolution ``node`` by its float computation as ONNX Runtime's CPU kernel does it:
-    the dequantized f32 inputs and weights, each output value a sequential f32 fused
-    multiply-add over the input channels and the window (channel outermost), one product per
-    step (a one-tap convolution in f64, exact), then the bias. Exact up to 128 products per
-    sum; longer sums ONNX Runtime's GEMM splits into blocks (of 128 or more, depending on the
-    number of output columns) whose sums it adds, which this does not reproduce."""
+    """Replace Convolution ``node`` by its float computation as ONNX Runtime's CPU kernel does it
+    (one thread): the dequantized f32 inputs and weights, a GEMM over the input channels and the
+    window (channel outermost), one product per step (a one-tap convolution in f64, exact), then
+    the bias. MLAS's SGEMM sums each output value in K blocks of 128 to 1024 products, by the
+    number of output columns (output pixels of an image; :func:`_gemm_block`, chosen at run time),
+    each block a sequential f32 fused multiply-add, the blocks' sums added."""
     weights = _dequantized_weights(node, lowered)  # [O, C, KH, KW]
     channels, height, width = weights.shape[1:]
     pointwise = height * width == 1 and all(v == 1 for v in node.attrs["strides"]) and not any(
         node.attrs.get("pads_begin", ())) and not any(node.attrs.get("pads_end", ()))
     sums = _FusedMultiplyAdds(node, scope)
+    products = []
     for c in range(channels):
         column = sums.channel(c)
         for i in range(height):
@@ -781,8 +811,23 @@ def _sequential_convolution(node: Node, scope: NameScope, lowered: Mapping[str, 
                 else:
                     product = build("Convolution", [column, sums.const(tap, f"w{c}_{i}_{j}")], dict(node.attrs),
                                     name=scope.make(f"{sums.base}/product{c}_{i}_{j}"))
-                sums.add(product.outputs[0])
-    node.outputs[0].replace_uses(sums.sum, keep_names=True)
+                products.append(product.outputs[0])
+    result = _blocked_sum(node, scope, products, None)
+    blocks = [size for size in (128, *(b for _, b in _GEMM_BLOCKS)) if size < len(products)]
+    if blocks:
+        shape = build("ShapeOf", [products[0]], {"output_type": types.i64}, name=scope.make(f"{sums.base}/shape")).outputs[0]
+        spatial = build("Gather", [shape, sums.const(np.asarray([2, 3], np.int64), "spatial"),
+                                   sums.const(np.asarray(0, np.int64), "axis")], {"batch_dims": 0},
+                        name=scope.make(f"{sums.base}/spatial")).outputs[0]
+        columns = build("ReduceProd", [spatial, sums.const(np.asarray([0], np.int64), "axes")], {"keep_dims": False},
+                        name=scope.make(f"{sums.base}/columns")).outputs[0]
+        block = _gemm_block(columns, scope, sums.base)
+        for size in blocks:
+            chosen = build("Equal", [block, sums.const(np.asarray(size, np.int64), f"is{size}")],
+                           name=scope.make(f"{sums.base}/is{size}")).outputs[0]
+            result = build("Select", [chosen, _blocked_sum(node, scope, products, size), result], {"auto_broadcast": "numpy"},
+                           name=scope.make(f"{sums.base}/blocked{size}")).outputs[0]
+    node.outputs[0].replace_uses(result, keep_names=True)
 
 
 def _find_float_depthwise(model: Model, lowered: Mapping[str, LayerPlan]) -> list[Node]:
