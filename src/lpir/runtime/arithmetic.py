@@ -53,7 +53,7 @@ is left on the classifier are squeeze-and-excitation Multiplies (whose input cod
 models fuse differently), a pooling and two residual Adds.
 
 ONNX Runtime (CPU, every graph optimisation) runs lpir's QDQ export (:func:`lpir.save_model` to
-``.onnx``), and departs from the FakeQuantize model in five ways:
+``.onnx``), and departs from the FakeQuantize model in six ways:
 
 * ``int32 bias``: the export folds the bias of a quantized Convolution / GroupConvolution / 2-D
   MatMul into the Conv / Gemm as int32 on the accumulator's grid ``input_scale · weight_scale``
@@ -80,11 +80,15 @@ ONNX Runtime (CPU, every graph optimisation) runs lpir's QDQ export (:func:`lpir
   QuantizeLinear that nothing else reads follows it (its bias an int32 one, a Relu that the
   quantization absorbs at most between) and its input's DequantizeLinear is per tensor and
   read by it alone (checked against its optimised graphs of PP-OCR's models); the others it runs
-  as float Convs on the dequantized values, dense ones as a GEMM: sequential f32 fused
-  multiply-adds over the input channels and the window, then the bias. Reproduced bit for bit
-  for sums of up to 128 products; longer ones ONNX Runtime splits into blocks whose sums it
-  adds, and its depthwise kernel sums in an order not identified: those keep integer mode's
-  exact sums.
+  as float Convs on the dequantized values, dense ones as a GEMM: f32 fused multiply-adds over
+  the input channels and the window, in order, in K blocks of 128 products (256, 512, 1024 when
+  an image has at most 64, 32, 16 output pixels: MLAS's SGEMM trades halvings of its N block for
+  doublings of its K block), the blocks' sums added, then the bias; ONNX Runtime runs one thread.
+  An output of a single pixel goes to another GEMM kernel, not reproduced.
+* ``float depthwise Conv``: the depthwise Convs it leaves in float are, per channel, a GEMM of
+  one filter row, which MLAS's one-row kernel computes without fused multiply-adds: the f32
+  products of the window's taps in row-major order, four at a time summed in order and that sum
+  added to the running total (a remainder of two, then one, likewise), then the bias.
 
 Measured on PP-OCR's classifier (quantized by lpir.quantize or NNCF, 6 held-out text lines, ONNX
 Runtime 1.32 CPU, teacher forcing on ONNX Runtime's own codes): 3248 of 5.2 million codes one
@@ -896,7 +900,7 @@ FLOAT_TRANSPOSED = Departure(
 
 FLOAT_CONVOLUTION = Departure(
     "float Conv",
-    "Conv left in float by ONNX Runtime: f32 fused multiply-add over input channels and window, in order",
+    "Conv left in float by ONNX Runtime: f32 fused multiply-add over input channels and window, in order, in MLAS's K blocks",
     _find_float_convolutions, None, _sequential_convolution)  # before the layers are lowered
 
 FLOAT_DEPTHWISE = Departure(
