@@ -47,6 +47,13 @@ def _fake_quantize(source, low, high, levels: int = 256):
     return build("FakeQuantize", [source] + limits, {"levels": levels, "auto_broadcast": "numpy"}, name="fq").outputs[0]
 
 
+def _weight_fake_quantize(weights: np.ndarray, limit):
+    """The constant ``weights`` through a symmetric 255-level FakeQuantize of range ``±limit``."""
+    limits = [make_constant(np.asarray(v, np.float32)).outputs[0] for v in (-limit, limit, -limit, limit)]
+    return build("FakeQuantize", [make_constant(weights).outputs[0]] + limits,
+                 {"levels": 255, "auto_broadcast": "numpy"}).outputs[0]
+
+
 @settings(max_examples=40, deadline=None)
 @given(scale=st.floats(0.0009765625, 10.0, width=32), zero_point=st.integers(0, 255), signed=st.booleans(),
        seed=st.integers(0, 2 ** 16))
@@ -116,9 +123,7 @@ def test_transposed_convolution_is_onnx_runtimes_bit_for_bit(tmp_path_factory, c
     x = make_parameter("f32", (2, channels_in, 5, 7), name="x")
     weights = rng.standard_normal((channels_in, channels_out, kernel, kernel)).astype(np.float32)
     limit = np.abs(weights).max(axis=(0, 2, 3), keepdims=True) if per_channel else np.abs(weights).max()
-    w_fq = build("FakeQuantize", [make_constant(weights).outputs[0]] +
-                 [make_constant(np.asarray(v, np.float32)).outputs[0] for v in (-limit, limit, -limit, limit)],
-                 {"levels": 255, "auto_broadcast": "numpy"}).outputs[0]
+    w_fq = _weight_fake_quantize(weights, limit)
     attrs = {"strides": [kernel, kernel], "pads_begin": [0, 0], "pads_end": [0, 0], "dilations": [1, 1],
              "auto_pad": "explicit", "output_padding": [0, 0]}
     layer = build("ConvolutionBackpropData", [_fake_quantize(x.outputs[0], 0.0, 4.0), w_fq], attrs, name="layer")
@@ -139,9 +144,7 @@ def _float_convolution_agrees(folder, channels_in: int, channels_out: int, kerne
     x = make_parameter("f32", (2, channels_in, height, width), name="x")
     weights = rng.standard_normal((channels_out, channels_in, kernel, kernel)).astype(np.float32)
     limit = np.abs(weights).max(axis=(1, 2, 3), keepdims=True)
-    w_fq = build("FakeQuantize", [make_constant(weights).outputs[0]] +
-                 [make_constant(np.asarray(v, np.float32)).outputs[0] for v in (-limit, limit, -limit, limit)],
-                 {"levels": 255, "auto_broadcast": "numpy"}).outputs[0]
+    w_fq = _weight_fake_quantize(weights, limit)
     pad = kernel // 2
     attrs = {"strides": [stride, stride], "pads_begin": [pad, pad], "pads_end": [pad, pad], "dilations": [1, 1],
              "auto_pad": "explicit"}
@@ -194,9 +197,7 @@ def test_float_depthwise_convolution_is_onnx_runtimes_bit_for_bit(tmp_path_facto
     x = make_parameter("f32", (2, channels, 9, width), name="x")
     weights = rng.standard_normal((channels, 1, 1, kernel, kernel)).astype(np.float32)
     limit = np.abs(weights).max(axis=(1, 2, 3, 4), keepdims=True)
-    w_fq = build("FakeQuantize", [make_constant(weights).outputs[0]] +
-                 [make_constant(np.asarray(v, np.float32)).outputs[0] for v in (-limit, limit, -limit, limit)],
-                 {"levels": 255, "auto_broadcast": "numpy"}).outputs[0]
+    w_fq = _weight_fake_quantize(weights, limit)
     pad = kernel // 2
     attrs = {"strides": [stride, stride], "pads_begin": [pad, pad], "pads_end": [pad, pad], "dilations": [1, 1],
              "auto_pad": "explicit"}
@@ -221,9 +222,7 @@ def test_exact_depthwise_sums_depart_from_onnx_runtime(tmp_path):
     x = make_parameter("f32", (1, 16, 12, 12), name="x")
     weights = rng.standard_normal((16, 1, 1, 5, 5)).astype(np.float32)
     limit = np.abs(weights).max()
-    w_fq = build("FakeQuantize", [make_constant(weights).outputs[0]] +
-                 [make_constant(np.asarray(v, np.float32)).outputs[0] for v in (-limit, limit, -limit, limit)],
-                 {"levels": 255, "auto_broadcast": "numpy"}).outputs[0]
+    w_fq = _weight_fake_quantize(weights, limit)
     attrs = {"strides": [1, 1], "pads_begin": [2, 2], "pads_end": [2, 2], "dilations": [1, 1], "auto_pad": "explicit"}
     layer = build("GroupConvolution", [_fake_quantize(x.outputs[0], -2.0, 2.0 * 127 / 128), w_fq], attrs, name="layer")
     model = Model([x], [make_result(layer.outputs[0])], name="depthwise")
