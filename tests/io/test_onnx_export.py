@@ -234,17 +234,15 @@ def test_quantized_model_agrees_with_lpir_as_openvino_does(int8_ir, source, name
 def test_quantized_model_agrees_with_lpir_in_onnx_runtime_arithmetic(int8_ir, source, name, tmp_path):
     """ONNX Runtime's execution of the QDQ export against lpir's integer mode computing as ONNX
     Runtime does (``arithmetic="onnxruntime"``: the export's int32 biases, QuantizeLinear's
-    division, ONNX's HardSwish, the Convs and ConvTransposes ONNX Runtime leaves in float as its
-    GEMM sums them): within 1e-2 of the output range on average on every model, and on the
-    classifier and MiniLM, whose layers ONNX Runtime runs in the reproduced arithmetic but for
-    its depthwise convolutions, closer than lpir's float emulation by more than half (measured on
-    an AVX-512 VNNI CPU, max / mean |difference| / range: classifier 6.8e-3 / 4e-4 (lpir) and
-    2.5e-2 / 1.7e-3 (NNCF), against 6.3e-2 / 1.8e-2 and 9.3e-2 / 2.0e-2 for the emulation;
-    MiniLM 1.4e-3 / 1e-4 against 4.2e-3 / 6e-4; rec 0.59 / 1e-5; det 0.53 / 2e-3). What is left
-    are values within f32 roundings of a rounding boundary in ONNX Runtime's depthwise float
-    convolutions and its GEMMs' sums of more than 128 products, whose order lpir does not
-    reproduce, and the cascade of their one-step flips through later layers: on the detector a
-    handful of such codes early on grows to a tenth of the codes. The classifier's maximum is
+    division, ONNX's HardSwish, the Convs (depthwise ones too) and ConvTransposes ONNX Runtime
+    leaves in float as its GEMM sums them): within 1e-2 of the output range on average on every
+    model, and on the classifier and MiniLM closer than lpir's float emulation by more than half
+    (measured on an AVX-512 VNNI CPU, max / mean |difference| / range: classifier 1.8e-3 / 1e-4
+    (lpir) and 4.7e-3 / 2e-4 (NNCF), against 6.3e-2 / 1.8e-2 and 9.3e-2 / 2.0e-2 for the
+    emulation; MiniLM 1.4e-3 / 1e-4 against 4.2e-3 / 6e-4; rec 7.3e-2 / 2e-6 against 0.95;
+    det 2.4e-2 / 6e-6 against 0.66). What is left are a few values within f32 roundings of a
+    rounding boundary whose ONNX Runtime order lpir does not reproduce (det's p2o.Relu.11), and
+    the cascade of their one-step flips through later layers. The classifier's maximum is
     asserted within 1e-2 where it was measured, on CPUs with AVX-512 VNNI: elsewhere ONNX
     Runtime's kernels differ (8-channel blocks, u8×s8 products added in 16 bits) and so do the
     leftover flips."""
