@@ -485,6 +485,14 @@ def _fold_into_limits(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPla
         fq.inputs[port].connect(const(value, what))
 
 
+def _between(x: Output, low: np.ndarray, high: np.ndarray, scope: NameScope, stem: str, verb: str) -> Output:
+    """``x`` limited to ``[low, high]`` (Maximum, then Minimum), as the plugin's clip and crop steps."""
+    y = build("Maximum", [x, make_constant(low, name=scope.make(f"{stem}/low")).outputs[0]],
+              name=scope.make(f"{stem}/{verb}_low")).outputs[0]
+    return build("Minimum", [y, make_constant(high, name=scope.make(f"{stem}/high")).outputs[0]],
+                 name=scope.make(f"{stem}/{verb}_high")).outputs[0]
+
+
 def _replace_by_formula(fq: Node, scope: NameScope) -> None:
     from lpir.runtime.lowering import constant_value
     x = fq.inputs[0].source
@@ -493,10 +501,7 @@ def _replace_by_formula(fq: Node, scope: NameScope) -> None:
     dtype = x.etype.dtype
     y = _linear(x, f.isc, f.ish, scope, f"{stem}/input")
     y = build("Round", [y], {"mode": "half_to_even"}, name=scope.make(f"{stem}/round")).outputs[0]
-    y = build("Maximum", [y, make_constant(np.asarray(f.clo, dtype), name=scope.make(f"{stem}/low")).outputs[0]],
-              name=scope.make(f"{stem}/clip_low")).outputs[0]
-    y = build("Minimum", [y, make_constant(np.asarray(f.chi, dtype), name=scope.make(f"{stem}/high")).outputs[0]],
-              name=scope.make(f"{stem}/clip_high")).outputs[0]
+    y = _between(y, np.asarray(f.clo, dtype), np.asarray(f.chi, dtype), scope, stem, "clip")
     y = _linear(y, np.asarray(f.osc), np.asarray(f.osh), scope, f"{stem}/output")
     y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
     fq.outputs[0].replace_uses(y, keep_names=True)
@@ -528,10 +533,7 @@ def _replace_by_kernel(fq: Node, scope: NameScope) -> None:
         ish = ((-il * steps) / (ih - il)).astype(f32)
         osc = ((oh - ol) / steps).astype(f32)
     stem = f"{fq.name}/kernel"
-    y = build("Maximum", [x, make_constant(np.asarray(il, dtype), name=scope.make(f"{stem}/low")).outputs[0]],
-              name=scope.make(f"{stem}/crop_low")).outputs[0]
-    y = build("Minimum", [y, make_constant(np.asarray(ih, dtype), name=scope.make(f"{stem}/high")).outputs[0]],
-              name=scope.make(f"{stem}/crop_high")).outputs[0]
+    y = _between(x, np.asarray(il, dtype), np.asarray(ih, dtype), scope, stem, "crop")
     y = _linear(y, isc, ish, scope, f"{stem}/input", fused=True)
     y = build("Round", [y], {"mode": "half_to_even"}, name=scope.make(f"{stem}/round")).outputs[0]
     y = _linear(y, osc, ol, scope, f"{stem}/output", fused=True)
