@@ -22,26 +22,18 @@ import lpir
 import ovmodels
 from lpir.errors import LowPrecisionWarning
 from lpir.ir.subgraph import extract_subgraph
-from lpir.runtime.arithmetic import UNROUNDED_RESIDUAL
-from lpir.runtime.lowering import constant_value
+from lpir.runtime.arithmetic.openvino_cpu import UNROUNDED_RESIDUAL
+from lpir.runtime.constants import fold_constant, is_constant
 
 
 def activation_fake_quantizes(model) -> list:
     """The FakeQuantize nodes of ``model`` whose data input is not a constant (no weights)."""
-    return [n for n in model.nodes() if n.type == "FakeQuantize" and not _constant(n.inputs[0].source)]
-
-
-def _constant(out) -> bool:
-    try:
-        constant_value(out)
-        return True
-    except Exception:  # reads a Parameter
-        return False
+    return [n for n in model.nodes() if n.type == "FakeQuantize" and not is_constant(n.inputs[0].source)]
 
 
 def limits(fq) -> tuple[np.ndarray, ...]:
     """``il, ih, ol, oh`` of a FakeQuantize, in f64."""
-    return tuple(constant_value(p.source).astype(np.float64) for p in fq.inputs[1:])
+    return tuple(fold_constant(p.source).astype(np.float64) for p in fq.inputs[1:])
 
 
 def codes(fq, values: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from lpir.quantization.calibration import calibration_pass
 from lpir.quantization.dataset import as_dataset
 from lpir.quantization.placement import plan_quantization
 from lpir.runtime.blas import blas_threads
+from lpir.runtime.constants import fold_constant
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def statistics(model, samples, **options) -> ptq.Calibration:
     plan = plan_quantization(model, symmetric_activations=True, transformer=False, ignored={},
                              overflow_fix="first_layer")
     layers = list(dict.fromkeys(w.layer for w in plan.weights))
-    biased = bias_correction.find_biased_layers(model, layers, ptq.constant_value)
+    biased = bias_correction.find_biased_layers(model, layers, fold_constant)
     original = calibration_pass.__kwdefaults__.copy()
     calibration_pass.__kwdefaults__.update(options)
     try:

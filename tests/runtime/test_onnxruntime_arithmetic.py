@@ -27,7 +27,7 @@ import realdata
 from lpir.errors import LowPrecisionWarning
 from lpir.ir.graph import Model, make_constant, make_parameter, make_result
 from lpir.ops import build
-from lpir.runtime.arithmetic import FLOAT_CONVOLUTION, FLOAT_DEPTHWISE, FLOAT_TRANSPOSED
+from lpir.runtime.arithmetic.onnxruntime import FLOAT_CONVOLUTION, FLOAT_DEPTHWISE, FLOAT_TRANSPOSED
 
 
 def _compiled(model: Model, arithmetic: str):

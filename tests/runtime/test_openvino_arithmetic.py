@@ -23,7 +23,7 @@ import ovmodels
 import realdata
 from lpir.errors import ValidationError
 from lpir.ops import build
-from lpir.runtime.arithmetic import FUSED_POST_OPS, QUANTIZATION_KERNELS, post_op_formula
+from lpir.runtime.arithmetic.openvino_cpu import FUSED_POST_OPS, QUANTIZATION_KERNELS, post_op_formula
 from lpir.ir.subgraph import extract_subgraph
 
 

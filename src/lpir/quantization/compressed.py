@@ -19,6 +19,7 @@ from lpir.ir.graph import Model, Node, make_constant
 from lpir.ir.tensor import Tensor
 from lpir.ir.passes import clone_model
 from lpir.ops import lookup
+from lpir.runtime.constants import fold_constant
 
 ZERO_POINT_EPSILON = np.finfo(np.float32).eps
 ZERO_POINT_FUSION_TOLERANCE = 1e-4
@@ -27,13 +28,12 @@ ZERO_POINT_FUSION_TOLERANCE = 1e-4
 def compress_quantized_weights(model: Model) -> Model:
     """A copy of ``model`` with every FakeQuantize on constant weights folded (see module doc)."""
     from lpir.quantization.placement import constant_outputs
-    from lpir.quantization.ptq import constant_value
     work = clone_model(model)
     nodes = work.nodes()
     constant = constant_outputs(nodes)
     for node in nodes:
         if node.type == "FakeQuantize" and all(id(p.source) in constant for p in node.inputs):
-            _fold(node, [constant_value(p.source) for p in node.inputs])
+            _fold(node, [fold_constant(p.source) for p in node.inputs])
     return work
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lpir.errors import QuantizationError, ValidationError, describe_node
-from lpir.ir.graph import Model, Output, RtEntry, make_constant, make_result
+from lpir.ir.graph import Model, Output, RtEntry, make_constant
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, insert_after, layer_name
 from lpir.ir.subgraph import tensor_label
@@ -28,6 +28,7 @@ from lpir.quantization.ignored_patterns import ignored_by_patterns
 from lpir.quantization.layerwise_bias_correction import LayerwiseBiasCorrection, replayed_samples
 from lpir.quantization.placement import ActivationQuantizer, QuantizationPlan, plan_quantization
 from lpir.quantization.statistics import ChannelMean, ChannelMinMax, FirstCalls, MeanMinMax
+from lpir.runtime.constants import fold_constant
 from lpir.scope import IgnoredScope
 
 PRESETS = ("performance", "mixed")
@@ -124,11 +125,11 @@ def quantize(model: Model | str | os.PathLike, calibration_dataset: Iterable[Any
         warnings.warn(f"model '{model.name}' has no layer to quantize; it is returned unchanged", stacklevel=2)
         return work
     weighted = list(dict.fromkeys(w.layer for w in plan.weights))
-    biased = bias_correction.find_biased_layers(work, weighted, constant_value) if fast_bias_correction else []
+    biased = bias_correction.find_biased_layers(work, weighted, fold_constant) if fast_bias_correction else []
     layerwise = None
     if fast_bias_correction is False:
         layerwise = LayerwiseBiasCorrection(
-            work, bias_correction.find_biased_layers(work, weighted, constant_value, depthwise=True),
+            work, bias_correction.find_biased_layers(work, weighted, fold_constant, depthwise=True),
             replayed_samples(subset_size))
     estimator = advanced.get("activations_range_estimator_params", ADVANCED["activations_range_estimator_params"][0])
     stats = collect(work, plan, [*biased, *([layerwise] if layerwise else [])], dataset, subset_size, progress,
@@ -158,7 +159,7 @@ def _smooth_quant(model: Model, ignored: dict[str, str], dataset, subset_size: i
         return
     wanted = {id(g.source): (g.source, g.channel_axis) for g in groups}
     stats = collect(model, QuantizationPlan(), [], dataset, subset_size, progress, channel_abs_max=wanted)
-    smooth_quant.smooth(model, groups, stats.channels, constant_value)
+    smooth_quant.smooth(model, groups, stats.channels, fold_constant)
 
 
 def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_correction, advanced) -> None:
@@ -181,16 +182,6 @@ def _check_arguments(preset, target_device, subset_size, model_type, fast_bias_c
 def _compile(model: Model):
     from lpir.runtime import compile_model
     return compile_model(model)
-
-
-def constant_value(output: Output) -> np.ndarray | None:
-    """The value of a constant tensor (a Const, or a small subgraph of constants such as
-    ``Const(f16) → Convert``), computed once."""
-    node = output.node
-    if node.type == "Const":
-        return node.tensor.numpy()
-    sub = Model([], [make_result(output)], name=f"{node.name}/constant")
-    return np.asarray(_compile(sub)([])[0])
 
 
 # -- collect ----------------------------------------------------------------------------------
@@ -241,7 +232,7 @@ def apply(model: Model, plan: QuantizationPlan, stats: Calibration, weights: str
         for quantizer in group:
             _insert_activation(model, names, quantizer, params)
     for weight in plan.weights:
-        value = constant_value(weight.weight)
+        value = fold_constant(weight.weight)
         minmax = ChannelMinMax(tuple(a % value.ndim for a in weight.channel_axes) if value.ndim else ())
         minmax.update(value.astype(np.float32))
         abs_high = minmax.abs_high

@@ -49,6 +49,7 @@ from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, layer_name
 from lpir.ops import build, lookup
 from lpir.runtime.arithmetic import RUNTIMES, find_departures
+from lpir.runtime.constants import constant_or_none, fold_constant
 from lpir.runtime.integer_rules import CPU_RULES, INTEGER_LEVELS, INTERVALS, LayerRule, Reasons
 
 ZERO_POINT_TOLERANCE = 1e-3  # a zero point this close to an integer is that integer
@@ -208,20 +209,20 @@ def _input(node: Node, port: int, rule: LayerRule) -> InputQuantization | str:
             return Reasons.dequantized_activation(port)
         if dq.etype not in allowed:
             return Reasons.precision(port, dq.etype, allowed)
-        values = constant_value(dq.data)
-        scale = constant_value(_other_input(dq.multiply, dq.subtract if dq.subtract is not None else dq.convert))
-        zero_point = (constant_value(_other_input(dq.subtract, dq.convert)) if dq.subtract is not None
+        values = fold_constant(dq.data)
+        scale = fold_constant(_other_input(dq.multiply, dq.subtract if dq.subtract is not None else dq.convert))
+        zero_point = (fold_constant(_other_input(dq.subtract, dq.convert)) if dq.subtract is not None
                       else np.zeros(1))
         full = [np.broadcast_to(np.asarray(a, np.float64), values.shape) for a in (values, scale, zero_point)]
         if dq.reshape is not None:
-            target = constant_value(dq.reshape.inputs[1].source)
+            target = fold_constant(dq.reshape.inputs[1].source)
             full = [_evaluate(dq.reshape, a, [target]) for a in full]
         values, scale, zero_point = (_carry(path, a) for a in full)
         return _checked(port, rule, node.type, InputQuantization(port, dq.etype, 0, scale, zero_point, values,
                                                                  scale_f32=scale.astype(np.float32)))
     fq = found.fake_quantize
     levels = int(fq.attrs["levels"])
-    ranges = [_constant_output(fq.inputs[i].source) for i in range(1, 5)]
+    ranges = [constant_or_none(fq.inputs[i].source) for i in range(1, 5)]
     if any(r is None for r in ranges):
         return Reasons.not_constant(port)
     if levels not in INTEGER_LEVELS:
@@ -241,7 +242,7 @@ def _input(node: Node, port: int, rule: LayerRule) -> InputQuantization | str:
             return Reasons.fractional_zero_point(port, float(exact_zero_point.reshape(-1)[0]))
         zero_point, after = exact_zero_point, True
     data = fq.inputs[0].source
-    weights = _constant_output(data)
+    weights = constant_or_none(data)
     if weights is not None:  # FakeQuantize on weights: quantize them now
         op = lookup("FakeQuantize", 1)
         values = op.evaluate(weights, *(np.asarray(a, weights.dtype) for a in (il, ih, np.float64(lo), np.float64(hi))),
@@ -495,7 +496,7 @@ def _carry(path: list[Node], value: np.ndarray) -> np.ndarray:
     for node in path:
         if node.type == "Convert":
             continue
-        value = _evaluate(node, value, [constant_value(p.source) for p in node.inputs[1:]])
+        value = _evaluate(node, value, [fold_constant(p.source) for p in node.inputs[1:]])
     return value
 
 
@@ -506,47 +507,6 @@ def _evaluate(node: Node, value: np.ndarray, rest: list[np.ndarray]) -> np.ndarr
 
 def _other_input(node: Node, producer: Node) -> Output:
     return next(p.source for p in node.inputs if p.source.node is not producer)
-
-
-def _constant_output(out: Output) -> np.ndarray | None:
-    """The value of ``out`` when it depends on constants only (weights and ranges), else None."""
-    if _reads_input(out):  # found without recursion: an activation may be thousands of nodes deep
-        return None
-    try:
-        return constant_value(out)
-    except _NotConstant:
-        return None
-
-
-def _reads_input(out: Output) -> bool:
-    """Whether ``out`` depends on a Parameter (or a node without inputs other than a Const)."""
-    stack, seen = [out.node], set()
-    while stack:
-        node = stack.pop()
-        if node.type == "Const" or id(node) in seen:
-            continue
-        if node.type in ("Parameter", "Result") or not node.inputs:
-            return True
-        seen.add(id(node))
-        stack.extend(p.source.node for p in reversed(node.inputs))
-    return False
-
-
-class _NotConstant(Exception):
-    pass
-
-
-def constant_value(out: Output) -> np.ndarray:
-    """Evaluate the constant subgraph ending at ``out`` (raises _NotConstant if it reads an input)."""
-    node = out.node
-    if node.type == "Const":
-        from lpir.runtime.program import constant_value as const_value
-        return const_value(node)
-    if node.type in ("Parameter", "Result") or not node.inputs:
-        raise _NotConstant(node.name)
-    args = [constant_value(p.source) for p in node.inputs]
-    op = lookup(node.type, node.opset)
-    return op.evaluate(*args, **op.resolved_attrs(node.attrs, node.name))[out.index]
 
 
 def _const(value: np.ndarray, scope: NameScope, name: str) -> Output:

@@ -1,0 +1,465 @@
+"""OpenVINO's CPU plugin as rules: where it computes an INT8 model differently from the reference.
+
+OpenVINO's CPU plugin fuses the low-precision graph into oneDNN primitives. One of its fusions
+changes what the model computes rather than only its f32 roundings; the other rules are those
+f32 steps, which decide values within an f32 ULP of a rounding boundary:
+
+* ``unrounded residual``: a Convolution (with its bias) whose first fused operation is a
+  FakeQuantize, followed by a residual Add fused into the convolution as a ``sum`` post-op and
+  by the FakeQuantize of that Add. The plugin drops the rounding of the first FakeQuantize
+  (``Convolution::setPostOps``: ``do_rounding = false`` when the FakeQuantize is the first fused
+  node and a sum and a FakeQuantize follow it): it only clamps its input to ``[il, ih]`` and maps
+  it linearly onto ``[ol, oh]``, so the Add sees the convolution's unrounded values. Which input
+  of the Add takes the fused convolution follows the plugin's graph optimizer
+  (``FuseConvolutionSumAndConvolutionSumActivation``): input 0 when its convolution has no other
+  consumer, else input 1.
+
+* ``fused post-ops``: a FakeQuantize after a lowered Convolution, GroupConvolution or MatMul and
+  its bias (Add of a constant), through activations (ReLU, Clamp, HSwish) and constant
+  scale-shifts. The plugin runs the chain inside the layer's oneDNN int8 primitive, in f32
+  steps that integer mode (exact dequantization in f64, the reference FakeQuantize) rounds
+  otherwise, and a few values within an f32 ULP of a rounding boundary land on the other side:
+
+  - dequantization (of every lowered layer, :func:`lpir.runtime.lowering.lower`): the int32
+    accumulator converted to f32 times the f32 product of the two f32 scales (oneDNN weight
+    scales; ``DnnlPostOpsComposer``), then the bias added in f32;
+  - HSwish as oneDNN's eltwise injector computes it: ``x · clip(x · (1/6) + 1/2, 0, 1)``;
+  - constant Multiply/Add steps before the FakeQuantize folded into its input limits by the
+    low-precision transformations (``AddTransformation`` first turns ``y · s + b`` into
+    ``(y + b / s) · s``; ``FakeQuantizeTransformation`` then folds ``· s`` and ``+ b / s``);
+  - the FakeQuantize as the plugin's post-op formula ``clip(round(x · isc + ish), clo, chi) ·
+    osc + osh`` (``FakeQuantize`` node scales and shifts in f32; ``updateOptimizedFormula``,
+    which replaces per-channel input shifts that differ by less than 5e-5 by the first
+    channel's: with ranges sharing one zero point they differ by an ULP or so); ``appendLinear``
+    makes one scale and one shift an eltwise ``linear`` (a fused multiply-add), per-channel
+    ones a binary multiply then a binary add.
+
+* ``quantization kernels``: every other activation FakeQuantize (but the one after a fused
+  residual Add) as the plugin's own quantization kernel computes it, in its FakeQuantize node or
+  fused into an Eltwise node: ``x`` cropped to ``[il, ih]``, ``x · isc + ish`` as a fused
+  multiply-add with the node's f32 scale and shift as they are, rounded, then ``· osc + osh`` as
+  a fused multiply-add. It decides rounding ties: PP-OCRv4 det's ``Add.264`` adds two tensors
+  quantized on one range into a FakeQuantize of twice that range.
+
+* ``sum operand``: the other input of such a fused residual Add, when it is a FakeQuantize
+  ending its own convolution's post-ops (the plugin runs it there and writes its codes, which
+  the sum post-op then reads): its codes are the post-op formula's, the Add (and any layer left
+  in float) reads the reference value of those codes (measured closer than the formula's f32
+  value).
+
+Each rule rewrites, with its FakeQuantize, the FakeQuantizes integer mode puts before the layers
+it quantizes (same input, same input limits), so that those layers read the rule's codes.
+
+Measured (OpenVINO 2026.4, AVX-512 int8 kernels, teacher forcing on OpenVINO's own tensors from
+cut models, benchmarks/measure_openvino_departures.py): codes differing from OpenVINO's, the
+reference → these rules, PP-OCR cls 34943 → 11, PP-OCRv4 rec 44 → 2, det 557 → 4,
+EfficientNet-Lite0 32139 → 0, MiniLM 64 → 59 (56 in one attention layer no rule covers). What
+is left on the classifier are squeeze-and-excitation Multiplies (whose input codes the cut
+models fuse differently), a pooling and two residual Adds. End to end, against OpenVINO's whole
+model: EfficientNet-Lite0 0 (bit for bit; the reference 2.0e-2 of the output range), PP-OCR cls
+2.2e-2, the cascade of its squeeze-and-excitation departures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lpir.ir import types
+from lpir.ir.graph import Model, Node, Output, make_constant
+from lpir.ir.rewrite import NameScope
+from lpir.ops import build
+from lpir.runtime.arithmetic.rules import Departure, hard_sigmoid_steps, single_consumer
+from lpir.runtime.constants import fold_constant, is_constant
+
+if TYPE_CHECKING:
+    from lpir.runtime.lowering import LayerPlan
+
+_FUSED_INTO_SUM = ("Convolution", "GroupConvolution")  # the CPU plugin's Convolution node, which takes a sum post-op
+
+
+def _convolution_before(fq: Node, lowered: set[str]) -> Node | None:
+    """The lowered convolution whose output (through a constant bias Add at most) ``fq`` reads
+    and nothing else reads, else None: then the FakeQuantize is the convolution's first fused node."""
+    node = fq.inputs[0].source.node
+    if node.type == "Add" and sum(not is_constant(p.source) for p in node.inputs) == 1:
+        if single_consumer(node.outputs[0]) is not fq:
+            return None
+        node = next(p.source.node for p in node.inputs if not is_constant(p.source))
+    if node.type not in _FUSED_INTO_SUM or node.name not in lowered or single_consumer(node.outputs[0]) is None:
+        return None
+    return node
+
+
+def _fused_sum_branch(add: Node, lowered: set[str]) -> Node | None:
+    """The FakeQuantize (input of ``add``) whose convolution the plugin fuses ``add`` into, if any."""
+    if len(add.inputs) != 2 or any(is_constant(p.source) for p in add.inputs):
+        return None
+    shapes = [p.source.shape for p in add.inputs]
+    if shapes[0] is None or shapes[0] != shapes[1]:
+        return None
+    nxt = single_consumer(add.outputs[0])
+    if nxt is None or nxt.type != "FakeQuantize":
+        return None
+    for port in (0, 1):
+        fq = add.inputs[port].source.node
+        if fq.type != "FakeQuantize" or single_consumer(fq.outputs[0]) is not add:
+            continue
+        conv = _convolution_before(fq, lowered)
+        peer = add.inputs[1 - port].source.node
+        if conv is not None and all(p.source.node is not peer for p in conv.inputs):
+            return fq
+    return None
+
+
+def _find_unrounded_residual(model: Model, lowered: set[str]) -> list[Node]:
+    found = (_fused_sum_branch(node, lowered) for node in model.nodes() if node.type == "Add")
+    return [fq for fq in found if fq is not None]
+
+
+def _clamp_and_map(fq: Node, scope: NameScope) -> None:
+    """Replace ``fq`` by its clamp to ``[il, ih]`` mapped linearly onto ``[ol, oh]``, unrounded."""
+    x = fq.inputs[0].source
+    il, ih, ol, oh = (np.asarray(fold_constant(p.source), x.etype.dtype) for p in fq.inputs[1:])
+
+    def const(value, what):
+        return make_constant(np.ascontiguousarray(value), name=scope.make(f"{fq.name}/unrounded/{what}")).outputs[0]
+
+    y = build("Minimum", [x, const(ih, "high")], name=scope.make(f"{fq.name}/unrounded/clamp_high")).outputs[0]
+    y = build("Maximum", [y, const(il, "low")], name=scope.make(f"{fq.name}/unrounded/clamp_low")).outputs[0]
+    if not (np.array_equal(il, ol) and np.array_equal(ih, oh)):
+        scale = ((oh.astype(np.float64) - ol) / (ih.astype(np.float64) - il)).astype(x.etype.dtype)
+        y = build("Subtract", [y, const(il, "input_low")], name=scope.make(f"{fq.name}/unrounded/shift")).outputs[0]
+        y = build("Multiply", [y, const(scale, "scale")], name=scope.make(f"{fq.name}/unrounded/scale")).outputs[0]
+        y = build("Add", [y, const(ol, "output_low")], name=scope.make(f"{fq.name}/unrounded/offset")).outputs[0]
+    fq.outputs[0].replace_uses(y, keep_names=True)
+
+
+UNROUNDED_RESIDUAL = Departure(
+    "unrounded residual",
+    "FakeQuantize between a convolution and a residual Add fused as a sum: clamped, not rounded",
+    _find_unrounded_residual, _clamp_and_map)
+
+# ---------------------------------------------------------------- fused post-ops
+
+_LAYERS = ("Convolution", "GroupConvolution", "MatMul")  # oneDNN int8 primitives taking the post-ops below
+_PASSED = ("Relu", "Clamp")  # exact in any order of f32 steps: kept as they are
+_REWRITTEN = ("HSwish",)     # computed by oneDNN's eltwise injector: rewritten to its steps
+
+
+def _fused_chain(fq: Node, lowered: set[str]) -> list[Node] | None:
+    """The nodes from a lowered layer to ``fq`` (bias or scale-shift by constants, activations)
+    that the CPU plugin fuses into the layer's oneDNN primitive with ``fq`` as a post-op, layer
+    first; None when ``fq`` does not end such a chain or a step in it is not reproduced."""
+    chain = []
+    node = fq.inputs[0].source.node
+    while node.name not in lowered:
+        if single_consumer(node.outputs[0]) is None:
+            return None
+        variable = [p.source for p in node.inputs if not is_constant(p.source)]
+        if len(variable) != 1:
+            return None
+        if not (node.type in _PASSED + _REWRITTEN or
+                (node.type in ("Add", "Multiply") and len(node.inputs) == 2)):
+            return None
+        chain.append(node)
+        node = variable[0].node
+    if node.type not in _LAYERS or single_consumer(node.outputs[0]) is None:
+        return None
+    if chain and chain[-1].type != "Add":  # a bias first, or nothing (the dequantization folded into fq)
+        return None
+    return [node] + chain[::-1]
+
+
+def _sum_operands(unrounded: list[Node]) -> list[Node]:
+    """The other input of the residual Add of each unrounded FakeQuantize (the sum post-op's
+    operand), where it is a FakeQuantize."""
+    adds = [fq.outputs[0].consumers[0].node for fq in unrounded]
+    return [p.source.node for fq, add in zip(unrounded, adds) for p in add.inputs
+            if p.source.node is not fq and p.source.node.type == "FakeQuantize"]
+
+
+def _around_fused_sum(unrounded: list[Node]) -> list[Node]:
+    """The FakeQuantizes around the residual Add of each unrounded FakeQuantize (fused as a sum):
+    the one after it, and the sum post-op's operand. The sum's arithmetic is not reproduced; the
+    reference FakeQuantize is measured closer after it, and the reference value of the operand's
+    codes in it (:data:`SUM_OPERAND` gives the codes)."""
+    after = [fq.outputs[0].consumers[0].node.outputs[0].consumers[0].node for fq in unrounded]
+    return after + _sum_operands(unrounded)
+
+
+def _find_fused_post_ops(model: Model, lowered: set[str]) -> list[Node]:
+    unrounded = _find_unrounded_residual(model, lowered)
+    skip = set(map(id, unrounded + _around_fused_sum(unrounded)))
+    return [node for node in model.nodes() if node.type == "FakeQuantize" and id(node) not in skip
+            and _fused_chain(node, lowered) is not None]
+
+
+def _find_sum_operands(model: Model, lowered: set[str]) -> list[Node]:
+    operands = _sum_operands(_find_unrounded_residual(model, lowered))
+    return [fq for fq in dict.fromkeys(operands) if _fused_chain(fq, lowered) is not None]
+
+
+def _onednn_hswish(node: Node, scope: NameScope) -> None:
+    """HSwish as oneDNN's eltwise injector computes it: ``x · clip(x · (1/6) + 1/2, 0, 1)``, each step in f32."""
+    hard_sigmoid_steps(node, scope, "onednn")
+
+
+def _variable_input(node: Node) -> Output:
+    return next(p.source for p in node.inputs if not is_constant(p.source))
+
+
+@dataclass(frozen=True)
+class PostOpFormula:
+    """A FakeQuantize as the CPU plugin hands it to oneDNN as post-ops:
+    ``clip(round(x · isc + ish), clo, chi) · osc + osh`` with f32 constants (one value, or one per channel)."""
+
+    isc: np.ndarray
+    ish: np.ndarray
+    clo: np.ndarray
+    chi: np.ndarray
+    osc: np.ndarray
+    osh: np.ndarray
+
+
+def _one_if_equal(a: np.ndarray) -> np.ndarray:
+    flat = a.reshape(-1)
+    return flat[:1].reshape(()) if np.all(flat == flat[0]) else a
+
+
+def post_op_formula(il, ih, ol, oh, levels: int) -> PostOpFormula:
+    """The FakeQuantize's post-op constants, computed in f32 as the CPU plugin does: its FakeQuantize
+    node's crop limits and input/output scales and shifts, then ``updateOptimizedFormula`` with
+    rounding, where an input shift that varies across channels by less than 5e-5 is replaced by
+    the first channel's."""
+    f32 = np.float32
+    il, ih, ol, oh = (_one_if_equal(np.asarray(a, f32)) for a in (il, ih, ol, oh))
+    steps = f32(levels - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        isc = (steps / (ih - il)).astype(f32)
+        ish = ((-il * steps) / (ih - il)).astype(f32)
+        osc = ((oh - ol) / steps).astype(f32)
+    osh = ol
+    flat = ish.reshape(-1)
+    if np.all(np.abs(flat - flat[0]) < f32(5e-5)):
+        ish = flat[:1].reshape(())
+    isc_c, ish_c = np.broadcast_arrays(isc, ish)
+    clo = np.rint((np.broadcast_to(il, isc_c.shape) * isc_c).astype(f32) + ish_c).astype(f32)
+    chi = np.rint((np.broadcast_to(ih, isc_c.shape) * isc_c).astype(f32) + ish_c).astype(f32)
+    clo, chi = np.minimum(clo, chi), np.maximum(clo, chi)
+    clo, chi = _one_if_equal(clo), _one_if_equal(chi)
+    if osc.size == 1 and osc.reshape(-1)[0] == 1 and osh.size == 1 and osh.reshape(-1)[0] == np.trunc(osh.reshape(-1)[0]):
+        ish, clo, chi = ish + osh, clo + osh, chi + osh
+        osc, osh = f32(1), f32(0)
+    if ish.size == 1 and clo.size == 1 and chi.size == 1 and abs(ish.reshape(-1)[0]) < (chi - clo).reshape(-1)[0] * f32(1e-5):
+        ish = np.zeros_like(ish)
+    return PostOpFormula(isc, ish, clo, chi, osc, osh)
+
+
+def _linear(x: Output, scale: np.ndarray, shift: np.ndarray, scope: NameScope, stem: str, *,
+            fused: bool = False) -> Output:
+    """``x · scale + shift`` as the plugin's ``appendLinear`` makes oneDNN compute it: one value of
+    each is an eltwise ``linear`` (a fused multiply-add, computed here in f64 and rounded once to f32),
+    else a ``binary_mul`` then a ``binary_add``, each rounded to f32; a zero shift is no step.
+    ``fused``: a fused multiply-add in any case (the plugin's own quantization kernels)."""
+    dtype = x.etype.dtype
+
+    def const(value, what, t=dtype):
+        return make_constant(np.ascontiguousarray(value, t), name=scope.make(f"{stem}/{what}")).outputs[0]
+
+    no_shift = not np.any(shift)
+    if fused or (scale.size == 1 and shift.size == 1 and not no_shift):
+        wide = build("Convert", [x], {"destination_type": types.f64}, name=scope.make(f"{stem}/f64")).outputs[0]
+        y = build("Multiply", [wide, const(scale, "scale", np.float64)], name=scope.make(f"{stem}/scale")).outputs[0]
+        y = build("Add", [y, const(shift, "shift", np.float64)], name=scope.make(f"{stem}/shift")).outputs[0]
+        return build("Convert", [y], {"destination_type": x.etype}, name=scope.make(f"{stem}/f32")).outputs[0]
+    if not np.all(scale == 1):
+        x = build("Multiply", [x, const(scale, "scale")], name=scope.make(f"{stem}/scale")).outputs[0]
+    if not no_shift:
+        x = build("Add", [x, const(shift, "shift")], name=scope.make(f"{stem}/shift")).outputs[0]
+    return x
+
+
+def _same_input_limits(fq: Node) -> list[Node]:
+    """The other FakeQuantizes reading ``fq``'s input with its input limits (integer mode's
+    quantize FakeQuantizes of the layers ``fq`` feeds): they must give the same codes. Limits
+    are compared by value, whatever their rank: integer mode writes a per-tensor limit as
+    shape ``(1,)`` where the model may have a scalar."""
+    limits = [np.squeeze(fold_constant(p.source)) for p in fq.inputs[1:3]]
+    return [c.node for c in fq.inputs[0].source.consumers if c.node is not fq and c.node.type == "FakeQuantize"
+            and all(np.array_equal(np.squeeze(fold_constant(c.node.inputs[i].source)), v)
+                    for i, v in zip((1, 2), limits))]
+
+
+def _post_op_fake_quantize(fq: Node, scope: NameScope) -> None:
+    """Replace ``fq`` (and the activations of its fused chain) by the steps oneDNN computes."""
+    node = fq.inputs[0].source.node
+    while (node.type in _PASSED + _REWRITTEN + ("Add", "Multiply")  # the chain found, back to the layer
+           and sum(not is_constant(p.source) for p in node.inputs) == 1):  # (not through a fused sum)
+        before = _variable_input(node).node
+        if node.type in _REWRITTEN:
+            _onednn_hswish(node, scope)
+        node = before
+    for node in [fq] + _same_input_limits(fq):  # integer mode's quantize FakeQuantizes of the same values: the same codes
+        _fold_dequantization(node, scope)
+        _replace_by_formula(node, scope)
+
+
+def _fold_dequantization(fq: Node, scope: NameScope) -> None:
+    """When ``fq`` reads a lowered layer's f32 dequantization directly (no bias between), fold the
+    dequantization scale into its input limits, as ``FakeQuantizeTransformation::fuseElementwise``
+    folds the Multiply the low-precision transformations put after the layer: ``fq`` then
+    quantizes the f32 accumulator (and the plugin multiplies it by the input scale as oneDNN's
+    weight scale)."""
+    rounded = fq.inputs[0].source.node
+    if rounded.type != "Convert" or rounded.inputs[0].source.node.type != "Multiply":
+        return
+    multiply = rounded.inputs[0].source.node
+    accumulator = multiply.inputs[0].source
+    if (accumulator.node.type != "Convert" or accumulator.etype != types.f32
+            or accumulator.node.inputs[0].source.etype != types.i32 or not is_constant(multiply.inputs[1].source)):
+        return
+    scale = np.asarray(fold_constant(multiply.inputs[1].source), np.float32)
+    if np.any(scale <= 0):
+        return
+    fq.inputs[0].connect(accumulator)
+    for port, what in ((1, "input_low"), (2, "input_high")):
+        value = (np.asarray(fold_constant(fq.inputs[port].source), np.float32) / scale).astype(np.float32)
+        fq.inputs[port].connect(make_constant(value, name=scope.make(f"{fq.name}/folded_{what}")).outputs[0])
+
+
+_FOLDED = {"Multiply": np.divide, "Divide": np.multiply, "Add": np.subtract, "Subtract": np.add}  # limit ∘ value
+
+
+def _fold_into_limits(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Fold the constant Multiply/Divide/Add/Subtract steps before ``fq`` into its input limits, as
+    OpenVINO's low-precision transformations do, so that ``fq`` reads the activation before them.
+    ``AddTransformation`` first moves a Multiply by ``s`` that an Add of ``b`` follows after it, as a
+    dequantization: ``(x + b / s) · s``; ``FakeQuantizeTransformation::fuseElementwise`` then folds
+    the steps, the nearest first, each limit divided, multiplied or shifted by the constant in f32
+    (a positive scale only; never the bias Add of a layer)."""
+    steps = []  # (op, constant), the nearest to fq first
+    x = fq.inputs[0].source
+    while x.node.type in _FOLDED and single_consumer(x) is not None and len(x.node.inputs) == 2:
+        constant = [p.source for p in x.node.inputs if is_constant(p.source)]
+        if len(constant) != 1 or (x.node.type == "Divide" and is_constant(x.node.inputs[0].source)):
+            break
+        value = np.asarray(fold_constant(constant[0]), np.float32)
+        before = _variable_input(x.node)
+        if x.node.type in ("Multiply", "Divide") and np.any(value <= 0):
+            break
+        if x.node.type in ("Add", "Subtract") and before.node.type in _LAYERS + ("ConvolutionBackpropData",):
+            break
+        steps.append([x.node.type, value])
+        x = before
+    if not steps:
+        return
+    for i in range(len(steps) - 1):
+        if steps[i][0] == "Add" and steps[i + 1][0] == "Multiply":  # (y · s) + b → (y + b / s) · s
+            (_, shift), (_, scale) = steps[i], steps[i + 1]
+            steps[i], steps[i + 1] = ["Multiply", scale], ["Add", (shift / scale).astype(np.float32)]
+    low, high = (np.asarray(fold_constant(p.source), np.float32) for p in fq.inputs[1:3])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for op, value in steps:
+            low, high = (_FOLDED[op](a, value).astype(np.float32) for a in (low, high))
+
+    def const(value, what):
+        return make_constant(np.ascontiguousarray(value), name=scope.make(f"{fq.name}/folded_{what}")).outputs[0]
+    fq.inputs[0].connect(x)
+    for port, value, what in ((1, low, "input_low"), (2, high, "input_high")):
+        fq.inputs[port].connect(const(value, what))
+
+
+def _between(x: Output, low: np.ndarray, high: np.ndarray, scope: NameScope, stem: str, verb: str) -> Output:
+    """``x`` limited to ``[low, high]`` (Maximum, then Minimum), as the plugin's clip and crop steps."""
+    y = build("Maximum", [x, make_constant(low, name=scope.make(f"{stem}/low")).outputs[0]],
+              name=scope.make(f"{stem}/{verb}_low")).outputs[0]
+    return build("Minimum", [y, make_constant(high, name=scope.make(f"{stem}/high")).outputs[0]],
+                 name=scope.make(f"{stem}/{verb}_high")).outputs[0]
+
+
+def _replace_by_formula(fq: Node, scope: NameScope) -> None:
+    x = fq.inputs[0].source
+    f = post_op_formula(*(fold_constant(p.source) for p in fq.inputs[1:]), int(fq.attrs["levels"]))
+    stem = f"{fq.name}/post_op"
+    dtype = x.etype.dtype
+    y = _linear(x, f.isc, f.ish, scope, f"{stem}/input")
+    y = build("Round", [y], {"mode": "half_to_even"}, name=scope.make(f"{stem}/round")).outputs[0]
+    y = _between(y, np.asarray(f.clo, dtype), np.asarray(f.chi, dtype), scope, stem, "clip")
+    y = _linear(y, np.asarray(f.osc), np.asarray(f.osh), scope, f"{stem}/output")
+    y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
+    fq.outputs[0].replace_uses(y, keep_names=True)
+
+
+def _find_quantization_kernels(model: Model, lowered: set[str]) -> list[Node]:
+    unrounded = _find_unrounded_residual(model, lowered)
+    taken = set(map(id, unrounded + _around_fused_sum(unrounded) + _find_fused_post_ops(model, lowered)))
+    return [node for node in model.nodes() if node.type == "FakeQuantize" and id(node) not in taken
+            and not is_constant(node.inputs[0].source)]
+
+
+def _quantization_kernel(fq: Node, scope: NameScope) -> None:
+    """Replace ``fq`` (and integer mode's quantize FakeQuantizes of the same values) by the
+    plugin's quantization kernel: its FakeQuantize node's f32 crop limits, scales and shifts as
+    they are (``jit_uni_quantization``: crop, a fused multiply-add, round, a fused multiply-add)."""
+    for node in [fq] + _same_input_limits(fq):
+        _replace_by_kernel(node, scope)
+
+
+def _replace_by_kernel(fq: Node, scope: NameScope) -> None:
+    x = fq.inputs[0].source
+    f32, dtype = np.float32, x.etype.dtype
+    il, ih, ol, oh = (_one_if_equal(np.asarray(fold_constant(p.source), f32)) for p in fq.inputs[1:])
+    steps = f32(int(fq.attrs["levels"]) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        isc = (steps / (ih - il)).astype(f32)
+        ish = ((-il * steps) / (ih - il)).astype(f32)
+        osc = ((oh - ol) / steps).astype(f32)
+    stem = f"{fq.name}/kernel"
+    y = _between(x, np.asarray(il, dtype), np.asarray(ih, dtype), scope, stem, "crop")
+    y = _linear(y, isc, ish, scope, f"{stem}/input", fused=True)
+    y = build("Round", [y], {"mode": "half_to_even"}, name=scope.make(f"{stem}/round")).outputs[0]
+    y = _linear(y, osc, ol, scope, f"{stem}/output", fused=True)
+    y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
+    fq.outputs[0].replace_uses(y, keep_names=True)
+
+
+def _post_op_codes_reference_sum(fq: Node, scope: NameScope) -> None:
+    """Replace ``fq``, the operand of a fused sum that ends its own layer's post-ops, by the
+    post-op formula (the codes the plugin writes; the layers integer mode lowers after it read
+    them), and give its other consumers (the residual Add, layers left in float) the reference
+    value of those codes (measured closer than the formula's f32 value): a FakeQuantize on the
+    output grid, which maps each of its points to itself."""
+    limits = [fold_constant(p.source) for p in fq.inputs[3:5]]
+    levels = fq.attrs["levels"]
+    consumers = list(fq.outputs[0].consumers)
+    _post_op_fake_quantize(fq, scope)
+    for port in consumers:
+        value = port.source
+        grid = [make_constant(np.asarray(v), name=scope.make(f"{fq.name}/sum_operand/{what}")).outputs[0]
+                for v, what in zip(limits * 2, ("input_low", "input_high", "output_low", "output_high"))]
+        port.connect(build("FakeQuantize", [value, *grid], {"levels": levels},
+                           name=scope.make(f"{fq.name}/sum_operand")).outputs[0])
+
+
+SUM_OPERAND = Departure(
+    "sum operand",
+    "FakeQuantize read by a fused residual sum: post-op codes, their reference value in the sum",
+    _find_sum_operands, _post_op_codes_reference_sum, _fold_into_limits)
+
+QUANTIZATION_KERNELS = Departure(
+    "quantization kernels",
+    "FakeQuantize in the plugin's quantization kernel: crop, multiply-add, round, multiply-add in f32",
+    _find_quantization_kernels, _quantization_kernel)
+
+
+FUSED_POST_OPS = Departure(
+    "fused post-ops",
+    "FakeQuantize fused into a lowered layer's oneDNN primitive: its post-op formula in f32",
+    _find_fused_post_ops, _post_op_fake_quantize, _fold_into_limits)
+
+
+DEPARTURES = (UNROUNDED_RESIDUAL, FUSED_POST_OPS, SUM_OPERAND, QUANTIZATION_KERNELS)
