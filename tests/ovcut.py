@@ -21,7 +21,9 @@ from openvino import opset13
 import lpir
 import ovmodels
 from lpir.errors import LowPrecisionWarning
+from lpir.ir.graph import make_constant
 from lpir.ir.subgraph import extract_subgraph
+from lpir.ops import build
 from lpir.runtime.arithmetic.openvino_cpu import UNROUNDED_RESIDUAL
 from lpir.runtime.constants import fold_constant, is_constant
 
@@ -59,14 +61,31 @@ def boundary_distance(fq, x: np.ndarray) -> np.ndarray:
     return np.abs(x64 - boundary) / np.spacing(np.maximum(np.abs(il), np.abs(ih)).astype(np.float32))
 
 
+def signed_in_openvino(model, config=ovmodels.F32_HINT) -> set[str]:
+    """The nodes of ``model`` (an ov.Model) whose output OpenVINO's CPU writes as i8 (fused into
+    a node of its runtime model with an i8 output)."""
+    compiled = ovmodels.core().compile_model(model, "CPU", config)
+    return {name for op in compiled.get_runtime_model().get_ordered_ops()
+            if op.get_rt_info()["outputPrecisions"].astype(str) == "i8"
+            for name in op.get_rt_info()["originalLayersNames"].astype(str).split(",")}
+
+
 def cut_outputs(xml: str, inputs: list, names: list[str], config=ovmodels.F32_HINT) -> dict[str, np.ndarray]:
-    """Output 0 of each named node as OpenVINO's CPU computes it, from the model cut after it."""
+    """Output 0 of each named node as OpenVINO's CPU computes it, from the model cut after it.
+
+    A FakeQuantize that the whole model writes as i8 codes is cut through a 1x1 MaxPool, which
+    keeps it i8 (a Result right after it makes the plugin keep it whole, in f32, whose rounding
+    near half-way differs: the i8 form rounds ``x · isc + ish - 128``)."""
     core = ovmodels.core()
     model = core.read_model(str(xml))
     by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
+    signed = signed_in_openvino(model, config)
     values = {}
     for name in names:
-        cut = ov.Model([opset13.result(by_name[name].output(0))], model.get_parameters())
+        out = by_name[name].output(0)
+        if name in signed and by_name[name].get_type_name() == "FakeQuantize" and len(out.get_partial_shape()) == 4:
+            out = opset13.max_pool(out, [1, 1], [1, 1], [0, 0], [0, 0], [1, 1]).output(0)
+        cut = ov.Model([opset13.result(out)], model.get_parameters())
         compiled = core.compile_model(cut, "CPU", config)
         values[name] = np.array(compiled(inputs)[compiled.outputs[0]])
     return values
@@ -104,20 +123,68 @@ class Forced:
         return self.lpir != self.openvino
 
 
+def _ancestors(out, stops: set[str]) -> set[int]:
+    """The ids of the outputs ``out`` depends on (itself included), up to the FakeQuantizes named
+    in ``stops`` (included)."""
+    seen: set[int] = set()
+    stack = [out]
+    while stack:
+        o = stack.pop()
+        if id(o) not in seen:
+            seen.add(id(o))
+            if o.node.name not in stops:
+                stack.extend(p.source for p in o.node.inputs)
+    return seen
+
+
+def _context(model, fq, boundary: dict) -> list:
+    """The outputs of the other consumers of ``fq`` and of the boundary FakeQuantizes, which a
+    segment keeps (as extra outputs) so that the rules see the consumers the whole model gives
+    those FakeQuantizes (OpenVINO's low-precision transformations choose their integer codes by
+    them): not those the segment computes for ``fq`` anyway (a Result there would change their
+    consumers)."""
+    names = {name for _, name in boundary.values()}
+    below = _ancestors(fq.outputs[0], names)
+    found = []
+    for node in [fq] + [model.node(name) for name in names]:
+        for port in node.outputs[0].consumers:
+            for out in port.node.outputs:
+                if id(out) not in below and port.node.type != "Result" and out not in found:
+                    found.append(out)
+    return found
+
+
 class Segment:
     """The part of ``model`` from the FakeQuantizes named in ``names`` that ``fq`` depends on (or
-    the model inputs) to ``fq``, compiled in integer mode with ``arithmetic``."""
+    the model inputs) to ``fq``, compiled in integer mode with ``arithmetic``; it also computes
+    the other consumers of ``fq`` and of those FakeQuantizes (:func:`_context`)."""
 
     def __init__(self, model, fq, names: set[str], arithmetic: str):
         boundary: dict = {}
         _boundaries(fq.inputs[0].source, names, boundary, set())
+        context = _context(model, fq, boundary)
+        for out in context:
+            _boundaries(out, names - {fq.name}, boundary, set())
         self.fq = fq
         self.cuts = [name for _, name in boundary.values()]  # the FakeQuantizes it starts from
-        self._model = extract_subgraph(model, [out for out, _ in boundary.values()], [fq.outputs[0]])
         self._params = {p.name: i for i, p in enumerate(model.parameters)}
+        inputs = [out for out, _ in boundary.values()]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LowPrecisionWarning)  # a segment without a lowered layer
-            self._compiled = lpir.compile_model(self._model, integer=True, arithmetic=arithmetic)
+            # fq is read by a tap where a float op of the segment still reads it: a Result after
+            # fq would be a consumer the rules see (OpenVINO keeps such a FakeQuantize whole);
+            # where only lowered layers read it, by a Result of fq times 1 (a consumer taking any codes)
+            self._compiled = None
+            if context:
+                self._model = extract_subgraph(model, inputs, context)
+                self._compiled = lpir.compile_model(self._model, integer=True, arithmetic=arithmetic)
+            if self._compiled is None or not any(n.name == fq.name for n in self._compiled.lowered.nodes()):
+                self._model = extract_subgraph(model, inputs, [fq.outputs[0], *context])
+                result = self._model.results[0]
+                one = make_constant(np.ones((), result.inputs[0].source.etype.dtype), name=f"{fq.name}/one").outputs[0]
+                result.inputs[0].connect(build("Multiply", [result.inputs[0].source, one], name=f"{fq.name}/read").outputs[0])
+                self._compiled = lpir.compile_model(self._model, integer=True, arithmetic=arithmetic)
+            self._output = self._compiled.lowered.node(fq.name).outputs[0]
             self._target = fake_quantize_input(self._compiled.lowered, fq.name)
             # the arithmetic may fold steps before the FakeQuantize into its limits (it then reads
             # another tensor): its input as the FakeQuantize's own limits see it comes from the reference
@@ -133,11 +200,14 @@ class Segment:
         feed = [values[name] for name in self.cuts]
         feed += [inputs[self._params[p.name]] for p in self._model.parameters[len(feed):]]
         seen = {}
-        out = self._compiled(feed, taps=self._compiled.tap([self._target], lambda _, value: seen.__setitem__("x", value)))
+        self._compiled(feed, taps=self._compiled.tap([self._target, self._output],
+                                                     lambda out, value: seen.__setitem__(id(out), value)))
+        x = seen[id(self._target)]
         if self._measured is not None:
             self._measured(feed, taps=self._measured.tap([self._measured_target],
                                                          lambda _, value: seen.__setitem__("x", value)))
-        return Forced(self.fq, seen["x"], codes(self.fq, out[0]), codes(self.fq, values[self.fq.name]))
+            x = seen["x"]
+        return Forced(self.fq, x, codes(self.fq, seen[id(self._output)]), codes(self.fq, values[self.fq.name]))
 
 
 def fake_quantize_input(lowered, name: str):

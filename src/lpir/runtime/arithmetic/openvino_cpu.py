@@ -115,6 +115,126 @@ def _fused_sum_branch(add: Node, lowered: set[str]) -> Node | None:
     return None
 
 
+# ---------------------------------------------------------------- LPT's integer codes
+
+# Ops through which LPT propagates an activation's precision (MarkupPrecisions::isPrecisionPreserved),
+# ops it transforms at all (MarkupPrecisions::isSupported; any other consumer keeps a FakeQuantize
+# whole), and layers whose data input takes u8 only on CPUs without AMX or AVX2-VNNI-2 (the CPU
+# plugin's PrecisionsRestriction list).
+_PRECISION_PRESERVED = ("BatchToSpace", "Broadcast", "Concat", "DepthToSpace", "Gather", "MaxPool", "Pad",
+                        "ReduceMax", "ReduceMin", "Relu", "Reshape", "ShuffleChannels", "Slice", "SpaceToBatch",
+                        "Split", "Squeeze", "StridedSlice", "Transpose", "Unsqueeze", "VariadicSplit")
+_LPT_SUPPORTED = _PRECISION_PRESERVED + (
+    "Add", "AvgPool", "Clamp", "Convert", "Convolution", "ConvolutionBackpropData", "FakeQuantize", "GroupConvolution",
+    "GRUSequence", "Interpolate", "LSTMSequence", "MatMul", "Multiply", "MVN", "NormalizeL2", "PRelu", "ReduceMean",
+    "ReduceSum", "Subtract")
+_UNSIGNED_DATA = ("Convolution", "GroupConvolution")
+
+
+@dataclass(frozen=True)
+class IntegerCodes:
+    """An activation FakeQuantize as OpenVINO's low-precision transformations decompose it: a
+    FakeQuantize onto the integers ``[low, low + levels - 1]`` (u8, or i8 when ``low < 0``), then
+    the dequantization ``(q - shift) · scale`` (f32; no shift without a zero point)."""
+
+    low: int
+    scale: np.ndarray
+    shift: np.ndarray | None
+
+
+def _lpt_consumers(out: Output, depth: int = 0) -> list[tuple[Node, int]]:
+    """The (node, input index) pairs reading ``out``, looking through precision-preserving ops."""
+    found = []
+    for port in out.consumers:
+        if port.node.type in _PRECISION_PRESERVED and depth < 64:
+            for nxt in port.node.outputs:
+                found += _lpt_consumers(nxt, depth + 1)
+        else:
+            found.append((port.node, port.index))
+    return found
+
+
+def _preferred_type(levels: int, ol: np.ndarray, oh: np.ndarray) -> str | None:
+    """The integer type LPT prefers for output limits ``ol``, ``oh`` (``getPrecisionDetails``): i8
+    when every channel's range is signed with ``ol / oh`` within 0.2 % of ``-levels / (levels - 2)``
+    (-1 for 255 levels), u8 when every range starts at 0, else None (a zero point is needed)."""
+    f32 = np.float32
+    ratio = f32(-f32(levels) / (f32(levels) - f32(2))) if levels in (16, 256) else f32(-1)
+    signed = unsigned = True
+    zero_point = normal = False
+    for low, high in zip(*(a.reshape(-1) for a in np.broadcast_arrays(f32(ol), f32(oh)))):
+        if abs(low) < f32(1e-6) and abs(high) < f32(1e-6):
+            continue
+        normal = True
+        if np.signbit(low) != np.signbit(high) and abs(low) >= f32(1e-6):
+            unsigned = False
+            actual = f32(low / high) if high != 0 else None
+            if actual is None or abs(f32((actual - ratio) / min(actual, ratio))) > f32(0.002):
+                zero_point = True
+        else:
+            signed = False
+            zero_point = zero_point or abs(low) >= f32(1e-6)
+    if not normal:
+        signed = bool(np.any(np.asarray(ol) < 0))
+        unsigned = not signed
+    if zero_point or signed == unsigned:
+        return None
+    return "i8" if signed else "u8"
+
+
+def lpt_codes(fq: Node) -> IntegerCodes | None:
+    """The integer codes the CPU plugin's low-precision transformations give activation FakeQuantize
+    ``fq`` (``FakeQuantizeDecompositionTransformation``), or None when they leave it whole (a
+    consumer they do not transform, e.g. a Result, or levels other than 255 and 256): i8 when its
+    limits are signed and symmetric enough and no consumer takes u8 only, else u8 (with a zero
+    point unless the limits start at 0). Read from the graph before integer mode lowers it."""
+    levels = int(fq.attrs["levels"])
+    consumers = _lpt_consumers(fq.outputs[0])
+    if levels not in (255, 256) or not consumers or any(n.type not in _LPT_SUPPORTED for n, _ in consumers):
+        return None
+    ol, oh = (np.asarray(fold_constant(p.source), np.float32) for p in fq.inputs[3:5])
+    preferred = _preferred_type(levels, ol, oh)
+    unsigned_only = any(n.type in _UNSIGNED_DATA and index == 0 for n, index in consumers)
+    signed = preferred == "i8" and not unsigned_only
+    zero_point = not signed and preferred != "u8"
+    low = -(levels // 2) if signed else 0
+    lo, hi = np.float32(low), np.float32(low + levels - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = ((oh - ol) / (hi - lo)).astype(np.float32)
+        shift = (((lo * oh).astype(np.float32) - (hi * ol).astype(np.float32)) / (oh - ol)).astype(np.float32)
+    shift = shift + np.float32(0)  # -0 is 0
+    return IntegerCodes(low, _one_if_equal(scale), _one_if_equal(shift) if zero_point and np.any(shift) else None)
+
+
+def _codes_of(value: Output, fq: Node, low: int, scope: NameScope, stem: str) -> Output:
+    """The integer codes (f32, from ``low`` up) of ``value``, an output value of FakeQuantize ``fq``
+    (on its output grid): ``round((value - ol) / step) + low``, in f64."""
+    ol, oh = (np.asarray(fold_constant(p.source), np.float64) for p in fq.inputs[3:5])
+    step = (oh - ol) / (int(fq.attrs["levels"]) - 1)
+
+    def const(v, what):
+        return make_constant(np.ascontiguousarray(v, np.float64), name=scope.make(f"{stem}/{what}")).outputs[0]
+
+    y = build("Convert", [value], {"destination_type": types.f64}, name=scope.make(f"{stem}/f64")).outputs[0]
+    y = build("Subtract", [y, const(ol, "output_low")], name=scope.make(f"{stem}/shift")).outputs[0]
+    y = build("Divide", [y, const(step, "step")], name=scope.make(f"{stem}/steps")).outputs[0]
+    y = build("Round", [y], {"mode": "half_to_even"}, name=scope.make(f"{stem}/round")).outputs[0]
+    if low:
+        y = build("Add", [y, const(np.float64(low), "low")], name=scope.make(f"{stem}/low")).outputs[0]
+    return build("Convert", [y], {"destination_type": value.etype}, name=scope.make(f"{stem}/codes")).outputs[0]
+
+
+def _divided_limits(fq: Node, scale: np.ndarray, shift: np.ndarray | None, scope: NameScope) -> None:
+    """Fold a dequantization ``(q - shift) · scale`` before ``fq`` into its input limits, as
+    ``FakeQuantizeTransformation::fuseElementwise`` does (the Multiply first: limits divided by the
+    scale, then the shift added), in f32."""
+    for port, what in ((1, "input_low"), (2, "input_high")):
+        value = (np.asarray(fold_constant(fq.inputs[port].source), np.float32) / scale).astype(np.float32)
+        if shift is not None:
+            value = (value + shift).astype(np.float32)
+        fq.inputs[port].connect(make_constant(np.ascontiguousarray(value), name=scope.make(f"{fq.name}/folded_{what}")).outputs[0])
+
+
 def _find_unrounded_residual(model: Model, lowered: set[str]) -> list[Node]:
     found = (_fused_sum_branch(node, lowered) for node in model.nodes() if node.type == "Add")
     return [fq for fq in found if fq is not None]
@@ -138,10 +258,65 @@ def _clamp_and_map(fq: Node, scope: NameScope) -> None:
     fq.outputs[0].replace_uses(y, keep_names=True)
 
 
+def _sum_of_codes(fq: Node) -> tuple[Node, Node] | None:
+    """The residual Add after unrounded FakeQuantize ``fq`` and its other input, when the plugin
+    computes the Add on integer codes: that input a FakeQuantize that the transformations
+    decompose and that something else reads too (``AddTransformation`` then keeps its codes as
+    they are and scales ``fq``'s branch onto them: ``EltwiseBaseTransformation::getNotEmpty``)."""
+    add = fq.outputs[0].consumers[0].node
+    peer = next(p.source.node for p in add.inputs if p.source.node is not fq)
+    if peer.type != "FakeQuantize" or len(peer.outputs[0].consumers) < 2 or lpt_codes(peer) is None:
+        return None
+    if lpt_codes(fq) is None or lpt_codes(add.outputs[0].consumers[0].node) is None:
+        return None
+    return add, peer
+
+
+def _residual_in_codes(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Before lowering: compute unrounded FakeQuantize ``fq``, the residual Add after it and the
+    FakeQuantize after that as the plugin's convolution does with its sum post-op, on the codes of
+    the Add's other input (its skip branch; :func:`lpt_codes`). ``AddTransformation`` rewrites
+    ``(q1 - s1) · c1 + (q2 - s2) · c2`` as ``((q1 - s1') · c1' + q2) · c2`` (``c1' = c1 / c2``,
+    ``s1' = s1 + s2 · c2 / c1``, in f32); ``(· - s1') · c1'`` is folded into ``fq``'s output limits
+    (``FuseSubtractToFakeQuantize``, ``FuseMultiplyToFakeQuantize``), ``· c2`` into the next
+    FakeQuantize's input limits. The convolution then computes ``fq`` without rounding
+    (:func:`post_op_formula`), adds the skip codes (oneDNN ``sum``, scale 1) and quantizes the sum
+    with the next FakeQuantize's post-op formula (:data:`FUSED_POST_OPS`)."""
+    found = _sum_of_codes(fq)
+    if found is None:
+        return  # the rewrite clamps and maps it instead
+    add, peer = found
+    after = add.outputs[0].consumers[0].node
+    mine, theirs = lpt_codes(fq), lpt_codes(peer)
+    f32 = np.float32
+    s1 = mine.shift if mine.shift is not None else f32(0)
+    s2 = theirs.shift if theirs.shift is not None else f32(0)
+    scale = (mine.scale / theirs.scale).astype(f32)
+    shift = (s1 + ((s2 * theirs.scale).astype(f32) / mine.scale).astype(f32)).astype(f32)
+    levels = int(fq.attrs["levels"])
+    low, high = (((f32(v) - shift).astype(f32) * scale).astype(f32) for v in (mine.low, mine.low + levels - 1))
+    il, ih = (fold_constant(p.source) for p in fq.inputs[1:3])
+    formula = post_op_formula(il, ih, low, high, levels, rounding=False)
+    stem = f"{fq.name}/unrounded"
+    x = fq.inputs[0].source
+    y = _linear(x, formula.isc, formula.ish, scope, f"{stem}/input")
+    y = _between(y, np.asarray(formula.clo, x.etype.dtype), np.asarray(formula.chi, x.etype.dtype), scope, stem, "clip")
+    codes = _codes_of(peer.outputs[0], peer, theirs.low, scope, f"{peer.name}/codes")
+    for port in add.inputs:
+        port.connect(y if port.source.node is fq else codes)
+    _divided_limits(after, theirs.scale, None, scope)
+
+
+def _unrounded_left(fq: Node, scope: NameScope) -> None:
+    """After lowering: the unrounded FakeQuantizes :func:`_residual_in_codes` left, clamped and mapped."""
+    if fq.outputs[0].consumers:
+        _clamp_and_map(fq, scope)
+
+
 UNROUNDED_RESIDUAL = Departure(
     "unrounded residual",
-    "FakeQuantize between a convolution and a residual Add fused as a sum: clamped, not rounded",
-    _find_unrounded_residual, _clamp_and_map)
+    "FakeQuantize between a convolution and a residual Add fused as a sum: not rounded; the sum on the skip's codes",
+    _find_unrounded_residual, _unrounded_left, _residual_in_codes)
 
 # ---------------------------------------------------------------- fused post-ops
 
@@ -191,16 +366,35 @@ def _around_fused_sum(unrounded: list[Node]) -> list[Node]:
     return after + _sum_operands(unrounded)
 
 
-def _find_fused_post_ops(model: Model, lowered: set[str]) -> list[Node]:
-    unrounded = _find_unrounded_residual(model, lowered)
-    skip = set(map(id, unrounded + _around_fused_sum(unrounded)))
-    return [node for node in model.nodes() if node.type == "FakeQuantize" and id(node) not in skip
-            and _fused_chain(node, lowered) is not None]
+def _signed(fq: Node) -> bool:
+    codes = lpt_codes(fq)
+    return codes is not None and codes.low < 0
 
 
 def _find_sum_operands(model: Model, lowered: set[str]) -> list[Node]:
     operands = _sum_operands(_find_unrounded_residual(model, lowered))
-    return [fq for fq in dict.fromkeys(operands) if _fused_chain(fq, lowered) is not None]
+    return [fq for fq in dict.fromkeys(operands) if _fused_chain(fq, lowered) is not None and not _signed(fq)]
+
+
+def _find_all_post_ops(model: Model, lowered: set[str]) -> list[Node]:
+    """The FakeQuantizes the plugin computes as post-ops of a layer: at the end of a fused chain
+    (but the unrounded ones and the sum operands :data:`SUM_OPERAND` takes), and after a residual
+    Add fused as a sum on the skip's codes."""
+    unrounded = _find_unrounded_residual(model, lowered)
+    skip = set(map(id, unrounded + _around_fused_sum(unrounded)))
+    operands = set(map(id, _find_sum_operands(model, lowered)))
+    after_sums = [fq.outputs[0].consumers[0].node.outputs[0].consumers[0].node
+                  for fq in unrounded if _sum_of_codes(fq) is not None]
+    return [node for node in model.nodes() if node.type == "FakeQuantize" and id(node) not in operands
+            and ((id(node) not in skip and _fused_chain(node, lowered) is not None) or node in after_sums)]
+
+
+def _find_fused_post_ops(model: Model, lowered: set[str]) -> list[Node]:
+    return [fq for fq in _find_all_post_ops(model, lowered) if not _signed(fq)]
+
+
+def _find_signed_post_ops(model: Model, lowered: set[str]) -> list[Node]:
+    return [fq for fq in _find_all_post_ops(model, lowered) if _signed(fq)]
 
 
 def _onednn_hswish(node: Node, scope: NameScope) -> None:
@@ -230,11 +424,12 @@ def _one_if_equal(a: np.ndarray) -> np.ndarray:
     return flat[:1].reshape(()) if np.all(flat == flat[0]) else a
 
 
-def post_op_formula(il, ih, ol, oh, levels: int) -> PostOpFormula:
+def post_op_formula(il, ih, ol, oh, levels: int, rounding: bool = True) -> PostOpFormula:
     """The FakeQuantize's post-op constants, computed in f32 as the CPU plugin does: its FakeQuantize
-    node's crop limits and input/output scales and shifts, then ``updateOptimizedFormula`` with
-    rounding, where an input shift that varies across channels by less than 5e-5 is replaced by
-    the first channel's."""
+    node's crop limits and input/output scales and shifts, then ``updateOptimizedFormula``, where an
+    input shift that varies across channels by less than 5e-5 is replaced by the first channel's.
+    Without ``rounding`` the output scale and shift are merged into the input ones and the clip
+    limits (``clip(x · isc · osc + ish · osc + osh, ...)``), and ``osc``, ``osh`` are 1 and 0."""
     f32 = np.float32
     il, ih, ol, oh = (_one_if_equal(np.asarray(a, f32)) for a in (il, ih, ol, oh))
     steps = f32(levels - 1)
@@ -250,8 +445,14 @@ def post_op_formula(il, ih, ol, oh, levels: int) -> PostOpFormula:
     clo = np.rint((np.broadcast_to(il, isc_c.shape) * isc_c).astype(f32) + ish_c).astype(f32)
     chi = np.rint((np.broadcast_to(ih, isc_c.shape) * isc_c).astype(f32) + ish_c).astype(f32)
     clo, chi = np.minimum(clo, chi), np.maximum(clo, chi)
+    if not rounding:
+        clo, chi = ((clo * osc).astype(f32) + osh).astype(f32), ((chi * osc).astype(f32) + osh).astype(f32)
+        clo, chi = np.minimum(clo, chi), np.maximum(clo, chi)
+        isc, ish = (isc * osc).astype(f32), ((ish * osc).astype(f32) + osh).astype(f32)
+        isc, ish = _one_if_equal(isc), _one_if_equal(ish)
+        osc, osh = f32(1), f32(0)
     clo, chi = _one_if_equal(clo), _one_if_equal(chi)
-    if osc.size == 1 and osc.reshape(-1)[0] == 1 and osh.size == 1 and osh.reshape(-1)[0] == np.trunc(osh.reshape(-1)[0]):
+    if rounding and osc.size == 1 and osc.reshape(-1)[0] == 1 and osh.size == 1 and osh.reshape(-1)[0] == np.trunc(osh.reshape(-1)[0]):
         ish, clo, chi = ish + osh, clo + osh, chi + osh
         osc, osh = f32(1), f32(0)
     if ish.size == 1 and clo.size == 1 and chi.size == 1 and abs(ish.reshape(-1)[0]) < (chi - clo).reshape(-1)[0] * f32(1e-5):
@@ -294,8 +495,14 @@ def _same_input_limits(fq: Node) -> list[Node]:
                     for i, v in zip((1, 2), limits))]
 
 
-def _post_op_fake_quantize(fq: Node, scope: NameScope) -> None:
-    """Replace ``fq`` (and the activations of its fused chain) by the steps oneDNN computes."""
+def _signed_post_op_fake_quantize(fq: Node, scope: NameScope) -> None:
+    """:func:`_post_op_fake_quantize` for a FakeQuantize the plugin writes as i8 codes."""
+    _post_op_fake_quantize(fq, scope, low=-(int(fq.attrs["levels"]) // 2))
+
+
+def _post_op_fake_quantize(fq: Node, scope: NameScope, low: int = 0) -> None:
+    """Replace ``fq`` (and the activations of its fused chain) by the steps oneDNN computes, its
+    codes starting from ``low`` (:func:`lpt_codes`)."""
     node = fq.inputs[0].source.node
     while (node.type in _PASSED + _REWRITTEN + ("Add", "Multiply")  # the chain found, back to the layer
            and sum(not is_constant(p.source) for p in node.inputs) == 1):  # (not through a fused sum)
@@ -305,7 +512,7 @@ def _post_op_fake_quantize(fq: Node, scope: NameScope) -> None:
         node = before
     for node in [fq] + _same_input_limits(fq):  # integer mode's quantize FakeQuantizes of the same values: the same codes
         _fold_dequantization(node, scope)
-        _replace_by_formula(node, scope)
+        _replace_by_formula(node, scope, low)
 
 
 def _fold_dequantization(fq: Node, scope: NameScope) -> None:
@@ -381,22 +588,33 @@ def _between(x: Output, low: np.ndarray, high: np.ndarray, scope: NameScope, ste
                  name=scope.make(f"{stem}/{verb}_high")).outputs[0]
 
 
-def _replace_by_formula(fq: Node, scope: NameScope) -> None:
+def _replace_by_formula(fq: Node, scope: NameScope, low: int = 0) -> None:
+    """Replace ``fq`` by its post-op formula for the decomposed FakeQuantize whose codes start from
+    ``low`` (output limits ``low``, ``low + levels - 1``: with i8 codes ``updateOptimizedFormula``
+    adds the output shift -128 to the input shift, and the sum is rounded near 0), and map the
+    codes onto ``fq``'s output values."""
     x = fq.inputs[0].source
-    f = post_op_formula(*(fold_constant(p.source) for p in fq.inputs[1:]), int(fq.attrs["levels"]))
+    levels = int(fq.attrs["levels"])
+    il, ih, ol, oh = (fold_constant(p.source) for p in fq.inputs[1:])
+    f = post_op_formula(il, ih, np.float32(low), np.float32(low + levels - 1), levels)
     stem = f"{fq.name}/post_op"
     dtype = x.etype.dtype
     y = _linear(x, f.isc, f.ish, scope, f"{stem}/input")
     y = build("Round", [y], {"mode": "half_to_even"}, name=scope.make(f"{stem}/round")).outputs[0]
     y = _between(y, np.asarray(f.clo, dtype), np.asarray(f.chi, dtype), scope, stem, "clip")
-    y = _linear(y, np.asarray(f.osc), np.asarray(f.osh), scope, f"{stem}/output")
+    y = _linear(y, np.asarray(f.osc), np.asarray(f.osh), scope, f"{stem}/codes")  # (none for 8-bit codes)
+    if low:
+        y = build("Subtract", [y, make_constant(np.asarray(low, dtype), name=scope.make(f"{stem}/low")).outputs[0]],
+                  name=scope.make(f"{stem}/from_zero")).outputs[0]
+    mapped = post_op_formula(il, ih, ol, oh, levels)  # onto the output values as before the decomposition
+    y = _linear(y, np.asarray(mapped.osc), np.asarray(mapped.osh), scope, f"{stem}/output")
     y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
     fq.outputs[0].replace_uses(y, keep_names=True)
 
 
 def _find_quantization_kernels(model: Model, lowered: set[str]) -> list[Node]:
     unrounded = _find_unrounded_residual(model, lowered)
-    taken = set(map(id, unrounded + _around_fused_sum(unrounded) + _find_fused_post_ops(model, lowered)))
+    taken = set(map(id, unrounded + _around_fused_sum(unrounded) + _find_all_post_ops(model, lowered)))
     return [node for node in model.nodes() if node.type == "FakeQuantize" and id(node) not in taken
             and not is_constant(node.inputs[0].source)]
 
@@ -461,5 +679,45 @@ FUSED_POST_OPS = Departure(
     "FakeQuantize fused into a lowered layer's oneDNN primitive: its post-op formula in f32",
     _find_fused_post_ops, _post_op_fake_quantize, _fold_into_limits)
 
+SIGNED_POST_OPS = Departure(
+    "signed post-ops",
+    "FakeQuantize fused into a lowered layer's oneDNN primitive and written as i8: its post-op formula shifted by -128",
+    _find_signed_post_ops, _signed_post_op_fake_quantize, _fold_into_limits)
 
-DEPARTURES = (UNROUNDED_RESIDUAL, FUSED_POST_OPS, SUM_OPERAND, QUANTIZATION_KERNELS)
+
+def _find_pooled_codes(model: Model, lowered: set[str]) -> list[Node]:
+    """The FakeQuantizes after a ReduceMean (read by nothing else) of a FakeQuantize that the
+    transformations decompose."""
+    found = []
+    for node in model.nodes():
+        if node.type != "FakeQuantize" or is_constant(node.inputs[0].source):
+            continue
+        mean = node.inputs[0].source.node
+        if mean.type != "ReduceMean" or single_consumer(mean.outputs[0]) is not node:
+            continue
+        source = mean.inputs[0].source.node
+        if source.type == "FakeQuantize" and not is_constant(source.inputs[0].source) and lpt_codes(source) is not None:
+            found.append(node)
+    return found
+
+
+def _mean_of_codes(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Before lowering: make the ReduceMean before ``fq`` average the codes of the FakeQuantize it
+    reads, and fold that FakeQuantize's dequantization into ``fq``'s input limits, as
+    ``ReduceBaseTransformation`` (moving the dequantization after the mean) and
+    ``FakeQuantizeTransformation::fuseElementwise`` do: the plugin's Reduce node averages integer
+    codes in f32 and quantizes the mean with its own quantization kernel (:data:`QUANTIZATION_KERNELS`)."""
+    mean = fq.inputs[0].source.node
+    source = mean.inputs[0].source.node
+    codes = lpt_codes(source)
+    mean.inputs[0].connect(_codes_of(source.outputs[0], source, codes.low, scope, f"{mean.name}/codes"))
+    _divided_limits(fq, codes.scale, codes.shift, scope)
+
+
+POOLED_CODES = Departure(
+    "pooled codes",
+    "FakeQuantize after a ReduceMean of quantized values: the mean of their integer codes, the dequantization in its limits",
+    _find_pooled_codes, None, _mean_of_codes)
+
+
+DEPARTURES = (UNROUNDED_RESIDUAL, FUSED_POST_OPS, SIGNED_POST_OPS, SUM_OPERAND, POOLED_CODES, QUANTIZATION_KERNELS)
