@@ -31,8 +31,6 @@ import numpy as np
 import openvino as ov
 
 import lpir
-from lpir.ir.passes import clone_model
-from lpir.ops import build
 from bench_integer import departure_arguments, quantized_cases, relative
 from timing import OV_F32
 
@@ -49,20 +47,11 @@ def teacher_forced(model, inputs: list, openvino: dict, arithmetic: str) -> dict
 
 
 def free_running(model, inputs: list, fqs: list, openvino: dict, arithmetic: str) -> tuple[dict[str, int], list]:
-    """Codes differing from OpenVINO's at each FakeQuantize in lpir's own run, and lpir's outputs.
-
-    lpir's codes are its FakeQuantizes' outputs, read through extra Results on a copy of the model
-    (lpir computes the same with or without them; the FakeQuantizes the unrounded-residual rule
-    rewrites are left out: a Result there would take that rule away)."""
+    """Codes differing from OpenVINO's at each FakeQuantize in lpir's own run (read by taps: extra
+    Results would be consumers the rules see), and lpir's outputs; the FakeQuantizes the
+    unrounded-residual rule rewrites are left out (no codes there)."""
     skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
-    probed = clone_model(model)
-    kept = [fq for fq in fqs if fq.name not in skip and fq.inputs[0].source.node.type != "Parameter"]
-    for fq in kept:
-        probed.results.append(build("Result", [probed.node(fq.name).outputs[0]], name=f"{fq.name}/probe"))
-    outputs = lpir.compile_model(probed, integer=True, arithmetic=arithmetic)(inputs)
-    codes = outputs[len(model.results):]
-    differ = {fq.name: int((ovcut.codes(fq, c) != ovcut.codes(fq, openvino[fq.name])).sum()) for fq, c in zip(kept, codes)}
-    return differ, list(outputs[:len(model.results)])
+    return ovcut.free_running(model, inputs, fqs, openvino, arithmetic, skip)
 
 
 def main() -> None:

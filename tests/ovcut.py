@@ -11,6 +11,7 @@ benchmarks/measure_openvino_departures.py.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -245,7 +246,12 @@ def _tapped_codes(compiled, fq):
         except LpirError:
             continue
         return node.outputs[0], (codes if output else reference_codes)
-    return compiled._in_lowered(fq.inputs[0].source), reference_codes
+    source = compiled._in_lowered(fq.inputs[0].source)
+    for node in compiled.lowered.nodes():  # only lowered layers read it: integer mode's own quantization of its input
+        if re.fullmatch(r".*/quantize_\d+", node.name) and fake_quantize_input(compiled.lowered, node.name) is source:
+            low = -128 if any(c.node.name.endswith("/i8") for c in node.outputs[0].consumers) else 0
+            return node.outputs[0], lambda _, value, low=low: value.astype(np.float64) - low
+    return source, reference_codes
 
 
 def free_running(model, inputs: list, fqs: list, peer: dict[str, np.ndarray], arithmetic: str,
