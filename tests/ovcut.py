@@ -11,7 +11,6 @@ benchmarks/measure_openvino_departures.py.
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -22,7 +21,9 @@ from openvino import opset13
 import lpir
 import ovmodels
 from lpir.errors import LowPrecisionWarning
+from lpir.analysis.patterns import is_quantization_agnostic
 from lpir.ir.graph import make_constant
+from lpir.ir.rewrite import layer_name
 from lpir.ir.subgraph import extract_subgraph
 from lpir.ops import build
 from lpir.runtime.arithmetic.openvino_cpu import UNROUNDED_RESIDUAL
@@ -234,7 +235,7 @@ def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithme
     return [Segment(model, fq, names, arithmetic)(inputs, openvino) for fq in fqs]
 
 
-def _tapped_codes(compiled, fq):
+def tapped_codes(compiled, fq):
     """What to tap in ``compiled``'s lowered model for the codes of FakeQuantize ``fq`` of its
     model, and how to read them: its output where it is still there, else the input integer mode
     quantizes in its place (QuantizeLinear's rounding where ``arithmetic="onnxruntime"`` put
@@ -246,12 +247,24 @@ def _tapped_codes(compiled, fq):
         except LpirError:
             continue
         return node.outputs[0], (codes if output else reference_codes)
-    source = compiled._in_lowered(fq.inputs[0].source)
-    for node in compiled.lowered.nodes():  # only lowered layers read it: integer mode's own quantization of its input
-        if re.fullmatch(r".*/quantize_\d+", node.name) and fake_quantize_input(compiled.lowered, node.name) is source:
-            low = -128 if any(c.node.name.endswith("/i8") for c in node.outputs[0].consumers) else 0
-            return node.outputs[0], lambda _, value, low=low: value.astype(np.float64) - low
-    return source, reference_codes
+    for layer, index in _readers(fq.outputs[0]):  # only lowered layers read it: their quantization of its input
+        try:
+            node = compiled.lowered.node(f"{layer_name(layer)}/quantize_{index}")
+        except LpirError:
+            continue
+        low = -128 if any(c.node.name.endswith("/i8") for c in node.outputs[0].consumers) else 0
+        return node.outputs[0], lambda _, value, low=low: value.astype(np.float64) - low
+    return compiled._in_lowered(fq.inputs[0].source), reference_codes
+
+
+def _readers(out, depth: int = 0) -> list:
+    """The (node, input index) pairs reading ``out``, through quantization-agnostic ops."""
+    found = []
+    for port in out.consumers:
+        if is_quantization_agnostic(port.node) and depth < 64:
+            found += [r for o in port.node.outputs for r in _readers(o, depth + 1)]
+        found.append((port.node, port.index))
+    return found
 
 
 def free_running(model, inputs: list, fqs: list, peer: dict[str, np.ndarray], arithmetic: str,
@@ -262,7 +275,7 @@ def free_running(model, inputs: list, fqs: list, peer: dict[str, np.ndarray], ar
     Results, leave every node's consumers as they are); and lpir's outputs."""
     compiled = lpir.compile_model(model, integer=True, arithmetic=arithmetic)
     kept = [fq for fq in fqs if fq.name not in skip and fq.inputs[0].source.node.type != "Parameter"]
-    targets = [_tapped_codes(compiled, fq) for fq in kept]
+    targets = [tapped_codes(compiled, fq) for fq in kept]
     seen = {}
     outputs = compiled(inputs, taps=compiled.tap([t for t, _ in targets], lambda out, value: seen.__setitem__(id(out), value)))
     differ = {fq.name: int((read(fq, seen[id(t)]) != codes(fq, peer[fq.name])).sum()) for fq, (t, read) in zip(kept, targets)}

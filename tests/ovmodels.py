@@ -145,6 +145,32 @@ def residual_block(kind: str = "fused", seed: int = 0) -> ov.Model:
     return ov.Model([ops.result(out)], [x], "residual_block")
 
 
+def signed_pool_block(seed: int = 0, step: float = 0.0371, channels: int = 16, *, u8_reader: bool = False) -> ov.Model:
+    """x → FQ (u8) → 1x1 conv → FQ "signed" (i8 limits ``[-128, 127] · step``) → ReduceMean over
+    the last axis → FQ "pooled" (the same limits) → Result: the classifier's squeeze-and-excitation
+    pooling. Nothing takes u8 only after "signed", so the plugin writes it as i8; ``u8_reader``
+    adds a 1x1 convolution of "signed" as a second output (whose data input takes u8 only). The convolution
+    maps input code ``q`` onto about ``± q · step / 2`` (one weight code ±1 per output channel, its
+    scale a few f32 ULPs from ``step / (2 · input step)``): half the inputs fall within ULPs of
+    "signed"'s rounding boundaries, and means of pairs of its codes on "pooled"'s."""
+    rng = np.random.default_rng(seed)
+    x = ops.parameter([1, channels, 8, 8], np.float32, name="x")
+    s_in = np.float32(0.0113)
+    codes = np.zeros((channels, channels, 1, 1), np.int8)
+    codes[np.arange(channels), rng.permutation(channels), 0, 0] = rng.choice([-1, 1], channels)
+    scale = (np.float32(step) / (2 * s_in) * (1 + rng.normal(size=(channels, 1, 1, 1)) * 1e-6)).astype(np.float32)
+    w = ops.multiply(ops.convert(ops.constant(codes), "f32"), ops.constant(scale))
+    y = ops.convolution(_fq_node(x, 0.0, 255 * s_in), w, [1, 1], [0, 0], [0, 0], [1, 1])
+    signed = _fq_node(y, -128 * step, 127 * step)
+    signed.set_friendly_name("signed")
+    pooled = _fq_node(ops.reduce_mean(signed, ops.constant(np.array([3], np.int64)), True), -128 * step, 127 * step)
+    pooled.set_friendly_name("pooled")
+    outputs = [ops.result(pooled)]
+    if u8_reader:
+        outputs.append(ops.result(ops.convolution(signed, w, [1, 1], [0, 0], [0, 0], [1, 1])))
+    return ov.Model(outputs, [x], "signed_pool_block")
+
+
 def post_op_block(seed: int = 0, channels: int = 32) -> ov.Model:
     """x → FQ (u8, zero point 128) → conv (bias) → HSwish → FQ per channel → Result: the
     classifier's expansion layers. The last FakeQuantize's ranges put the same real zero point

@@ -12,6 +12,8 @@ step off.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import openvino as ov
 import pytest
@@ -23,8 +25,8 @@ import ovmodels
 import realdata
 from lpir.errors import ValidationError
 from lpir.ops import build
-from lpir.runtime.arithmetic.openvino_cpu import FUSED_POST_OPS, QUANTIZATION_KERNELS, post_op_formula
-from lpir.ir.subgraph import extract_subgraph
+from lpir.runtime.arithmetic.openvino_cpu import (FUSED_POST_OPS, POOLED_CODES, QUANTIZATION_KERNELS,
+                                                  SIGNED_POST_OPS, post_op_formula)
 
 
 _codes = ovcut.codes
@@ -42,13 +44,13 @@ def _fused_into_convolution(xml: str, name: str) -> bool:
 def residual_codes(xml: str, x: np.ndarray, **options) -> tuple[np.ndarray, np.ndarray]:
     """The codes of the FakeQuantize after the residual Add: (lpir's, OpenVINO's)."""
     model = lpir.read_model(xml)
-    add = model.node("residual")
-    after = add.outputs[0].consumers[0].node
+    after = model.node("residual").outputs[0].consumers[0].node
     compiled = lpir.compile_model(model, integer=True, **options)
+    target, read = ovcut.tapped_codes(compiled, after)
     seen = []
-    compiled([x], taps=compiled.tap([add.outputs[0]], lambda out, value: seen.append(value)))
+    compiled([x], taps=compiled.tap([target], lambda out, value: seen.append(value)))
     openvino = _openvino_cut(xml, [x], [after.name])[after.name]
-    return ovcut.reference_codes(after, seen[0]), _codes(after, openvino)
+    return read(after, seen[0]), _codes(after, openvino)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -63,7 +65,7 @@ def test_residual_block_matches_openvino(tmp_path, seed):
     x = np.random.default_rng(10 + seed).random((1, 8, 12, 12), dtype=np.float32)
     model = lpir.read_model(xml)
     cpu = lpir.compile_model(model, integer=True, arithmetic="openvino-cpu")
-    assert len(ovcut.unrounded(cpu)) == 1 and "clamped, not rounded" in str(cpu.plan)
+    assert len(ovcut.unrounded(cpu)) == 1 and "not rounded" in str(cpu.plan)
     assert not lpir.compile_model(model, integer=True).plan.departures
     differ = {}
     for arithmetic in ("openvino-cpu", "reference"):
@@ -106,44 +108,81 @@ def test_arithmetic_is_checked(tmp_path):
         lpir.compile_model(model, integer=True, arithmetic="openvino-gpu")
 
 
-def test_classifier_residual_adds_match_openvino_per_layer(lpir_int8):
-    """Teacher forcing on PP-OCR's classifier: each residual Add's FakeQuantize computed by lpir
-    from OpenVINO's own codes of the tensors the fused convolution and the Add read (the
-    convolution's quantized input and the skip branch), against OpenVINO's codes there.
-    Measured: 0-2 of 18432-24576 codes differ with the CPU plugin's arithmetic (ULPs of its
-    f32 scales), 11-22 % with the reference."""
+@dataclass
+class Classifier:
+    """PP-OCR's classifier quantized with 7-bit weights (every CPU computes the same int32 sums),
+    its plan with the CPU arithmetic, OpenVINO's codes at each FakeQuantize (from cut models) and
+    lpir's from OpenVINO's codes before each (teacher forcing), for both arithmetics."""
+
+    xml: str
+    model: object
+    cpu: object
+    openvino: dict
+    forced: dict  # arithmetic -> {FakeQuantize name: ovcut.Forced}
+    kernels: list
+
+    def rule(self, departure) -> set[str]:
+        return {fq for fq, rule in self.cpu.plan.departures if rule == departure.description}
+
+    @property
+    def avx512(self) -> bool:
+        return all("avx512" in k or "amx" in k for k in self.kernels)
+
+    def differ(self, arithmetic: str, names) -> dict[str, int]:
+        return {n: int(self.forced[arithmetic][n].differ.sum()) for n in names}
+
+
+@pytest.fixture(scope="module")
+def classifier(lpir_int8) -> Classifier:
     xml = lpir_int8("ppocr_cls", ovmodels.PORTABLE_OVERFLOW_FIX)
     inputs = realdata.inputs_for("ppocr_cls")
     model = lpir.read_model(xml)
-    unrounded = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
-    assert len(unrounded) >= 5
-    cases = []
-    for name in sorted(unrounded):
-        fq = model.node(name)
-        add = fq.outputs[0].consumers[0].node
-        after = add.outputs[0].consumers[0].node
-        skip = next(p.source.node for p in add.inputs if p.source.node is not fq)
-        conv = fq.inputs[0].source.node
-        while conv.type != "Convolution" and conv.type != "GroupConvolution":
-            conv = conv.inputs[0].source.node
-        source = conv.inputs[0].source.node
-        assert source.type == "FakeQuantize" and skip.type == "FakeQuantize"
-        cases.append((after, [source, skip]))
-    wanted = sorted({n.name for after, boundary in cases for n in [after, *boundary]})
-    openvino = _openvino_cut(xml, inputs, wanted)
-    for after, boundary in cases:
-        # the boundary FakeQuantizes re-quantize OpenVINO's dequantized values onto the same codes
-        segment = extract_subgraph(model, [n.inputs[0].source for n in boundary], [after.outputs[0]])
-        expected = _codes(after, openvino[after.name])
-        differ = {}
-        for arithmetic in ("openvino-cpu", "reference"):
-            compiled = lpir.compile_model(segment, integer=True, arithmetic=arithmetic)
-            actual = _codes(after, compiled([openvino[n.name] for n in boundary])[0])
-            assert np.abs(actual - expected).max() <= 1
-            differ[arithmetic] = int((actual != expected).sum())
-        print(f"{after.name}: codes differing from OpenVINO's {differ} of {expected.size}")
-        assert differ["openvino-cpu"] <= max(4, expected.size // 2000)
-        assert differ["reference"] >= expected.size // 20
+    cpu = lpir.compile_model(model, integer=True, arithmetic="openvino-cpu")
+    skip = ovcut.unrounded(cpu)
+    names = [fq.name for fq in ovcut.activation_fake_quantizes(model) if fq.name not in skip]
+    openvino = _openvino_cut(xml, inputs, names)
+    forced = {a: {f.fq.name: f for f in ovcut.teacher_forced(model, inputs, openvino, a, skip)}
+              for a in ("openvino-cpu", "reference")}
+    for found in forced.values():
+        assert all(np.abs(f.lpir - f.openvino).max() <= 1 for f in found.values())
+    return Classifier(xml, model, cpu, openvino, forced, _int8_convolutions(xml))
+
+
+def test_classifier_residual_adds_match_openvino_per_layer(classifier):
+    """Teacher forcing on PP-OCR's classifier: each residual Add's FakeQuantize computed by lpir
+    from OpenVINO's own codes of the FakeQuantizes before it (the convolution's quantized input
+    and the skip branch), against OpenVINO's codes there. With the CPU arithmetic the plugin's sum
+    on the skip's integer codes is reproduced: measured 0 of 18432-24576 codes differ (1-2 in
+    three of the seven blocks when the Add was summed in real values), 11-22 % with the reference."""
+    after = {fq.outputs[0].consumers[0].node.outputs[0].consumers[0].node.name
+             for fq in map(classifier.model.node, ovcut.unrounded(classifier.cpu))}
+    assert len(after) >= 5 and after <= classifier.rule(FUSED_POST_OPS) | classifier.rule(SIGNED_POST_OPS)
+    differ = {a: classifier.differ(a, sorted(after)) for a in ("openvino-cpu", "reference")}
+    print(f"codes differing from OpenVINO's after the residual Adds: {differ}")
+    for name in after:
+        size = classifier.openvino[name].size
+        assert differ["openvino-cpu"][name] <= (0 if classifier.avx512 else size // 2000)
+        assert differ["reference"][name] >= size // 20
+
+
+def test_classifier_squeeze_and_excitation_matches_openvino(classifier):
+    """Teacher forcing on PP-OCR's classifier, its squeeze-and-excitation blocks: the HSwish
+    FakeQuantize the plugin writes as i8 (its consumers, a pooling and a Multiply, take i8; its
+    rounding is that of ``x · isc + ish - 128``), the global average pooling of those codes and
+    the Multiplies. With the CPU arithmetic every code is OpenVINO's where it runs AVX-512 (or AMX)
+    int8 kernels (measured 0 of 1.5 million; before the signed and pooled rules 1-3 codes in five
+    of the nine blocks)."""
+    signed, pooled = classifier.rule(SIGNED_POST_OPS), classifier.rule(POOLED_CODES)
+    multiplies = {n.name for n in ovcut.activation_fake_quantizes(classifier.model)
+                  if n.inputs[0].source.node.type == "Multiply" and n.name in classifier.openvino}
+    assert len(signed) >= 8 and len(pooled) >= 8 and len(multiplies) >= 8
+    assert signed <= ovcut.signed_in_openvino(ovmodels.core().read_model(classifier.xml))
+    names = sorted(signed | pooled | multiplies)
+    differ = {a: sum(classifier.differ(a, names).values()) for a in ("openvino-cpu", "reference")}
+    codes = sum(classifier.openvino[n].size for n in names)
+    print(f"{len(signed)} signed, {len(pooled)} pooled, {len(multiplies)} Multiply FakeQuantizes: codes differing {differ} of {codes}")
+    assert differ["openvino-cpu"] <= (0 if classifier.avx512 else codes // 100000)
+    assert differ["reference"] > differ["openvino-cpu"]
 
 
 def unrounded_in_openvino(xml: str) -> set[str]:
@@ -231,33 +270,56 @@ def test_fake_quantize_fused_after_a_convolution_matches_openvino_bit_for_bit(tm
         assert differ["openvino-cpu"] <= differ["reference"]
 
 
-def test_classifier_fake_quantizes_after_its_layers_match_openvino(lpir_int8):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_signed_codes_and_their_mean_match_openvino(tmp_path, seed):
+    """A convolution's FakeQuantize that the plugin writes as i8 (only a ReduceMean reads it), and
+    the FakeQuantize of the mean of its codes, on inputs within ULPs of their rounding boundaries:
+    with the CPU arithmetic every code is OpenVINO's where it runs AVX-512 (or AMX) int8 kernels;
+    the same block where a convolution also reads the first FakeQuantize (u8 codes: ``x · isc +
+    ish`` rounded near 128, not near 0) rounds some of its codes otherwise, in OpenVINO and in
+    lpir alike (measured 14-38 of 1024), and the mean of the real values rounds some of the
+    second otherwise (measured 5-11 of 128). (The mean of u8 codes with a zero point, in that
+    second block, is not reproduced: measured 5-8 of 128 codes differ.)"""
+    codes = {}
+    for variant in ("i8", "u8"):
+        xml = ovmodels.save(ovmodels.signed_pool_block(seed, u8_reader=variant == "u8"), tmp_path / f"{variant}.xml")
+        model = lpir.read_model(xml)
+        assert ("signed" in ovcut.signed_in_openvino(ovmodels.core().read_model(xml))) == (variant == "i8")
+        x = ovcut.dequantize(model.parameters[0].outputs[0].consumers[0].node,
+                             np.random.default_rng(100 + seed).integers(0, 256, (1, 16, 8, 8)))
+        openvino = _openvino_cut(xml, [x], ["signed", "pooled"])
+        rules = lpir.compile_model(model, integer=True, arithmetic="openvino-cpu").plan.departures
+        assert ("signed", (SIGNED_POST_OPS if variant == "i8" else FUSED_POST_OPS).description) in rules
+        assert (("pooled", POOLED_CODES.description) in rules) == (variant == "i8")
+        fqs = [model.node("signed"), model.node("pooled")]
+        differ = {a: ovcut.free_running(model, [x], fqs, openvino, a)[0] for a in ("openvino-cpu", "reference")}
+        codes[variant] = _codes(fqs[0], openvino["signed"])
+        kernels = _int8_convolutions(xml)
+        print(f"seed {seed}, {variant} ({', '.join(kernels)}): codes differing from OpenVINO's {differ}")
+        if all("avx512" in k or "amx" in k for k in kernels):
+            assert differ["openvino-cpu"]["signed"] == 0 and (variant == "u8" or differ["openvino-cpu"]["pooled"] == 0)
+        assert differ["reference"]["signed"] > 0
+        if variant == "i8":
+            mean = ovcut.reference_codes(fqs[1], openvino["signed"].astype(np.float64).mean(axis=3, keepdims=True))
+            assert (mean != _codes(fqs[1], openvino["pooled"])).sum() > 0  # the mean of the codes, not of the values
+    assert (codes["i8"] != codes["u8"]).sum() > 0
+
+
+def test_classifier_fake_quantizes_after_its_layers_match_openvino(classifier):
     """Teacher forcing on PP-OCR's classifier (7-bit weights: every CPU computes the same int32
     sums): every FakeQuantize the CPU arithmetic computes by its post-op formula (the plugin fuses
-    it with a bias and an activation into the layer before it) gives OpenVINO's codes bit for
-    bit where OpenVINO runs its convolutions in AVX-512 (or AMX) int8 kernels, whose post-ops
-    these are; the reference leaves codes one step off (measured 18). OpenVINO's AVX2 kernels
-    (ONEDNN_MAX_CPU_ISA=AVX2) take the plugin's other post-op path, and a few codes differ one
-    step there (measured 13 with the CPU arithmetic, 4 with the reference)."""
-    xml = lpir_int8("ppocr_cls", ovmodels.PORTABLE_OVERFLOW_FIX)
-    inputs = realdata.inputs_for("ppocr_cls")
-    model = lpir.read_model(xml)
-    cpu = lpir.compile_model(model, integer=True, arithmetic="openvino-cpu")
-    post_ops = {fq for fq, rule in cpu.plan.departures if rule == FUSED_POST_OPS.description}
-    skip = ovcut.unrounded(cpu)
-    names = [fq.name for fq in ovcut.activation_fake_quantizes(model) if fq.name not in skip]
-    openvino = _openvino_cut(xml, inputs, names)
-    kernels = _int8_convolutions(xml)
-    differ = {}
-    for arithmetic in ("openvino-cpu", "reference"):
-        forced = [f for f in ovcut.teacher_forced(model, inputs, openvino, arithmetic, skip) if f.fq.name in post_ops]
-        assert all(np.abs(f.lpir - f.openvino).max() <= 1 for f in forced)
-        differ[arithmetic] = {f.fq.name: int(f.differ.sum()) for f in forced}
-    codes = sum(openvino[n].size for n in post_ops)
-    print(f"{len(post_ops)} post-op FakeQuantizes, kernels {sorted(set(kernels))}: codes differing "
+    it with a bias and an activation into the layer before it, u8 or i8 codes) gives OpenVINO's
+    codes bit for bit where OpenVINO runs its convolutions in AVX-512 (or AMX) int8 kernels, whose
+    post-ops these are; the reference leaves codes one step off (measured 23035). OpenVINO's AVX2
+    kernels (ONEDNN_MAX_CPU_ISA=AVX2) take the plugin's other post-op path, and a few codes differ
+    one step there (measured 13 with the CPU arithmetic, 4 with the reference)."""
+    post_ops = classifier.rule(FUSED_POST_OPS) | classifier.rule(SIGNED_POST_OPS)
+    differ = {a: classifier.differ(a, post_ops) for a in ("openvino-cpu", "reference")}
+    codes = sum(classifier.openvino[n].size for n in post_ops)
+    print(f"{len(post_ops)} post-op FakeQuantizes, kernels {sorted(set(classifier.kernels))}: codes differing "
           f"{ {a: sum(d.values()) for a, d in differ.items()} } of {codes}")
-    assert len(differ["openvino-cpu"]) == len(post_ops) >= 20
-    if all("avx512" in k or "amx" in k for k in kernels):
+    assert len(post_ops) >= 20
+    if classifier.avx512:
         assert not any(differ["openvino-cpu"].values())
         assert sum(differ["reference"].values()) > 0
     else:

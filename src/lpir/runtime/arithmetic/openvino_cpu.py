@@ -129,6 +129,7 @@ _LPT_SUPPORTED = _PRECISION_PRESERVED + (
     "GRUSequence", "Interpolate", "LSTMSequence", "MatMul", "Multiply", "MVN", "NormalizeL2", "PRelu", "ReduceMean",
     "ReduceSum", "Subtract")
 _UNSIGNED_DATA = ("Convolution", "GroupConvolution")
+_SIGNED_WEIGHTS = ("Convolution", "ConvolutionBackpropData", "GroupConvolution", "MatMul")  # input 1: i8 only
 
 
 @dataclass(frozen=True)
@@ -142,15 +143,19 @@ class IntegerCodes:
     shift: np.ndarray | None
 
 
-def _lpt_consumers(out: Output, depth: int = 0) -> list[tuple[Node, int]]:
-    """The (node, input index) pairs reading ``out``, looking through precision-preserving ops."""
+def _lpt_consumers(out: Output, depth: int = 0) -> list[tuple[str, int]]:
+    """The (op type, input index) pairs reading ``out`` as the low-precision transformations see
+    them, looking through precision-preserving ops. The plugin decomposes a ScaledDotProductAttention
+    before them: its query is the data of a MatMul, its key and value the second input of one."""
     found = []
     for port in out.consumers:
         if port.node.type in _PRECISION_PRESERVED and depth < 64:
             for nxt in port.node.outputs:
                 found += _lpt_consumers(nxt, depth + 1)
+        elif port.node.type == "ScaledDotProductAttention" and port.index < 3:
+            found.append(("MatMul", min(port.index, 1)))
         else:
-            found.append((port.node, port.index))
+            found.append((port.node.type, port.index))
     return found
 
 
@@ -185,18 +190,23 @@ def _preferred_type(levels: int, ol: np.ndarray, oh: np.ndarray) -> str | None:
 def lpt_codes(fq: Node) -> IntegerCodes | None:
     """The integer codes the CPU plugin's low-precision transformations give activation FakeQuantize
     ``fq`` (``FakeQuantizeDecompositionTransformation``), or None when they leave it whole (a
-    consumer they do not transform, e.g. a Result, or levels other than 255 and 256): i8 when its
-    limits are signed and symmetric enough and no consumer takes u8 only, else u8 (with a zero
-    point unless the limits start at 0). Read from the graph before integer mode lowers it."""
+    consumer they do not transform, e.g. a Result, or levels other than 255 and 256): i8 when a
+    consumer takes i8 only (a MatMul's second input), or when its limits are signed and symmetric
+    enough and no consumer takes u8 only (a convolution's data), else u8; with a zero point where
+    the limits are not those of the type (``getPrecisionDetails``). Read from the graph before
+    integer mode lowers it."""
     levels = int(fq.attrs["levels"])
     consumers = _lpt_consumers(fq.outputs[0])
-    if levels not in (255, 256) or not consumers or any(n.type not in _LPT_SUPPORTED for n, _ in consumers):
+    if levels not in (255, 256) or not consumers or any(op not in _LPT_SUPPORTED for op, _ in consumers):
         return None
     ol, oh = (np.asarray(fold_constant(p.source), np.float32) for p in fq.inputs[3:5])
     preferred = _preferred_type(levels, ol, oh)
-    unsigned_only = any(n.type in _UNSIGNED_DATA and index == 0 for n, index in consumers)
-    signed = preferred == "i8" and not unsigned_only
-    zero_point = not signed and preferred != "u8"
+    unsigned_only = any(op in _UNSIGNED_DATA and index == 0 for op, index in consumers)
+    signed_only = any(op in _SIGNED_WEIGHTS and index == 1 for op, index in consumers)
+    if unsigned_only and signed_only:
+        return None  # no type left: the FakeQuantize stays whole
+    signed = signed_only or (preferred == "i8" and not unsigned_only)
+    zero_point = preferred != ("i8" if signed else "u8")
     low = -(levels // 2) if signed else 0
     lo, hi = np.float32(low), np.float32(low + levels - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -687,7 +697,8 @@ SIGNED_POST_OPS = Departure(
 
 def _find_pooled_codes(model: Model, lowered: set[str]) -> list[Node]:
     """The FakeQuantizes after a ReduceMean (read by nothing else) of a FakeQuantize that the
-    transformations decompose."""
+    transformations decompose without a zero point (with one, the plugin's Reduce node rounds
+    some means otherwise: not reproduced, measured a few in a hundred codes)."""
     found = []
     for node in model.nodes():
         if node.type != "FakeQuantize" or is_constant(node.inputs[0].source):
@@ -696,7 +707,8 @@ def _find_pooled_codes(model: Model, lowered: set[str]) -> list[Node]:
         if mean.type != "ReduceMean" or single_consumer(mean.outputs[0]) is not node:
             continue
         source = mean.inputs[0].source.node
-        if source.type == "FakeQuantize" and not is_constant(source.inputs[0].source) and lpt_codes(source) is not None:
+        codes = lpt_codes(source) if source.type == "FakeQuantize" and not is_constant(source.inputs[0].source) else None
+        if codes is not None and codes.shift is None:
             found.append(node)
     return found
 
@@ -711,7 +723,7 @@ def _mean_of_codes(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPlan])
     source = mean.inputs[0].source.node
     codes = lpt_codes(source)
     mean.inputs[0].connect(_codes_of(source.outputs[0], source, codes.low, scope, f"{mean.name}/codes"))
-    _divided_limits(fq, codes.scale, codes.shift, scope)
+    _divided_limits(fq, codes.scale, None, scope)
 
 
 POOLED_CODES = Departure(
