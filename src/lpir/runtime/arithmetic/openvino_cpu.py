@@ -1,24 +1,38 @@
 """OpenVINO's CPU plugin as rules: where it computes an INT8 model differently from the reference.
 
-OpenVINO's CPU plugin fuses the low-precision graph into oneDNN primitives. One of its fusions
-changes what the model computes rather than only its f32 roundings; the other rules are those
-f32 steps, which decide values within an f32 ULP of a rounding boundary:
+OpenVINO's CPU plugin fuses the low-precision graph into oneDNN primitives, after its
+low-precision transformations (LPT) have split each activation FakeQuantize into a FakeQuantize
+onto integer codes and a dequantization ``(q - shift) · scale`` that they move through the graph
+(:func:`lpt_codes`: u8 codes, or i8 where a consumer takes i8 only or where the limits are
+signed and symmetric and no consumer takes u8 only; a zero point where the limits are not those
+of the type). Two of its fusions change what the model computes rather than only its f32
+roundings; the other rules are those f32 steps, which decide values within an f32 ULP of a
+rounding boundary:
 
 * ``unrounded residual``: a Convolution (with its bias) whose first fused operation is a
   FakeQuantize, followed by a residual Add fused into the convolution as a ``sum`` post-op and
   by the FakeQuantize of that Add. The plugin drops the rounding of the first FakeQuantize
   (``Convolution::setPostOps``: ``do_rounding = false`` when the FakeQuantize is the first fused
-  node and a sum and a FakeQuantize follow it): it only clamps its input to ``[il, ih]`` and maps
-  it linearly onto ``[ol, oh]``, so the Add sees the convolution's unrounded values. Which input
-  of the Add takes the fused convolution follows the plugin's graph optimizer
-  (``FuseConvolutionSumAndConvolutionSumActivation``): input 0 when its convolution has no other
-  consumer, else input 1.
+  node and a sum and a FakeQuantize follow it). Which input of the Add takes the fused
+  convolution follows the plugin's graph optimizer (``FuseConvolutionSumAndConvolutionSumActivation``):
+  input 0 when its convolution has no other consumer, else input 1. Where the Add's other input
+  (the skip) is a FakeQuantize that something else reads too, the sum is on integer codes:
+  ``AddTransformation`` keeps the skip's codes ``q2`` as they are and turns ``(q1 - s1) · c1 +
+  (q2 - s2) · c2`` into ``((q1 - s1') · c1' + q2) · c2`` (``c1' = c1 / c2``, ``s1' = s1 + s2 ·
+  c2 / c1``, in f32); ``(· - s1') · c1'`` is folded into the first FakeQuantize's output limits
+  (``FuseSubtractToFakeQuantize``, ``FuseMultiplyToFakeQuantize``), ``· c2`` into the input
+  limits of the Add's FakeQuantize. The convolution then computes the first FakeQuantize without
+  rounding (``updateOptimizedFormula`` merges its output scale and shift into the input ones,
+  ``clip(x · isc' + ish', clo', chi')``), adds the skip's codes (``append_sum``, scale 1) and
+  quantizes the sum by the post-op formula below (otherwise the first FakeQuantize is clamped to
+  ``[il, ih]`` and mapped linearly onto ``[ol, oh]``, and the Add's FakeQuantize is the reference).
 
 * ``fused post-ops``: a FakeQuantize after a lowered Convolution, GroupConvolution or MatMul and
   its bias (Add of a constant), through activations (ReLU, Clamp, HSwish) and constant
-  scale-shifts. The plugin runs the chain inside the layer's oneDNN int8 primitive, in f32
-  steps that integer mode (exact dequantization in f64, the reference FakeQuantize) rounds
-  otherwise, and a few values within an f32 ULP of a rounding boundary land on the other side:
+  scale-shifts, and the FakeQuantize after a fused residual sum on codes. The plugin runs the
+  chain inside the layer's oneDNN int8 primitive, in f32 steps that integer mode (exact
+  dequantization in f64, the reference FakeQuantize) rounds otherwise, and a few values within
+  an f32 ULP of a rounding boundary land on the other side:
 
   - dequantization (of every lowered layer, :func:`lpir.runtime.lowering.lower`): the int32
     accumulator converted to f32 times the f32 product of the two f32 scales (oneDNN weight
@@ -27,37 +41,53 @@ f32 steps, which decide values within an f32 ULP of a rounding boundary:
   - constant Multiply/Add steps before the FakeQuantize folded into its input limits by the
     low-precision transformations (``AddTransformation`` first turns ``y · s + b`` into
     ``(y + b / s) · s``; ``FakeQuantizeTransformation`` then folds ``· s`` and ``+ b / s``);
-  - the FakeQuantize as the plugin's post-op formula ``clip(round(x · isc + ish), clo, chi) ·
-    osc + osh`` (``FakeQuantize`` node scales and shifts in f32; ``updateOptimizedFormula``,
-    which replaces per-channel input shifts that differ by less than 5e-5 by the first
-    channel's: with ranges sharing one zero point they differ by an ULP or so); ``appendLinear``
-    makes one scale and one shift an eltwise ``linear`` (a fused multiply-add), per-channel
-    ones a binary multiply then a binary add.
+  - the FakeQuantize onto its integer codes as the plugin's post-op formula ``clip(round(x · isc
+    + ish), clo, chi) · osc + osh`` (``FakeQuantize`` node scales and shifts in f32;
+    ``updateOptimizedFormula``, which replaces per-channel input shifts that differ by less than
+    5e-5 by the first channel's: with ranges sharing one zero point they differ by an ULP or so,
+    and adds an integer output shift to the input shift); ``appendLinear`` makes one scale and
+    one shift an eltwise ``linear`` (a fused multiply-add), per-channel ones a binary multiply
+    then a binary add.
+
+* ``signed post-ops``: the same for a FakeQuantize whose codes are i8: its output limits are
+  -128 and 127, so its input shift loses 128 and ``x · isc + ish - 128`` is rounded near 0,
+  not near 128 (with a finer f32 grid: the classifier's squeeze-and-excitation HSwish, which a
+  pooling and a Multiply read, and MiniLM's query and key projections).
 
 * ``quantization kernels``: every other activation FakeQuantize (but the one after a fused
   residual Add) as the plugin's own quantization kernel computes it, in its FakeQuantize node or
-  fused into an Eltwise node: ``x`` cropped to ``[il, ih]``, ``x · isc + ish`` as a fused
-  multiply-add with the node's f32 scale and shift as they are, rounded, then ``· osc + osh`` as
-  a fused multiply-add. It decides rounding ties: PP-OCRv4 det's ``Add.264`` adds two tensors
-  quantized on one range into a FakeQuantize of twice that range.
+  fused into an Eltwise or Reduce node: ``x`` cropped to ``[il, ih]``, ``x · isc + ish`` as a
+  fused multiply-add with the node's f32 scale and shift as they are, rounded, then ``· osc +
+  osh`` as a fused multiply-add. It decides rounding ties: PP-OCRv4 det's ``Add.264`` adds two
+  tensors quantized on one range into a FakeQuantize of twice that range.
 
-* ``sum operand``: the other input of such a fused residual Add, when it is a FakeQuantize
-  ending its own convolution's post-ops (the plugin runs it there and writes its codes, which
-  the sum post-op then reads): its codes are the post-op formula's, the Add (and any layer left
-  in float) reads the reference value of those codes (measured closer than the formula's f32
-  value).
+* ``pooled codes``: a FakeQuantize after a ReduceMean of a FakeQuantize whose codes have no zero
+  point: ``ReduceBaseTransformation`` moves the dequantization after the mean and
+  ``FakeQuantizeTransformation::fuseElementwise`` folds its scale into the FakeQuantize's input
+  limits, so the plugin's Reduce node averages the integer codes in f32 and its quantization
+  kernel quantizes that mean (the classifier's global average poolings). With a zero point the
+  Reduce node rounds some means otherwise (not reproduced: a few in a hundred codes on a built
+  block).
+
+* ``sum operand``: the other input of a fused residual Add, when it is a FakeQuantize ending its
+  own convolution's post-ops (the plugin runs it there and writes its codes, which the sum
+  post-op then reads): its codes are the post-op formula's, and any layer left in float reads
+  the reference value of those codes (measured closer than the formula's f32 value).
 
 Each rule rewrites, with its FakeQuantize, the FakeQuantizes integer mode puts before the layers
 it quantizes (same input, same input limits), so that those layers read the rule's codes.
 
-Measured (OpenVINO 2026.4, AVX-512 int8 kernels, teacher forcing on OpenVINO's own tensors from
-cut models, benchmarks/measure_openvino_departures.py): codes differing from OpenVINO's, the
-reference → these rules, PP-OCR cls 34943 → 11, PP-OCRv4 rec 44 → 2, det 557 → 4,
-EfficientNet-Lite0 32139 → 0, MiniLM 64 → 59 (56 in one attention layer no rule covers). What
-is left on the classifier are squeeze-and-excitation Multiplies (whose input codes the cut
-models fuse differently), a pooling and two residual Adds. End to end, against OpenVINO's whole
-model: EfficientNet-Lite0 0 (bit for bit; the reference 2.0e-2 of the output range), PP-OCR cls
-2.2e-2, the cascade of its squeeze-and-excitation departures.
+Measured (OpenVINO 2026.4, AVX-512 VNNI int8 kernels, 8-bit weights but 7-bit in the first
+layers, teacher forcing on OpenVINO's own tensors from cut models that keep each FakeQuantize's
+i8 codes and each segment's consumers, benchmarks/measure_openvino_departures.py): codes
+differing from OpenVINO's, the reference → these rules, PP-OCR cls (lpir.quantize) 34934 → 0,
+PP-OCR cls (NNCF) 34853 → 0, PP-OCRv4 rec 43 → 2 (two LayerNorm affine FakeQuantizes, an Eltwise chain), det 554 → 0, EfficientNet-Lite0 32139 → 0,
+MiniLM 65 → 58 (55 in one attention layer no rule covers). End to end, against OpenVINO's whole
+model (max |difference| / range): both classifiers 6e-8 (the reference 2.8e-2 and 3.1e-2),
+EfficientNet-Lite0 0 (the reference 2.0e-2), det 1.2e-7 (0.87), rec 1.0e-1 (0.19), MiniLM
+3.2e-3 (4.7e-3). Not reproduced: CPUs with AMX or AVX2-VNNI-2 (their convolutions take i8
+data too, which changes the codes' types), and AVX2 kernels without VNNI, which take the
+plugin's legacy post-op path.
 """
 
 from __future__ import annotations
