@@ -6,13 +6,15 @@ For each model of bench_integer.py (quantized the same way, same inputs), OpenVI
 INT8 IR with its low-precision transformations (f32 hint, no dynamic quantization). Its codes at
 each activation FakeQuantize are read from the model cut after that node (a Result there and
 nowhere else: adding outputs to the whole model changes the plugin's fusions and what it
-computes). lpir's integer mode, with ``arithmetic="reference"`` and ``"openvino-cpu"``, is then
-compared with them two ways:
+computes; through a 1x1 MaxPool where the whole model writes i8 codes, which a Result right
+after the FakeQuantize would not). lpir's integer mode, with ``arithmetic="reference"`` and
+``"openvino-cpu"``, is then compared with them two ways:
 
 * teacher forcing: each FakeQuantize computed from OpenVINO's own codes of the FakeQuantizes
-  before it (the segment between them extracted and run in integer mode; the FakeQuantizes an
-  arithmetic rewrites are not segment boundaries);
-* free running: lpir's codes in its own run of the whole model.
+  before it (the segment between them extracted, with the other consumers of its
+  FakeQuantizes, and run in integer mode; the FakeQuantizes an arithmetic rewrites are not
+  segment boundaries);
+* free running: lpir's codes in its own run of the whole model (read by taps).
 
 Prints, per FakeQuantize whose codes differ anywhere (all with ``--all``), the number of codes
 that differ in each case, then the first FakeQuantize that departs under teacher forcing and how

@@ -3,10 +3,13 @@
 OpenVINO's tensors are read from the model cut after each FakeQuantize (a Result there and nowhere
 else), so the plugin fuses everything before it as in the whole model: adding outputs to the whole
 model instead changes its fusions (measured on PP-OCR's classifier: 9e-2 of the output range) and
-so what it computes. lpir's FakeQuantize is computed by teacher forcing: the segment between the
-FakeQuantizes before it and it, extracted and run in integer mode on OpenVINO's codes there
-(re-quantizing OpenVINO's dequantized values gives back OpenVINO's codes). Shared by the tests and
-benchmarks/measure_openvino_departures.py.
+so what it computes. (A FakeQuantize the whole model writes as i8 codes is cut through a 1x1
+MaxPool, which keeps them: right before a Result the plugin keeps it whole, in f32.) lpir's
+FakeQuantize is computed by teacher forcing: the segment between the FakeQuantizes before it and
+it, extracted with the other consumers of those FakeQuantizes (they decide the integer codes
+OpenVINO gives them, and so lpir's CPU arithmetic) and run in integer mode on OpenVINO's codes
+there (re-quantizing OpenVINO's dequantized values gives back OpenVINO's codes). Shared by the
+tests and benchmarks/measure_openvino_departures.py.
 """
 
 from __future__ import annotations
