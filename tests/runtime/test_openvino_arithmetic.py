@@ -1,13 +1,14 @@
 """``arithmetic="openvino-cpu"``: integer mode computing as OpenVINO's CPU plugin does where it departs
-from the reference arithmetic (lpir.runtime.arithmetic), checked against the plugin itself (f32 hint,
-no dynamic quantization, its low-precision transformations on).
+from the reference arithmetic (lpir.runtime.arithmetic.openvino_cpu), checked against the plugin
+itself (f32 hint, no dynamic quantization, its low-precision transformations on).
 
-The departure reproduced: a FakeQuantize between a Convolution and a residual Add that the plugin
-fuses into the convolution as a sum post-op, followed by the Add's FakeQuantize, is not rounded.
-On a residual block built with OpenVINO's opset API and on every residual block of PP-OCR's
-classifier (quantized by lpir.quantize, teacher forcing on OpenVINO's own codes), the Add's codes
-then equal OpenVINO's but for a handful; with the reference arithmetic a tenth of them are one
-step off.
+The departures reproduced: a FakeQuantize between a Convolution and a residual Add that the plugin
+fuses into the convolution as a sum post-op is not rounded, and the sum is taken on the skip's
+integer codes; the FakeQuantizes fused after a layer follow the plugin's post-op formula, for u8
+or i8 codes as its low-precision transformations decide; a ReduceMean of i8 codes averages the
+codes. On blocks built with OpenVINO's opset API and on PP-OCR's classifier (teacher forcing on
+OpenVINO's own codes, and end to end) the codes are OpenVINO's where it runs AVX-512 (or AMX) int8
+kernels; with the reference arithmetic thousands are one step off.
 """
 
 from __future__ import annotations
