@@ -266,7 +266,7 @@ def test_run_exact_prints_the_plan_and_equals_integer_mode(quantized_ir, tmp_pat
 
 
 @pytest.mark.parametrize("arithmetic, listed", [
-    ("openvino-cpu", ["openvino-cpu arithmetic: 4 node(s)", "clamped, not rounded", "post-op formula",
+    ("openvino-cpu", ["openvino-cpu arithmetic: 5 node(s)", "not rounded; the sum on the skip's codes", "post-op formula",
                       "read by a fused residual sum"]),
     ("onnxruntime", ["onnxruntime arithmetic:", "accumulator's grid", "as ONNX's QuantizeLinear"]),
 ])

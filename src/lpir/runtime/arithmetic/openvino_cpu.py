@@ -688,9 +688,10 @@ def _replace_by_kernel(fq: Node, scope: NameScope) -> None:
 def _post_op_codes_reference_sum(fq: Node, scope: NameScope) -> None:
     """Replace ``fq``, the operand of a fused sum that ends its own layer's post-ops, by the
     post-op formula (the codes the plugin writes; the layers integer mode lowers after it read
-    them), and give its other consumers (the residual Add, layers left in float) the reference
-    value of those codes (measured closer than the formula's f32 value): a FakeQuantize on the
-    output grid, which maps each of its points to itself."""
+    them), and give its other consumers (layers left in float; the residual Add, which takes the
+    codes back from it where :func:`_residual_in_codes` sums codes) the reference value of those
+    codes (measured closer than the formula's f32 value): a FakeQuantize on the output grid,
+    which maps each of its points to itself."""
     limits = [fold_constant(p.source) for p in fq.inputs[3:5]]
     levels = fq.attrs["levels"]
     consumers = list(fq.outputs[0].consumers)
@@ -705,7 +706,7 @@ def _post_op_codes_reference_sum(fq: Node, scope: NameScope) -> None:
 
 SUM_OPERAND = Departure(
     "sum operand",
-    "FakeQuantize read by a fused residual sum: post-op codes, their reference value in the sum",
+    "FakeQuantize read by a fused residual sum: post-op codes, their reference value for float readers",
     _find_sum_operands, _post_op_codes_reference_sum, _fold_into_limits)
 
 QUANTIZATION_KERNELS = Departure(
