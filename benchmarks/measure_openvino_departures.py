@@ -12,7 +12,7 @@ compared with them two ways:
 * teacher forcing: each FakeQuantize computed from OpenVINO's own codes of the FakeQuantizes
   before it (the segment between them extracted and run in integer mode; the FakeQuantizes an
   arithmetic rewrites are not segment boundaries);
-* free running: lpir's codes in its own run of the whole model.
+* free running: lpir's codes in its own run of the whole model (read by taps, ovcut.free_running).
 
 Prints, per FakeQuantize whose codes differ anywhere (all with ``--all``), the number of codes
 that differ in each case, then the first FakeQuantize that departs under teacher forcing and how
@@ -31,8 +31,6 @@ import numpy as np
 import openvino as ov
 
 import lpir
-from lpir.ir.passes import clone_model
-from lpir.ops import build
 from bench_integer import departure_arguments, quantized_cases, relative
 from timing import OV_F32
 
@@ -48,23 +46,6 @@ def teacher_forced(model, inputs: list, openvino: dict, arithmetic: str) -> dict
     return {f.fq.name: int(f.differ.sum()) for f in ovcut.teacher_forced(model, inputs, openvino, arithmetic, skip)}
 
 
-def free_running(model, inputs: list, fqs: list, openvino: dict, arithmetic: str) -> tuple[dict[str, int], list]:
-    """Codes differing from OpenVINO's at each FakeQuantize in lpir's own run, and lpir's outputs.
-
-    lpir's codes are its FakeQuantizes' outputs, read through extra Results on a copy of the model
-    (lpir computes the same with or without them; the FakeQuantizes the unrounded-residual rule
-    rewrites are left out: a Result there would take that rule away)."""
-    skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
-    probed = clone_model(model)
-    kept = [fq for fq in fqs if fq.name not in skip and fq.inputs[0].source.node.type != "Parameter"]
-    for fq in kept:
-        probed.results.append(build("Result", [probed.node(fq.name).outputs[0]], name=f"{fq.name}/probe"))
-    outputs = lpir.compile_model(probed, integer=True, arithmetic=arithmetic)(inputs)
-    codes = outputs[len(model.results):]
-    differ = {fq.name: int((ovcut.codes(fq, c) != ovcut.codes(fq, openvino[fq.name])).sum()) for fq, c in zip(kept, codes)}
-    return differ, list(outputs[:len(model.results)])
-
-
 def main() -> None:
     args = departure_arguments()
     core = ov.Core()
@@ -77,7 +58,8 @@ def main() -> None:
             result = compiled(inputs)
             ov_outputs = [np.array(result[out]) for out in compiled.outputs]
             forced = {a: teacher_forced(model, inputs, openvino, a) for a in ARITHMETICS}
-            free = {a: free_running(model, inputs, fqs, openvino, a) for a in ARITHMETICS}
+            skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
+            free = {a: ovcut.free_running(model, inputs, fqs, openvino, a, skip) for a in ARITHMETICS}
             print(f"\n{label}: {len(fqs)} activation FakeQuantizes; codes differing from OpenVINO's "
                   "(teacher forced reference / openvino-cpu | free running reference / openvino-cpu)")
             print("\n".join(ovcut.departure_rows(fqs, openvino, forced, free, args.all)))

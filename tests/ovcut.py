@@ -21,9 +21,11 @@ from openvino import opset13
 import lpir
 import ovmodels
 from lpir.errors import LowPrecisionWarning
+from lpir.ir.rewrite import layer_name
 from lpir.ir.subgraph import extract_subgraph
 from lpir.runtime.arithmetic.openvino_cpu import UNROUNDED_RESIDUAL
 from lpir.runtime.constants import fold_constant, is_constant
+from lpir.runtime.integer_rules import INTERVALS
 
 
 def activation_fake_quantizes(model) -> list:
@@ -165,8 +167,11 @@ def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithme
 
 def _tapped_codes(compiled, fq):
     """What to tap in ``compiled``'s lowered model for the codes of FakeQuantize ``fq`` of its
-    model, and how to read them: its output where it is still there, else the input integer mode
-    quantizes in its place (QuantizeLinear's rounding where ``arithmetic="onnxruntime"`` put
+    model, and how to read them: its output (or the node an arithmetic's rule put in its place)
+    where it is still computed; where only lowered layers read it, the FakeQuantize integer mode
+    quantizes their input with (the same input and limits, rewritten by the same rule), whose
+    values are the codes on the integer interval of the layer's precision; else the input integer
+    mode quantizes in its place (QuantizeLinear's rounding where ``arithmetic="onnxruntime"`` put
     it before ``fq``, or the original input) through the reference formula."""
     from lpir.errors import LpirError
     for name, output in ((fq.name, True), (f"{fq.name}/quantize_linear/grid", False)):
@@ -175,6 +180,18 @@ def _tapped_codes(compiled, fq):
         except LpirError:
             continue
         return node.outputs[0], (codes if output else reference_codes)
+    layers = {row.name: row for row in compiled.plan.integer_layers}
+    for port in fq.outputs[0].consumers:
+        row = layers.get(port.node.name)
+        if row is None:
+            continue
+        try:
+            node = compiled.lowered.node(f"{layer_name(port.node)}/quantize_{port.index}")
+        except LpirError:
+            continue
+        q = row.quantization[port.index]
+        low = INTERVALS[(q.precision, q.levels)][0]
+        return node.outputs[0], lambda _, values, low=low: np.rint(values.astype(np.float64)) - low
     return compiled._in_lowered(fq.inputs[0].source), reference_codes
 
 
