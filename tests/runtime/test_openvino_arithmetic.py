@@ -12,9 +12,12 @@ step off.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import openvino as ov
 import pytest
+from hypothesis import given, settings, strategies as st
 from openvino import opset13 as ov_ops
 
 import lpir
@@ -414,6 +417,38 @@ def test_layer_norm_of_codes_matches_openvino(tmp_path, row):
     print(f"rows of {row}: MVN values differing from OpenVINO's {differ} of {x.size}")
     assert differ["openvino-cpu"] == 0
     assert differ["reference"] >= x.size // 2
+
+
+@pytest.fixture(scope="module")
+def normalizers(tmp_path_factory):
+    """``normalizers(row)`` → (OpenVINO's CPU computing the MVN of :func:`_layer_norm`, lpir's CPU
+    arithmetic computing it), both given the values of codes (their FakeQuantize maps each to itself)."""
+    folder = tmp_path_factory.mktemp("normalizers")
+
+    @functools.cache
+    def get(row: int):
+        model = _layer_norm(row, seed=row)
+        norm = next(op for op in model.get_ordered_ops() if op.get_friendly_name() == "norm")
+        cut = ov.Model([ov_ops.result(norm.output(0))], model.get_parameters())
+        compiled = ovmodels.core().compile_model(cut, "CPU", ovmodels.F32_HINT)
+        mine = lpir.compile_model(lpir.read_model(ovmodels.save(cut, folder / f"norm_{row}.xml")), integer=True,
+                                  arithmetic="openvino-cpu")
+        return (lambda x: np.array(compiled([x])[compiled.outputs[0]])), (lambda x: mine([x])[0])
+
+    return get
+
+
+@settings(max_examples=40, deadline=None)
+@given(row=st.integers(1, 8), rows=st.integers(1, 4), seed=st.integers(0, 2**32 - 1),
+       spread=st.sampled_from([1, 3, 30, 128]))
+def test_normalized_codes_equal_openvino_property(normalizers, row, rows, seed, spread):
+    """Any rows of codes (of at most 8 values, which every x86 kernel of the plugin sums alike),
+    few or many distinct, narrow or wide: lpir's MVN of codes is OpenVINO's bit for bit."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-min(spread, 128), min(spread, 127) + 1, size=(1, rows, row))
+    x = (codes * np.float32(0.05)).astype(np.float32)
+    openvino, mine = normalizers(row)
+    assert np.array_equal(mine(x), openvino(x), equal_nan=True)
 
 
 def _primitive_types(xml: str, layer_type: str) -> list[str]:
