@@ -41,6 +41,30 @@ f32 steps, which decide values within an f32 ULP of a rounding boundary:
   a fused multiply-add. It decides rounding ties: PP-OCRv4 det's ``Add.264`` adds two tensors
   quantized on one range into a FakeQuantize of twice that range.
 
+* ``snippets quantization``: a FakeQuantize on a model input of static shape. The plugin's
+  snippets tokenizer takes static element-wise nodes into a ``Subgraph`` (its callback leaves
+  dynamic ones to the plugin's own nodes), whose ``FakeQuantizeDecomposition`` (snippets) writes
+  the FakeQuantize as ops with f32 constants: ``x`` cropped to ``[il, ih]``, times ``isc = (L -
+  1) / (ih - il)``, minus ``il · isc``, each rounded to f32 (no fused multiply-add: measured 67
+  and 71 of 1152 codes apart from the kernel's on inputs a few ULPs from the rounding
+  boundaries), rounded half to even, then ``· osc + ol`` as one fused multiply-add (measured
+  where ``[ol, oh] = [il, ih]``; other output ranges give the same codes, but values an ULP apart
+  that this does not follow).
+
+* ``codes normalization``: an MVN (normalizing mean and variance over the last axis of a rank-2
+  or rank-3 tensor) reading a FakeQuantize whose dequantization is a scale alone, per tensor
+  (zero point 0). ``MVNTransformation`` moves that scale past the MVN (its sign only stays), so
+  the plugin normalizes the integer codes ``q``, with the model's eps, relatively ``1 / scale²``
+  larger there. Its planar kernel (``MVN::MVNJitExecutor::mvn_pln``, ``jit_uni_mvn_*``) computes
+  in f32: the exact integer sum of a row of ``n`` codes times ``f32(1 / n)``; ``d = q - mean``;
+  the squares of ``d`` summed by fused multiply-adds in 16 lanes (AVX-512: whole vectors in order,
+  then tail blocks of 8, 4, 2 and 1 values into the first lanes), the lanes added pairwise
+  (quarters (0 + 1) + (2 + 3), then lanes likewise), times ``1 / n``; plus eps, the square root,
+  its reciprocal (``1 / (sqrt(·) + eps)`` with eps outside); ``d`` times that. Bit for bit
+  OpenVINO's on PP-OCRv4 rec's five LayerNorms; the Multiply and Add of their affine step and
+  the FakeQuantize after them then give OpenVINO's codes with the kernel rule above. The AVX2
+  kernel sums in 8 lanes, which rows of up to 8 values do not tell apart.
+
 * ``sum operand``: the other input of such a fused residual Add, when it is a FakeQuantize
   ending its own convolution's post-ops (the plugin runs it there and writes its codes, which
   the sum post-op then reads): its codes are the post-op formula's, the Add (and any layer left
