@@ -80,10 +80,12 @@ reference → these rules, PP-OCR cls 34943 → 11, PP-OCRv4 rec 44 → 0, det 5
 EfficientNet-Lite0 32139 → 0, MiniLM 64 → 59 (56 in one attention layer no rule covers). What
 is left on the classifier are squeeze-and-excitation Multiplies (whose input codes the cut
 models fuse differently), a pooling and two residual Adds; on det two squeeze-and-excitation
-Multiplies and the Add after one, whose input codes lie on rounding ties of the FakeQuantizes
-after the convolutions before them (``t = 132.5`` in f32 with the post-op formula's shift): the
-plugin, writing i8 there in the whole model (a shift 128 less), rounds them up; the cut models,
-writing f32 there, round them as the formula does. End to end, against OpenVINO's whole model (max / mean of the output
+Multiplies (3 codes) and the Add after one (1). Two of those codes read an input code on a
+rounding tie of the FakeQuantize after the convolution before them (``t = 132.5`` in f32 with
+the post-op formula's shift): the plugin, writing i8 there in the whole model, computes the
+formula with a shift 128 less (``t - 128 = 4.500003``) and rounds up, the cut models, writing
+f32, as lpir does (the same on rec quantized with NNCF's overflow fix ``enable``: its two codes
+left). End to end, against OpenVINO's whole model (max / mean of the output
 range): EfficientNet-Lite0 0 (bit for bit; the reference 2.0e-2), PP-OCR cls 2.2e-2, the
 cascade of its squeeze-and-excitation departures, PP-OCRv4 rec 7.2e-7 / 3e-11 (every code of
 every FakeQuantize OpenVINO's; the reference 1.9e-1 / 9e-6, and 1.0e-1 / 3e-6 before the codes
