@@ -48,14 +48,6 @@ def teacher_forced(model, inputs: list, openvino: dict, arithmetic: str) -> dict
     return {f.fq.name: int(f.differ.sum()) for f in ovcut.teacher_forced(model, inputs, openvino, arithmetic, skip)}
 
 
-def free_running(model, inputs: list, fqs: list, openvino: dict, arithmetic: str) -> tuple[dict[str, int], list]:
-    """Codes differing from OpenVINO's at each FakeQuantize in lpir's own run (read by taps: extra
-    Results would be consumers the rules see), and lpir's outputs; the FakeQuantizes the
-    unrounded-residual rule rewrites are left out (no codes there)."""
-    skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
-    return ovcut.free_running(model, inputs, fqs, openvino, arithmetic, skip)
-
-
 def main() -> None:
     args = departure_arguments()
     core = ov.Core()
@@ -68,7 +60,8 @@ def main() -> None:
             result = compiled(inputs)
             ov_outputs = [np.array(result[out]) for out in compiled.outputs]
             forced = {a: teacher_forced(model, inputs, openvino, a) for a in ARITHMETICS}
-            free = {a: free_running(model, inputs, fqs, openvino, a) for a in ARITHMETICS}
+            skip = ovcut.unrounded(lpir.compile_model(model, integer=True, arithmetic="openvino-cpu"))
+            free = {a: ovcut.free_running(model, inputs, fqs, openvino, a, skip) for a in ARITHMETICS}
             print(f"\n{label}: {len(fqs)} activation FakeQuantizes; codes differing from OpenVINO's "
                   "(teacher forced reference / openvino-cpu | free running reference / openvino-cpu)")
             print("\n".join(ovcut.departure_rows(fqs, openvino, forced, free, args.all)))

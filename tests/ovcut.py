@@ -240,8 +240,11 @@ def teacher_forced(model, inputs: list, openvino: dict[str, np.ndarray], arithme
 
 def tapped_codes(compiled, fq):
     """What to tap in ``compiled``'s lowered model for the codes of FakeQuantize ``fq`` of its
-    model, and how to read them: its output where it is still there, else the input integer mode
-    quantizes in its place (QuantizeLinear's rounding where ``arithmetic="onnxruntime"`` put
+    model, and how to read them: its output (or the node an arithmetic's rule put in its place)
+    where it is still computed; where only lowered layers read it, the FakeQuantize integer mode
+    quantizes their input with (the same input and limits, rewritten by the same rule), whose
+    values are the codes on the integer interval of the layer's precision; else the input integer
+    mode quantizes in its place (QuantizeLinear's rounding where ``arithmetic="onnxruntime"`` put
     it before ``fq``, or the original input) through the reference formula."""
     from lpir.errors import LpirError
     for name, output in ((fq.name, True), (f"{fq.name}/quantize_linear/grid", False)):

@@ -69,6 +69,30 @@ rounding boundary:
   Reduce node rounds some means otherwise (not reproduced: a few in a hundred codes on a built
   block).
 
+* ``snippets quantization``: a FakeQuantize on a model input of static shape. The plugin's
+  snippets tokenizer takes static element-wise nodes into a ``Subgraph`` (its callback leaves
+  dynamic ones to the plugin's own nodes), whose ``FakeQuantizeDecomposition`` (snippets) writes
+  the FakeQuantize as ops with f32 constants: ``x`` cropped to ``[il, ih]``, times ``isc = (L -
+  1) / (ih - il)``, minus ``il · isc``, each rounded to f32 (no fused multiply-add: measured 67
+  and 71 of 1152 codes apart from the kernel's on inputs a few ULPs from the rounding
+  boundaries), rounded half to even, then ``· osc + ol`` as one fused multiply-add (measured
+  where ``[ol, oh] = [il, ih]``; other output ranges give the same codes, but values an ULP apart
+  that this does not follow).
+
+* ``codes normalization``: an MVN (normalizing mean and variance over the last axis of a rank-2
+  or rank-3 tensor) reading a FakeQuantize whose dequantization is a scale alone, per tensor
+  (zero point 0). ``MVNTransformation`` moves that scale past the MVN (its sign only stays), so
+  the plugin normalizes the integer codes ``q``, with the model's eps, relatively ``1 / scale²``
+  larger there. Its planar kernel (``MVN::MVNJitExecutor::mvn_pln``, ``jit_uni_mvn_*``) computes
+  in f32: the exact integer sum of a row of ``n`` codes times ``f32(1 / n)``; ``d = q - mean``;
+  the squares of ``d`` summed by fused multiply-adds in 16 lanes (AVX-512: whole vectors in order,
+  then tail blocks of 8, 4, 2 and 1 values into the first lanes), the lanes added pairwise
+  (quarters (0 + 1) + (2 + 3), then lanes likewise), times ``1 / n``; plus eps, the square root,
+  its reciprocal (``1 / (sqrt(·) + eps)`` with eps outside); ``d`` times that. Bit for bit
+  OpenVINO's on PP-OCRv4 rec's five LayerNorms; the Multiply and Add of their affine step and
+  the FakeQuantize after them then give OpenVINO's codes with the kernel rule above. The AVX2
+  kernel sums in 8 lanes, which rows of up to 8 values do not tell apart.
+
 * ``sum operand``: the other input of a fused residual Add, when it is a FakeQuantize ending its
   own convolution's post-ops (the plugin runs it there and writes its codes, which the sum
   post-op then reads): its codes are the post-op formula's, and any layer left in float reads
@@ -81,13 +105,14 @@ Measured (OpenVINO 2026.4, AVX-512 VNNI int8 kernels, 8-bit weights but 7-bit in
 layers, teacher forcing on OpenVINO's own tensors from cut models that keep each FakeQuantize's
 i8 codes and each segment's consumers, benchmarks/measure_openvino_departures.py): codes
 differing from OpenVINO's, the reference → these rules, PP-OCR cls (lpir.quantize) 34934 → 0,
-PP-OCR cls (NNCF) 34853 → 0, PP-OCRv4 rec 43 → 2 (two LayerNorm affine FakeQuantizes, an Eltwise chain), det 554 → 0, EfficientNet-Lite0 32139 → 0,
+PP-OCR cls (NNCF) 34853 → 0, PP-OCRv4 rec 43 → 0, det 554 → 0, EfficientNet-Lite0 32139 → 0,
 MiniLM 65 → 58 (55 in one attention layer no rule covers). End to end, against OpenVINO's whole
 model (max |difference| / range): both classifiers 6e-8 (the reference 2.8e-2 and 3.1e-2),
-EfficientNet-Lite0 0 (the reference 2.0e-2), det 1.2e-7 (0.87), rec 1.0e-1 (0.19), MiniLM
-3.2e-3 (4.7e-3). Not reproduced: CPUs with AMX or AVX2-VNNI-2 (their convolutions take i8
-data too, which changes the codes' types), and AVX2 kernels without VNNI, which take the
-plugin's legacy post-op path.
+EfficientNet-Lite0 0 (the reference 2.0e-2), det 1.2e-7 (0.87), rec 7.2e-7 (0.19; 1.0e-1 before
+the codes normalization rule: two codes after LayerNorms, cascading through attention and
+softmax), MiniLM 3.2e-3 (4.7e-3). Not reproduced: CPUs with AMX or AVX2-VNNI-2 (their
+convolutions take i8 data too, which changes the codes' types), and AVX2 kernels without VNNI,
+which take the plugin's legacy post-op path.
 """
 
 from __future__ import annotations
@@ -98,12 +123,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lpir.ir import types
+from lpir.analysis.patterns import quantization_of
+from lpir.ir import qparams, types
 from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.rewrite import NameScope
 from lpir.ops import build
 from lpir.runtime.arithmetic.rules import Departure, hard_sigmoid_steps, single_consumer
-from lpir.runtime.constants import fold_constant, is_constant
+from lpir.runtime.constants import constant_or_none, fold_constant, is_constant
 
 if TYPE_CHECKING:
     from lpir.runtime.lowering import LayerPlan
@@ -654,7 +680,8 @@ def _replace_by_formula(fq: Node, scope: NameScope, low: int = 0) -> None:
 
 def _find_quantization_kernels(model: Model, lowered: set[str]) -> list[Node]:
     unrounded = _find_unrounded_residual(model, lowered)
-    taken = set(map(id, unrounded + _around_fused_sum(unrounded) + _find_all_post_ops(model, lowered)))
+    taken = set(map(id, unrounded + _around_fused_sum(unrounded) + _find_all_post_ops(model, lowered)
+                    + _find_snippets_quantization(model, lowered)))
     return [node for node in model.nodes() if node.type == "FakeQuantize" and id(node) not in taken
             and not is_constant(node.inputs[0].source)]
 
@@ -683,6 +710,183 @@ def _replace_by_kernel(fq: Node, scope: NameScope) -> None:
     y = _linear(y, osc, ol, scope, f"{stem}/output", fused=True)
     y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
     fq.outputs[0].replace_uses(y, keep_names=True)
+
+
+def _find_snippets_quantization(model: Model, lowered: set[str]) -> list[Node]:
+    """The FakeQuantizes reading a model input of static shape, which the plugin's snippets take."""
+    return [node for node in model.nodes() if node.type == "FakeQuantize"
+            and node.inputs[0].source.node.type == "Parameter" and _is_static(node.inputs[0].source)]
+
+
+def _is_static(out: Output) -> bool:
+    return out.shape is not None and all(isinstance(d, int) for d in out.shape)
+
+
+def _snippets_quantization(fq: Node, scope: NameScope) -> None:
+    """Replace ``fq`` (and integer mode's quantize FakeQuantizes of the same values) by the
+    plugin's snippets decomposition of a FakeQuantize."""
+    for node in [fq] + _same_input_limits(fq):
+        _replace_by_decomposition(node, scope)
+
+
+def _replace_by_decomposition(fq: Node, scope: NameScope) -> None:
+    """``fq`` as ``FakeQuantizeDecomposition`` (snippets) writes it, its constants folded in f32:
+    ``x`` cropped to ``[il, ih]``, times ``isc = (L - 1) / (ih - il)``, minus ``il · isc``, each
+    step rounded to f32 (no fused multiply-add), rounded half to even, then ``· osc + ol`` as a
+    fused multiply-add (measured on a FakeQuantize with ``[ol, oh] = [il, ih]``)."""
+    x = fq.inputs[0].source
+    f32, dtype = np.float32, x.etype.dtype
+    il, ih, ol, oh = (_one_if_equal(np.asarray(fold_constant(p.source), f32)) for p in fq.inputs[1:])
+    steps = f32(int(fq.attrs["levels"]) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        isc = (steps / (ih - il).astype(f32)).astype(f32)
+        osc = ((oh - ol).astype(f32) / steps).astype(f32)
+    ish = (il * isc).astype(f32)
+    stem = f"{fq.name}/snippets"
+
+    def const(value, what):
+        return make_constant(np.ascontiguousarray(value, dtype), name=scope.make(f"{stem}/{what}")).outputs[0]
+
+    y = _between(x, np.asarray(il, dtype), np.asarray(ih, dtype), scope, stem, "crop")
+    y = build("Multiply", [y, const(isc, "input_scale")], name=scope.make(f"{stem}/scale")).outputs[0]
+    y = build("Subtract", [y, const(ish, "input_shift")], name=scope.make(f"{stem}/shift")).outputs[0]
+    y = build("Round", [y], {"mode": "half_to_even"}, name=scope.make(f"{stem}/round")).outputs[0]
+    y = _linear(y, osc, ol, scope, f"{stem}/output", fused=True)
+    y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
+    fq.outputs[0].replace_uses(y, keep_names=True)
+
+
+_MVN_LANES = 16  # f32 lanes of the plugin's AVX-512 MVN kernel (its AVX2 kernel sums in 8)
+
+
+def _codes_step(mvn: Node) -> float | None:
+    """The step of the FakeQuantize whose values ``mvn`` reads (through quantization-agnostic
+    ops), when its dequantization is a scale alone, per tensor (zero point 0: integer codes
+    ``q`` times the step): ``MVNTransformation`` then moves the scale past the MVN (a positive
+    scale cancels but for eps), and the plugin normalizes the codes. None otherwise."""
+    found = quantization_of(mvn.inputs[0].source)
+    if found is None or found.fake_quantize is None:
+        return None
+    fq = found.fake_quantize
+    low, high = (constant_or_none(p.source) for p in fq.inputs[3:5])  # the output grid (other rules fold the input side)
+    if low is None or high is None:
+        return None
+    try:
+        form = qparams.fake_quantize_to_qdq(low, high, low, high, int(fq.attrs["levels"]))
+    except ValueError:
+        return None
+    if form.dequantize.scale.size != 1 or np.any(form.dequantize.zero_point):
+        return None
+    return float(qparams.range_to_scale(low, high, int(fq.attrs["levels"])).reshape(-1)[0])
+
+
+def _row_length(mvn: Node) -> int | None:
+    """The length of the rows an MVN-6 normalizes (mean and variance) when they run along the
+    last axis alone of a rank-2 or rank-3 tensor, and that length is known: the plugin's planar
+    per-channel kernel (``MVN::MVNJitExecutor::mvn_pln``). None otherwise."""
+    if mvn.type != "MVN" or len(mvn.inputs) != 2 or not mvn.attrs.get("normalize_variance"):
+        return None
+    shape = mvn.inputs[0].source.shape
+    axes = constant_or_none(mvn.inputs[1].source)
+    if shape is None or len(shape) not in (2, 3) or not isinstance(shape[-1], int) or axes is None:
+        return None
+    if sorted(int(a) % len(shape) for a in np.ravel(axes)) != [len(shape) - 1]:
+        return None
+    return shape[-1]
+
+
+def _find_codes_normalization(model: Model, lowered: set[str]) -> list[Node]:
+    return [node for node in model.nodes() if node.type == "MVN" and _row_length(node) is not None
+            and _codes_step(node) is not None]
+
+
+class _Steps:
+    """Builds f32 steps after ``node``, each named under ``node``'s name."""
+
+    def __init__(self, node: Node, scope: NameScope, stem: str):
+        self.scope, self.base = scope, f"{node.name}/{stem}"
+
+    def const(self, value, what: str, dtype=np.float32) -> Output:
+        return make_constant(np.ascontiguousarray(value, dtype), name=self.scope.make(f"{self.base}/{what}")).outputs[0]
+
+    def op(self, op_type: str, inputs: list[Output], what: str, attrs: dict | None = None) -> Output:
+        return build(op_type, inputs, attrs or {}, name=self.scope.make(f"{self.base}/{what}")).outputs[0]
+
+    def convert(self, x: Output, etype: types.ElementType, what: str) -> Output:
+        return self.op("Convert", [x], what, {"destination_type": etype})
+
+    def lanes(self, x: Output, start: int, stop: int, what: str) -> Output:
+        """``x[..., start:stop]``."""
+        bounds = [self.const([v], f"{what}/{k}", np.int64) for k, v in (("start", start), ("stop", stop), ("step", 1), ("axis", -1))]
+        return self.op("Slice", [x, *bounds], what)
+
+    def square_added(self, total: Output | None, d: Output, what: str) -> Output:
+        """``total + d · d`` as a fused multiply-add (in f64, rounded once to f32)."""
+        wide = self.convert(d, types.f64, f"{what}/f64")
+        y = self.op("Multiply", [wide, wide], f"{what}/square")
+        if total is not None:
+            y = self.op("Add", [self.convert(total, types.f64, f"{what}/total"), y], f"{what}/sum")
+        return self.convert(y, types.f32, what)
+
+
+def _lane_squares(s: _Steps, d: Output, n: int) -> Output:
+    """The variance kernel's accumulator over rows of ``n`` centred values ``d``: ``_MVN_LANES``
+    f32 lanes, each a running fused multiply-add of squares: whole vectors in order, then tail
+    blocks of 8, 4, 2 and 1 values into the first lanes (the other lanes adding zeros)."""
+    total = None
+    whole = n // _MVN_LANES * _MVN_LANES
+    for start in range(0, whole, _MVN_LANES):
+        total = s.square_added(total, s.lanes(d, start, start + _MVN_LANES, f"d{start}"), f"lanes{start}")
+    start = whole
+    for tile in (8, 4, 2, 1):
+        if n - start < tile:
+            continue
+        block = s.lanes(d, start, start + tile, f"d{start}")
+        if total is None:  # a row shorter than one vector: the lanes it leaves hold zeros
+            zero = s.op("Multiply", [s.lanes(d, 0, 1, f"zero{start}"), s.const(0.0, f"zero{start}/factor")], f"zero{start}/value")
+            parts = [s.square_added(None, block, f"lanes{start}/head")] + [zero] * (_MVN_LANES - tile)
+        else:
+            parts = [s.square_added(s.lanes(total, 0, tile, f"lanes{start}/old"), block, f"lanes{start}/head"),
+                     s.lanes(total, tile, _MVN_LANES, f"lanes{start}/rest")]
+        total = s.op("Concat", parts, f"lanes{start}", {"axis": -1})
+        start += tile
+    return total
+
+
+def _lanes_added(s: _Steps, lanes: Output) -> Output:
+    """The kernel's sum of its 16 lanes, each step in f32: the four quarters added as (0 + 1) +
+    (2 + 3), then the four lanes left as (0 + 1) + (2 + 3)."""
+    quarter = [s.lanes(lanes, 4 * i, 4 * i + 4, f"quarter{i}") for i in range(4)]
+    four = s.op("Add", [s.op("Add", quarter[:2], "quarters01"), s.op("Add", quarter[2:], "quarters23")], "quarters")
+    pairs = [s.op("Add", [s.lanes(four, 2 * i, 2 * i + 1, f"lane{2 * i}"), s.lanes(four, 2 * i + 1, 2 * i + 2, f"lane{2 * i + 1}")],
+                  f"pair{i}") for i in range(2)]
+    return s.op("Add", pairs, "squares")
+
+
+def _normalize_codes(mvn: Node, scope: NameScope) -> None:
+    """Replace ``mvn`` by the plugin's MVN of its input's integer codes ``q`` (``mvn_pln``, rows of
+    ``n`` values, f32): ``mean = Σq · (1/n)`` (the sum exact), ``d = q - mean``, the squares of
+    ``d`` summed in lanes (:func:`_lane_squares`, :func:`_lanes_added`), ``r = 1 / sqrt(Σd² ·
+    (1/n) + eps)`` (eps inside the root; ``1 / (sqrt(Σd² · (1/n)) + eps)`` outside), ``d · r``."""
+    step, n = _codes_step(mvn), _row_length(mvn)
+    s = _Steps(mvn, scope, "codes")
+    wide = s.convert(mvn.inputs[0].source, types.f64, "input/f64")
+    codes64 = s.op("Round", [s.op("Divide", [wide, s.const(step, "step", np.float64)], "input/steps")], "q64",
+                   {"mode": "half_to_even"})
+    q = s.convert(codes64, types.f32, "q")
+    total = s.op("ReduceSum", [codes64, s.const([-1], "axes", np.int64)], "sum64", {"keep_dims": True})
+    inverse = s.const(np.float32(1) / np.float32(n), "inverse_n")
+    mean = s.op("Multiply", [s.convert(total, types.f32, "sum"), inverse], "mean")
+    d = s.op("Subtract", [q, mean], "centred")
+    variance = s.op("Multiply", [_lanes_added(s, _lane_squares(s, d, n)), inverse], "variance")
+    eps = s.const(np.float32(mvn.attrs["eps"]), "eps")
+    if str(mvn.attrs.get("eps_mode", "inside_sqrt")).lower() == "inside_sqrt":
+        root = s.op("Sqrt", [s.op("Add", [variance, eps], "variance_eps")], "root")
+    else:
+        root = s.op("Add", [s.op("Sqrt", [variance], "root_alone"), eps], "root")
+    factor = s.op("Divide", [s.const(1.0, "one"), root], "inverse_root")
+    y = build("Multiply", [d, factor], name=scope.make(f"{mvn.name}/codes/normalized")).outputs[0]
+    mvn.outputs[0].replace_uses(y, keep_names=True)
 
 
 def _post_op_codes_reference_sum(fq: Node, scope: NameScope) -> None:
@@ -714,6 +918,16 @@ QUANTIZATION_KERNELS = Departure(
     "FakeQuantize in the plugin's quantization kernel: crop, multiply-add, round, multiply-add in f32",
     _find_quantization_kernels, _quantization_kernel)
 
+
+SNIPPETS_QUANTIZATION = Departure(
+    "snippets quantization",
+    "FakeQuantize on a model input of static shape, in a snippets subgraph: crop, multiply, subtract, round in f32",
+    _find_snippets_quantization, _snippets_quantization)
+
+CODES_NORMALIZATION = Departure(
+    "codes normalization",
+    "MVN of a FakeQuantize scaled alone: the plugin normalizes its integer codes, in its f32 steps",
+    _find_codes_normalization, _normalize_codes)
 
 FUSED_POST_OPS = Departure(
     "fused post-ops",
@@ -763,4 +977,5 @@ POOLED_CODES = Departure(
     _find_pooled_codes, None, _mean_of_codes)
 
 
-DEPARTURES = (UNROUNDED_RESIDUAL, FUSED_POST_OPS, SIGNED_POST_OPS, SUM_OPERAND, POOLED_CODES, QUANTIZATION_KERNELS)
+DEPARTURES = (CODES_NORMALIZATION, UNROUNDED_RESIDUAL, FUSED_POST_OPS, SIGNED_POST_OPS, SUM_OPERAND, POOLED_CODES,
+              SNIPPETS_QUANTIZATION, QUANTIZATION_KERNELS)  # codes normalization first: it reads its FakeQuantize's limits before the others rewrite it
