@@ -168,9 +168,11 @@ def _snapped(x: Output, scale: np.ndarray, base: str, scope: NameScope) -> Outpu
 
 def _feeds_lowered(node: Node, lowered: Mapping[str, LayerPlan], depth: int = 0) -> bool:
     """Whether ``node`` is a lowered layer or passes its input 0 unchanged (a quantization-agnostic
-    op or a float cast, as integer mode looks back through them) on to one."""
+    op or a float cast, as integer mode looks back through them) on to one. A layer an earlier
+    rule replaced by its float computation (nothing reads it any more) reads dequantized values:
+    ``DequantizeLinear → Concat → Conv`` in float is fed the Concat of DequantizeLinear's values."""
     if node.name in lowered:
-        return True
+        return any(out.consumers for out in node.outputs)
     is_float_cast = node.type == "Convert" and node.inputs and node.inputs[0].source.etype.is_float
     if depth >= 64 or not (is_float_cast or is_quantization_agnostic(node)) or len(node.outputs) != 1:
         return False
@@ -209,6 +211,51 @@ def _find_float_transposed(model: Model, lowered: Mapping[str, LayerPlan]) -> li
                 and str(attrs.get("auto_pad", "explicit")).lower() in ("explicit", "notset", "valid")):
             found.append(node)
     return found
+
+
+_ABSORBED_BEFORE_QUANTIZE = ("Relu", "Clamp")  # ONNX Runtime's path to a QuantizeLinear allows Relu / Clip
+
+
+def _quantized_transposed_bias(layer: Node, lowered: Mapping[str, LayerPlan]) -> tuple[Node, Output, np.ndarray] | None:
+    """(the bias Add after ConvolutionBackpropData ``layer``, its constant, the bias as ONNX Runtime
+    quantizes it) when ONNX Runtime's ``WeightBiasQuantization`` rewrites the export's float bias:
+    the input straight from a per-tensor DequantizeLinear, weights quantized per tensor or per
+    output channel, and from the bias a path without branches, through Relu / Clip at most, to a
+    QuantizeLinear. It rounds the bias to int32 on ``s = input_scale · weight_scale`` (f32), as
+    graph nodes it then folds: ``round(bias / s)`` (f32 division, half to even) then ``q · s``."""
+    plan = lowered.get(layer.name)
+    if layer.type != "ConvolutionBackpropData" or plan is None or plan.quantization is None:
+        return None
+    found, source = _bias_after(layer), layer.inputs[0].source.node
+    scales = _qdq_scales(source) if source.type == "FakeQuantize" else None
+    if found is None or scales is None or scales[1].size != 1:
+        return None
+    after = single_consumer(found[0].outputs[0])
+    while after is not None and after.type in _ABSORBED_BEFORE_QUANTIZE:
+        after = single_consumer(after.outputs[0])
+    if after is None or _qdq_scales(after) is None:
+        return None
+    w = plan.quantization[1]
+    weight_scale = np.broadcast_to(w.scale, w.values.shape).astype(np.float32)  # [C_in, C_out, k...]
+    per_output = np.moveaxis(weight_scale, 1, 0).reshape(weight_scale.shape[1], -1)
+    if np.any(per_output != per_output[:, :1]):
+        return None
+    add, bias = found
+    value = fold_constant(bias)
+    scale = (scales[1].reshape(()) * per_output[:, 0]).astype(np.float32)
+    steps = np.rint((value.reshape(-1).astype(np.float32) / scale).astype(np.float32))
+    return add, bias, (steps * scale).astype(value.dtype).reshape(value.shape)
+
+
+def _find_quantized_transposed_bias(model: Model, lowered: Mapping[str, LayerPlan]) -> list[Node]:
+    return [node for node in model.nodes() if _quantized_transposed_bias(node, lowered) is not None]
+
+
+def _round_transposed_bias(layer: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Make the bias Add after ConvolutionBackpropData ``layer`` add ONNX Runtime's quantized bias."""
+    add, bias, grid = _quantized_transposed_bias(layer, lowered)
+    port = next(p for p in add.inputs if p.source is bias)
+    port.connect(make_constant(grid, name=scope.make(f"{bias.node.name}/int32")).outputs[0])
 
 
 class _FusedMultiplyAdds:
@@ -432,6 +479,11 @@ FLOAT_TRANSPOSED = Departure(
     "ConvTranspose in float as ONNX Runtime: f32 fused multiply-add over the input channels, in order",
     _find_float_transposed, None, _fused_multiply_add_over_channels)  # before the layers are lowered
 
+TRANSPOSED_BIAS = Departure(
+    "ConvTranspose bias",
+    "float bias of a ConvTranspose ending in a QuantizeLinear, rounded by ONNX Runtime to int32 on input x weight scale",
+    _find_quantized_transposed_bias, None, _round_transposed_bias)  # before the layers are lowered
+
 FLOAT_CONVOLUTION = Departure(
     "float Conv",
     "Conv left in float by ONNX Runtime: f32 fused multiply-add over input channels and window, in order, in MLAS's K blocks",
@@ -443,4 +495,4 @@ FLOAT_DEPTHWISE = Departure(
     _find_float_depthwise, None, _one_row_gemm)  # before the layers are lowered
 
 
-DEPARTURES = (INT32_BIAS, FLOAT_CONVOLUTION, FLOAT_DEPTHWISE, HARD_ACTIVATIONS, FLOAT_TRANSPOSED, QUANTIZE_LINEAR)
+DEPARTURES = (INT32_BIAS, TRANSPOSED_BIAS, FLOAT_CONVOLUTION, FLOAT_DEPTHWISE, HARD_ACTIVATIONS, FLOAT_TRANSPOSED, QUANTIZE_LINEAR)
