@@ -58,7 +58,9 @@ from lpir.analysis.patterns import is_quantization_agnostic
 from lpir.ir import qparams, types
 from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.rewrite import NameScope
+from lpir.errors import ValidationError
 from lpir.ops import build
+from lpir.ops.reduce import reduction_axes
 from lpir.runtime.arithmetic.rules import Departure, hard_sigmoid_steps, single_consumer
 from lpir.runtime.constants import constant_or_none, fold_constant
 
@@ -459,6 +461,103 @@ def _one_row_gemm(node: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]
     node.outputs[0].replace_uses(total, keep_names=True)
 
 
+def _mean_rows(node: Node) -> tuple[int, int] | None:
+    """(axes reduced, values a row) of the means of MVN-6 ``node``, when the export's ReduceMean runs ONNX
+    Runtime's contiguous (``FastReduceKR``) reduction whose Eigen sums :func:`_eigen_mean`
+    reproduces: f32 data, static trailing axes reduced, a multiple of 4 values (every row then
+    starts on a 16-byte boundary, as Eigen's packets need), else None."""
+    if node.type != "MVN" or node.opset < 6 or node.inputs[0].source.etype.name != "f32":
+        return None
+    shape, axes = node.inputs[0].source.shape, constant_or_none(node.inputs[1].source)
+    if shape is None or axes is None:
+        return None
+    try:
+        axes = list(reduction_axes(axes, len(shape)))
+    except ValidationError:  # the model's own validation reports them
+        return None
+    sizes = shape[len(shape) - len(axes):]
+    if not axes or axes != list(range(len(shape) - len(axes), len(shape))) or not all(isinstance(d, int) for d in sizes):
+        return None
+    size = int(np.prod(sizes, dtype=np.int64))
+    return (len(axes), size) if size % 4 == 0 else None
+
+
+def _find_reduce_means(model: Model, lowered: Mapping[str, LayerPlan]) -> list[Node]:
+    return [node for node in model.nodes() if _mean_rows(node) is not None]
+
+
+class _Rows:
+    """Builds ops on the rows of a tensor whose ``leading`` first axes are kept and whose other
+    axes are read as one row (Reshape's special zero keeps the leading sizes, static or not)."""
+
+    def __init__(self, leading: int, scope: NameScope, base: str):
+        self.leading, self.scope, self.base = leading, scope, base
+
+    def const(self, value, what: str) -> Output:
+        return make_constant(np.asarray(value), name=self.scope.make(f"{self.base}/{what}")).outputs[0]
+
+    def reshape(self, x: Output, tail: list[int], what: str) -> Output:
+        target = self.const(np.asarray([0] * self.leading + tail, np.int64), f"{what}/shape")
+        return build("Reshape", [x, target], {"special_zero": True}, name=self.scope.make(f"{self.base}/{what}")).outputs[0]
+
+    def slice(self, x: Output, start: int, stop: int, what: str) -> Output:
+        """Elements ``start:stop`` along the axis after the leading ones."""
+        bounds = [self.const(np.asarray([v], np.int64), f"{what}/{k}")
+                  for k, v in (("start", start), ("stop", stop), ("step", 1), ("axis", self.leading))]
+        return build("Slice", [x, *bounds], name=self.scope.make(f"{self.base}/{what}")).outputs[0]
+
+    def add(self, a: Output, b: Output, what: str) -> Output:
+        return build("Add", [a, b], name=self.scope.make(f"{self.base}/{what}")).outputs[0]
+
+
+def _eigen_mean(x: Output, reduced: int, size: int, scope: NameScope, base: str) -> Output:
+    """ONNX Runtime's ReduceMean (keepdims) of ``x`` over its last ``reduced`` axes, ``size``
+    values a row, a multiple of 4: each row summed by Eigen's vectorised reduction with SSE
+    packets of 4 (``redux_impl``, linear vectorised traversal: two packet accumulators over pairs
+    of packets, then added, a last single packet added, then the packet's lanes as ``(l0 + l2) +
+    (l1 + l3)``), each step in f32; then divided by ``size`` in f32 (``FastReduceKR``)."""
+    rows = _Rows(len(x.shape) - reduced, scope, base)
+    flat = rows.reshape(x, [size], "row")
+    paired = size // 8 * 8
+    if paired:
+        pairs = rows.reshape(rows.slice(flat, 0, paired, "pairs"), [paired // 8, 8], "pairs/packets")
+        running = build("CumSum", [pairs, rows.const(np.int64(rows.leading), "axis")], {"exclusive": False, "reverse": False},
+                        name=scope.make(f"{base}/accumulate")).outputs[0]  # numpy's running sum: in order, in f32
+        last = rows.reshape(rows.slice(running, paired // 8 - 1, paired // 8, "accumulators"), [8], "accumulators/lanes")
+        packet = rows.add(rows.slice(last, 0, 4, "accumulator0"), rows.slice(last, 4, 8, "accumulator1"), "accumulated")
+        if size > paired:
+            packet = rows.add(packet, rows.slice(flat, paired, size, "last_packet"), "with_last_packet")
+    else:
+        packet = flat
+    halves = rows.add(rows.slice(packet, 0, 2, "lanes01"), rows.slice(packet, 2, 4, "lanes23"), "lanes")
+    total = rows.add(rows.slice(halves, 0, 1, "lane0"), rows.slice(halves, 1, 2, "lane1"), "sum")
+    mean = build("Divide", [total, rows.const(np.float32(size), "count")], name=scope.make(f"{base}/mean")).outputs[0]
+    return rows.reshape(mean, [1] * reduced, "kept")
+
+
+def _reduce_mean_chain(node: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Replace MVN-6 ``node`` by the export's ReduceMean / Sub / Mul / ReduceMean / Sqrt / Add /
+    Div chain as ONNX Runtime computes it: f32 steps, the means :func:`_eigen_mean`'s (lpir's
+    reference means are numpy's pairwise sums, whose roundings differ)."""
+    x = node.inputs[0].source
+    reduced, size = _mean_rows(node)
+    base = f"{node.name}/onnx"
+    mean = _eigen_mean(x, reduced, size, scope, f"{base}/mean")
+    y = build("Subtract", [x, mean], name=scope.make(f"{base}/centred")).outputs[0]
+    if node.attrs.get("normalize_variance", True):
+        square = build("Multiply", [y, y], name=scope.make(f"{base}/square")).outputs[0]
+        variance = _eigen_mean(square, reduced, size, scope, f"{base}/variance")
+        eps = make_constant(np.float32(node.attrs["eps"]), name=scope.make(f"{base}/eps")).outputs[0]
+        if str(node.attrs.get("eps_mode", "inside_sqrt")).lower() == "inside_sqrt":
+            root = build("Add", [variance, eps], name=scope.make(f"{base}/add_eps")).outputs[0]
+            denominator = build("Sqrt", [root], name=scope.make(f"{base}/std")).outputs[0]
+        else:
+            root = build("Sqrt", [variance], name=scope.make(f"{base}/std")).outputs[0]
+            denominator = build("Add", [root, eps], name=scope.make(f"{base}/add_eps")).outputs[0]
+        y = build("Divide", [y, denominator], name=node.name).outputs[0]  # stands for the node it replaces
+    node.outputs[0].replace_uses(y, keep_names=True)
+
+
 INT32_BIAS = Departure(
     "int32 bias",
     "bias of a quantized layer rounded to its accumulator's grid (input scale x weight scale), as exported to QDQ",
@@ -484,6 +583,11 @@ TRANSPOSED_BIAS = Departure(
     "float bias of a ConvTranspose ending in a QuantizeLinear, rounded by ONNX Runtime to int32 on input x weight scale",
     _find_quantized_transposed_bias, None, _round_transposed_bias)  # before the layers are lowered
 
+REDUCE_MEAN = Departure(
+    "ReduceMean",
+    "MVN as the export's ReduceMean chain in f32, each mean an Eigen vectorised sum (SSE packets) divided by the count",
+    _find_reduce_means, None, _reduce_mean_chain)  # before the layers are lowered
+
 FLOAT_CONVOLUTION = Departure(
     "float Conv",
     "Conv left in float by ONNX Runtime: f32 fused multiply-add over input channels and window, in order, in MLAS's K blocks",
@@ -495,4 +599,4 @@ FLOAT_DEPTHWISE = Departure(
     _find_float_depthwise, None, _one_row_gemm)  # before the layers are lowered
 
 
-DEPARTURES = (INT32_BIAS, TRANSPOSED_BIAS, FLOAT_CONVOLUTION, FLOAT_DEPTHWISE, HARD_ACTIVATIONS, FLOAT_TRANSPOSED, QUANTIZE_LINEAR)
+DEPARTURES = (INT32_BIAS, TRANSPOSED_BIAS, FLOAT_CONVOLUTION, FLOAT_DEPTHWISE, HARD_ACTIVATIONS, FLOAT_TRANSPOSED, REDUCE_MEAN, QUANTIZE_LINEAR)
