@@ -1,7 +1,7 @@
 """ONNX Runtime as rules: where it computes lpir's QDQ export differently from the reference.
 
 ONNX Runtime (CPU, every graph optimisation) runs lpir's QDQ export (:func:`lpir.save_model` to
-``.onnx``), and departs from the FakeQuantize model in six ways:
+``.onnx``), and departs from the FakeQuantize model in eight ways:
 
 * ``int32 bias``: the export folds the bias of a quantized Convolution / GroupConvolution / 2-D
   MatMul into the Conv / Gemm as int32 on the accumulator's grid ``input_scale · weight_scale``
@@ -17,8 +17,22 @@ ONNX Runtime (CPU, every graph optimisation) runs lpir's QDQ export (:func:`lpir
   (half to even, the same division in MLAS's SSE2, AVX2 and AVX-512 kernels), where the
   FakeQuantize formula ``(x - il) / (ih - il) · (L - 1)`` rounds some values near a boundary, and
   ties, the other way; and its DequantizeLinear gives float consumers ``(q - zp) · scale`` in
-  f32, which can be an ULP from the FakeQuantize's output value. The FakeQuantize stays (fed its
-  input already on its grid) so that integer mode still lowers the layers it quantizes.
+  f32, which can be an ULP from the FakeQuantize's output value (a Concat of such values before
+  a Conv left in float, below, reads them too). The FakeQuantize stays (fed its input already on
+  its grid) so that integer mode still lowers the layers it quantizes.
+* ``ConvTranspose bias``: the export keeps a ConvTranspose's bias in float, and ONNX Runtime's
+  graph optimiser (``WeightBiasQuantization``) quantizes it itself when the ConvTranspose reads a
+  per-tensor DequantizeLinear and ends, through a Relu or Clip at most, in a QuantizeLinear:
+  int32 ``round(bias / s)`` (an f32 division, half to even) on ``s = input_scale ·
+  weight_scale`` (f32), dequantized to ``q · s`` (PP-OCRv4 det's first ConvTranspose: 392 codes
+  of the FakeQuantize after it were one step off before this rule).
+* ``ReduceMean``: an MVN is exported as ReduceMean → Sub → Mul → ReduceMean → Sqrt and Add of
+  eps → Div. ONNX Runtime's ReduceMean over trailing axes sums each row with Eigen's vectorised
+  reduction, SSE packets of four (two packet accumulators, a last packet added, the lanes summed
+  as ``(l0 + l2) + (l1 + l3)``), and divides by the count, in f32; lpir's reference takes
+  numpy's pairwise sums, and the last bits of about half a LayerNorm's values differ. Rows of a
+  multiple of 4 values are reproduced (ONNX Runtime's buffers then start every row on a 16-byte
+  boundary); others keep the reference means.
 * ``float ConvTranspose``: ONNX Runtime has no integer kernel for a quantized
   ConvolutionBackpropData; it runs a float ConvTranspose on the dequantized values, a GEMM whose
   sums are sequential f32 fused multiply-adds over the input channels, the bias added after.
@@ -55,10 +69,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lpir.analysis.patterns import is_quantization_agnostic
+from lpir.errors import ValidationError
 from lpir.ir import qparams, types
 from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.rewrite import NameScope
-from lpir.errors import ValidationError
 from lpir.ops import build
 from lpir.ops.reduce import reduction_axes
 from lpir.runtime.arithmetic.rules import Departure, hard_sigmoid_steps, single_consumer
