@@ -140,11 +140,16 @@ def _find_int32_bias(model: Model, lowered: Mapping[str, LayerPlan]) -> list[Nod
     return [node for node in model.nodes() if _int32_bias(node, lowered) is not None]
 
 
-def _round_bias(layer: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
-    """Make the bias Add after ``layer`` add the bias on the accumulator's grid."""
-    add, bias, grid = _int32_bias(layer, lowered)
+def _add_rounded_bias(found: tuple[Node, Output, np.ndarray], scope: NameScope) -> None:
+    """Make the bias Add ``found[0]`` add ``found[2]`` instead of its constant ``found[1]``."""
+    add, bias, grid = found
     port = next(p for p in add.inputs if p.source is bias)
     port.connect(make_constant(grid, name=scope.make(f"{bias.node.name}/int32")).outputs[0])
+
+
+def _round_bias(layer: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Make the bias Add after ``layer`` add the bias on the accumulator's grid."""
+    _add_rounded_bias(_int32_bias(layer, lowered), scope)
 
 
 def _find_hard_activations(model: Model, lowered: Mapping[str, LayerPlan]) -> list[Node]:
@@ -269,9 +274,7 @@ def _find_quantized_transposed_bias(model: Model, lowered: Mapping[str, LayerPla
 
 def _round_transposed_bias(layer: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
     """Make the bias Add after ConvolutionBackpropData ``layer`` add ONNX Runtime's quantized bias."""
-    add, bias, grid = _quantized_transposed_bias(layer, lowered)
-    port = next(p for p in add.inputs if p.source is bias)
-    port.connect(make_constant(grid, name=scope.make(f"{bias.node.name}/int32")).outputs[0])
+    _add_rounded_bias(_quantized_transposed_bias(layer, lowered), scope)
 
 
 class _FusedMultiplyAdds:
