@@ -411,3 +411,16 @@ def test_small_ops_round_trip(case, tmp_path):
     onnx.save(proto, str(original))
     path = export(lpir.read_model(original), tmp_path)
     assert_close(ort_run(path, feeds), ort_run(original, feeds), tolerance=1e-6)
+
+
+@pytest.mark.parametrize("eps_mode", ["INSIDE_SQRT", "inside_sqrt", "OUTSIDE_SQRT", "outside_sqrt"])
+def test_mvn_eps_mode_is_exported_whatever_its_case(eps_mode, tmp_path):
+    """OpenVINO's IR writes MVN's ``eps_mode`` in capitals: the export puts eps inside or outside
+    the square root as the IR says in either case (with eps 0.5 the two forms differ by far more
+    than the tolerance on values of unit variance)."""
+    x = make_parameter("f32", (2, 3, 8), name="x")
+    axes = make_constant(np.asarray([2], np.int64)).outputs[0]
+    mvn = build("MVN", [x.outputs[0], axes], {"normalize_variance": True, "eps": 0.5, "eps_mode": eps_mode})
+    model = Model([x], [make_result(mvn.outputs[0])], name="mvn")
+    values = np.random.default_rng(4).standard_normal((2, 3, 8)).astype(np.float32)
+    assert_close(ort_run(export(model, tmp_path), [values]), lpir_outputs(model, [values]), tolerance=1e-5)

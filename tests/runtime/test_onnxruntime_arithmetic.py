@@ -3,9 +3,10 @@ optimisation) runs lpir's QDQ export of the model (lpir.runtime.arithmetic), che
 ONNX Runtime itself.
 
 The departures reproduced: the export's int32 biases (the float bias rounded to the accumulator's
-grid), ONNX's HardSwish / HardSigmoid formula, QuantizeLinear's ``round(x / scale)`` and
-DequantizeLinear's values, and the float GEMMs of the ConvTransposes and of the Convs ONNX
-Runtime does not fuse into QLinearConv. Each is pinned bit for bit on single layers (hypothesis
+grid) and the ConvTranspose biases ONNX Runtime rounds so itself, ONNX's HardSwish / HardSigmoid
+formula, QuantizeLinear's ``round(x / scale)`` and DequantizeLinear's values, the Eigen sums of
+the ReduceMeans an MVN is exported as, and the float GEMMs of the ConvTransposes and of the Convs
+ONNX Runtime does not fuse into QLinearConv. Each is pinned bit for bit on single layers (hypothesis
 draws the values, ties of the rounding included) and on the real models; on PP-OCR's classifier,
 teacher forcing on ONNX Runtime's own codes (tests/ortcut.py) leaves none of its millions of
 codes apart, where the reference arithmetic leaves thousands.
