@@ -206,7 +206,7 @@ def _mvn(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0].source
     if node.opset >= 6:
         axes = [int(a) for a in ctx.static(node.inputs[1].source, "MVN axes")]
-        inside = node.attrs.get("eps_mode", "inside_sqrt") == "inside_sqrt"
+        inside = str(node.attrs.get("eps_mode", "inside_sqrt")).lower() == "inside_sqrt"  # OpenVINO writes it in capitals
     else:
         rank = len(x.shape)
         axes = list(node.attrs.get("reduction_axes") or range(1 if node.attrs.get("across_channels") else 2, rank))
