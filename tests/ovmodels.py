@@ -56,6 +56,26 @@ def int8_sums_exact() -> bool:
     return bool(np.all(run(model, [x, y])[0] == 255 * 127 * 16))
 
 
+SIGNED_CONVOLUTIONS = ("OpenVINO's convolutions take i8 data on this CPU (AMX, AVX2-VNNI-2), which changes which "
+                       "FakeQuantizes write i8 codes; lpir's openvino-cpu arithmetic follows the CPUs whose convolutions take u8")
+
+
+@functools.cache
+def convolutions_take_i8() -> bool:
+    """Whether OpenVINO's low-precision transformations give a convolution i8 data on this CPU.
+
+    They do where oneDNN has AMX or AVX2-VNNI-2 (``Transformations::Lpt``: a convolution's input
+    precisions are u8 and i8 there, u8 elsewhere), and then decompose a signed FakeQuantize before
+    a convolution onto i8 codes where other CPUs take u8 codes with a zero point: probed on one
+    such convolution, by the precision of its data in the compiled model."""
+    x = ops.parameter([1, 8, 4, 4], np.float32, name="x")
+    weights = ops.multiply(ops.convert(ops.constant(np.ones((8, 8, 1, 1), np.int8)), ov.Type.f32), _f32(0.5))
+    conv = ops.convolution(_fq_node(x, -128.0, 127.0), weights, [1, 1], [0, 0], [0, 0], [1, 1])
+    compiled = _core.compile_model(ov.Model([ops.result(conv)], [x], "signed_convolution_probe"), "CPU", F32_HINT)
+    return any(op.get_rt_info()["layerType"].astype(str) == "Convolution" and op.input(0).get_element_type() == ov.Type.i8
+               for op in compiled.get_runtime_model().get_ordered_ops())
+
+
 def save(model: ov.Model, path, *, compress_to_fp16: bool = False) -> str:
     ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
     return str(path)
