@@ -177,7 +177,7 @@ def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "r
             plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
             continue
         if form == "integer":
-            _rewrite(node, quantized, scope, quantized_once, f32_dequantization=arithmetic == "openvino-cpu")
+            _rewrite(node, quantized, scope, quantized_once, f32_dequantization=arithmetic.startswith("openvino-cpu"))
         else:
             _rewrite_exact(node, quantized, scope, quantized_once)
         plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))

@@ -18,11 +18,13 @@ from lpir.runtime.arithmetic.rules import Departure
 if TYPE_CHECKING:
     from lpir.runtime.lowering import LayerPlan
 
-ARITHMETICS = ("reference", "openvino-cpu", "onnxruntime")
-RUNTIMES = {"openvino-cpu": "OpenVINO's CPU plugin", "onnxruntime": "ONNX Runtime (CPU) on the QDQ export"}
+ARITHMETICS = ("reference", "openvino-cpu", "openvino-cpu-avx2", "onnxruntime")
+RUNTIMES = {"openvino-cpu": "OpenVINO's CPU plugin",
+            "openvino-cpu-avx2": "OpenVINO's CPU plugin with AVX2 int8 kernels", "onnxruntime": "ONNX Runtime (CPU) on the QDQ export"}
 DEPARTURES: dict[str, tuple[Departure, ...]] = {
     "reference": (),
     "openvino-cpu": openvino_cpu.DEPARTURES,
+    "openvino-cpu-avx2": openvino_cpu.AVX2_DEPARTURES,
     "onnxruntime": onnxruntime.DEPARTURES,
 }
 

@@ -118,6 +118,7 @@ which take the plugin's legacy post-op path.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -463,6 +464,44 @@ def _find_signed_post_ops(model: Model, lowered: set[str]) -> list[Node]:
     return [fq for fq in _find_all_post_ops(model, lowered) if _signed(fq)]
 
 
+def _weight_scales_take_it(chain: list[Node]) -> bool:
+    """Whether the plugin can fold a per-channel input scale of the FakeQuantize ending ``chain``
+    (:func:`_fused_chain`) into the layer's oneDNN weight scales (``DnnlPostOpsComposerLegacy::
+    appendScale``): only where the layer has no bias and no post-op comes before it but a ReLU."""
+    if len(chain) > 1 and chain[1].type == "Add":
+        return False
+    activations = [node.type for node in chain[1:] if node.type in _PASSED + _REWRITTEN]
+    return activations in ([], ["Relu"])
+
+
+def _binary_free(fq: Node, lowered: set[str]) -> bool:
+    """Whether the plugin hands post-op FakeQuantize ``fq`` to oneDNN without binary post-ops
+    (``FakeQuantize::appendAttrPostOps`` with binary ones not allowed, the first thing its legacy
+    post-op path tries): its post-op formula (:func:`post_op_formula`) then has one input shift,
+    and one clip limit, output scale and shift each (or, for 256 levels written as u8 or i8 codes
+    whose clip the type's saturation covers, none of those), and one input scale unless the
+    weight scales take it. Otherwise the legacy path appends ``fq`` as a quantization post-op."""
+    codes = lpt_codes(fq)
+    folded = _folded_limits(fq)
+    il, ih = (folded[1], folded[2]) if folded is not None else (fold_constant(p.source) for p in fq.inputs[1:3])
+    levels = int(fq.attrs["levels"])
+    if codes is not None:
+        ol, oh = np.float32(codes.low), np.float32(codes.low + levels - 1)
+    else:
+        ol, oh = (fold_constant(p.source) for p in fq.inputs[3:5])
+    f = post_op_formula(il, ih, ol, oh, levels)
+    one = all(np.size(a) == 1 for a in (f.clo, f.chi, f.osc, f.osh))
+    saturated = (codes is not None and levels == 256 and one and float(f.osc) == 1 and float(f.osh) == 0
+                 and float(f.clo) <= codes.low and float(f.chi) >= codes.low + 255)
+    chain = _fused_chain(fq, lowered)
+    scale_taken = _one_if_equal(np.asarray(f.isc)).size == 1 or (chain is not None and _weight_scales_take_it(chain))
+    return np.size(f.ish) == 1 and (one or saturated) and scale_taken
+
+
+def _find_legacy_post_ops(model: Model, lowered: set[str]) -> list[Node]:
+    return [fq for fq in _find_all_post_ops(model, lowered) if not _binary_free(fq, lowered)]
+
+
 def _onednn_hswish(node: Node, scope: NameScope) -> None:
     """HSwish as oneDNN's eltwise injector computes it: ``x · clip(x · (1/6) + 1/2, 0, 1)``, each step in f32."""
     hard_sigmoid_steps(node, scope, "onednn")
@@ -566,9 +605,16 @@ def _signed_post_op_fake_quantize(fq: Node, scope: NameScope) -> None:
     _post_op_fake_quantize(fq, scope, low=-(int(fq.attrs["levels"]) // 2))
 
 
-def _post_op_fake_quantize(fq: Node, scope: NameScope, low: int = 0) -> None:
+def _legacy_post_op(fq: Node, scope: NameScope) -> None:
+    """Replace ``fq`` (and the activations of its fused chain) by the steps of oneDNN's legacy
+    quantization post-op: the FakeQuantize node's own f32 crop limits, scales and shifts, computed
+    as its quantization kernel does (:func:`_replace_by_kernel`)."""
+    _post_op_fake_quantize(fq, scope, replacement=lambda node, scope, low: _replace_by_kernel(node, scope))
+
+
+def _post_op_fake_quantize(fq: Node, scope: NameScope, low: int = 0, replacement=None) -> None:
     """Replace ``fq`` (and the activations of its fused chain) by the steps oneDNN computes, its
-    codes starting from ``low`` (:func:`lpt_codes`)."""
+    codes starting from ``low`` (:func:`lpt_codes`): its post-op formula, or ``replacement``."""
     node = fq.inputs[0].source.node
     while (node.type in _PASSED + _REWRITTEN + ("Add", "Multiply")  # the chain found, back to the layer
            and sum(not is_constant(p.source) for p in node.inputs) == 1):  # (not through a fused sum)
@@ -578,7 +624,7 @@ def _post_op_fake_quantize(fq: Node, scope: NameScope, low: int = 0) -> None:
         node = before
     for node in [fq] + _same_input_limits(fq):  # integer mode's quantize FakeQuantizes of the same values: the same codes
         _fold_dequantization(node, scope)
-        _replace_by_formula(node, scope, low)
+        (replacement or _replace_by_formula)(node, scope, low)
 
 
 def _fold_dequantization(fq: Node, scope: NameScope) -> None:
@@ -607,13 +653,14 @@ def _fold_dequantization(fq: Node, scope: NameScope) -> None:
 _FOLDED = {"Multiply": np.divide, "Divide": np.multiply, "Add": np.subtract, "Subtract": np.add}  # limit ∘ value
 
 
-def _fold_into_limits(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
-    """Fold the constant Multiply/Divide/Add/Subtract steps before ``fq`` into its input limits, as
-    OpenVINO's low-precision transformations do, so that ``fq`` reads the activation before them.
-    ``AddTransformation`` first moves a Multiply by ``s`` that an Add of ``b`` follows after it, as a
-    dequantization: ``(x + b / s) · s``; ``FakeQuantizeTransformation::fuseElementwise`` then folds
-    the steps, the nearest first, each limit divided, multiplied or shifted by the constant in f32
-    (a positive scale only; never the bias Add of a layer)."""
+def _folded_limits(fq: Node) -> tuple[Output, np.ndarray, np.ndarray] | None:
+    """The value ``fq`` reads once the constant Multiply/Divide/Add/Subtract steps before it are
+    folded into its input limits, and those limits (f32), as OpenVINO's low-precision
+    transformations fold them; None when there is no such step. ``AddTransformation`` first moves
+    a Multiply by ``s`` that an Add of ``b`` follows after it, as a dequantization: ``(x + b / s)
+    · s``; ``FakeQuantizeTransformation::fuseElementwise`` then folds the steps, the nearest first,
+    each limit divided, multiplied or shifted by the constant in f32 (a positive scale only; never
+    the bias Add of a layer)."""
     steps = []  # (op, constant), the nearest to fq first
     x = fq.inputs[0].source
     while x.node.type in _FOLDED and single_consumer(x) is not None and len(x.node.inputs) == 2:
@@ -629,7 +676,7 @@ def _fold_into_limits(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPla
         steps.append([x.node.type, value])
         x = before
     if not steps:
-        return
+        return None
     for i in range(len(steps) - 1):
         if steps[i][0] == "Add" and steps[i + 1][0] == "Multiply":  # (y · s) + b → (y + b / s) · s
             (_, shift), (_, scale) = steps[i], steps[i + 1]
@@ -638,6 +685,15 @@ def _fold_into_limits(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPla
     with np.errstate(divide="ignore", invalid="ignore"):
         for op, value in steps:
             low, high = (_FOLDED[op](a, value).astype(np.float32) for a in (low, high))
+    return x, low, high
+
+
+def _fold_into_limits(fq: Node, scope: NameScope, lowered: Mapping[str, LayerPlan]) -> None:
+    """Make ``fq`` read the activation before the constant steps :func:`_folded_limits` folds."""
+    folded = _folded_limits(fq)
+    if folded is None:
+        return
+    x, low, high = folded
 
     def const(value, what):
         return make_constant(np.ascontiguousarray(value), name=scope.make(f"{fq.name}/folded_{what}")).outputs[0]
@@ -939,6 +995,19 @@ SIGNED_POST_OPS = Departure(
     "FakeQuantize fused into a lowered layer's oneDNN primitive and written as i8: its post-op formula shifted by -128",
     _find_signed_post_ops, _signed_post_op_fake_quantize, _fold_into_limits)
 
+LEGACY_POST_OPS = Departure(
+    "legacy post-ops",
+    "FakeQuantize fused into a layer's AVX2 int8 primitive as a quantization post-op: crop, multiply-add, round, multiply-add",
+    _find_legacy_post_ops, _legacy_post_op, _fold_into_limits)
+
+
+def _binary_free_only(rule: Departure) -> Departure:
+    """``rule`` for the FakeQuantizes the plugin's legacy post-op path still maps onto oneDNN
+    post-ops by its post-op formula (:func:`_binary_free`)."""
+    def find(model: Model, lowered: set[str]) -> list[Node]:
+        return [fq for fq in rule.find(model, lowered) if _binary_free(fq, lowered)]
+    return dataclasses.replace(rule, find=find)
+
 
 def _find_pooled_codes(model: Model, lowered: set[str]) -> list[Node]:
     """The FakeQuantizes after a ReduceMean (read by nothing else) of a FakeQuantize that the
@@ -979,3 +1048,8 @@ POOLED_CODES = Departure(
 
 DEPARTURES = (CODES_NORMALIZATION, UNROUNDED_RESIDUAL, FUSED_POST_OPS, SIGNED_POST_OPS, SUM_OPERAND, POOLED_CODES,
               SNIPPETS_QUANTIZATION, QUANTIZATION_KERNELS)  # codes normalization first: it reads its FakeQuantize's limits before the others rewrite it
+
+# OpenVINO's CPU plugin with AVX2 int8 kernels (no AVX-512): its convolutions take the legacy post-op path
+AVX2_DEPARTURES = (CODES_NORMALIZATION, UNROUNDED_RESIDUAL, _binary_free_only(FUSED_POST_OPS),
+                   _binary_free_only(SIGNED_POST_OPS), LEGACY_POST_OPS, SUM_OPERAND, POOLED_CODES,
+                   SNIPPETS_QUANTIZATION, QUANTIZATION_KERNELS)
