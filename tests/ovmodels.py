@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import openvino as ov
@@ -87,6 +92,37 @@ def run(xml_or_model, inputs, config=F32_HINT) -> list[np.ndarray]:
     compiled = _core.compile_model(model, "CPU", config)
     result = compiled(inputs)
     return [np.array(result[out]) for out in compiled.outputs]
+
+
+_CAPPED_RUN = """
+import sys, numpy as np, openvino as ov
+xml, inputs, outputs, config = sys.argv[1:5]
+data = np.load(inputs)
+compiled = ov.Core().compile_model(xml, "CPU", eval(config))
+kernels = [op.get_rt_info()["primitiveType"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
+           if op.get_rt_info()["layerType"].astype(str) == "Convolution"]
+result = compiled([data[f"arr_{i}"] for i in range(len(data.files))])
+np.savez(outputs, *[np.array(result[o]) for o in compiled.outputs], kernels=np.array(kernels))
+"""
+
+
+def run_capped(xml: str, inputs: list, isa: str, config=F32_HINT) -> tuple[list[np.ndarray], list[str]]:
+    """Outputs of OpenVINO's CPU plugin with oneDNN's kernels capped at instruction set ``isa``
+    (``ONEDNN_MAX_CPU_ISA``, e.g. "AVX2": emulates a CPU without AVX-512), and the primitive type
+    of each Convolution. oneDNN reads the cap once, when it is loaded, so OpenVINO runs in a
+    fresh process."""
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    env["ONEDNN_MAX_CPU_ISA"] = isa
+    with tempfile.TemporaryDirectory() as folder:
+        given, taken = Path(folder) / "inputs.npz", Path(folder) / "outputs.npz"
+        np.savez(given, *inputs)
+        done = subprocess.run([sys.executable, "-c", _CAPPED_RUN, str(xml), str(given), str(taken), repr(config)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"OpenVINO capped at {isa} failed ({done.returncode}): {done.stderr[-2000:]}")
+        saved = np.load(taken)
+        outputs = [saved[f"arr_{i}"] for i in range(len(saved.files) - 1)]
+        return outputs, [str(k) for k in saved["kernels"]]
 
 
 INT8_LAYER_TYPES = ("Convolution", "GroupConvolution", "Deconvolution", "MatMul", "FullyConnected")

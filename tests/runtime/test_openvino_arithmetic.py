@@ -30,7 +30,8 @@ from lpir.errors import ValidationError
 from lpir.ops import build
 from lpir.analysis.patterns import quantization_of
 from lpir.ir.subgraph import extract_subgraph
-from lpir.runtime.arithmetic.openvino_cpu import (CODES_NORMALIZATION, FUSED_POST_OPS, POOLED_CODES, QUANTIZATION_KERNELS,
+from lpir.runtime.arithmetic.openvino_cpu import (CODES_NORMALIZATION, FUSED_POST_OPS, LEGACY_POST_OPS, POOLED_CODES,
+                                                  QUANTIZATION_KERNELS,
                                                   SIGNED_POST_OPS, SNIPPETS_QUANTIZATION, post_op_formula)
 
 
@@ -151,7 +152,7 @@ def classifier(lpir_int8) -> Classifier:
     names = [fq.name for fq in ovcut.activation_fake_quantizes(model) if fq.name not in skip]
     openvino = _openvino_cut(xml, inputs, names)
     forced = {a: {f.fq.name: f for f in ovcut.teacher_forced(model, inputs, openvino, a, skip)}
-              for a in ("openvino-cpu", "reference")}
+              for a in ("openvino-cpu", "openvino-cpu-avx2", "reference")}
     for found in forced.values():
         assert all(np.abs(f.lpir - f.openvino).max() <= 1 for f in found.values())
     return Classifier(xml, model, cpu, openvino, forced, _int8_convolutions(xml))
@@ -263,7 +264,7 @@ def test_classifier_end_to_end_matches_openvino(lpir_int8, nncf_cls_portable, qu
     expected = ovmodels.run(xml, inputs)[0]
     model = lpir.read_model(xml)
     apart = {a: float(np.abs(lpir.compile_model(model, integer=True, arithmetic=a)(inputs)[0] - expected).max() / np.ptp(expected))
-             for a in ("openvino-cpu", "reference")}
+             for a in ("openvino-cpu", "openvino-cpu-avx2", "reference")}
     kernels = _int8_convolutions(xml)
     print(f"{quantizer} ({sorted(set(kernels))}): max |lpir - OpenVINO| / range {apart}")
     if all("avx512" in k for k in kernels):
@@ -336,6 +337,30 @@ def test_fake_quantize_fused_after_a_convolution_matches_openvino_bit_for_bit(tm
         assert differ["openvino-cpu"] <= differ["reference"]
 
 
+@pytest.mark.parametrize("seed", [0, 2])
+def test_legacy_post_ops_match_openvino_avx2_kernels(tmp_path, seed):
+    """The block above run by OpenVINO with oneDNN capped at AVX2 (a CPU without AVX-512, in a
+    fresh process): its jit_avx2_I8 convolution takes the plugin's legacy post-op path, where the
+    per-channel FakeQuantize, which oneDNN could only take with binary post-ops, is a legacy
+    quantization post-op computed from the FakeQuantize node's own per-channel crop limits, scales
+    and shifts. ``arithmetic="openvino-cpu-avx2"`` gives every code (measured 0 of 65536 on both
+    seeds); the AVX-512 arithmetic and the reference leave 476 and 1609 one step off."""
+    xml = ovmodels.save(ovmodels.post_op_block(seed), tmp_path / "block.xml")
+    model = lpir.read_model(xml)
+    fq = model.outputs[0].node
+    first = model.parameters[0].outputs[0].consumers[0].node
+    x = ovcut.dequantize(first, np.random.default_rng(20 + seed).integers(0, 256, size=(2, 16, 32, 32)))
+    outputs, kernels = ovmodels.run_capped(xml, [x], "AVX2")
+    assert kernels == ["jit_avx2_I8"]
+    expected = ovcut.codes(fq, outputs[0])
+    avx2 = lpir.compile_model(model, integer=True, arithmetic="openvino-cpu-avx2")
+    assert dict(avx2.plan.departures)[fq.name] == LEGACY_POST_OPS.description
+    differ = {a: int((ovcut.codes(fq, lpir.compile_model(model, integer=True, arithmetic=a)([x])[0]) != expected).sum())
+              for a in ("openvino-cpu-avx2", "openvino-cpu", "reference")}
+    print(f"seed {seed}: codes differing from OpenVINO's (AVX2 kernels) {differ} of {expected.size}")
+    assert differ["openvino-cpu-avx2"] == 0 < differ["openvino-cpu"]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_signed_codes_and_their_mean_match_openvino(tmp_path, seed):
     """A convolution's FakeQuantize that the plugin writes as i8 (only a ReduceMean reads it), and
@@ -380,7 +405,7 @@ def test_classifier_fake_quantizes_after_its_layers_match_openvino(classifier):
     kernels (ONEDNN_MAX_CPU_ISA=AVX2) take the plugin's other post-op path, and a few codes differ
     one step there (measured 13 with the CPU arithmetic, 4 with the reference)."""
     post_ops = classifier.rule(FUSED_POST_OPS) | classifier.rule(SIGNED_POST_OPS)
-    differ = {a: classifier.differ(a, post_ops) for a in ("openvino-cpu", "reference")}
+    differ = {a: classifier.differ(a, post_ops) for a in ("openvino-cpu", "openvino-cpu-avx2", "reference")}
     codes = sum(classifier.openvino[n].size for n in post_ops)
     print(f"{len(post_ops)} post-op FakeQuantizes, kernels {sorted(set(classifier.kernels))}: codes differing "
           f"{ {a: sum(d.values()) for a, d in differ.items()} } of {codes}")
