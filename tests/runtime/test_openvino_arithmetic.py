@@ -167,7 +167,7 @@ def test_classifier_residual_adds_match_openvino_per_layer(classifier):
     after = {fq.outputs[0].consumers[0].node.outputs[0].consumers[0].node.name
              for fq in map(classifier.model.node, ovcut.unrounded(classifier.cpu))}
     assert len(after) >= 5 and after <= classifier.rule(FUSED_POST_OPS) | classifier.rule(SIGNED_POST_OPS)
-    differ = {a: classifier.differ(a, sorted(after)) for a in ("openvino-cpu", "reference")}
+    differ = {a: classifier.differ(a, sorted(after)) for a in ("openvino-cpu", "openvino-cpu-avx2", "reference")}
     print(f"codes differing from OpenVINO's after the residual Adds: {differ}")
     for name in after:
         size = classifier.openvino[name].size
@@ -188,7 +188,7 @@ def test_classifier_squeeze_and_excitation_matches_openvino(classifier):
     assert len(signed) >= 8 and len(pooled) >= 8 and len(multiplies) >= 8
     assert signed <= ovcut.signed_in_openvino(ovmodels.core().read_model(classifier.xml))
     names = sorted(signed | pooled | multiplies)
-    differ = {a: sum(classifier.differ(a, names).values()) for a in ("openvino-cpu", "reference")}
+    differ = {a: sum(classifier.differ(a, names).values()) for a in ("openvino-cpu", "openvino-cpu-avx2", "reference")}
     codes = sum(classifier.openvino[n].size for n in names)
     print(f"{len(signed)} signed, {len(pooled)} pooled, {len(multiplies)} Multiply FakeQuantizes: codes differing {differ} of {codes}")
     assert differ["openvino-cpu"] <= (0 if classifier.avx512 else codes // 100000)
@@ -256,9 +256,10 @@ def test_classifier_end_to_end_matches_openvino(lpir_int8, nncf_cls_portable, qu
     OpenVINO's CPU and by integer mode with its arithmetic, where OpenVINO runs AVX-512
     int8 kernels: the outputs agree within 1e-5 of their range (measured 6e-8 and 3e-8: f32 noise
     of the last layer; issue 10 asks for 1e-2), the reference arithmetic's within 3.8e-2 and
-    4.1e-2. OpenVINO's AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2) take the plugin's legacy post-op
-    path, which the CPU arithmetic does not reproduce; it is still the closer (measured 1.6e-2
-    and 1.3e-2, the reference 5.2e-2 and 2.8e-2)."""
+    4.1e-2. Where it runs AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2), whose convolutions take the
+    plugin's legacy post-op path, ``arithmetic="openvino-cpu-avx2"`` agrees within 1e-5 (measured
+    6.0e-8 and 6.3e-8), the AVX-512 arithmetic is 1.6e-2 and 1.3e-2 off, the reference 5.2e-2 and
+    2.8e-2."""
     xml = lpir_int8("ppocr_cls", ovmodels.PORTABLE_OVERFLOW_FIX) if quantizer == "lpir" else str(nncf_cls_portable)
     inputs = realdata.inputs_for("ppocr_cls")
     expected = ovmodels.run(xml, inputs)[0]
@@ -270,7 +271,7 @@ def test_classifier_end_to_end_matches_openvino(lpir_int8, nncf_cls_portable, qu
     if all("avx512" in k for k in kernels):
         assert apart["openvino-cpu"] <= 1e-5 < apart["reference"]
     else:
-        assert apart["openvino-cpu"] < apart["reference"]
+        assert apart["openvino-cpu-avx2"] <= 1e-5 < apart["openvino-cpu"] < apart["reference"]
 
 
 @pytest.mark.parametrize("name", ["ppocr_cls", "ppocr_rec", "ppocr_det", "minilm"])
@@ -402,19 +403,26 @@ def test_classifier_fake_quantizes_after_its_layers_match_openvino(classifier):
     it with a bias and an activation into the layer before it, u8 or i8 codes) gives OpenVINO's
     codes bit for bit where OpenVINO runs its convolutions in AVX-512 int8 kernels, whose
     post-ops these are; the reference leaves codes one step off (measured 23035). OpenVINO's AVX2
-    kernels (ONEDNN_MAX_CPU_ISA=AVX2) take the plugin's other post-op path, and a few codes differ
-    one step there (measured 13 with the CPU arithmetic, 4 with the reference)."""
+    kernels (ONEDNN_MAX_CPU_ISA=AVX2) take the plugin's legacy post-op path, which appends the
+    FakeQuantizes it cannot map without binary post-ops as quantization post-ops: there
+    ``arithmetic="openvino-cpu-avx2"`` leaves 1 code of 2.4 million one step off (in a
+    squeeze-and-excitation HSwish's i8 FakeQuantize, which both arithmetics compute alike), the
+    AVX-512 arithmetic 14, the reference 23158."""
+    legacy = {fq for fq, rule in lpir.compile_model(classifier.model, integer=True, arithmetic="openvino-cpu-avx2").plan.departures
+              if rule == LEGACY_POST_OPS.description}
     post_ops = classifier.rule(FUSED_POST_OPS) | classifier.rule(SIGNED_POST_OPS)
     differ = {a: classifier.differ(a, post_ops) for a in ("openvino-cpu", "openvino-cpu-avx2", "reference")}
     codes = sum(classifier.openvino[n].size for n in post_ops)
     print(f"{len(post_ops)} post-op FakeQuantizes, kernels {sorted(set(classifier.kernels))}: codes differing "
           f"{ {a: sum(d.values()) for a, d in differ.items()} } of {codes}")
-    assert len(post_ops) >= 20
+    print(f"{len(legacy)} legacy post-ops; codes differing with the AVX2 arithmetic:",
+          {n: d for n, d in differ["openvino-cpu-avx2"].items() if d})
+    assert len(post_ops) >= 20 and len(legacy) >= 5 and legacy <= post_ops
     if classifier.avx512:
         assert not any(differ["openvino-cpu"].values())
         assert sum(differ["reference"].values()) > 0
     else:
-        assert sum(differ["openvino-cpu"].values()) <= codes // 100000
+        assert sum(differ["openvino-cpu-avx2"].values()) <= codes // 1000000 < sum(differ["openvino-cpu"].values())
 
 
 def test_detector_fake_quantizes_match_openvino(lpir_int8):
@@ -637,3 +645,4 @@ def test_recognizer_layer_norms_match_openvino(lpir_int8):
         assert differ["openvino-cpu"] == 0
     else:
         assert differ["openvino-cpu"] <= differ["reference"] // 10
+
