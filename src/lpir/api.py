@@ -121,7 +121,8 @@ def compile_model(model: Model | str | os.PathLike, *, fold_constants: bool = Tr
     rounded once to f32: the reference integer mode equals end to end (the default emulation's
     f32 roundings of FakeQuantize outputs and partial sums cross rounding boundaries of later
     FakeQuantizes and make it drift from both). ``arithmetic="openvino-cpu"`` (with ``integer``
-    or ``exact``) computes as OpenVINO's CPU plugin does where it departs from the reference:
+    or ``exact``; ``"openvino-cpu-avx2"`` for CPUs without AVX-512, whose convolutions take the
+    plugin's legacy post-ops) computes as OpenVINO's CPU plugin does where it departs from the reference:
     it does not round a FakeQuantize between a convolution and a residual Add it fuses into it,
     and computes a FakeQuantize fused after a layer, the layer's dequantization and what lies
     between in the f32 steps of its oneDNN int8 primitive; ``arithmetic="onnxruntime"`` as ONNX

@@ -134,6 +134,7 @@ def register(subparsers) -> None:
                         "(the reference integer mode equals), and print the plan")
     p.add_argument("--arithmetic", choices=ARITHMETICS, default="reference",
                    help="with --integer or --exact: 'openvino-cpu' also computes as OpenVINO's CPU plugin where it "
-                        "departs from the reference (the plan lists where)")
+                        "departs from the reference (the plan lists where); 'openvino-cpu-avx2' as it does on CPUs "
+                        "without AVX-512")
     p.add_argument("--sparse-rate", type=float, default=1.0, metavar="R",
                    help="MatMul weights with at least this share of zeros run a sparse kernel (default 1.0: off)")

@@ -197,7 +197,8 @@ def compile_model(model: Model, *, fold_constants: bool = True, integer: bool = 
     layers whose constant weights have at least ``sparse_weights_rate`` exact zeros run a sparse
     kernel (:mod:`lpir.runtime.sparse`; 1.0 turns it off). ``arithmetic="openvino-cpu"`` (with
     ``integer`` or ``exact``) computes as OpenVINO's CPU plugin where it departs from the
-    reference (:mod:`lpir.runtime.arithmetic`).
+    reference, ``"openvino-cpu-avx2"`` as it does on CPUs without AVX-512
+    (:mod:`lpir.runtime.arithmetic`).
     """
     return CompiledModel(model, fold_constants=fold_constants, integer=integer, exact=exact,
                          sparse_weights_rate=sparse_weights_rate, arithmetic=arithmetic)

@@ -48,7 +48,7 @@ from lpir.ir.graph import Model, Node, Output, make_constant
 from lpir.ir.passes import clone_model
 from lpir.ir.rewrite import NameScope, layer_name
 from lpir.ops import build, lookup
-from lpir.runtime.arithmetic import RUNTIMES, find_departures
+from lpir.runtime.arithmetic import F32_DEQUANTIZATION, RUNTIMES, find_departures
 from lpir.runtime.constants import constant_or_none, fold_constant
 from lpir.runtime.integer_rules import CPU_RULES, INTEGER_LEVELS, INTERVALS, LayerRule, Reasons
 
@@ -142,7 +142,7 @@ def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "r
     """A copy of ``model`` with the layers integer mode lowers rewritten in ``form``
     (``"integer"``: i32 layers; ``"exact"``: f64 layers on exactly dequantized inputs), and the plan.
 
-    ``arithmetic="openvino-cpu"`` / ``"onnxruntime"`` also rewrites the nodes that runtime computes
+    ``arithmetic="openvino-cpu"`` (or ``"openvino-cpu-avx2"``) / ``"onnxruntime"`` also rewrites the nodes that runtime computes
     differently from the reference (:mod:`lpir.runtime.arithmetic`)."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
@@ -177,7 +177,7 @@ def lower(model: Model, form: str, *, rewrite: bool = True, arithmetic: str = "r
             plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))
             continue
         if form == "integer":
-            _rewrite(node, quantized, scope, quantized_once, f32_dequantization=arithmetic.startswith("openvino-cpu"))
+            _rewrite(node, quantized, scope, quantized_once, f32_dequantization=arithmetic in F32_DEQUANTIZATION)
         else:
             _rewrite_exact(node, quantized, scope, quantized_once)
         plan.layers.append(LayerPlan(node.name, node.type, True, inputs, quantization=quantized))

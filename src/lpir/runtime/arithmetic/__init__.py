@@ -1,8 +1,8 @@
 """Where a runtime departs from the reference arithmetic of a FakeQuantize model, as rules.
 
 Integer mode computes a FakeQuantize model as its ops say (``arithmetic="reference"``);
-``arithmetic="openvino-cpu"`` (:mod:`.openvino_cpu`) and ``"onnxruntime"`` (:mod:`.onnxruntime`)
-apply a runtime's departures on top of integer (or exact) mode, and the plan lists each
+``arithmetic="openvino-cpu"`` (:mod:`.openvino_cpu`; ``"openvino-cpu-avx2"`` on CPUs without
+AVX-512) and ``"onnxruntime"`` (:mod:`.onnxruntime`) apply a runtime's departures on top of integer (or exact) mode, and the plan lists each
 rewritten node with its rule (:class:`.rules.Departure`).
 """
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 ARITHMETICS = ("reference", "openvino-cpu", "openvino-cpu-avx2", "onnxruntime")
 RUNTIMES = {"openvino-cpu": "OpenVINO's CPU plugin",
             "openvino-cpu-avx2": "OpenVINO's CPU plugin with AVX2 int8 kernels", "onnxruntime": "ONNX Runtime (CPU) on the QDQ export"}
+F32_DEQUANTIZATION = ("openvino-cpu", "openvino-cpu-avx2")  # accumulators dequantized in oneDNN's f32 steps
 DEPARTURES: dict[str, tuple[Departure, ...]] = {
     "reference": (),
     "openvino-cpu": openvino_cpu.DEPARTURES,

@@ -111,8 +111,34 @@ model (max |difference| / range): both classifiers 6e-8 (the reference 2.8e-2 an
 EfficientNet-Lite0 0 (the reference 2.0e-2), det 1.2e-7 (0.87), rec 7.2e-7 (0.19; 1.0e-1 before
 the codes normalization rule: two codes after LayerNorms, cascading through attention and
 softmax), MiniLM 3.2e-3 (4.7e-3). Not reproduced: CPUs with AMX or AVX2-VNNI-2 (their
-convolutions take i8 data too, which changes the codes' types), and AVX2 kernels without VNNI,
-which take the plugin's legacy post-op path.
+convolutions take i8 data too, which changes the codes' types).
+
+``arithmetic="openvino-cpu-avx2"`` (:data:`AVX2_DEPARTURES`) is the plugin on a CPU without
+AVX-512, whose int8 convolutions (``jit_avx2_I8``, ``jit_avx2_1x1_I8``) take its legacy post-op
+path (``Convolution::setPostOps`` with ``useLegacyPostOps``); the rules are those above but one:
+
+* ``legacy post-ops``: the plugin first tries to map a post-op FakeQuantize by its post-op formula
+  without binary post-ops (``FakeQuantize::appendAttrPostOps``, binary ones not allowed). That
+  fails where the formula keeps an input shift per channel, or a clip limit, output scale or shift
+  per channel (but for 256 levels written as u8 or i8 codes whose clip the type's saturation
+  covers), or an input scale per channel that the weight scales cannot take (a bias or an
+  activation other than ReLU before it: ``DnnlPostOpsComposerLegacy::appendScale``). The
+  FakeQuantize is then a legacy ``quantization`` post-op on the node's own f32 parameters, per
+  channel as they are (no first-channel input shift): ``x`` cropped to ``[il, ih]``, ``x · isc +
+  ish`` as a fused multiply-add, rounded half to even, ``· osc + osh`` as a fused multiply-add,
+  which is the quantization kernel rule's arithmetic. The other post-op FakeQuantizes keep the
+  post-op formula, and the dequantization is the same.
+
+Measured (ONEDNN_MAX_CPU_ISA=AVX2 in a fresh process, 7-bit weights on every layer, so that the
+int16 pair sums of AVX2's ``vpmaddubsw`` do not saturate): a built convolution with bias, HSwish
+and a per-channel FakeQuantize, codes differing from OpenVINO's 476 and 1609 of 65536 → 0 (the
+``openvino-cpu`` rules and the reference alike 476 and 1609); PP-OCR cls (lpir.quantize), teacher
+forcing at its 41 post-op FakeQuantizes (11 of them legacy post-ops): ``openvino-cpu`` 14,
+``openvino-cpu-avx2`` 1 (a squeeze-and-excitation HSwish's i8 codes, which both compute alike;
+not explained), the reference 23158 of 2.4 million; end to end (max |difference| / range) PP-OCR
+cls (lpir.quantize) 1.6e-2 → 6.0e-8, PP-OCR cls (NNCF) 1.3e-2 → 6.3e-8 (the reference 5.2e-2 and
+2.8e-2). Not measured: rec (OpenVINO crashes under the cap), det and EfficientNet-Lite0; the AVX2
+MVN kernel's 8 lanes (:data:`CODES_NORMALIZATION` sums in 16) are not reproduced.
 """
 
 from __future__ import annotations
