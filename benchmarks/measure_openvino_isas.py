@@ -11,7 +11,9 @@ bench_integer.py (quantized the same way, same inputs) is run by OpenVINO in a f
 instruction-set cap (oneDNN's ``ONEDNN_MAX_CPU_ISA``; a cap above the machine's changes nothing),
 and compared with the uncapped run, max / mean |difference| / output range; the last column is
 lpir's integer mode with ``arithmetic="openvino-cpu"`` against the uncapped run. With
-``--overflow-fix enable`` (7-bit weights on every layer) no pair sum of a weight layer saturates. A capped
+``--overflow-fix enable`` (7-bit weights on every layer) no pair sum of a weight layer saturates.
+The last column is lpir with ``arithmetic="openvino-cpu-avx2"`` against the run capped at AVX2
+(whose convolutions take the plugin's legacy post-op path). A capped
 process that fails is reported with its exit status (the cap emulates an older CPU imperfectly:
 OpenVINO's own kernels may still detect the machine's wider instructions).
 """
@@ -67,20 +69,24 @@ def main() -> None:
     parser.add_argument("--overflow-fix", default="first_layer", choices=("first_layer", "enable", "disable"),
                         help="7-bit weights on the first convolutions (NNCF's default), every layer, or none")
     args = parser.parse_args()
-    print(f"{'model':24s} " + " ".join(f"{cap + ' vs native':>24s}" for cap in CAPS) + f" {'lpir vs native':>16s}")
+    print(f"{'model':24s} " + " ".join(f"{cap + ' vs native':>24s}" for cap in CAPS) + f" {'lpir vs native':>16s}"
+          f" {'lpir-avx2 vs AVX2':>18s}")
     with tempfile.TemporaryDirectory() as folder:
         for label, xml, inputs in quantized_cases(args.efficientnet, args.only, Path(folder), args.overflow_fix):
             saved = Path(folder) / "inputs.npz"
             np.savez(saved, *inputs)
             native, kernels = openvino_run(xml, saved, None, Path(folder))
-            row, notes = [], [f"native: {kernels}"]
+            row, notes, avx2 = [], [f"native: {kernels}"], None
             for cap in CAPS:
                 capped, capped_kernels = openvino_run(xml, saved, cap, Path(folder))
                 row.append(relative(capped, native) if capped is not None else capped_kernels)
                 notes.append(f"{cap}: {capped_kernels}")
-            model = lpir.compile_model(lpir.read_model(xml), integer=True, arithmetic="openvino-cpu")
-            ours = relative(list(model(inputs)), native)
-            print(f"{label:24s} " + " ".join(f"{v:>24s}" for v in row) + f" {ours:>16s}")
+                avx2 = capped if cap == "AVX2" else avx2
+            ours = {a: list(lpir.compile_model(lpir.read_model(xml), integer=True, arithmetic=a)(inputs))
+                    for a in ("openvino-cpu", "openvino-cpu-avx2")}
+            theirs = relative(ours["openvino-cpu-avx2"], avx2) if avx2 is not None else "-"
+            print(f"{label:24s} " + " ".join(f"{v:>24s}" for v in row) + f" {relative(ours['openvino-cpu'], native):>16s}"
+                  f" {theirs:>18s}")
             for note in notes:
                 print(f"{'':26s}{note}")
             sys.stdout.flush()
