@@ -405,9 +405,10 @@ def test_classifier_fake_quantizes_after_its_layers_match_openvino(classifier):
     post-ops these are; the reference leaves codes one step off (measured 23035). OpenVINO's AVX2
     kernels (ONEDNN_MAX_CPU_ISA=AVX2) take the plugin's legacy post-op path, which appends the
     FakeQuantizes it cannot map without binary post-ops as quantization post-ops: there
-    ``arithmetic="openvino-cpu-avx2"`` leaves 1 code of 2.4 million one step off (in a
-    squeeze-and-excitation HSwish's i8 FakeQuantize, which both arithmetics compute alike), the
-    AVX-512 arithmetic 14, the reference 23158."""
+    ``arithmetic="openvino-cpu-avx2"`` leaves 1 code of 2.4 million one step off (a
+    squeeze-and-excitation HSwish's FakeQuantize, which the cut model computes for u8 codes, where
+    ``x · isc + 128`` is the f32 tie 128.5, and OpenVINO for i8 codes, ``x · isc`` = 0.5000019),
+    the AVX-512 arithmetic 14, the reference 23158."""
     legacy = {fq for fq, rule in lpir.compile_model(classifier.model, integer=True, arithmetic="openvino-cpu-avx2").plan.departures
               if rule == LEGACY_POST_OPS.description}
     post_ops = classifier.rule(FUSED_POST_OPS) | classifier.rule(SIGNED_POST_OPS)
@@ -645,4 +646,5 @@ def test_recognizer_layer_norms_match_openvino(lpir_int8):
         assert differ["openvino-cpu"] == 0
     else:
         assert differ["openvino-cpu"] <= differ["reference"] // 10
+
 
