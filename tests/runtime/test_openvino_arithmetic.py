@@ -648,3 +648,4 @@ def test_recognizer_layer_norms_match_openvino(lpir_int8):
         assert differ["openvino-cpu"] <= differ["reference"] // 10
 
 
+

@@ -138,8 +138,10 @@ forcing at its 41 post-op FakeQuantizes (11 of them legacy post-ops): ``openvino
 see makes u8, where ``x · isc + 128`` is the f32 tie 128.5, and OpenVINO writes as i8, ``x · isc
 = 0.5000019``), the reference 23158 of 2.4 million; end to end (max |difference| / range) PP-OCR
 cls (lpir.quantize) 1.6e-2 → 6.0e-8, PP-OCR cls (NNCF) 1.3e-2 → 6.3e-8 (the reference 5.2e-2 and
-2.8e-2); on six images (benchmarks/measure_openvino_isas.py) 3.0e-8 and 6.0e-8. Not measured: rec (OpenVINO crashes under the cap), det and EfficientNet-Lite0; the AVX2
-MVN kernel's 8 lanes (:data:`CODES_NORMALIZATION` sums in 16) are not reproduced.
+2.8e-2); on six images (benchmarks/measure_openvino_isas.py) 3.0e-8 and 6.0e-8. Not measured: rec (OpenVINO crashes under the cap), det and EfficientNet-Lite0. Not reproduced:
+the AVX2 MVN kernel's 8 lanes (:data:`CODES_NORMALIZATION` sums in 16), and an unrounded or sum
+operand FakeQuantize that needs binary post-ops (the legacy path then appends it as a rounding
+quantization post-op; the classifier's are all per tensor).
 """
 
 from __future__ import annotations
