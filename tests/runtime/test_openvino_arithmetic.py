@@ -646,6 +646,3 @@ def test_recognizer_layer_norms_match_openvino(lpir_int8):
         assert differ["openvino-cpu"] == 0
     else:
         assert differ["openvino-cpu"] <= differ["reference"] // 10
-
-
-
