@@ -362,6 +362,32 @@ def test_legacy_post_ops_match_openvino_avx2_kernels(tmp_path, seed):
     assert differ["openvino-cpu-avx2"] == 0 < differ["openvino-cpu"]
 
 
+@pytest.mark.parametrize("block", ["residual", "signed"])
+def test_per_tensor_post_ops_keep_their_formula_on_avx2_kernels(tmp_path, block):
+    """Where every post-op FakeQuantize maps onto oneDNN post-ops without binary ones (per-tensor
+    limits: a residual block fused as a sum, i8 codes averaged by a ReduceMean), the legacy
+    post-op path computes them by the post-op formula too: ``arithmetic="openvino-cpu-avx2"``
+    applies the AVX-512 rules there, and matches OpenVINO capped at AVX2 end to end (measured 0
+    on both; the reference 4.7e-3 and 5.3e-3 of the output range)."""
+    if block == "residual":
+        xml = ovmodels.save(ovmodels.residual_block(seed=1), tmp_path / "block.xml")
+        x = np.random.default_rng(11).random((1, 8, 12, 12), dtype=np.float32)
+    else:
+        xml = ovmodels.save(ovmodels.signed_pool_block(1), tmp_path / "block.xml")
+        first = lpir.read_model(xml).parameters[0].outputs[0].consumers[0].node
+        x = ovcut.dequantize(first, np.random.default_rng(101).integers(0, 256, (1, 16, 8, 8)))
+    model = lpir.read_model(xml)
+    plans = {a: lpir.compile_model(model, integer=True, arithmetic=a).plan.departures for a in ("openvino-cpu", "openvino-cpu-avx2")}
+    assert plans["openvino-cpu-avx2"] == plans["openvino-cpu"]
+    outputs, kernels = ovmodels.run_capped(xml, [x], "AVX2")
+    assert kernels and all(k.startswith("jit_avx2") for k in kernels)
+    apart = {a: max(float(np.abs(o - e).max() / np.ptp(e))
+                    for o, e in zip(lpir.compile_model(model, integer=True, arithmetic=a)([x]), outputs))
+             for a in ("openvino-cpu-avx2", "reference")}
+    print(f"{block} ({', '.join(kernels)}): max |lpir - OpenVINO| / range {apart}")
+    assert apart["openvino-cpu-avx2"] <= 1e-6 < apart["reference"]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_signed_codes_and_their_mean_match_openvino(tmp_path, seed):
     """A convolution's FakeQuantize that the plugin writes as i8 (only a ReduceMean reads it), and
