@@ -6,7 +6,7 @@ For each model of bench_integer.py (quantized the same way, same inputs), OpenVI
 INT8 IR with its low-precision transformations (f32 hint, no dynamic quantization). Its codes at
 each activation FakeQuantize are read from the model cut after that node (a Result there and
 nowhere else: adding outputs to the whole model changes the plugin's fusions and what it
-computes; through a 1x1 MaxPool where the whole model writes i8 codes, which a Result right
+computes; through a MaxPool of kernel 1 where the whole model writes i8 codes, which a Result right
 after the FakeQuantize would not). lpir's integer mode, with ``arithmetic="reference"`` and
 ``"openvino-cpu"``, is then compared with them two ways:
 

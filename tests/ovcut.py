@@ -3,12 +3,12 @@
 OpenVINO's tensors are read from the model cut after each FakeQuantize (a Result there and nowhere
 else), so the plugin fuses everything before it as in the whole model: adding outputs to the whole
 model instead changes its fusions (measured on PP-OCR's classifier: 9e-2 of the output range) and
-so what it computes. (A FakeQuantize the whole model writes as i8 codes is cut through a 1x1
-MaxPool, which keeps them: right before a Result the plugin keeps it whole, in f32.) lpir's
-FakeQuantize is computed by teacher forcing: the segment between the FakeQuantizes before it and
-it, extracted with the other consumers of those FakeQuantizes (they decide the integer codes
-OpenVINO gives them, and so lpir's CPU arithmetic) and run in integer mode on OpenVINO's codes
-there (re-quantizing OpenVINO's dequantized values gives back OpenVINO's codes). Shared by the
+so what it computes. (A FakeQuantize the whole model writes as i8 codes is cut through a
+MaxPool of kernel 1, which keeps them: right before a Result the plugin keeps it whole, in f32.)
+lpir's FakeQuantize is computed by teacher forcing: the segment between the FakeQuantizes before
+it and it, extracted with the other consumers of those FakeQuantizes (they decide the integer
+codes OpenVINO gives them, and so lpir's CPU arithmetic) and run in integer mode on OpenVINO's
+codes there (re-quantizing OpenVINO's dequantized values gives back OpenVINO's codes). Shared by the
 tests and benchmarks/measure_openvino_departures.py.
 """
 
@@ -78,9 +78,11 @@ def signed_in_openvino(model, config=ovmodels.F32_HINT) -> set[str]:
 def cut_outputs(xml: str, inputs: list, names: list[str], config=ovmodels.F32_HINT) -> dict[str, np.ndarray]:
     """Output 0 of each named node as OpenVINO's CPU computes it, from the model cut after it.
 
-    A FakeQuantize that the whole model writes as i8 codes is cut through a 1x1 MaxPool, which
-    keeps it i8 (a Result right after it makes the plugin keep it whole, in f32, whose rounding
-    near half-way differs: the i8 form rounds ``x · isc + ish - 128``)."""
+    A FakeQuantize that the whole model writes as i8 codes is cut through a MaxPool of kernel 1,
+    which keeps it i8 (a Result right after it makes the plugin keep it whole, in f32, whose
+    rounding near half-way differs: the i8 form rounds ``x · isc + ish - 128``; measured on
+    MiniLM's key projections, rank 3: 2 codes of 49152 apart, which moved 55 codes of the
+    attention after them)."""
     core = ovmodels.core()
     model = core.read_model(str(xml))
     by_name = {op.get_friendly_name(): op for op in model.get_ordered_ops()}
@@ -88,8 +90,10 @@ def cut_outputs(xml: str, inputs: list, names: list[str], config=ovmodels.F32_HI
     values = {}
     for name in names:
         out = by_name[name].output(0)
-        if name in signed and by_name[name].get_type_name() == "FakeQuantize" and len(out.get_partial_shape()) == 4:
-            out = opset13.max_pool(out, [1, 1], [1, 1], [0, 0], [0, 0], [1, 1]).output(0)
+        spatial = len(out.get_partial_shape()) - 2
+        if name in signed and by_name[name].get_type_name() == "FakeQuantize" and spatial in (1, 2, 3):
+            ones, zeros = [1] * spatial, [0] * spatial
+            out = opset13.max_pool(out, ones, ones, zeros, zeros, ones).output(0)
         cut = ov.Model([opset13.result(out)], model.get_parameters())
         compiled = core.compile_model(cut, "CPU", config)
         values[name] = np.array(compiled(inputs)[compiled.outputs[0]])
