@@ -147,19 +147,33 @@ def _ancestors(out, stops: set[str]) -> set[int]:
 
 
 def _context(model, fq, boundary: dict) -> list:
-    """The outputs of the other consumers of ``fq`` and of the boundary FakeQuantizes, which a
-    segment keeps (as extra outputs) so that the rules see the consumers the whole model gives
-    those FakeQuantizes (OpenVINO's low-precision transformations choose their integer codes by
-    them): not those the segment computes for ``fq`` anyway (a Result there would change their
-    consumers)."""
+    """The outputs of the other consumers of ``fq`` and of the boundary FakeQuantizes (looking
+    through quantization-agnostic ops such as Reshape and Transpose), which a segment keeps (as
+    extra outputs) so that the rules see the consumers the whole model gives those FakeQuantizes
+    (OpenVINO's low-precision transformations choose their integer codes by them: MiniLM's query
+    and key projections are i8 because an attention reads them through a Reshape): not those the
+    segment computes for ``fq`` anyway (a Result there would change their consumers)."""
     names = {name for _, name in boundary.values()}
     below = _ancestors(fq.outputs[0], names)
     found = []
     for node in [fq] + [model.node(name) for name in names]:
-        for port in node.outputs[0].consumers:
-            for out in port.node.outputs:
-                if id(out) not in below and port.node.type != "Result" and out not in found:
+        for reader in _deciding_readers(node.outputs[0]):
+            for out in reader.outputs:
+                if id(out) not in below and out not in found:
                     found.append(out)
+    return found
+
+
+def _deciding_readers(out, depth: int = 0) -> list:
+    """The nodes reading ``out`` but Results, through quantization-agnostic ops (not included)."""
+    found = []
+    for port in out.consumers:
+        if port.node.type == "Result":
+            continue
+        if is_quantization_agnostic(port.node) and depth < 64:
+            found += [r for o in port.node.outputs for r in _deciding_readers(o, depth + 1) if r not in found]
+        elif port.node not in found:
+            found.append(port.node)
     return found
 
 
