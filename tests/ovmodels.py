@@ -227,6 +227,24 @@ def signed_pool_block(seed: int = 0, step: float = 0.0371, channels: int = 16, *
     return ov.Model(outputs, [x], "signed_pool_block")
 
 
+def signed_product_block(seed: int = 0, step: float = 0.0371, tokens: int = 16, channels: int = 32) -> ov.Model:
+    """x (tokens × channels) → FQ (u8) → MatMul by constant weights → FQ "signed" (i8 limits
+    ``[-128, 127] · step``, rank 3) → MatMul of "signed" by its own transpose → Result: an
+    attention's key projection, which the plugin writes as i8 because a product of two
+    activations reads it. The weights map input code ``q`` onto about ``± q · step / 2`` (as in
+    :func:`signed_pool_block`): half the values fall within ULPs of "signed"'s rounding boundaries."""
+    rng = np.random.default_rng(seed)
+    x = ops.parameter([1, tokens, channels], np.float32, name="x")
+    s_in = np.float32(0.0113)
+    codes = np.zeros((channels, channels), np.int8)
+    codes[rng.permutation(channels), np.arange(channels)] = rng.choice([-1, 1], channels)
+    scale = (np.float32(step) / (2 * s_in) * (1 + rng.normal(size=(1, channels)) * 1e-6)).astype(np.float32)
+    w = ops.multiply(ops.convert(ops.constant(codes), "f32"), ops.constant(scale))
+    signed = _fq_node(ops.matmul(_fq_node(x, 0.0, 255 * s_in), w, False, False), -128 * step, 127 * step)
+    signed.set_friendly_name("signed")
+    return ov.Model([ops.result(ops.matmul(signed, signed, False, True))], [x], "signed_product_block")
+
+
 def post_op_block(seed: int = 0, channels: int = 32) -> ov.Model:
     """x → FQ (u8, zero point 128) → conv (bias) → HSwish → FQ per channel → Result: the
     classifier's expansion layers. The last FakeQuantize's ranges put the same real zero point

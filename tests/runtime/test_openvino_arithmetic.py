@@ -302,9 +302,14 @@ def test_real_models_end_to_end_match_openvino(lpir_int8, name):
 
 def _int8_convolutions(xml: str) -> list[str]:
     """The primitive type of each Convolution OpenVINO's CPU runs on u8/i8 data (e.g. brgconv_avx512_1x1_I8)."""
+    return _int8_layers(xml, "Convolution")
+
+
+def _int8_layers(xml: str, layer_type: str) -> list[str]:
+    """The primitive type of each ``layer_type`` node OpenVINO's CPU runs on u8/i8 data (e.g. brgemm_avx512_I8)."""
     compiled = ovmodels.core().compile_model(xml, "CPU", ovmodels.F32_HINT)
     return [op.get_rt_info()["primitiveType"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
-            if op.get_rt_info()["layerType"].astype(str) == "Convolution"
+            if op.get_rt_info()["layerType"].astype(str) == layer_type
             and op.get_rt_info()["primitiveType"].astype(str).endswith("_I8")]
 
 
@@ -421,6 +426,39 @@ def test_signed_codes_and_their_mean_match_openvino(tmp_path, seed):
             mean = ovcut.reference_codes(fqs[1], openvino["signed"].astype(np.float64).mean(axis=3, keepdims=True))
             assert (mean != _codes(fqs[1], openvino["pooled"])).sum() > 0  # the mean of the codes, not of the values
     assert (codes["i8"] != codes["u8"]).sum() > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_signed_codes_of_rank_3_are_read_as_the_plugin_uses_them(tmp_path, seed):
+    """A MatMul's FakeQuantize of rank 3 that the plugin writes as i8 (a product of two activations
+    reads it, as MiniLM's key projections), on values within ULPs of its rounding boundaries: the
+    codes the cut model gives (through a MaxPool of kernel 1) are those the plugin's product
+    reads (its output is their product, within f32 noise), where a Result right after the
+    FakeQuantize gives others (measured 6-20 of 512: rounded in f32 near 128, not near 0); and
+    with the CPU arithmetic every code is OpenVINO's where its FullyConnected runs AVX-512 (or
+    AMX) int8 kernels, which the reference arithmetic rounds otherwise."""
+    xml = ovmodels.save(ovmodels.signed_product_block(seed), tmp_path / "signed.xml")
+    model = lpir.read_model(xml)
+    assert "signed" in ovcut.signed_in_openvino(ovmodels.core().read_model(xml))
+    # input codes up to 100: the products' pair sums fit in int16, on CPUs without VNNI too
+    x = ovcut.dequantize(model.parameters[0].outputs[0].consumers[0].node,
+                         np.random.default_rng(100 + seed).integers(0, 101, (1, 16, 32)))
+    fq = model.node("signed")
+    q = _codes(fq, _openvino_cut(xml, [x], ["signed"])["signed"])[0] - 128
+    step = np.float64(ovcut.limits(fq)[3]) / 127
+    product = ovmodels.run(xml, [x])[0][0]
+    assert np.abs(q @ q.T * step * step - product).max() < step * step / 4
+    ov_model = ovmodels.core().read_model(xml)
+    by_name = {op.get_friendly_name(): op for op in ov_model.get_ordered_ops()}
+    whole = ovmodels.run(ov.Model([ov_ops.result(by_name["signed"].output(0))], ov_model.get_parameters()), [x])[0]
+    assert (_codes(fq, whole)[0] - 128 != q).sum() > 0
+    differ = {a: ovcut.free_running(model, [x], [fq], {"signed": ovcut.dequantize(fq, q[None] + 128)}, a)[0]["signed"]
+              for a in ("openvino-cpu", "reference")}
+    kernels = _int8_layers(xml, "FullyConnected")
+    print(f"seed {seed} ({', '.join(kernels)}): codes differing from OpenVINO's {differ} of {q.size}")
+    if all("avx512" in k or "amx" in k for k in kernels):
+        assert differ["openvino-cpu"] == 0
+    assert differ["reference"] > 0
 
 
 def test_classifier_fake_quantizes_after_its_layers_match_openvino(classifier):

@@ -757,8 +757,11 @@ def _replace_by_formula(fq: Node, scope: NameScope, low: int = 0) -> None:
     if low:
         y = build("Subtract", [y, make_constant(np.asarray(low, dtype), name=scope.make(f"{stem}/low")).outputs[0]],
                   name=scope.make(f"{stem}/from_zero")).outputs[0]
-    mapped = post_op_formula(il, ih, ol, oh, levels)  # onto the output values as before the decomposition
-    y = _linear(y, np.asarray(mapped.osc), np.asarray(mapped.osh), scope, f"{stem}/output")
+    # onto the output values as before the decomposition: ``· osc + ol`` (not post_op_formula's
+    # ``osc``, ``osh``, which take an integer output shift, e.g. -128 of i8 codes, into the input shift)
+    ol, oh = (_one_if_equal(np.asarray(a, np.float32)) for a in (ol, oh))
+    osc = ((oh - ol) / np.float32(levels - 1)).astype(np.float32)
+    y = _linear(y, np.asarray(osc), np.asarray(ol), scope, f"{stem}/output")
     y = build("Convert", [y], {"destination_type": x.etype}, name=fq.name).outputs[0]  # stands for the FakeQuantize
     fq.outputs[0].replace_uses(y, keep_names=True)
 
