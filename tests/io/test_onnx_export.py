@@ -424,3 +424,13 @@ def test_mvn_eps_mode_is_exported_whatever_its_case(eps_mode, tmp_path):
     model = Model([x], [make_result(mvn.outputs[0])], name="mvn")
     values = np.random.default_rng(4).standard_normal((2, 3, 8)).astype(np.float32)
     assert_close(ort_run(export(model, tmp_path), [values]), lpir_outputs(model, [values]), tolerance=1e-5)
+
+
+def test_mvn1_adds_eps_to_the_variance(tmp_path):
+    """MVN-1 (no eps_mode) adds eps to the variance, inside the square root, as OpenVINO computes
+    it: the export writes that form (with eps 0.5 the other differs by far more than the tolerance)."""
+    x = make_parameter("f32", (2, 3, 8), name="x")
+    mvn = build("MVN", [x.outputs[0]], {"across_channels": False, "normalize_variance": True, "eps": 0.5}, opset=2)
+    model = Model([x], [make_result(mvn.outputs[0])], name="mvn1")
+    values = np.random.default_rng(5).standard_normal((2, 3, 8)).astype(np.float32)
+    assert_close(ort_run(export(model, tmp_path), [values]), lpir_outputs(model, [values]), tolerance=1e-5)

@@ -210,7 +210,7 @@ def _mvn(ctx: EmitContext, node: Node) -> None:
     else:
         rank = len(x.shape)
         axes = list(node.attrs.get("reduction_axes") or range(1 if node.attrs.get("across_channels") else 2, rank))
-        inside = False
+        inside = True  # MVN-1 adds eps to the variance
     base = node.name
     x_name = ctx.name(x)
     mean = ctx.add("ReduceMean", [x_name], name=f"{base}/mean", axes=axes, keepdims=1)[0]
